@@ -1,0 +1,196 @@
+//! Softirq wait (raise→entry) and run time (entry→exit), per CPU and vector, aggregated in per-CPU
+//! maps. Three tracepoints: irq:softirq_raise, irq:softirq_entry, irq:softirq_exit, whose only
+//! argument is `unsigned int vec_nr` (include/trace/events/irq.h, `softirq` event class).
+//!
+//! Each is attached as tp_btf (typed argument 0) where BTF is present, and as a classic tracepoint
+//! otherwise; the classic record's `vec` offset comes from the tracepoint's `format` file and is
+//! passed in as a global by userspace (never hard-coded).
+
+use agent_common::{
+    hist::bucket_index,
+    softirq::{MAX_CPUS, MAX_VECTORS, SoftirqScratch, SoftirqStats, WAIT_UNKNOWN},
+};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    macros::{btf_tracepoint, map, tracepoint},
+    maps::PerCpuArray,
+    programs::{BtfTracePointContext, TracePointContext},
+};
+
+#[map]
+static SOFTIRQ_STATS: PerCpuArray<SoftirqStats> =
+    PerCpuArray::with_max_entries(MAX_VECTORS as u32, 0);
+
+#[map]
+static SOFTIRQ_SCRATCH: PerCpuArray<SoftirqScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// PID of ksoftirqd/N per CPU, set by userspace at load time.
+#[unsafe(no_mangle)]
+static KSOFTIRQD_PIDS: [u32; MAX_CPUS] = [0; MAX_CPUS];
+
+/// Byte offset of `vec` in the classic tracepoint record, from
+/// /sys/kernel/tracing/events/irq/softirq_entry/format; set by userspace.
+#[unsafe(no_mangle)]
+static TP_VEC_OFFSET: u32 = 8;
+
+#[btf_tracepoint(function = "softirq_raise")]
+pub fn softirq_raise(ctx: BtfTracePointContext) -> i32 {
+    on_raise(ctx.arg::<u32>(0));
+    0
+}
+
+#[btf_tracepoint(function = "softirq_entry")]
+pub fn softirq_entry(ctx: BtfTracePointContext) -> i32 {
+    on_entry(ctx.arg::<u32>(0));
+    0
+}
+
+#[btf_tracepoint(function = "softirq_exit")]
+pub fn softirq_exit(ctx: BtfTracePointContext) -> i32 {
+    on_exit(ctx.arg::<u32>(0));
+    0
+}
+
+#[tracepoint(category = "irq", name = "softirq_raise")]
+pub fn softirq_raise_tp(ctx: TracePointContext) -> u32 {
+    if let Some(vec) = classic_vec(&ctx) {
+        on_raise(vec);
+    }
+    0
+}
+
+#[tracepoint(category = "irq", name = "softirq_entry")]
+pub fn softirq_entry_tp(ctx: TracePointContext) -> u32 {
+    if let Some(vec) = classic_vec(&ctx) {
+        on_entry(vec);
+    }
+    0
+}
+
+#[tracepoint(category = "irq", name = "softirq_exit")]
+pub fn softirq_exit_tp(ctx: TracePointContext) -> u32 {
+    if let Some(vec) = classic_vec(&ctx) {
+        on_exit(vec);
+    }
+    0
+}
+
+#[inline(always)]
+fn classic_vec(ctx: &TracePointContext) -> Option<u32> {
+    // SAFETY: read_volatile of a plain global the loader rewrote; no aliasing mutable access.
+    let off = unsafe { core::ptr::read_volatile(&TP_VEC_OFFSET) } as usize;
+    // SAFETY: bpf_probe_read of 4 bytes from the tracepoint record; a bad offset returns Err.
+    unsafe { ctx.read_at::<u32>(off) }.ok()
+}
+
+/// A vector number as an index the verifier can prove in bounds. The mask is a no-op after the
+/// caller's range check, so LLVM would drop it; `black_box` keeps it in the program.
+#[inline(always)]
+fn vector_index(vec: u32) -> usize {
+    core::hint::black_box(vec) as usize & (MAX_VECTORS - 1)
+}
+
+#[inline(always)]
+fn scratch() -> Option<&'static mut SoftirqScratch> {
+    // SAFETY: per-CPU value; softirq handlers on one CPU do not nest, so no other program on this
+    // CPU holds this reference concurrently.
+    SOFTIRQ_SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+#[inline(always)]
+fn on_raise(vec: u32) {
+    if vec as usize >= MAX_VECTORS {
+        return;
+    }
+    let v = vector_index(vec);
+    let Some(s) = scratch() else { return };
+    // Keep the first raise since the vector last ran: the wait is measured from it.
+    if s.raised_at_ns[v] == 0 {
+        // SAFETY: helper with no arguments.
+        s.raised_at_ns[v] = unsafe { bpf_ktime_get_ns() };
+    }
+    if let Some(st) = SOFTIRQ_STATS.get_ptr_mut(vec) {
+        // SAFETY: per-CPU value, see `scratch`.
+        unsafe { (*st).raises += 1 };
+    }
+}
+
+#[inline(always)]
+fn on_entry(vec: u32) {
+    if vec as usize >= MAX_VECTORS {
+        return;
+    }
+    let v = vector_index(vec);
+    let Some(s) = scratch() else { return };
+    // SAFETY: helpers with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let raised = s.raised_at_ns[v];
+    s.raised_at_ns[v] = 0;
+    s.wait_ns[v] = if raised != 0 && raised <= now {
+        now - raised
+    } else {
+        WAIT_UNKNOWN
+    };
+    s.entered_at_ns[v] = now;
+    s.from_ksoftirqd[v] = is_ksoftirqd() as u64;
+}
+
+#[inline(always)]
+fn is_ksoftirqd() -> bool {
+    // SAFETY: helpers with no arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() } as usize;
+    let pid = bpf_get_current_pid_tgid() as u32;
+    if cpu >= MAX_CPUS || pid == 0 {
+        return false;
+    }
+    // SAFETY: bounded index into a read-only global.
+    let want = unsafe { core::ptr::read_volatile(&KSOFTIRQD_PIDS[cpu]) };
+    want == pid
+}
+
+#[inline(always)]
+fn on_exit(vec: u32) {
+    if vec as usize >= MAX_VECTORS {
+        return;
+    }
+    let v = vector_index(vec);
+    let Some(s) = scratch() else { return };
+    let entered = s.entered_at_ns[v];
+    if entered == 0 {
+        return; // attached mid-run: no entry seen
+    }
+    s.entered_at_ns[v] = 0;
+    // SAFETY: helper with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let run = now.saturating_sub(entered);
+    let wait = s.wait_ns[v];
+    let Some(st) = SOFTIRQ_STATS.get_ptr_mut(vec) else {
+        return;
+    };
+    // SAFETY: per-CPU value, see `scratch`.
+    let st = unsafe { &mut *st };
+    st.entries += 1;
+    st.ksoftirqd_entries += s.from_ksoftirqd[v];
+    st.run_sum_ns += run;
+    if run > st.run_max_ns {
+        st.run_max_ns = run;
+        st.run_max_at_ns = now;
+    }
+    let ri = bucket_index(run);
+    if ri < st.run_hist.len() {
+        st.run_hist[ri] += 1;
+    }
+    if wait == WAIT_UNKNOWN {
+        st.wait_unknown += 1;
+        return;
+    }
+    st.wait_sum_ns += wait;
+    if wait > st.wait_max_ns {
+        st.wait_max_ns = wait;
+        st.wait_max_at_ns = entered;
+    }
+    let wi = bucket_index(wait);
+    if wi < st.wait_hist.len() {
+        st.wait_hist[wi] += 1;
+    }
+}

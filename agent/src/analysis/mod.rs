@@ -1,0 +1,8 @@
+//! Pure functions of recorded data: no I/O, no clocks. The report, exporters and live view
+//! consume what these return and compute nothing of their own.
+
+pub mod latency;
+pub mod summary;
+
+pub use latency::{Distribution, LatencyTable, SoftirqAgg};
+pub use summary::{ClockStep, RecordingSummary};

@@ -1,0 +1,129 @@
+//! Folds a whole recording into the values every output needs: run metadata, collector states,
+//! lost events, wall-clock steps and the softirq latency table.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::latency::LatencyTable;
+use crate::recording::{
+    ReadStats,
+    records::{ClockAnchor, CollectorStatus, Header, Record, StopInfo},
+};
+
+/// A wall-clock step smaller than this is NTP slewing or read jitter, not a step.
+pub const CLOCK_STEP_THRESHOLD_NS: i64 = 50_000_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClockStep {
+    pub at_mono_ns: u64,
+    /// Positive: the wall clock jumped forward.
+    pub step_ns: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordingSummary {
+    pub header: Header,
+    pub format_version: (u16, u16),
+    pub read: ReadStats,
+    pub first_mono_ns: u64,
+    pub last_mono_ns: u64,
+    pub latency: LatencyTable,
+    /// Latest status of each collector, by name.
+    pub collectors: BTreeMap<String, CollectorStatus>,
+    pub lost: BTreeMap<String, u64>,
+    pub clock_steps: Vec<ClockStep>,
+    pub stop: Option<StopInfo>,
+    last_anchor: Option<ClockAnchor>,
+}
+
+impl RecordingSummary {
+    pub fn new(header: Header, format_version: (u16, u16)) -> Self {
+        let start = header.anchor.mono_ns;
+        RecordingSummary {
+            header,
+            format_version,
+            read: ReadStats::default(),
+            first_mono_ns: start,
+            last_mono_ns: start,
+            latency: LatencyTable::default(),
+            collectors: BTreeMap::new(),
+            lost: BTreeMap::new(),
+            clock_steps: Vec::new(),
+            stop: None,
+            last_anchor: None,
+        }
+    }
+
+    /// Folds a recording read from start to end.
+    pub fn from_records(
+        header: Header,
+        version: (u16, u16),
+        records: impl IntoIterator<Item = Record>,
+    ) -> Self {
+        let mut s = Self::new(header, version);
+        for r in records {
+            s.add(&r);
+        }
+        s
+    }
+
+    pub fn add(&mut self, r: &Record) {
+        match r {
+            Record::Clock(a) => {
+                self.check_clock(a);
+                self.seen(a.mono_ns);
+            }
+            Record::Softirq(iv) => {
+                self.latency.add_interval(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::Collector(c) => {
+                self.collectors.insert(c.collector.clone(), c.clone());
+            }
+            Record::Lost(l) => *self.lost.entry(l.stream.clone()).or_default() += l.count,
+            Record::Stop(s) => {
+                self.seen(s.at_mono_ns);
+                self.stop = Some(s.clone());
+            }
+        }
+    }
+
+    fn seen(&mut self, mono: u64) {
+        self.last_mono_ns = self.last_mono_ns.max(mono);
+    }
+
+    fn check_clock(&mut self, a: &ClockAnchor) {
+        let prev = self.last_anchor.unwrap_or(self.header.anchor);
+        let step = a.offset_ns() - prev.offset_ns();
+        if step.abs() >= CLOCK_STEP_THRESHOLD_NS {
+            self.clock_steps.push(ClockStep {
+                at_mono_ns: a.mono_ns,
+                step_ns: step,
+            });
+        }
+        self.last_anchor = Some(*a);
+    }
+
+    pub fn duration_ns(&self) -> u64 {
+        self.last_mono_ns.saturating_sub(self.first_mono_ns)
+    }
+
+    pub fn total_lost(&self) -> u64 {
+        self.lost.values().sum()
+    }
+
+    /// Name of softirq vector `v` ("NET_RX"), or its number when the header lacks names.
+    pub fn vector_name(&self, v: u8) -> String {
+        self.header
+            .softirq_vectors
+            .get(v as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("vec{v}"))
+    }
+
+    /// Wall-clock time of a monotonic instant, by the start anchor.
+    pub fn realtime_of(&self, mono_ns: u64) -> i64 {
+        self.header.anchor.realtime_of(mono_ns)
+    }
+}

@@ -1,0 +1,39 @@
+//! Command line: clap definitions, validation into settings, dispatch and exit codes.
+//! `main` → [`main`] → a command's `run` → [`ExitCode`].
+
+pub mod args;
+pub mod failure;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+pub use args::{Cli, Command};
+pub use failure::{Failure, ResultExt};
+
+/// Exit status for bad input: options, paths, recordings, missing privileges.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status for failures while running (I/O errors mid-recording and the like).
+pub const EXIT_RUNTIME: u8 = 1;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Record(a) => crate::commands::record::run(a),
+        Command::Report(a) => crate::commands::report::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("hbwatch: error: {:#}", f.error());
+            ExitCode::from(f.code())
+        }
+    }
+}

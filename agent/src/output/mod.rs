@@ -1,0 +1,4 @@
+//! Outputs: functions from analysis values to bytes (report now; exports and the live view later).
+
+pub mod report;
+pub mod units;

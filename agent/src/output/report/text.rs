@@ -1,0 +1,141 @@
+//! The text report, readable at 100 columns.
+
+use std::io::Write;
+
+use crate::{
+    analysis::{Distribution, RecordingSummary, SoftirqAgg},
+    clock,
+    output::units,
+};
+
+pub fn render(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    let h = &s.header;
+    writeln!(out, "hbwatch report: {path}")?;
+    writeln!(
+        out,
+        "host {} · kernel {} · {} CPUs · started {} · {:.1} s{}",
+        h.host,
+        h.kernel_release,
+        h.cpus,
+        clock::display_realtime(h.anchor.realtime_ns),
+        s.duration_ns() as f64 / 1e9,
+        if s.stop.is_some() {
+            ""
+        } else {
+            " · recorder did not stop cleanly"
+        }
+    )?;
+    let nics: Vec<String> = h
+        .nics
+        .iter()
+        .map(|n| {
+            format!(
+                "{} ({}, {} rx queue{})",
+                n.name,
+                n.driver.as_deref().unwrap_or("?"),
+                n.rx_queues,
+                if n.rx_queues == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    if !nics.is_empty() {
+        writeln!(out, "NICs: {}", nics.join(", "))?;
+    }
+    let r = &s.read;
+    if r.corrupt_frames + r.truncated_tail_bytes + r.unknown_records > 0 {
+        writeln!(
+            out,
+            "recording damage: {} corrupt frame(s) skipped ({} B), {} B torn tail, {} unknown record(s)",
+            r.corrupt_frames, r.skipped_bytes, r.truncated_tail_bytes, r.unknown_records
+        )?;
+    }
+    for c in s.collectors.values() {
+        writeln!(
+            out,
+            "collector {}: {:?} — {}",
+            c.collector, c.state, c.detail
+        )?;
+    }
+    if s.lost.is_empty() {
+        writeln!(out, "lost events: none")?;
+    } else {
+        let parts: Vec<String> = s.lost.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(out, "LOST EVENTS: {}", parts.join(", "))?;
+    }
+    for st in &s.clock_steps {
+        writeln!(
+            out,
+            "wall clock stepped {:+} ms at +{:.1} s",
+            st.step_ns / 1_000_000,
+            (st.at_mono_ns.saturating_sub(s.first_mono_ns)) as f64 / 1e9
+        )?;
+    }
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Softirq latency by vector (wait = raise→entry, run = entry→exit; ≤ bucket bound)"
+    )?;
+    header(out, "vector")?;
+    for (v, a) in s.latency.by_vector() {
+        row(out, &s.vector_name(v), a.entries, &a)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Per CPU")?;
+    header(out, "cpu vector")?;
+    for ((cpu, v), a) in &s.latency.cells {
+        row(
+            out,
+            &format!("{cpu:>3} {}", s.vector_name(*v)),
+            a.entries,
+            a,
+        )?;
+    }
+    Ok(())
+}
+
+fn header(out: &mut dyn Write, first: &str) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{first:<13} {:>8} {:>6} │ {:>8} {:>8} {:>8} {:>8} {:>9} │ {:>8} {:>8} {:>8} {:>9}",
+        "count",
+        "ksoft",
+        "wait p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "run p50",
+        "p99",
+        "p99.9",
+        "max"
+    )
+}
+
+fn row(out: &mut dyn Write, name: &str, count: u64, a: &SoftirqAgg) -> std::io::Result<()> {
+    let w = a.wait.distribution();
+    let r = a.run.distribution();
+    writeln!(
+        out,
+        "{name:<13} {:>8} {:>6} │ {:>8} {:>8} {:>8} {:>8} {:>9} │ {:>8} {:>8} {:>8} {:>9}",
+        units::count(count),
+        units::count(a.ksoftirqd_entries),
+        units::ns(w.p50_ns),
+        units::ns(w.p90_ns),
+        units::ns(w.p99_ns),
+        units::ns(w.p999_ns),
+        max(&w),
+        units::ns(r.p50_ns),
+        units::ns(r.p99_ns),
+        units::ns(r.p999_ns),
+        max(&r),
+    )
+}
+
+fn max(d: &Distribution) -> String {
+    if d.max_exact {
+        units::ns(d.max_ns)
+    } else {
+        format!("≤{}", units::ns(d.max_ns))
+    }
+}

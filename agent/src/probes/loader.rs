@@ -1,0 +1,141 @@
+//! Loads the embedded eBPF object with the globals this host needs, and attaches each probe
+//! family, tp_btf first and classic tracepoints as the fallback. Dropping [`Probes`] detaches
+//! everything (aya links are owned by the programs, which are owned by `Ebpf`).
+
+use std::path::Path;
+
+use agent_common::{names, softirq::MAX_CPUS};
+use aya::{Btf, Ebpf, EbpfLoader};
+
+use super::{privileges, softirq::SoftirqProbe, tracefs};
+use crate::{
+    clock,
+    collectors::host::HostRoot,
+    recording::records::{CollectorState, CollectorStatus},
+};
+
+/// The eBPF object built by agent/build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/hbwatch"));
+
+/// Why probes could not be loaded at all. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(
+        "hbwatch needs root to trace the kernel: missing {0}. Run it with sudo (or grant CAP_BPF and CAP_PERFMON)"
+    )]
+    Privilege(String),
+    #[error(
+        "this hbwatch binary was built without its eBPF programs (AYA_BUILD_SKIP); build it with `cargo xtask build`"
+    )]
+    NotBuilt,
+    #[error("the kernel refused the eBPF object: {0}")]
+    Load(String),
+    #[error("no probe could be attached: {0}")]
+    NothingAttached(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// BTF-typed raw tracepoints: typed arguments, cheapest, no tracefs.
+    BtfTracepoint,
+    /// Classic tracepoints through tracefs (kernels without BTF).
+    Classic,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProbeOptions {
+    /// Never use BTF (tests the fallback; also for kernels with broken BTF).
+    pub no_btf: bool,
+}
+
+pub struct Probes {
+    /// Owns the programs and their links; must outlive the map handles below.
+    _ebpf: Ebpf,
+    pub softirq: SoftirqProbe,
+    pub mode: AttachMode,
+    /// What each probe family did at start (running, degraded, unavailable and why).
+    pub statuses: Vec<CollectorStatus>,
+}
+
+impl Probes {
+    pub fn load(host: &HostRoot, opts: &ProbeOptions) -> Result<Probes, ProbeError> {
+        if let Some(caps) = privileges::effective_caps() {
+            let missing = privileges::missing_for_tracing(caps);
+            if !missing.is_empty() {
+                return Err(ProbeError::Privilege(missing.join(" and ")));
+            }
+        }
+        if OBJECT.is_empty() {
+            return Err(ProbeError::NotBuilt);
+        }
+        raise_memlock_limit();
+
+        let btf = if opts.no_btf || !Path::new("/sys/kernel/btf/vmlinux").exists() {
+            None
+        } else {
+            Btf::from_sys_fs().ok()
+        };
+        let mut notes = Vec::new();
+        if let Some(btf) = &btf {
+            match Self::load_mode(host, AttachMode::BtfTracepoint, Some(btf)) {
+                Ok(p) => return Ok(p),
+                Err(e) => notes.push(format!("tp_btf: {e}")),
+            }
+        } else if !opts.no_btf {
+            notes.push("no BTF at /sys/kernel/btf/vmlinux".to_owned());
+        }
+        let mut p = Self::load_mode(host, AttachMode::Classic, None).map_err(|e| {
+            ProbeError::NothingAttached(format!("{}; classic tracepoints: {e}", notes.join("; ")))
+        })?;
+        for s in &mut p.statuses {
+            if !notes.is_empty() {
+                s.detail = format!("{} (fell back from tp_btf: {})", s.detail, notes.join("; "));
+            }
+        }
+        Ok(p)
+    }
+
+    fn load_mode(host: &HostRoot, mode: AttachMode, btf: Option<&Btf>) -> Result<Probes, String> {
+        let cpus = host.possible_cpus() as usize;
+        let mut pids = host.ksoftirqd_pids(cpus.min(MAX_CPUS));
+        pids.resize(MAX_CPUS, 0);
+        let mut vec_offset: u32 = 8;
+        if mode == AttachMode::Classic {
+            let tfs = tracefs::ensure_mounted()?;
+            vec_offset = tracefs::field_offset(&tfs, "irq", names::TP_SOFTIRQ_ENTRY, "vec")?;
+        }
+        let mut ebpf = EbpfLoader::new()
+            .btf(btf)
+            .override_global(names::GLOBAL_KSOFTIRQD_PIDS, pids.as_slice(), true)
+            .override_global(names::GLOBAL_TP_VEC_OFFSET, &vec_offset, true)
+            .load(OBJECT)
+            .map_err(|e| ProbeError::Load(format!("{e:#}")).to_string())?;
+        let softirq = SoftirqProbe::attach(&mut ebpf, mode, btf, host)?;
+        let detail = match mode {
+            AttachMode::BtfTracepoint => "tp_btf irq:softirq_{raise,entry,exit}".to_owned(),
+            AttachMode::Classic => "classic tracepoints irq:softirq_{raise,entry,exit}".to_owned(),
+        };
+        Ok(Probes {
+            _ebpf: ebpf,
+            softirq,
+            mode,
+            statuses: vec![CollectorStatus {
+                at_mono_ns: clock::mono_ns(),
+                collector: "softirq".into(),
+                state: CollectorState::Running,
+                detail,
+            }],
+        })
+    }
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; lift it so maps can be created there.
+fn raise_memlock_limit() {
+    let lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain syscall with a valid pointer; failure only matters on old kernels and then
+    // map creation reports it.
+    let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
+}

@@ -1,0 +1,171 @@
+//! Softirq probe: attaches the three softirq programs and turns the cumulative per-CPU kernel
+//! aggregates into per-interval [`SoftirqInterval`] records (deltas, sparse).
+
+use agent_common::{
+    hist::BUCKETS,
+    names,
+    softirq::{MAX_VECTORS, SoftirqStats},
+};
+use aya::{
+    Btf, Ebpf,
+    maps::{MapData, PerCpuArray},
+    programs::{BtfTracePoint, TracePoint},
+};
+
+use super::loader::AttachMode;
+use crate::{
+    collectors::host::HostRoot,
+    recording::records::{SoftirqCell, SoftirqInterval, SparseHist, TimedMax},
+};
+
+pub struct SoftirqProbe {
+    stats: PerCpuArray<MapData, SoftirqStats>,
+    vectors: u32,
+    /// Previous cumulative values, [vector][cpu].
+    prev: Vec<Vec<SoftirqStats>>,
+    prev_mono_ns: u64,
+}
+
+const PROGRAMS: [(&str, &str, &str); 3] = [
+    (
+        names::PROG_SOFTIRQ_RAISE,
+        names::PROG_SOFTIRQ_RAISE_TP,
+        names::TP_SOFTIRQ_RAISE,
+    ),
+    (
+        names::PROG_SOFTIRQ_ENTRY,
+        names::PROG_SOFTIRQ_ENTRY_TP,
+        names::TP_SOFTIRQ_ENTRY,
+    ),
+    (
+        names::PROG_SOFTIRQ_EXIT,
+        names::PROG_SOFTIRQ_EXIT_TP,
+        names::TP_SOFTIRQ_EXIT,
+    ),
+];
+
+impl SoftirqProbe {
+    pub fn attach(
+        ebpf: &mut Ebpf,
+        mode: AttachMode,
+        btf: Option<&Btf>,
+        host: &HostRoot,
+    ) -> Result<Self, String> {
+        for (btf_name, tp_name, tracepoint) in PROGRAMS {
+            match (mode, btf) {
+                (AttachMode::BtfTracepoint, Some(btf)) => {
+                    let p: &mut BtfTracePoint = prog(ebpf, btf_name)?
+                        .try_into()
+                        .map_err(|e| format!("{btf_name}: {e}"))?;
+                    p.load(tracepoint, btf)
+                        .map_err(|e| format!("load {btf_name}: {e:#}"))?;
+                    p.attach()
+                        .map_err(|e| format!("attach tp_btf/{tracepoint}: {e:#}"))?;
+                }
+                _ => {
+                    let p: &mut TracePoint = prog(ebpf, tp_name)?
+                        .try_into()
+                        .map_err(|e| format!("{tp_name}: {e}"))?;
+                    p.load().map_err(|e| format!("load {tp_name}: {e:#}"))?;
+                    p.attach("irq", tracepoint)
+                        .map_err(|e| format!("attach irq:{tracepoint}: {e:#}"))?;
+                }
+            }
+        }
+        let map = ebpf
+            .take_map(names::MAP_SOFTIRQ_STATS)
+            .ok_or_else(|| format!("map {} missing from the object", names::MAP_SOFTIRQ_STATS))?;
+        let stats =
+            PerCpuArray::try_from(map).map_err(|e| format!("{}: {e}", names::MAP_SOFTIRQ_STATS))?;
+        let vectors = (host.softirq_vectors().len().clamp(1, MAX_VECTORS)) as u32;
+        let mut probe = SoftirqProbe {
+            stats,
+            vectors,
+            prev: Vec::new(),
+            prev_mono_ns: crate::clock::mono_ns(),
+        };
+        probe.prev = probe.read_all()?;
+        Ok(probe)
+    }
+
+    fn read_all(&self) -> Result<Vec<Vec<SoftirqStats>>, String> {
+        (0..self.vectors)
+            .map(|v| {
+                self.stats
+                    .get(&v, 0)
+                    .map(|per_cpu| per_cpu.to_vec())
+                    .map_err(|e| format!("reading {}[{v}]: {e}", names::MAP_SOFTIRQ_STATS))
+            })
+            .collect()
+    }
+
+    /// Activity since the previous call (or since attach).
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<SoftirqInterval, String> {
+        let cur = self.read_all()?;
+        let mut cells = Vec::new();
+        for (v, (cur_v, prev_v)) in cur.iter().zip(&self.prev).enumerate() {
+            for (cpu, (c, p)) in cur_v.iter().zip(prev_v).enumerate() {
+                if let Some(cell) = delta(cpu as u32, v as u8, c, p, self.prev_mono_ns) {
+                    cells.push(cell);
+                }
+            }
+        }
+        let interval = SoftirqInterval {
+            start_mono_ns: self.prev_mono_ns,
+            end_mono_ns: now_mono_ns,
+            cells,
+        };
+        self.prev = cur;
+        self.prev_mono_ns = now_mono_ns;
+        Ok(interval)
+    }
+}
+
+fn prog<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::programs::Program, String> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| format!("program {name} missing from the object"))
+}
+
+/// One cell's change between two cumulative readings, or None when nothing happened.
+pub fn delta(
+    cpu: u32,
+    vector: u8,
+    c: &SoftirqStats,
+    p: &SoftirqStats,
+    since_mono_ns: u64,
+) -> Option<SoftirqCell> {
+    if c.entries == p.entries && c.raises == p.raises {
+        return None;
+    }
+    let max = |v: u64, at: u64| {
+        (at > since_mono_ns && v > 0).then_some(TimedMax {
+            value_ns: v,
+            at_mono_ns: at,
+        })
+    };
+    Some(SoftirqCell {
+        cpu,
+        vector,
+        entries: c.entries.wrapping_sub(p.entries),
+        ksoftirqd_entries: c.ksoftirqd_entries.wrapping_sub(p.ksoftirqd_entries),
+        raises: c.raises.wrapping_sub(p.raises),
+        wait_unknown: c.wait_unknown.wrapping_sub(p.wait_unknown),
+        wait_sum_ns: c.wait_sum_ns.wrapping_sub(p.wait_sum_ns),
+        run_sum_ns: c.run_sum_ns.wrapping_sub(p.run_sum_ns),
+        wait_max: max(c.wait_max_ns, c.wait_max_at_ns),
+        run_max: max(c.run_max_ns, c.run_max_at_ns),
+        wait_hist: sparse_delta(&c.wait_hist, &p.wait_hist),
+        run_hist: sparse_delta(&c.run_hist, &p.run_hist),
+    })
+}
+
+fn sparse_delta(c: &[u64; BUCKETS], p: &[u64; BUCKETS]) -> SparseHist {
+    SparseHist(
+        c.iter()
+            .zip(p)
+            .enumerate()
+            .filter(|(_, (c, p))| c != p)
+            .map(|(i, (c, p))| (i as u16, c.wrapping_sub(*p)))
+            .collect(),
+    )
+}

@@ -1,0 +1,141 @@
+//! What a recording holds. Times named `*_mono_ns` are CLOCK_MONOTONIC (the clock of
+//! `bpf_ktime_get_ns`); wall-clock time appears only in clock anchors.
+//!
+//! Compatibility: postcard encodes an enum variant by its position, so new [`Record`] variants
+//! are only ever appended (and [`super::format::MINOR`] bumped); existing ones never change shape.
+
+use serde::{Deserialize, Serialize};
+
+/// Describes the host and the run; written once at the start of the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub hbwatch_version: String,
+    pub host: String,
+    pub kernel_release: String,
+    /// Number of possible CPUs (per-CPU maps are this long).
+    pub cpus: u32,
+    pub online_cpus: Vec<u32>,
+    pub nics: Vec<NicSummary>,
+    pub boot_id: String,
+    /// The pairing of clocks taken when recording started.
+    pub anchor: ClockAnchor,
+    /// Softirq vector names by number, from /proc/softirqs ("HI", "TIMER", "NET_TX", ...).
+    pub softirq_vectors: Vec<String>,
+    /// The command line that made the recording.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NicSummary {
+    pub name: String,
+    pub driver: Option<String>,
+    pub rx_queues: u32,
+    pub tx_queues: u32,
+}
+
+/// CLOCK_MONOTONIC and CLOCK_REALTIME read back to back. A change in their difference between two
+/// anchors is a wall-clock step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockAnchor {
+    pub mono_ns: u64,
+    pub realtime_ns: i64,
+}
+
+impl ClockAnchor {
+    /// Wall-clock time of a monotonic instant, assuming no step since this anchor.
+    pub fn realtime_of(&self, mono_ns: u64) -> i64 {
+        self.realtime_ns + (mono_ns as i64 - self.mono_ns as i64)
+    }
+
+    /// realtime − monotonic: constant while the wall clock does not step.
+    pub fn offset_ns(&self) -> i64 {
+        self.realtime_ns - self.mono_ns as i64
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    /// Taken every flush; consecutive anchors expose wall-clock steps.
+    Clock(ClockAnchor),
+    /// One interval of softirq aggregates.
+    Softirq(SoftirqInterval),
+    /// A collector started, could not start, or degraded.
+    Collector(CollectorStatus),
+    /// Events that could not be delivered or read, per stream, since the previous record.
+    Lost(LostEvents),
+    /// The recorder stopped cleanly.
+    Stop(StopInfo),
+}
+
+/// Softirq activity in `[start_mono_ns, end_mono_ns)`, only cells that saw activity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoftirqInterval {
+    pub start_mono_ns: u64,
+    pub end_mono_ns: u64,
+    pub cells: Vec<SoftirqCell>,
+}
+
+/// One CPU × vector over one interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SoftirqCell {
+    pub cpu: u32,
+    pub vector: u8,
+    pub entries: u64,
+    pub ksoftirqd_entries: u64,
+    pub raises: u64,
+    pub wait_unknown: u64,
+    pub wait_sum_ns: u64,
+    pub run_sum_ns: u64,
+    /// Exact maximum and when it happened, when it fell inside this interval; otherwise the
+    /// histogram bounds it.
+    pub wait_max: Option<TimedMax>,
+    pub run_max: Option<TimedMax>,
+    pub wait_hist: SparseHist,
+    pub run_hist: SparseHist,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedMax {
+    pub value_ns: u64,
+    pub at_mono_ns: u64,
+}
+
+/// Non-zero buckets of an `agent_common::hist` histogram: (bucket index, count).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SparseHist(pub Vec<(u16, u64)>);
+
+impl SparseHist {
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|&(_, n)| n).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorStatus {
+    pub at_mono_ns: u64,
+    /// Stable name, e.g. "softirq".
+    pub collector: String,
+    pub state: CollectorState,
+    /// Human detail: how it attached, or why it is unavailable and what to do.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CollectorState {
+    Running,
+    Degraded,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostEvents {
+    pub at_mono_ns: u64,
+    pub stream: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopInfo {
+    pub at_mono_ns: u64,
+    pub reason: String,
+}
