@@ -1,10 +1,16 @@
 //! What a recording holds. Times named `*_mono_ns` are CLOCK_MONOTONIC (the clock of
 //! `bpf_ktime_get_ns`); wall-clock time appears only in clock anchors.
 //!
+//! One file per domain holds that domain's record types; this file holds the header, the
+//! [`Record`] enum that lists them all, and the records about the run itself.
+//!
 //! Compatibility: postcard encodes an enum variant by its position, so new [`Record`] variants
 //! are only ever appended (and [`super::format::MINOR`] bumped); existing ones never change shape.
 
 use serde::{Deserialize, Serialize};
+
+mod softirq;
+pub use softirq::*;
 
 /// Describes the host and the run; written once at the start of the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,49 +71,6 @@ pub enum Record {
     Lost(LostEvents),
     /// The recorder stopped cleanly.
     Stop(StopInfo),
-}
-
-/// Softirq activity in `[start_mono_ns, end_mono_ns)`, only cells that saw activity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SoftirqInterval {
-    pub start_mono_ns: u64,
-    pub end_mono_ns: u64,
-    pub cells: Vec<SoftirqCell>,
-}
-
-/// One CPU × vector over one interval.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SoftirqCell {
-    pub cpu: u32,
-    pub vector: u8,
-    pub entries: u64,
-    pub ksoftirqd_entries: u64,
-    pub raises: u64,
-    pub wait_unknown: u64,
-    pub wait_sum_ns: u64,
-    pub run_sum_ns: u64,
-    /// Exact maximum and when it happened, when it fell inside this interval; otherwise the
-    /// histogram bounds it.
-    pub wait_max: Option<TimedMax>,
-    pub run_max: Option<TimedMax>,
-    pub wait_hist: SparseHist,
-    pub run_hist: SparseHist,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimedMax {
-    pub value_ns: u64,
-    pub at_mono_ns: u64,
-}
-
-/// Non-zero buckets of an `agent_common::hist` histogram: (bucket index, count).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SparseHist(pub Vec<(u16, u64)>);
-
-impl SparseHist {
-    pub fn total(&self) -> u64 {
-        self.0.iter().map(|&(_, n)| n).sum()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
