@@ -1,1 +1,61 @@
+//! Helpers for hbwatch's integration and end-to-end tests: root gating, network namespaces joined
+//! by a veth pair, running code inside a namespace, and the built `hbwatch` binary.
+//!
+//! Every namespace a test makes is named after the test and removed on drop, so tests can run
+//! side by side and leave nothing behind even when they fail.
 
+pub mod netns;
+
+use std::path::PathBuf;
+
+/// Whether this process may load eBPF programs. When it may not, the test is skipped with a
+/// message, unless `HBWATCH_REQUIRE_EBPF=1` (as in CI), where that is a failure.
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        return true;
+    }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    if std::env::var("HBWATCH_REQUIRE_EBPF").as_deref() == Ok("1") {
+        panic!(
+            "{test}: needs root to load eBPF (kernel {}), and HBWATCH_REQUIRE_EBPF=1",
+            kernel.trim()
+        );
+    }
+    eprintln!(
+        "SKIP {test}: needs root to load eBPF (kernel {})",
+        kernel.trim()
+    );
+    false
+}
+
+/// The `hbwatch` binary built alongside the tests (cargo builds it for integration tests of the
+/// workspace through the `hbwatch` dependency's bin target when asked by xtask; fall back to the
+/// target folder layout).
+pub fn hbwatch_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("HBWATCH_BIN") {
+        return PathBuf::from(p);
+    }
+    // tests/…/target/<profile>/deps/<test-binary> → target/<profile>/hbwatch
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let bin = profile_dir.join("hbwatch");
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo build -p hbwatch` first (cargo xtask test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A fresh temporary folder for a test's files.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("hbwatch-test-")
+        .tempdir()
+        .expect("tempdir")
+}

@@ -58,6 +58,16 @@ pub struct Probes {
 }
 
 impl Probes {
+    /// Kernel ids of the programs this instance loaded (attached or not), so tests and the
+    /// safety checks can verify that nothing is left behind after drop.
+    pub fn program_ids(&self) -> Vec<u32> {
+        self._ebpf
+            .programs()
+            .filter_map(|(_, p)| p.info().ok())
+            .map(|i| i.id())
+            .collect()
+    }
+
     pub fn load(host: &HostRoot, opts: &ProbeOptions) -> Result<Probes, ProbeError> {
         if let Some(caps) = privileges::effective_caps() {
             let missing = privileges::missing_for_tracing(caps);
@@ -79,7 +89,7 @@ impl Probes {
         if let Some(btf) = &btf {
             match Self::load_mode(host, AttachMode::BtfTracepoint, Some(btf)) {
                 Ok(p) => return Ok(p),
-                Err(e) => notes.push(format!("tp_btf: {e}")),
+                Err(e) => notes.push(format!("tp_btf: {}", first_and_last_line(&e))),
             }
         } else if !opts.no_btf {
             notes.push("no BTF at /sys/kernel/btf/vmlinux".to_owned());
@@ -138,4 +148,27 @@ fn raise_memlock_limit() {
     // SAFETY: plain syscall with a valid pointer; failure only matters on old kernels and then
     // map creation reports it.
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
+}
+
+/// A verifier log is hundreds of lines; a status line needs its first line and its verdict.
+fn first_and_last_line(msg: &str) -> String {
+    let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    let verdict = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("verification time")
+                && !l.starts_with("processed ")
+                && !l.starts_with("stack depth")
+                && *l != ")"
+        })
+        .last()
+        .unwrap_or_default();
+    if verdict == first {
+        first.to_owned()
+    } else {
+        format!("{first} … {verdict}")
+    }
 }
