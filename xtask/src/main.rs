@@ -1,1 +1,94 @@
-fn main() {}
+//! `cargo xtask`: installs what hbwatch needs on a fresh machine, then builds, runs, tests or
+//! benchmarks it. Every command runs the idempotent setup first, so the README's two commands
+//! work on a clean clone with nothing installed by hand.
+
+mod setup;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install the eBPF toolchain (nightly rust-src, bpf-linker for the nightly's LLVM) and the
+    /// Debian packages the tests use. Idempotent; quick when everything is there.
+    Setup,
+    /// Set up, then build the release binary (target/release/hbwatch).
+    Build,
+    /// Set up, build, and run hbwatch with the given arguments, e.g. `cargo xtask run -- record -d 10s`.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run the whole test suite (root tests load the real eBPF programs).
+    Test {
+        /// Extra arguments passed to `cargo test` (e.g. a test name filter after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Setup => setup::all(setup::Needs::Tests),
+        Cmd::Build => {
+            setup::all(setup::Needs::Run)?;
+            cargo(&["build", "--release", "-p", "hbwatch"])
+        }
+        Cmd::Run { args } => {
+            setup::all(setup::Needs::Run)?;
+            cargo(&["build", "--release", "-p", "hbwatch"])?;
+            let root = workspace_root()?;
+            let bin = root.join("target/release/hbwatch");
+            let status = Command::new(&bin).args(&args).status().with_context(|| format!("running {}", bin.display()))?;
+            if !status.success() {
+                bail!("hbwatch exited with {status}");
+            }
+            Ok(())
+        }
+        Cmd::Test { args } => {
+            setup::all(setup::Needs::Tests)?;
+            // The end-to-end tests run the binary; build it in the profile the tests use.
+            cargo(&["build", "-p", "hbwatch"])?;
+            let mut a = vec!["test", "--workspace"];
+            a.extend(args.iter().map(String::as_str));
+            cargo(&a)
+        }
+    }
+}
+
+fn workspace_root() -> Result<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(dir.parent().context("xtask has no parent folder")?.to_owned())
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(workspace_root()?)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
