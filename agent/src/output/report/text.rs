@@ -97,18 +97,8 @@ pub fn render(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io:
 fn header(out: &mut dyn Write, first: &str) -> std::io::Result<()> {
     writeln!(
         out,
-        "{first:<13} {:>8} {:>6} │ {:>8} {:>8} {:>8} {:>8} {:>9} │ {:>8} {:>8} {:>8} {:>9}",
-        "count",
-        "ksoft",
-        "wait p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "max",
-        "run p50",
-        "p99",
-        "p99.9",
-        "max"
+        "{first:<12} {:>7} {:>6} │ {:>8} {:>8} {:>8} {:>8} │ {:>8} {:>8} {:>8}",
+        "count", "ksoft", "wait p50", "p99", "p99.9", "max", "run p50", "p99", "max"
     )
 }
 
@@ -117,17 +107,15 @@ fn row(out: &mut dyn Write, name: &str, count: u64, a: &SoftirqAgg) -> std::io::
     let r = a.run.distribution();
     writeln!(
         out,
-        "{name:<13} {:>8} {:>6} │ {:>8} {:>8} {:>8} {:>8} {:>9} │ {:>8} {:>8} {:>8} {:>9}",
+        "{name:<12} {:>7} {:>6} │ {:>8} {:>8} {:>8} {:>8} │ {:>8} {:>8} {:>8}",
         units::count(count),
         units::count(a.ksoftirqd_entries),
         units::ns(w.p50_ns),
-        units::ns(w.p90_ns),
         units::ns(w.p99_ns),
         units::ns(w.p999_ns),
         max(&w),
         units::ns(r.p50_ns),
         units::ns(r.p99_ns),
-        units::ns(r.p999_ns),
         max(&r),
     )
 }
