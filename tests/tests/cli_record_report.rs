@@ -7,11 +7,23 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hbwatch_tests::{hbwatch_bin, netns::{NetnsPair, in_netns}, require_root, tempdir};
+use hbwatch_tests::{
+    hbwatch_bin,
+    netns::{NetnsPair, in_netns},
+    require_root, tempdir,
+};
 
 fn report_json(path: &std::path::Path) -> serde_json::Value {
-    let out = Command::new(hbwatch_bin()).args(["report", "--format", "json"]).arg(path).output().expect("run report");
-    assert!(out.status.success(), "report failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(hbwatch_bin())
+        .args(["report", "--format", "json"])
+        .arg(path)
+        .output()
+        .expect("run report");
+    assert!(
+        out.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("report JSON parses")
 }
 
@@ -23,7 +35,11 @@ fn record_three_seconds_then_report_json_shows_net_rx() {
     let dir = tempdir();
     let path = dir.path().join("r.hbw");
     let pair = NetnsPair::new("hbw-e2e-rec", 21);
-    let mut child = Command::new(hbwatch_bin()).args(["record", "-d", "3s", "-o"]).arg(&path).spawn().expect("spawn record");
+    let mut child = Command::new(hbwatch_bin())
+        .args(["record", "-d", "3s", "-o"])
+        .arg(&path)
+        .spawn()
+        .expect("spawn record");
     // Give the recorder time to attach, then send for two seconds.
     std::thread::sleep(Duration::from_millis(700));
     let dst = format!("{}:40021", pair.b_ip);
@@ -39,7 +55,10 @@ fn record_three_seconds_then_report_json_shows_net_rx() {
     assert!(status.success(), "record exited {status}");
 
     let mode = std::fs::metadata(&path).expect("recording exists");
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
     let j = report_json(&path);
     assert_eq!(j["schema"], "hbwatch-report");
     assert_eq!(j["schema_version"], 1);
@@ -52,7 +71,10 @@ fn record_three_seconds_then_report_json_shows_net_rx() {
         .iter()
         .find(|v| v["vector"] == "NET_RX")
         .expect("NET_RX row");
-    assert!(net_rx["count"].as_u64().expect("count") > 100, "NET_RX: {net_rx}");
+    assert!(
+        net_rx["count"].as_u64().expect("count") > 100,
+        "NET_RX: {net_rx}"
+    );
     assert!(net_rx["run_ns"]["p99_ns"].as_u64().expect("p99") > 0);
     assert!(net_rx["wait_ns"]["count"].as_u64().expect("wait count") > 0);
 }
@@ -64,12 +86,20 @@ fn sigterm_detaches_and_flushes() {
     }
     let dir = tempdir();
     let path = dir.path().join("r.hbw");
-    let child = Command::new(hbwatch_bin()).args(["record", "-o"]).arg(&path).spawn().expect("spawn record");
+    let child = Command::new(hbwatch_bin())
+        .args(["record", "-o"])
+        .arg(&path)
+        .spawn()
+        .expect("spawn record");
     std::thread::sleep(Duration::from_millis(2500));
     // SAFETY: signalling the child this test started, by its PID.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "record after SIGTERM: {:?}", out.status);
+    assert!(
+        out.status.success(),
+        "record after SIGTERM: {:?}",
+        out.status
+    );
     let j = report_json(&path);
     assert_eq!(j["recording"]["stopped_cleanly"], true);
     assert_eq!(j["recording"]["stop_reason"], "terminated (SIGTERM)");
@@ -78,11 +108,22 @@ fn sigterm_detaches_and_flushes() {
 
 /// Runs hbwatch with `args`, expects exit 2 and one error line containing `want`.
 fn expect_usage_error(args: &[&str], want: &str) {
-    let out = Command::new(hbwatch_bin()).args(args).output().expect("run hbwatch");
+    let out = Command::new(hbwatch_bin())
+        .args(args)
+        .output()
+        .expect("run hbwatch");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: status {:?}, stderr: {err}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?}: status {:?}, stderr: {err}",
+        out.status
+    );
     assert!(err.contains(want), "{args:?}: stderr lacks {want:?}: {err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?} panicked: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{args:?} panicked: {err}"
+    );
 }
 
 #[test]
@@ -104,22 +145,37 @@ fn bad_input_is_a_clear_error_with_status_2() {
     // Checked before anything is attached, so these need no root.
     expect_usage_error(&["record", "-d", "1s", "-o", e], "refusing to overwrite");
     expect_usage_error(&["record", "-d", "1s", "-o", d], "is a directory");
-    expect_usage_error(&["record", "-d", "1s", "-o", "/nonexistent/dir/x.hbw"], "does not exist");
+    expect_usage_error(
+        &["record", "-d", "1s", "-o", "/nonexistent/dir/x.hbw"],
+        "does not exist",
+    );
 }
 
 #[test]
 fn without_privileges_record_says_what_is_missing() {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIP without_privileges_record_says_what_is_missing: needs root to drop privileges and setpriv");
+    if unsafe { libc::geteuid() } != 0 || Command::new("setpriv").arg("--version").output().is_err()
+    {
+        eprintln!(
+            "SKIP without_privileges_record_says_what_is_missing: needs root to drop privileges and setpriv"
+        );
         return;
     }
     let dir = tempdir();
     // Writable by the unprivileged user, so only the missing capability can stop it.
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
     let out_path = dir.path().join("r.hbw");
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(hbwatch_bin())
         .args(["record", "-d", "1s", "-o"])
         .arg(&out_path)
@@ -127,6 +183,12 @@ fn without_privileges_record_says_what_is_missing() {
         .expect("setpriv");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(err.contains("CAP_BPF") && err.contains("sudo"), "stderr: {err}");
-    assert!(!out_path.exists(), "no recording is left behind when probes cannot load");
+    assert!(
+        err.contains("CAP_BPF") && err.contains("sudo"),
+        "stderr: {err}"
+    );
+    assert!(
+        !out_path.exists(),
+        "no recording is left behind when probes cannot load"
+    );
 }

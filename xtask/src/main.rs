@@ -58,7 +58,10 @@ fn run(cli: Cli) -> Result<()> {
             cargo(&["build", "--release", "-p", "hbwatch"])?;
             let root = workspace_root()?;
             let bin = root.join("target/release/hbwatch");
-            let status = Command::new(&bin).args(&args).status().with_context(|| format!("running {}", bin.display()))?;
+            let status = Command::new(&bin)
+                .args(&args)
+                .status()
+                .with_context(|| format!("running {}", bin.display()))?;
             if !status.success() {
                 bail!("hbwatch exited with {status}");
             }
@@ -77,7 +80,10 @@ fn run(cli: Cli) -> Result<()> {
 
 fn workspace_root() -> Result<std::path::PathBuf> {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    Ok(dir.parent().context("xtask has no parent folder")?.to_owned())
+    Ok(dir
+        .parent()
+        .context("xtask has no parent folder")?
+        .to_owned())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

@@ -13,7 +13,15 @@ const BPF_LINKER_VERSION: &str = "0.13";
 /// Debian packages the tests use (namespaces, traffic, firewall, tmux for the TUI, bpftool for
 /// leftover checks, prometheus for the scrape test, libbpf-tools for comparison benchmarks).
 const TEST_PACKAGES: &[&str] = &[
-    "iproute2", "iperf3", "socat", "ethtool", "nftables", "tmux", "bpftool", "prometheus", "libbpf-tools",
+    "iproute2",
+    "iperf3",
+    "socat",
+    "ethtool",
+    "nftables",
+    "tmux",
+    "bpftool",
+    "prometheus",
+    "libbpf-tools",
 ];
 /// What `run` needs beyond the toolchain (the demo makes namespaces).
 const RUN_PACKAGES: &[&str] = &["iproute2"];
@@ -27,17 +35,25 @@ pub enum Needs {
 pub fn all(needs: Needs) -> Result<()> {
     nightly_rust_src()?;
     bpf_linker()?;
-    debian_packages(if needs == Needs::Tests { TEST_PACKAGES } else { RUN_PACKAGES })
+    debian_packages(if needs == Needs::Tests {
+        TEST_PACKAGES
+    } else {
+        RUN_PACKAGES
+    })
 }
 
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn step(what: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: {what}: {cmd:?}");
-    let status = cmd.status().with_context(|| format!("{what}: starting {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("{what}: starting {cmd:?}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
@@ -49,11 +65,25 @@ fn nightly_rust_src() -> Result<()> {
     if !installed.lines().any(|l| l.starts_with("nightly")) {
         step(
             "installing the nightly toolchain for the eBPF programs",
-            Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal", "--component", "rust-src"]),
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+                "--component",
+                "rust-src",
+            ]),
         )?;
     }
-    let comps = output(Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]))
-        .unwrap_or_default();
+    let comps = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .unwrap_or_default();
     if !comps.lines().any(|l| l.starts_with("rust-src")) {
         step(
             "adding rust-src to nightly (eBPF builds core from source)",
@@ -78,7 +108,12 @@ fn bpf_linker() -> Result<()> {
         .context("finding the nightly sysroot (is the nightly toolchain installed?)")?;
     let lib = Path::new(sysroot.trim()).join("lib");
     let bin = cargo_bin_dir().join("bpf-linker");
-    let have = output(Command::new(&bin).arg("--version").env("LD_LIBRARY_PATH", &lib)).unwrap_or_default();
+    let have = output(
+        Command::new(&bin)
+            .arg("--version")
+            .env("LD_LIBRARY_PATH", &lib),
+    )
+    .unwrap_or_default();
     if have.contains(&format!("bpf-linker {BPF_LINKER_VERSION}")) {
         return Ok(());
     }
@@ -91,12 +126,24 @@ fn bpf_linker() -> Result<()> {
     let link = prefix.join("lib/libLLVM.so");
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&so, &link).with_context(|| format!("linking {}", so.display()))?;
-    eprintln!("xtask: building bpf-linker {BPF_LINKER_VERSION} against the nightly's LLVM {major} (takes a few minutes)");
+    eprintln!(
+        "xtask: building bpf-linker {BPF_LINKER_VERSION} against the nightly's LLVM {major} (takes a few minutes)"
+    );
     step(
         "installing bpf-linker",
         Command::new("cargo")
-            .args(["install", "bpf-linker", "--version", &format!("^{BPF_LINKER_VERSION}"), "--force"])
-            .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                &format!("^{BPF_LINKER_VERSION}"),
+                "--force",
+            ])
+            .args([
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{major}"),
+            ])
             .env("LLVM_PREFIX", &prefix),
     )
 }
@@ -113,7 +160,10 @@ fn find_libllvm(lib: &Path) -> Result<(PathBuf, u32)> {
             return Ok((e.path(), major));
         }
     }
-    bail!("no libLLVM.so.*-rust-* in {}: the nightly toolchain looks incomplete", lib.display())
+    bail!(
+        "no libLLVM.so.*-rust-* in {}: the nightly toolchain looks incomplete",
+        lib.display()
+    )
 }
 
 fn debian_packages(pkgs: &[&str]) -> Result<()> {
@@ -129,10 +179,16 @@ fn debian_packages(pkgs: &[&str]) -> Result<()> {
         return Ok(());
     }
     if Command::new("apt-get").arg("--version").output().is_err() {
-        eprintln!("xtask: warning: no apt-get; install these yourself: {}", missing.join(" "));
+        eprintln!(
+            "xtask: warning: no apt-get; install these yourself: {}",
+            missing.join(" ")
+        );
         return Ok(());
     }
-    step("refreshing the package lists", Command::new("apt-get").args(["update", "-q"]))?;
+    step(
+        "refreshing the package lists",
+        Command::new("apt-get").args(["update", "-q"]),
+    )?;
     step(
         &format!("installing {}", missing.join(" ")),
         Command::new("apt-get")
@@ -141,6 +197,8 @@ fn debian_packages(pkgs: &[&str]) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     // Debian's prometheus package may start a system service; tests start their own instance.
-    let _ = Command::new("systemctl").args(["disable", "--now", "prometheus"]).output();
+    let _ = Command::new("systemctl")
+        .args(["disable", "--now", "prometheus"])
+        .output();
     Ok(())
 }

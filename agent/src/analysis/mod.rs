@@ -1,6 +1,7 @@
 //! Pure functions of recorded data: no I/O, no clocks. The report, exporters and live view
 //! consume what these return and compute nothing of their own.
 
+pub mod diagnosis;
 pub mod latency;
 pub mod summary;
 

@@ -1,0 +1,373 @@
+//! Judges one gap's evidence: each rule scores one cause from what was measured, then the
+//! ranking applies the two rules that keep the engine honest — a network cause never outranks
+//! packets that demonstrably reached the socket unread (an application stall), an application stall
+//! is never inferred over drops of the heartbeat flow itself — and falls back to `unknown` when no
+//! cause is supported well enough.
+
+use serde::Serialize;
+
+use super::{
+    cause::Cause,
+    evidence::{GapEvidence, SourceKind},
+};
+use crate::output::units::ns;
+
+/// A cause with its confidence (0–1) and the evidence lines behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub cause: Cause,
+    pub confidence: f64,
+    pub evidence: Vec<String>,
+}
+
+/// Below this, a cause is not stated as the verdict.
+pub const VERDICT_THRESHOLD: f64 = 0.4;
+
+fn finding(cause: Cause, confidence: f64, evidence: Vec<String>) -> Option<Finding> {
+    (confidence > 0.0).then(|| Finding {
+        cause,
+        confidence: confidence.min(0.99),
+        evidence,
+    })
+}
+
+fn is_rcvbuf(reason: &str) -> bool {
+    reason.contains("RCVBUF") || reason.contains("ENOMEM") || reason == "PROTO_MEM"
+}
+fn is_netfilter(reason: &str) -> bool {
+    reason.starts_with("NETFILTER")
+}
+fn is_backlog(reason: &str) -> bool {
+    reason == "CPU_BACKLOG"
+}
+/// Reasons judged by their own rules; the rest are "other" kernel drops.
+fn is_classified(reason: &str) -> bool {
+    is_rcvbuf(reason) || is_netfilter(reason) || is_backlog(reason)
+}
+
+fn clock_step(e: &GapEvidence) -> Option<Finding> {
+    let big = e
+        .clock_steps_ns
+        .iter()
+        .copied()
+        .max_by_key(|s| s.unsigned_abs())?;
+    let conf = if big.unsigned_abs() * 2 >= e.gap_ns {
+        0.9
+    } else {
+        0.5
+    };
+    finding(
+        Cause::ClockStep,
+        conf,
+        vec![format!(
+            "the wall clock stepped {:+} ms during the gap",
+            big / 1_000_000
+        )],
+    )
+}
+
+fn vm_pause(e: &GapEvidence) -> Option<Finding> {
+    let steal = e.steal_max_ns;
+    if steal < 100_000_000 || steal * 4 < e.gap_ns {
+        return None;
+    }
+    let conf = 0.5 + 0.45 * (steal as f64 / e.gap_ns.max(1) as f64).min(1.0);
+    finding(
+        Cause::VmPause,
+        conf,
+        vec![format!(
+            "CPU steal time of {} during the {} gap: the hypervisor did not run this VM",
+            ns(steal),
+            ns(e.gap_ns)
+        )],
+    )
+}
+
+fn app_stall(e: &GapEvidence) -> Option<Finding> {
+    let mut conf: f64 = 0.0;
+    let mut ev = Vec::new();
+    if let Some(f) = &e.flow
+        && f.queued_to_socket > 0
+        && f.read_by_app == 0
+    {
+        conf = conf.max(0.9);
+        ev.push(format!(
+            "{} heartbeat packet(s) reached the socket but the application read none",
+            f.queued_to_socket
+        ));
+    }
+    for s in &e.self_stalls {
+        let c = match s.measured_ns {
+            Some(m) if m * 2 >= e.gap_ns || m >= e.expected_interval_ns => 0.8,
+            _ => 0.6,
+        };
+        conf = conf.max(c);
+        ev.push(format!("self-stall logged: {}", s.line));
+    }
+    if let Some(d) = e.app_sched_delay_max_ns
+        && d >= e.expected_interval_ns.max(e.gap_ns / 2)
+    {
+        conf = conf.max(0.7);
+        ev.push(format!(
+            "the heartbeat process waited {} to be scheduled",
+            ns(d)
+        ));
+    }
+    if e.source == SourceKind::LogSelfStall && ev.is_empty() {
+        conf = 0.6;
+        ev.push("the gap is a self-stall reported by the application".to_owned());
+    }
+    if ev.len() > 1 {
+        conf = (conf + 0.05).min(0.95);
+    }
+    finding(Cause::AppStall, conf, ev)
+}
+
+fn socket_rcvbuf(e: &GapEvidence) -> Option<Finding> {
+    let mut ev = Vec::new();
+    let mut conf: f64 = 0.0;
+    if let Some(f) = &e.flow {
+        let n = f.dropped_with(is_rcvbuf);
+        if n > 0 {
+            conf = 0.9;
+            ev.push(format!(
+                "{n} heartbeat packet(s) dropped because the socket receive buffer was full"
+            ));
+        }
+    }
+    let host = e
+        .udp_rcvbuf_errors
+        .excess(e.window_s())
+        .max(e.drop_excess(is_rcvbuf));
+    if host > 0.0 {
+        conf = conf.max(if e.flow.is_some() { 0.3 } else { 0.5 });
+        ev.push(format!(
+            "{host:.0} UDP receive-buffer drop(s) on this host during the gap (Udp RcvbufErrors)"
+        ));
+    }
+    finding(Cause::SocketRcvbufOverflow, conf, ev)
+}
+
+fn netfilter(e: &GapEvidence) -> Option<Finding> {
+    if let Some(f) = &e.flow {
+        let n = f.dropped_with(is_netfilter);
+        if n > 0 {
+            return finding(
+                Cause::NetfilterDrop,
+                0.95,
+                vec![format!(
+                    "{n} heartbeat packet(s) dropped by a netfilter rule"
+                )],
+            );
+        }
+    }
+    let host = e.drop_excess(is_netfilter);
+    let conf = if e.flow.is_some() { 0.2 } else { 0.45 };
+    (host > 0.0).then(|| Finding {
+        cause: Cause::NetfilterDrop,
+        confidence: conf,
+        evidence: vec![format!(
+            "{host:.0} packet(s) dropped by netfilter on this host during the gap"
+        )],
+    })
+}
+
+fn backlog(e: &GapEvidence) -> Option<Finding> {
+    let mut ev = Vec::new();
+    let mut conf: f64 = 0.0;
+    if let Some(f) = &e.flow {
+        let n = f.dropped_with(is_backlog);
+        if n > 0 {
+            conf = 0.9;
+            ev.push(format!(
+                "{n} heartbeat packet(s) dropped because the CPU backlog was full"
+            ));
+        }
+    }
+    let host = e
+        .softnet_dropped
+        .excess(e.window_s())
+        .max(e.drop_excess(is_backlog));
+    if host > 0.0 {
+        conf = conf.max(if e.flow.is_some() { 0.35 } else { 0.6 });
+        ev.push(format!(
+            "{host:.0} packet(s) dropped from full per-CPU backlogs (softnet_stat dropped)"
+        ));
+    }
+    finding(Cause::CpuBacklogOverflow, conf, ev)
+}
+
+fn nic_ring(e: &GapEvidence) -> Option<Finding> {
+    let miss = e.nic_missed.excess(e.window_s());
+    if miss <= 0.0 {
+        return None;
+    }
+    let never_arrived = e.flow.as_ref().is_some_and(|f| f.seen_at_device == 0);
+    let conf = if never_arrived {
+        0.8
+    } else if e.flow.is_some() {
+        0.3
+    } else {
+        0.65
+    };
+    finding(
+        Cause::NicRingOverflow,
+        conf,
+        vec![format!(
+            "the NIC reported {miss:.0} missed/no-buffer receive(s) during the gap"
+        )],
+    )
+}
+
+fn other_drop(e: &GapEvidence) -> Option<Finding> {
+    let f = e.flow.as_ref()?;
+    let other: Vec<String> = f
+        .dropped
+        .iter()
+        .filter(|(r, n)| *n > 0 && !is_classified(r))
+        .map(|(r, n)| format!("{n} heartbeat packet(s) dropped by the kernel: {r}"))
+        .collect();
+    finding(
+        Cause::OtherKernelDrop,
+        if other.is_empty() { 0.0 } else { 0.75 },
+        other,
+    )
+}
+
+fn softirq_delay(e: &GapEvidence) -> Option<Finding> {
+    let rx: Vec<_> = if e.net_rx.iter().any(|c| c.handles_heartbeat_rx) {
+        e.net_rx.iter().filter(|c| c.handles_heartbeat_rx).collect()
+    } else {
+        e.net_rx.iter().collect()
+    };
+    let worst = rx.iter().max_by_key(|c| c.window_wait_max_ns)?;
+    let d = worst.window_wait_max_ns;
+    let baseline = worst.baseline_wait_p99_ns.max(1);
+    if d < 1_000_000 || d < 10 * baseline {
+        return None;
+    }
+    let mut conf: f64 = if d * 2 >= e.gap_ns {
+        0.8
+    } else if d * 2 >= e.expected_interval_ns {
+        0.6
+    } else {
+        0.35
+    };
+    let mut ev = vec![format!(
+        "NET_RX softirq waited up to {} on CPU {} (p99 {} in the window, {} normally)",
+        ns(d),
+        worst.cpu,
+        ns(worst.window_wait_p99_ns),
+        ns(worst.baseline_wait_p99_ns)
+    )];
+    let w = e.window_s();
+    for (name, c) in [
+        ("softirqs deferred to ksoftirqd", worst.ksoftirqd),
+        (
+            "NAPI polls that used their whole budget",
+            e.napi_budget_exhausted,
+        ),
+        (
+            "time_squeeze events (netdev_budget ran out)",
+            e.time_squeeze,
+        ),
+    ] {
+        let x = c.excess(w);
+        if x > 0.0 {
+            conf += 0.05;
+            ev.push(format!("{x:.0} {name} above normal"));
+        }
+    }
+    finding(Cause::SoftirqDelay, conf.min(0.9), ev)
+}
+
+/// Judges `e`, returning causes ranked most likely first; the first is the verdict (possibly
+/// `unknown`).
+pub fn judge(e: &GapEvidence) -> Vec<Finding> {
+    let mut found: Vec<Finding> = [
+        clock_step(e),
+        vm_pause(e),
+        app_stall(e),
+        socket_rcvbuf(e),
+        netfilter(e),
+        backlog(e),
+        nic_ring(e),
+        other_drop(e),
+        softirq_delay(e),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+
+    let flow_drops = e.flow.as_ref().map_or(0, |f| f.dropped_total());
+    let unread = e
+        .flow
+        .as_ref()
+        .is_some_and(|f| f.queued_to_socket > 0 && f.read_by_app == 0);
+    for f in &mut found {
+        // Packets reached the socket unread: whatever the network did, the application is why.
+        if unread && f.cause.is_network() {
+            f.confidence = f.confidence.min(0.3);
+            f.evidence
+                .push("(a consequence of the application not reading, not a cause)".to_owned());
+        }
+        // The flow's own packets were dropped and the application shows no stall of its own.
+        if flow_drops > 0 && f.cause == Cause::AppStall && !unread && e.self_stalls.is_empty() {
+            f.confidence = f.confidence.min(0.3);
+        }
+    }
+
+    let local_best = found.iter().map(|f| f.confidence).fold(0.0, f64::max);
+    if local_best < VERDICT_THRESHOLD
+        && let Some(p) = peer_or_upstream(e)
+    {
+        found.push(p);
+    }
+    found.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.cause.cmp(&b.cause))
+    });
+    let best = found.first().map_or(0.0, |f| f.confidence);
+    if best < VERDICT_THRESHOLD {
+        let mut ev = vec!["no cause on this host is supported well enough".to_owned()];
+        if e.lost_events > 0 {
+            ev.push(format!(
+                "{} event(s) were lost during the gap: evidence may be missing",
+                e.lost_events
+            ));
+        }
+        for u in &e.unavailable {
+            ev.push(format!("not measured: {u}"));
+        }
+        found.insert(
+            0,
+            Finding {
+                cause: Cause::Unknown,
+                confidence: 1.0 - best,
+                evidence: ev,
+            },
+        );
+    }
+    found
+}
+
+/// Nothing local explains the gap, and what was measured says the packets never came.
+fn peer_or_upstream(e: &GapEvidence) -> Option<Finding> {
+    let blind = e.lost_events > 0 || !e.unavailable.is_empty();
+    match (&e.flow, e.source) {
+        (Some(f), _) if f.seen_at_device == 0 && f.dropped_total() == 0 => {
+            let conf = if blind { 0.5 } else { 0.8 };
+            finding(Cause::PeerOrUpstream, conf, vec![
+                "no heartbeat packet reached this host's NIC during the gap".to_owned(),
+                "no drops, NIC misses, softirq delay, stall or VM pause on this host".to_owned(),
+            ])
+        }
+        (None, SourceKind::LogPeerSilence | SourceKind::Probe) if !blind && !e.net_rx.is_empty() => {
+            finding(Cause::PeerOrUpstream, 0.5, vec![
+                "the peer went silent and this host shows no drops, softirq delay, stall or VM pause".to_owned(),
+            ])
+        }
+        _ => None,
+    }
+}
