@@ -1,6 +1,7 @@
 //! Diagnosis: for each heartbeat gap, the evidence around it, the ranked likely causes, and what
 //! to change. Pure: evidence in, findings out.
 
+pub mod advisor;
 pub mod cause;
 pub mod evidence;
 pub mod rules;
