@@ -1,109 +1,40 @@
-//! Network namespaces joined by a veth pair, made and removed by the test that uses them.
+//! Test wrappers over `hbwatch::demo::netns`: the same namespaces, with failures as panics.
 
-use std::{
-    os::fd::AsRawFd as _,
-    process::{Command, Output},
-};
+use std::{ops::Deref, process::Command};
 
-/// Two namespaces `<tag>-a` and `<tag>-b`, joined by a veth pair with addresses
-/// 10.199.<n>.1 (a) and 10.199.<n>.2 (b). Removed on drop.
-pub struct NetnsPair {
-    pub a: String,
-    pub b: String,
-    pub a_ip: String,
-    pub b_ip: String,
-    /// The veth end inside `b` (receiver side), e.g. for per-device filtering.
-    pub b_dev: String,
+use hbwatch::demo::netns as real;
+
+/// Runs a command to completion, panicking with its stderr when it fails.
+pub fn run(args: &[&str]) -> std::process::Output {
+    real::run(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub fn run(args: &[&str]) -> Output {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+/// Two namespaces joined by a veth pair (see `hbwatch::demo::netns::NetnsPair`); removed on drop.
+pub struct NetnsPair(real::NetnsPair);
 
 impl NetnsPair {
-    /// `tag` must be unique per test (it names the namespaces); `n` picks the /24 (1..=254).
+    /// Creates `<tag>-a` and `<tag>-b` on 10.199.<n>.0/24, panicking if it cannot.
     pub fn new(tag: &str, n: u8) -> NetnsPair {
-        let (a, b) = (format!("{tag}-a"), format!("{tag}-b"));
-        // Leftovers from a killed earlier run of the same test.
-        for ns in [&a, &b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        let pair = NetnsPair {
-            a_ip: format!("10.199.{n}.1"),
-            b_ip: format!("10.199.{n}.2"),
-            b_dev: "veth-b".into(),
-            a,
-            b,
-        };
-        run(&["ip", "netns", "add", &pair.a]);
-        run(&["ip", "netns", "add", &pair.b]);
-        run(&[
-            "ip", "-n", &pair.a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b",
-            "netns", &pair.b,
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            &pair.a,
-            "addr",
-            "add",
-            &format!("{}/24", pair.a_ip),
-            "dev",
-            "veth-a",
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            &pair.b,
-            "addr",
-            "add",
-            &format!("{}/24", pair.b_ip),
-            "dev",
-            "veth-b",
-        ]);
-        for (ns, dev) in [(&pair.a, "veth-a"), (&pair.b, "veth-b")] {
-            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-        pair
+        NetnsPair(
+            real::NetnsPair::create(tag, n)
+                .unwrap_or_else(|e| panic!("creating namespaces {tag}: {e}")),
+        )
     }
 
-    /// A command that runs inside namespace `ns`.
+    /// A command that runs `program` inside namespace `ns`.
     pub fn exec(ns: &str, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns, program]);
-        c
+        real::NetnsPair::exec(ns, program)
     }
 }
 
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
+impl Deref for NetnsPair {
+    type Target = real::NetnsPair;
+    fn deref(&self) -> &real::NetnsPair {
+        &self.0
     }
 }
 
-/// Runs `f` on a new thread that has entered network namespace `ns` (setns affects only the
-/// calling thread), and returns its result. Sockets made there stay in that namespace.
+/// Runs `f` inside namespace `ns` on a new thread and returns its result; panics if it cannot.
 pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: a valid namespace fd; CLONE_NEWNET moves only this thread.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .expect("thread in netns panicked")
+    real::in_netns(ns, f).unwrap_or_else(|e| panic!("entering namespace {ns}: {e}"))
 }

@@ -25,6 +25,35 @@ pub enum Command {
     Record(RecordArgs),
     /// Summarise a recording: softirq latency per vector and CPU, lost events, clock steps.
     Report(ReportArgs),
+    /// A heartbeat peer for the demo and tests (runs inside a namespace).
+    #[command(hide = true)]
+    DemoPeer(DemoPeerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DemoPeerArgs {
+    #[command(subcommand)]
+    pub role: DemoPeerRole,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DemoPeerRole {
+    /// Send a datagram to TO every EVERY (0 = as fast as possible).
+    Send {
+        to: std::net::SocketAddr,
+        #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+        every: Duration,
+        #[arg(long = "for", value_parser = parse_duration)]
+        for_: Option<Duration>,
+    },
+    /// Receive on PORT, optionally with a small receive buffer and a delay after each read.
+    Recv {
+        port: u16,
+        #[arg(long, default_value_t = 0)]
+        rcvbuf: usize,
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        read_delay: Duration,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -28,6 +28,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Record(a) => crate::commands::record::run(a),
         Command::Report(a) => crate::commands::report::run(a),
+        Command::DemoPeer(a) => demo_peer(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,4 +37,17 @@ pub fn main() -> ExitCode {
             ExitCode::from(f.code())
         }
     }
+}
+
+fn demo_peer(a: args::DemoPeerArgs) -> Result<(), Failure> {
+    use crate::demo::peer;
+    match a.role {
+        args::DemoPeerRole::Send { to, every, for_ } => peer::send(to, every, for_),
+        args::DemoPeerRole::Recv {
+            port,
+            rcvbuf,
+            read_delay,
+        } => peer::recv(port, rcvbuf, read_delay),
+    }
+    .runtime()
 }

@@ -1,0 +1,5 @@
+//! `hbwatch demo`: a lab of two namespaces and a UDP heartbeat between them, with faults injected
+//! in turn, recorded and explained. Its namespaces and peers are reused by the tests.
+
+pub mod netns;
+pub mod peer;
