@@ -32,6 +32,8 @@ pub struct Session {
     pub summary: RecordingSummary,
     /// Softirq map reads that failed (each is also recorded as a lost-events record).
     pub read_failures: u64,
+    /// The records the latest [`Session::tick`] appended, for views that show the last second.
+    pub tick_records: Vec<Record>,
 }
 
 pub fn build_header(host: &HostRoot, command: Vec<String>) -> Header {
@@ -84,18 +86,21 @@ impl Session {
             writer,
             summary,
             read_failures: 0,
+            tick_records: Vec::new(),
         })
     }
 
     fn push(&mut self, r: Record) -> Result<(), RecordingError> {
         self.writer.push(&r)?;
         self.summary.add(&r);
+        self.tick_records.push(r);
         Ok(())
     }
 
     /// Reads everything due, appends it and flushes. A failed map read is recorded and counted;
     /// only a failed write is an error (the recording cannot continue).
     pub fn tick(&mut self) -> Result<(), RecordingError> {
+        self.tick_records.clear();
         let now = clock::mono_ns();
         match self.probes.softirq.read_interval(now) {
             Ok(iv) => self.push(Record::Softirq(iv))?,

@@ -25,6 +25,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Summarise a recording: softirq latency per vector and CPU, lost events, clock steps.
     Report(ReportArgs),
+    /// Watch live in the terminal while recording underneath (needs root and a TTY).
+    Live(LiveArgs),
     /// A heartbeat peer for the demo and tests (runs inside a namespace).
     #[command(hide = true)]
     DemoPeer(DemoPeerArgs),
@@ -70,6 +72,23 @@ pub struct RecordArgs {
     /// How often kernel aggregates are read and the recording is flushed (at most 1s).
     #[arg(long, default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
+    /// Do not use BTF: attach classic tracepoints (for kernels with broken BTF, and for tests).
+    #[arg(long, hide = true)]
+    pub no_btf: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LiveArgs {
+    /// Keep the recording in this file; without it the view records into a temporary file
+    /// that is removed on exit.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop after this long (e.g. 30s, 5m); without it, until q, Ctrl-C or SIGTERM.
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
     /// Do not use BTF: attach classic tracepoints (for kernels with broken BTF, and for tests).
     #[arg(long, hide = true)]
     pub no_btf: bool,
@@ -140,5 +159,12 @@ mod tests {
         assert!(Cli::try_parse_from(["hbwatch", "record", "--duration", "soon"]).is_err());
         assert!(Cli::try_parse_from(["hbwatch", "record", "--interval", "5s"]).is_err());
         assert!(Cli::try_parse_from(["hbwatch", "frobnicate"]).is_err());
+        let c = Cli::try_parse_from(["hbwatch", "live", "-o", "x.hbw", "-d", "1m"]).expect("parse");
+        let Command::Live(l) = c.command else {
+            panic!("not live")
+        };
+        assert_eq!(l.duration, Some(Duration::from_secs(60)));
+        assert_eq!(l.output, Some(PathBuf::from("x.hbw")));
+        assert!(Cli::try_parse_from(["hbwatch", "live", "-d", "0s"]).is_err());
     }
 }

@@ -29,6 +29,7 @@ pub fn main() -> ExitCode {
         Command::Record(a) => crate::commands::record::run(a),
         Command::Report(a) => crate::commands::report::run(a),
         Command::DemoPeer(a) => demo_peer(a),
+        Command::Live(a) => crate::commands::live::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

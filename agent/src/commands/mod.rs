@@ -2,5 +2,7 @@
 //!
 //! [`Failure`]: crate::cli::Failure
 
+pub mod capture;
+pub mod live;
 pub mod record;
 pub mod report;

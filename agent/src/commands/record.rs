@@ -3,12 +3,13 @@
 use std::{io::IsTerminal as _, io::Write as _, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::{
     cli::{Failure, ResultExt as _, args::RecordArgs},
     clock,
     collectors::host::HostRoot,
+    commands::capture::{self, Flow, LoopEvent, LoopOptions},
     output::units,
     probes::ProbeOptions,
     session::{Finished, Session},
@@ -32,56 +33,24 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         .build()
         .context("starting the async runtime")
         .runtime()?;
-    let finished = rt.block_on(record_loop(session, a.interval, a.duration))?;
-    print_summary(&finished);
-    Ok(())
-}
-
-async fn record_loop(
-    mut session: Session,
-    interval: Duration,
-    duration: Option<Duration>,
-) -> Result<Finished, Failure> {
-    let mut sigint = signal(SignalKind::interrupt())
-        .context("installing the SIGINT handler")
-        .runtime()?;
-    let mut sigterm = signal(SignalKind::terminate())
-        .context("installing the SIGTERM handler")
-        .runtime()?;
-    let start = tokio::time::Instant::now();
-    let deadline = start + duration.unwrap_or(Duration::from_secs(u64::MAX / 4));
-    let mut tick = tokio::time::interval_at(start + interval, interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let status = std::io::stderr().is_terminal();
-    let reason = loop {
-        let stop = tokio::select! {
-            _ = tick.tick() => None,
-            _ = sigint.recv() => Some("interrupted (SIGINT)"),
-            _ = sigterm.recv() => Some("terminated (SIGTERM)"),
-            _ = tokio::time::sleep_until(deadline) => Some("duration reached"),
-        };
-        if let Some(reason) = stop {
-            break reason;
-        }
-        if let Err(e) = session.tick() {
-            // Everything flushed before stays readable; say so instead of losing it quietly.
-            let path = session.path().display().to_string();
-            drop(session);
-            return Err(Failure::Runtime(anyhow::anyhow!(
-                "recording stopped: {e}; {path} holds everything recorded up to the previous second"
-            )));
-        }
-        if status {
-            status_line(&session, start.elapsed());
-        }
+    let opts = LoopOptions {
+        interval: a.interval,
+        duration: a.duration,
+        stop_on_hangup: false,
     };
+    let finished = rt.block_on(capture::drive(session, opts, None::<UnboundedReceiver<()>>, |ev| {
+        if let (true, LoopEvent::Ticked { session, elapsed }) = (status, ev) {
+            status_line(session, elapsed);
+        }
+        Ok(Flow::Continue)
+    }));
     if status {
         eprint!("\r\x1b[K");
     }
-    session
-        .stop(reason)
-        .context("finishing the recording")
-        .runtime()
+    let finished = finished?;
+    print_summary(&finished);
+    Ok(())
 }
 
 fn status_line(s: &Session, elapsed: Duration) {
@@ -102,7 +71,7 @@ fn status_line(s: &Session, elapsed: Duration) {
     let _ = std::io::stderr().flush();
 }
 
-fn print_summary(f: &Finished) {
+pub(crate) fn print_summary(f: &Finished) {
     let s = &f.summary;
     println!(
         "hbwatch: recorded {:.1} s to {} ({}, {} frames); stopped: {}",

@@ -1,4 +1,5 @@
-//! Outputs: functions from analysis values to bytes (report now; exports and the live view later).
+//! Outputs: functions from analysis values to bytes or screens (report, live view; exports later).
 
+pub mod live;
 pub mod report;
 pub mod units;

@@ -1,0 +1,145 @@
+//! The capture loop shared by `record` and `live`: one session tick per interval until the
+//! duration ends, a signal arrives or the caller asks to stop; then a clean stop and flush.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
+
+use crate::{
+    cli::{Failure, ResultExt as _},
+    session::{Finished, Session},
+};
+
+/// What the loop tells its caller.
+pub enum LoopEvent<'a, I> {
+    /// The session just ticked (records appended and flushed).
+    Ticked {
+        session: &'a Session,
+        elapsed: Duration,
+    },
+    /// Something arrived on the caller's input channel (the live view's keys and resizes).
+    Input(I),
+}
+
+/// The caller's answer to an event.
+pub enum Flow {
+    Continue,
+    /// Stop the recording cleanly, with this reason in the stop record.
+    Stop(&'static str),
+}
+
+pub struct LoopOptions {
+    pub interval: Duration,
+    pub duration: Option<Duration>,
+    /// Stop cleanly on SIGHUP (a closed terminal). Off for `record`, so `nohup` keeps working.
+    pub stop_on_hangup: bool,
+}
+
+/// Ticks `session` until something stops it, then stops it cleanly. A failed write ends the
+/// loop with an error naming what is still readable; an error from `on_event` stops the
+/// recording cleanly first and is then returned.
+pub async fn drive<I>(
+    mut session: Session,
+    opts: LoopOptions,
+    mut input: Option<mpsc::UnboundedReceiver<I>>,
+    mut on_event: impl FnMut(LoopEvent<'_, I>) -> anyhow::Result<Flow>,
+) -> Result<Finished, Failure> {
+    let mut sigint = signal(SignalKind::interrupt())
+        .context("installing the SIGINT handler")
+        .runtime()?;
+    let mut sigterm = signal(SignalKind::terminate())
+        .context("installing the SIGTERM handler")
+        .runtime()?;
+    let mut sighup = if opts.stop_on_hangup {
+        Some(
+            signal(SignalKind::hangup())
+                .context("installing the SIGHUP handler")
+                .runtime()?,
+        )
+    } else {
+        None
+    };
+    let start = tokio::time::Instant::now();
+    let deadline = start + opts.duration.unwrap_or(Duration::from_secs(u64::MAX / 4));
+    let mut tick = tokio::time::interval_at(start + opts.interval, opts.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failed = None;
+    let reason = loop {
+        let input_event = async {
+            match input.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let hangup = async {
+            match sighup.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let step = tokio::select! {
+            _ = tick.tick() => Step::Tick,
+            ev = input_event => match ev {
+                Some(ev) => Step::Input(ev),
+                // The input source ended: keep recording, stop listening.
+                None => Step::InputClosed,
+            },
+            _ = sigint.recv() => Step::Stop("interrupted (SIGINT)"),
+            _ = sigterm.recv() => Step::Stop("terminated (SIGTERM)"),
+            _ = hangup => Step::Stop("hangup (SIGHUP)"),
+            _ = tokio::time::sleep_until(deadline) => Step::Stop("duration reached"),
+        };
+        let flow = match step {
+            Step::Stop(reason) => break reason,
+            Step::InputClosed => {
+                input = None;
+                continue;
+            }
+            Step::Input(ev) => on_event(LoopEvent::Input(ev)),
+            Step::Tick => {
+                if let Err(e) = session.tick() {
+                    // Everything flushed before stays readable; say so instead of losing it.
+                    let path = session.path().display().to_string();
+                    drop(session);
+                    return Err(Failure::Runtime(anyhow::anyhow!(
+                        "recording stopped: {e}; {path} holds everything recorded up to the previous second"
+                    )));
+                }
+                on_event(LoopEvent::Ticked {
+                    session: &session,
+                    elapsed: start.elapsed(),
+                })
+            }
+        };
+        match flow {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Stop(reason)) => break reason,
+            Err(e) => {
+                failed = Some(e);
+                break "display failed";
+            }
+        }
+    };
+    let finished = session
+        .stop(reason)
+        .context("finishing the recording")
+        .runtime()?;
+    match failed {
+        Some(e) => Err(Failure::Runtime(e.context(format!(
+            "stopped; the recording {} is complete up to now",
+            finished.path.display()
+        )))),
+        None => Ok(finished),
+    }
+}
+
+enum Step<I> {
+    Tick,
+    Input(I),
+    InputClosed,
+    Stop(&'static str),
+}

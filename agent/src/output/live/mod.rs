@@ -1,0 +1,15 @@
+//! `hbwatch live`: a full-screen terminal view of the recording as it happens.
+//!
+//! [`state`] is the view-model the analysis fills once a second; [`draw`] and [`panels`] lay it
+//! out; [`app`] and [`keys`] hold the UI state and input; [`terminal`] owns the terminal.
+
+pub mod app;
+pub mod draw;
+pub mod drops;
+pub mod keys;
+pub mod panels;
+pub mod state;
+pub mod terminal;
+
+#[cfg(test)]
+mod snapshots;
