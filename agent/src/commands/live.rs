@@ -71,14 +71,13 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
         duration: a.duration,
         stop_on_hangup: true,
     };
-    let result = match guard
-        .terminal
-        .draw(|f| draw::draw(f, app.shown(), &app.ui))
-    {
+    let result = match guard.terminal.draw(|f| draw::draw(f, app.shown(), &app.ui)) {
         Ok(_) => rt.block_on(capture::drive(session, opts, Some(rx), |ev| {
             on_event(&mut app, &mut guard, ev)
         })),
-        Err(e) => Err(Failure::Runtime(anyhow!(e).context("drawing the live view"))),
+        Err(e) => Err(Failure::Runtime(
+            anyhow!(e).context("drawing the live view"),
+        )),
     };
     // The terminal comes back before anything is printed.
     drop(input);
@@ -126,4 +125,3 @@ fn on_event(
         .context("drawing the live view")?;
     Ok(Flow::Continue)
 }
-

@@ -39,12 +39,17 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         duration: a.duration,
         stop_on_hangup: false,
     };
-    let finished = rt.block_on(capture::drive(session, opts, None::<UnboundedReceiver<()>>, |ev| {
-        if let (true, LoopEvent::Ticked { session, elapsed }) = (status, ev) {
-            status_line(session, elapsed);
-        }
-        Ok(Flow::Continue)
-    }));
+    let finished = rt.block_on(capture::drive(
+        session,
+        opts,
+        None::<UnboundedReceiver<()>>,
+        |ev| {
+            if let (true, LoopEvent::Ticked { session, elapsed }) = (status, ev) {
+                status_line(session, elapsed);
+            }
+            Ok(Flow::Continue)
+        },
+    ));
     if status {
         eprint!("\r\x1b[K");
     }

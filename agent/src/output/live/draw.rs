@@ -134,8 +134,6 @@ fn draw_header(f: &mut Frame, area: Rect, s: &LiveState, ui: &UiState) {
         return;
     }
     first.push(sep());
-    first.push(Span::raw(format!("kernel {}", h.kernel)));
-    first.push(sep());
     first.push(Span::raw(format!("{} CPUs", h.cpus)));
     for n in &h.nics {
         first.push(sep());
@@ -145,16 +143,19 @@ fn draw_header(f: &mut Frame, area: Rect, s: &LiveState, ui: &UiState) {
         )));
     }
     let r = &h.recording;
-    let mut second = vec![Span::raw(" rec ")];
+    let mut second = vec![
+        Span::raw(format!(" kernel {}", h.kernel)),
+        sep(),
+        Span::raw("rec "),
+    ];
     if r.kept {
-        second.push(Span::raw(format!(
-            "{} ({})",
-            r.path,
-            units::bytes(r.bytes)
-        )));
+        second.push(Span::raw(format!("{} ({})", r.path, units::bytes(r.bytes))));
     } else {
         second.push(Span::styled(
-            format!("temporary, removed on exit ({}; -o keeps it)", units::bytes(r.bytes)),
+            format!(
+                "temporary, removed on exit ({}; -o keeps it)",
+                units::bytes(r.bytes)
+            ),
             Style::new().fg(DIM),
         ));
     }
@@ -183,7 +184,11 @@ fn lost_span(s: &LiveState) -> Span<'static> {
     }
     let streams: Vec<String> = h.lost.iter().map(|(k, n)| format!("{k} {n}")).collect();
     Span::styled(
-        format!("LOST {} ({})", units::count(h.lost_total), streams.join(", ")),
+        format!(
+            "LOST {} ({})",
+            units::count(h.lost_total),
+            streams.join(", ")
+        ),
         Style::new().fg(WARN).add_modifier(Modifier::BOLD),
     )
 }
@@ -226,7 +231,16 @@ fn draw_verdict(f: &mut Frame, area: Rect, s: &LiveState) {
 
 fn draw_footer(f: &mut Frame, area: Rect, ui: &UiState, hidden: &[Panel]) {
     let key = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
-    let mut spans = vec![
+    let mut spans = Vec::new();
+    // First, so that a narrow terminal still says what it left out.
+    if !hidden.is_empty() {
+        let names: Vec<&str> = hidden.iter().map(|p| p.title()).collect();
+        spans.push(Span::styled(
+            format!(" hidden: {} │", names.join(", ")),
+            Style::new().fg(WARN),
+        ));
+    }
+    spans.extend([
         Span::styled(" q", key),
         Span::raw(" quit  "),
         Span::styled("Tab", key),
@@ -237,14 +251,7 @@ fn draw_footer(f: &mut Frame, area: Rect, ui: &UiState, hidden: &[Panel]) {
         Span::raw(if ui.paused { " resume  " } else { " pause  " }),
         Span::styled("?", key),
         Span::raw(" help"),
-    ];
-    if !hidden.is_empty() {
-        let names: Vec<&str> = hidden.iter().map(|p| p.title()).collect();
-        spans.push(Span::styled(
-            format!("  hidden: {}", names.join(", ")),
-            Style::new().fg(WARN),
-        ));
-    }
+    ]);
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -252,14 +259,14 @@ const HELP: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit: detach, finish and flush the recording"),
     ("Tab, →, ↓", "focus the next panel"),
     ("Shift-Tab, ←, ↑", "focus the previous panel"),
-    ("Enter", "expand the focused panel (again, or Esc: back)"),
+    ("Enter", "expand the focused panel; Enter or Esc: back"),
     ("p", "pause the display; recording goes on"),
     ("?", "this help (Esc closes)"),
 ];
 
 fn draw_help(f: &mut Frame, area: Rect) {
     let w = area.width.min(64);
-    let h = (HELP.len() as u16 + 6).min(area.height);
+    let h = (HELP.len() as u16 + 7).min(area.height);
     let rect = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
@@ -269,13 +276,21 @@ fn draw_help(f: &mut Frame, area: Rect) {
     let key = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
     let mut lines: Vec<Line> = HELP
         .iter()
-        .map(|(k, what)| Line::from(vec![Span::styled(format!("{k:>16} "), key), Span::raw(*what)]))
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>16} "), key),
+                Span::raw(*what),
+            ])
+        })
         .collect();
     lines.push(Line::raw(""));
+    lines.push(Line::raw("Lanes: silence against the gap threshold."));
     lines.push(Line::raw(
-        "Lanes: silence against the gap threshold. Softirq: NET_RX wait/run p99/max.",
+        "Softirq: NET_RX wait/run p99/max, 1 s and total.",
     ));
-    lines.push(Line::raw("Drops: rates by reason, device, CPU, port (* = heartbeat)."));
+    lines.push(Line::raw(
+        "Drops: rates by reason, device, CPU, port (* = heartbeat).",
+    ));
     f.render_widget(Clear, rect);
     f.render_widget(
         Paragraph::new(lines)

@@ -70,12 +70,7 @@ pub struct NapiRow {
 
 impl DropsView {
     /// Drop rates from one interval of `interval_ns`; `heartbeat_ports` are highlighted.
-    pub fn update(
-        &mut self,
-        interval_ns: u64,
-        samples: &[DropSample],
-        heartbeat_ports: &[u16],
-    ) {
+    pub fn update(&mut self, interval_ns: u64, samples: &[DropSample], heartbeat_ports: &[u16]) {
         let d = self;
         d.fed = true;
         d.heartbeat_ports = heartbeat_ports.to_vec();
@@ -157,7 +152,6 @@ impl DropsView {
             })
             .collect();
     }
-
 }
 
 fn rate(n: u64, interval_ns: u64) -> f64 {
@@ -190,4 +184,3 @@ fn rate_rows(
     rows.truncate(DROP_ROWS);
     rows
 }
-

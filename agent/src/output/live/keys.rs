@@ -52,11 +52,23 @@ mod tests {
         );
         assert_eq!(action(key(KeyCode::Char('c'), none)), None);
         assert_eq!(action(key(KeyCode::Tab, none)), Some(Action::FocusNext));
-        assert_eq!(action(key(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Action::FocusPrev));
+        assert_eq!(
+            action(key(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Action::FocusPrev)
+        );
         assert_eq!(action(key(KeyCode::Left, none)), Some(Action::FocusPrev));
-        assert_eq!(action(key(KeyCode::Enter, none)), Some(Action::ToggleExpand));
-        assert_eq!(action(key(KeyCode::Char('p'), none)), Some(Action::TogglePause));
-        assert_eq!(action(key(KeyCode::Char('?'), none)), Some(Action::ToggleHelp));
+        assert_eq!(
+            action(key(KeyCode::Enter, none)),
+            Some(Action::ToggleExpand)
+        );
+        assert_eq!(
+            action(key(KeyCode::Char('p'), none)),
+            Some(Action::TogglePause)
+        );
+        assert_eq!(
+            action(key(KeyCode::Char('?'), none)),
+            Some(Action::ToggleHelp)
+        );
         let mut release = key(KeyCode::Char('q'), none);
         release.kind = KeyEventKind::Release;
         assert_eq!(action(release), None);

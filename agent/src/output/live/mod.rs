@@ -12,4 +12,8 @@ pub mod state;
 pub mod terminal;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod snapshots;
+#[cfg(test)]
+mod state_tests;

@@ -94,10 +94,7 @@ fn lane_line(lane: &HeartbeatLane, width: u16) -> Line<'static> {
     let style = Style::new().fg(colour);
     let mut spans = vec![
         Span::raw(format!("{:<11.11} ", lane.name)),
-        Span::styled(
-            format!("{status:<4} "),
-            style.add_modifier(Modifier::BOLD),
-        ),
+        Span::styled(format!("{status:<4} "), style.add_modifier(Modifier::BOLD)),
         Span::raw(format!(
             "last {:<12} ",
             lane.last_arrival.as_deref().unwrap_or("never")
@@ -136,7 +133,11 @@ fn run(w: &WaitRun) -> String {
 
 fn softirq(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool, wide: bool, sparks: bool) {
     if !s.softirq.has_data {
-        note(f, area, "NET_RX per CPU: waiting for the first second of data…");
+        note(
+            f,
+            area,
+            "NET_RX per CPU: waiting for the first second of data…",
+        );
         return;
     }
     let head = Style::new().fg(Color::Cyan);
@@ -179,7 +180,10 @@ fn softirq(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool, wide: bool,
             let y = if inline {
                 lines.len() - 1
             } else {
-                lines.push(Line::styled("     wait max, last 60 s:", Style::new().fg(DIM)));
+                lines.push(Line::styled(
+                    "     wait max, last 60 s:",
+                    Style::new().fg(DIM),
+                ));
                 lines.len() - 1
             };
             spark_rows.push((y, c));
@@ -189,14 +193,14 @@ fn softirq(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool, wide: bool,
         lines.push(Line::raw(""));
         lines.push(Line::styled(
             format!(
-                "{:<8} {:>8} {:<15} {:<15} {:<15} {:<15}",
+                "{:<7} {:>5} {:<15} {:<15} {:<15} {:<15}",
                 "vector", "1s", "wait 1s", "wait total", "run 1s", "run total"
             ),
             head,
         ));
         for v in &s.softirq.vectors {
             lines.push(Line::raw(format!(
-                "{:<8} {:>8} {:<15} {:<15} {:<15} {:<15}",
+                "{:<7} {:>5} {:<15} {:<15} {:<15} {:<15}",
                 v.name,
                 units::count(v.last.count),
                 wait(&v.last),
@@ -220,6 +224,7 @@ fn softirq(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool, wide: bool,
         f.render_widget(
             Sparkline::default()
                 .data(&data[from..])
+                .max(s.softirq.spark_max_ns.max(1))
                 .style(Style::new().fg(Color::Magenta)),
             Rect::new(area.x + x_off, y, w, 1),
         );
@@ -236,8 +241,7 @@ fn drops(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool) {
         );
         return;
     }
-    let [cols, napi] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let [cols, napi] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let parts = Layout::horizontal([Constraint::Ratio(1, 4); 4]).split(cols);
     let lists: [(&str, &[RateRow]); 4] = [
         ("reason", &d.by_reason),
@@ -248,7 +252,10 @@ fn drops(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool) {
     for ((title, rows), rect) in lists.into_iter().zip(parts.iter()) {
         rate_column(f, *rect, title, rows, expanded);
     }
-    let mut spans = vec![Span::styled("NAPI budget exhausted: ", Style::new().fg(Color::Cyan))];
+    let mut spans = vec![Span::styled(
+        "NAPI budget exhausted: ",
+        Style::new().fg(Color::Cyan),
+    )];
     if !d.napi_fed {
         spans.push(Span::styled("not collected", Style::new().fg(DIM)));
     } else if d.napi.is_empty() {

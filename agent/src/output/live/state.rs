@@ -102,6 +102,8 @@ pub struct SoftirqView {
     pub cpus: Vec<CpuNetRx>,
     /// Every vector summed over CPUs (shown when the panel is expanded).
     pub vectors: Vec<VectorRow>,
+    /// Largest value in any CPU's sparkline: one scale for all CPUs, so heights compare.
+    pub spark_max_ns: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -287,6 +289,13 @@ impl LiveState {
             row.ksoftirqd_last = agg.ksoftirqd_entries;
             push_spark(&mut row.spark_wait_max_ns, row.last.wait_max_ns);
         }
+        self.softirq.spark_max_ns = self
+            .softirq
+            .cpus
+            .iter()
+            .flat_map(|c| c.spark_wait_max_ns.iter().copied())
+            .max()
+            .unwrap_or(0);
         for row in &mut self.softirq.vectors {
             row.last = WaitRun::default();
         }
@@ -428,10 +437,6 @@ fn wall_time(realtime_ns: i64, utc: bool) -> String {
         jiff::tz::TimeZone::system()
     };
     jiff::Timestamp::from_nanosecond(realtime_ns as i128)
-        .map(|t| {
-            t.to_zoned(tz)
-                .strftime("%H:%M:%S%.3f")
-                .to_string()
-        })
+        .map(|t| t.to_zoned(tz).strftime("%H:%M:%S%.3f").to_string())
         .unwrap_or_else(|_| "?".to_owned())
 }
