@@ -1,10 +1,12 @@
 //! End to end: `hbwatch live` in a detached tmux session of a fixed size shows the header and
-//! the softirq panel, quits on `q` with the terminal restored, the recording finished and its
-//! programs unloaded; and it refuses to start without a TTY.
+//! the softirq panel, pauses, follows resizes, quits on `q`, Ctrl-C or SIGTERM with the terminal
+//! restored, the recording finished and its programs unloaded; and it refuses without a TTY.
 
 use std::{
     collections::BTreeSet,
+    path::PathBuf,
     process::{Command, Stdio},
+    sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -20,8 +22,69 @@ fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The tmux tests compare loaded program ids before and after, so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Kills the tmux session this test made, even when the test fails.
 struct Session(String);
+
+impl Session {
+    /// Starts `hbwatch live ARGS` in a detached 80×24 session; the shell then prints the exit
+    /// status and stays, so the pane can be read after hbwatch exits.
+    fn start(tag: &str, args: &str) -> Session {
+        let name = format!("hbw-e2e-{tag}-{}", std::process::id());
+        let cmd = format!(
+            "{} live {args}; echo HBW-EXIT=$?; sleep 120",
+            hbwatch_bin().display()
+        );
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "80",
+            "-y",
+            "24",
+            &cmd,
+        ]);
+        Session(name)
+    }
+
+    fn pane(&self) -> String {
+        tmux(&["capture-pane", "-p", "-t", &self.0])
+    }
+
+    fn keys(&self, keys: &str) {
+        tmux(&["send-keys", "-t", &self.0, keys]);
+    }
+
+    fn alternate_screen(&self) -> bool {
+        tmux(&["display", "-p", "-t", &self.0, "#{alternate_on}"]).trim() == "1"
+    }
+
+    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        wait_for(what, Duration::from_secs(15), || {
+            let s = self.pane();
+            pred(&s).then_some(s)
+        })
+    }
+
+    /// Waits for the softirq panel to show a second of data.
+    fn wait_running(&self) -> String {
+        self.wait_screen("the softirq panel with data", |s| {
+            s.contains("Softirq NET_RX per CPU") && s.contains("cpu0 ")
+        })
+    }
+
+    fn wait_exit(&self) -> String {
+        self.wait_screen("hbwatch to exit", |s| s.contains("HBW-EXIT="))
+    }
+}
 
 impl Drop for Session {
     fn drop(&mut self) {
@@ -64,39 +127,14 @@ fn live_view_in_tmux_shows_softirq_and_quits_cleanly() {
     if !require_root("live_view_in_tmux_shows_softirq_and_quits_cleanly") {
         return;
     }
+    let _serial = serial();
     let dir = tempdir();
     let rec = dir.path().join("live.hbw");
-    let name = format!("hbw-e2e-live-{}", std::process::id());
     let before = hbwatch_programs();
-    // The shell prints the exit status and stays, so the pane can be read after hbwatch exits.
-    let cmd = format!(
-        "{} live -o {}; echo HBW-EXIT=$?; sleep 120",
-        hbwatch_bin().display(),
-        rec.display()
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &name,
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &cmd,
-    ]);
-    let _session = Session(name.clone());
-    let pane = || tmux(&["capture-pane", "-p", "-t", &name]);
-
-    let screen = wait_for(
-        "the softirq panel with data",
-        Duration::from_secs(15),
-        || {
-            let s = pane();
-            (s.contains("Softirq NET_RX per CPU") && s.contains("cpu0 ") && s.contains("00:00:0"))
-                .then_some(s)
-        },
-    );
+    let tmux_session = Session::start("live-q", &format!("-o {}", rec.display()));
+    let name = tmux_session.0.clone();
+    let pane = || tmux_session.pane();
+    let screen = tmux_session.wait_running();
     assert!(screen.contains("hbwatch live"), "header missing:\n{screen}");
     assert!(
         screen.contains(&rec.display().to_string()),
@@ -127,10 +165,7 @@ fn live_view_in_tmux_shows_softirq_and_quits_cleanly() {
     tmux(&["send-keys", "-t", &name, "p"]);
 
     tmux(&["send-keys", "-t", &name, "q"]);
-    let after = wait_for("hbwatch to exit", Duration::from_secs(10), || {
-        let s = pane();
-        s.contains("HBW-EXIT=").then_some(s)
-    });
+    let after = tmux_session.wait_exit();
     assert!(after.contains("HBW-EXIT=0"), "exit status:\n{after}");
     assert!(
         after.contains("stopped: quit from the live view"),
@@ -179,4 +214,107 @@ fn live_without_a_tty_refuses_and_points_to_record() {
         err.contains("needs a terminal") && err.contains("hbwatch record"),
         "{err}"
     );
+}
+
+/// Reads the stop reason of a finished recording.
+fn stop_reason(path: &std::path::Path) -> Option<String> {
+    RecordingReader::open(path)
+        .expect("the recording opens")
+        .find_map(|r| match r {
+            Record::Stop(s) => Some(s.reason),
+            _ => None,
+        })
+}
+
+#[test]
+fn live_follows_resizes_and_ctrl_c_removes_the_temporary_recording() {
+    if !require_root("live_follows_resizes_and_ctrl_c_removes_the_temporary_recording") {
+        return;
+    }
+    let _serial = serial();
+    let s = Session::start("live-cc", "");
+    let screen = s.wait_running();
+    assert!(screen.contains("temporary, removed on exit"), "{screen}");
+    tmux(&["resize-window", "-t", &s.0, "-x", "50", "-y", "12"]);
+    s.wait_screen("the small layout", |p| p.contains("hidden: Drops"));
+    tmux(&["resize-window", "-t", &s.0, "-x", "30", "-y", "6"]);
+    s.wait_screen("the too-small note", |p| p.contains("needs at least"));
+    tmux(&["resize-window", "-t", &s.0, "-x", "100", "-y", "30"]);
+    s.wait_screen("the full layout", |p| {
+        p.contains("Drops") && !p.contains("hidden")
+    });
+    s.keys("C-c");
+    let after = s.wait_exit();
+    assert!(after.contains("HBW-EXIT=0"), "{after}");
+    assert!(!s.alternate_screen(), "terminal not restored:\n{after}");
+    // "… the temporary recording /tmp/hbwatch-live-XXXX/live.hbw was removed; …"
+    let joined = after.replace('\n', "");
+    let path = joined
+        .split("temporary recording ")
+        .nth(1)
+        .and_then(|t| t.split(" was removed").next())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no removal message:\n{after}"));
+    assert!(path.to_string_lossy().contains("hbwatch-live-"), "{path:?}");
+    assert!(!path.exists(), "{} still exists", path.display());
+    assert!(
+        path.parent().is_some_and(|d| !d.exists()),
+        "temporary folder left behind"
+    );
+}
+
+#[test]
+fn live_stops_cleanly_on_sigterm() {
+    if !require_root("live_stops_cleanly_on_sigterm") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempdir();
+    let rec = dir.path().join("term.hbw");
+    let s = Session::start("live-term", &format!("-o {}", rec.display()));
+    s.wait_running();
+    // The pane's shell started hbwatch: signal that child only.
+    let shell = tmux(&["display", "-p", "-t", &s.0, "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim(), "-x", "hbwatch"])
+        .output()
+        .expect("pgrep");
+    let pid: i32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("hbwatch pid under shell {shell}: {e}"));
+    // SAFETY: kill has no memory preconditions; pid is the hbwatch this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let after = s.wait_exit();
+    assert!(after.contains("HBW-EXIT=0"), "{after}");
+    assert!(!s.alternate_screen(), "terminal not restored:\n{after}");
+    assert_eq!(stop_reason(&rec).as_deref(), Some("terminated (SIGTERM)"));
+}
+
+#[test]
+fn live_finishes_the_recording_when_its_terminal_closes() {
+    if !require_root("live_finishes_the_recording_when_its_terminal_closes") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempdir();
+    let rec = dir.path().join("hup.hbw");
+    let s = Session::start("live-hup", &format!("-o {}", rec.display()));
+    s.wait_running();
+    let shell = tmux(&["display", "-p", "-t", &s.0, "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim(), "-x", "hbwatch"])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!pid.is_empty(), "no hbwatch under shell {shell}");
+    // Closing the session hangs up the terminal (SIGHUP).
+    tmux(&["kill-session", "-t", &s.0]);
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    wait_for(
+        "hbwatch to exit after the hangup",
+        Duration::from_secs(10),
+        || (!proc_dir.exists()).then(String::new),
+    );
+    assert_eq!(stop_reason(&rec).as_deref(), Some("hangup (SIGHUP)"));
 }

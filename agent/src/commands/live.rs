@@ -85,12 +85,24 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
     let finished = result?;
     match temp {
         None => print_summary(&finished),
-        Some(_) => println!(
-            "hbwatch: watched for {:.0} s ({} softirqs, {} lost events); the temporary recording was removed, use -o PATH to keep one",
-            finished.summary.duration_ns() as f64 / 1e9,
-            units::count(finished.summary.latency.total_entries()),
-            finished.summary.total_lost()
-        ),
+        Some(dir) => {
+            let removed = dir.close();
+            println!(
+                "hbwatch: watched for {:.0} s ({} softirqs, {} lost events); the temporary recording {} was {}; use -o PATH to keep one",
+                finished.summary.duration_ns() as f64 / 1e9,
+                units::count(finished.summary.latency.total_entries()),
+                finished.summary.total_lost(),
+                finished.path.display(),
+                if removed.is_ok() {
+                    "removed"
+                } else {
+                    "not removed"
+                }
+            );
+            removed
+                .context("removing the temporary recording")
+                .runtime()?;
+        }
     }
     Ok(())
 }

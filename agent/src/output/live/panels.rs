@@ -141,15 +141,27 @@ fn softirq(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool, wide: bool,
         return;
     }
     let head = Style::new().fg(Color::Cyan);
+    let inline = wide && sparks;
+    // The sparklines share one scale; its top is printed so an empty line reads as "low".
+    let top = units::ns(s.softirq.spark_max_ns);
     let mut lines = vec![Line::styled(
         format!(
-            "{:<4} {:<15} {:<15} {:<15} {:<15} {}",
-            "CPU", "wait 1s", "wait total", "run 1s", "run total", "ksoftirqd"
+            "{:<4} {:<15} {:<15} {:<15} {:<15} {:<9} {}",
+            "CPU",
+            "wait 1s",
+            "wait total",
+            "run 1s",
+            "run total",
+            "ksoftirqd",
+            if inline {
+                format!("wait max, 60 s (top {top})")
+            } else {
+                String::new()
+            }
         ),
         head,
     )];
     let row_w = 4 + 4 * 16 + 10;
-    let inline = wide && sparks;
     let mut spark_rows = Vec::new();
     for c in &s.softirq.cpus {
         let ksd = Span::styled(
@@ -181,7 +193,7 @@ fn softirq(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool, wide: bool,
                 lines.len() - 1
             } else {
                 lines.push(Line::styled(
-                    "     wait max, last 60 s:",
+                    format!("     60 s, top {top:>7}:"),
                     Style::new().fg(DIM),
                 ));
                 lines.len() - 1
@@ -212,7 +224,7 @@ fn softirq(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool, wide: bool,
     }
     f.render_widget(Paragraph::new(lines), area);
     // Sparklines go where their label row left room: beside the figures, or after the label.
-    let x_off = if inline { row_w as u16 + 1 } else { 26 };
+    let x_off = if inline { row_w as u16 + 1 } else { 24 };
     for (y, c) in spark_rows {
         let y = area.y + y as u16;
         if y >= area.y + area.height || area.width <= x_off + 2 {

@@ -81,7 +81,7 @@ pub enum InputEvent {
 }
 
 /// Reads terminal events on its own thread so the capture loop never blocks on the keyboard.
-/// Dropping it stops and joins the thread.
+/// Dropping it stops the thread.
 pub struct InputThread {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -121,9 +121,16 @@ impl InputThread {
 }
 
 impl Drop for InputThread {
+    /// Joins the thread when it ends promptly. After a hangup crossterm's read can keep the
+    /// thread busy forever; it is then left behind, and the process exit ends it.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
+        let Some(h) = self.handle.take() else { return };
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while !h.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if h.is_finished() {
             let _ = h.join();
         }
     }
