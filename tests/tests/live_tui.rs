@@ -88,8 +88,10 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        // Quiet: the session may already be gone (the hangup test closes it itself).
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.0])
+            .stderr(Stdio::null())
             .status();
     }
 }
@@ -317,4 +319,43 @@ fn live_finishes_the_recording_when_its_terminal_closes() {
         || (!proc_dir.exists()).then(String::new),
     );
     assert_eq!(stop_reason(&rec).as_deref(), Some("hangup (SIGHUP)"));
+}
+
+#[test]
+fn a_panic_gives_the_terminal_back() {
+    let _serial = serial();
+    let name = format!("hbw-e2e-live-panic-{}", std::process::id());
+    // After the helper panics, the shell reports whether the terminal is still in raw mode.
+    let cmd = format!(
+        "{}; echo HBW-EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        env!("CARGO_BIN_EXE_live_panic")
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &cmd,
+    ]);
+    let s = Session(name);
+    let after = s.wait_screen("the helper to panic and exit", |p| {
+        p.contains("HBW-EXIT=") && p.contains("icanon")
+    });
+    assert!(after.contains("HBW-EXIT=101"), "{after}");
+    assert!(
+        after.contains("deliberate panic while the live view owns the terminal"),
+        "the panic message is lost (printed on the alternate screen?):\n{after}"
+    );
+    assert!(
+        !s.alternate_screen(),
+        "still on the alternate screen:\n{after}"
+    );
+    assert!(
+        after.lines().any(|l| l.trim() == "icanon"),
+        "the terminal is still in raw mode:\n{after}"
+    );
 }
