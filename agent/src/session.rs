@@ -32,8 +32,11 @@ pub struct Session {
     pub summary: RecordingSummary,
     /// Softirq map reads that failed (each is also recorded as a lost-events record).
     pub read_failures: u64,
-    /// The records the latest [`Session::tick`] appended, for views that show the last second.
+    /// The records appended since the tick before the latest [`Session::tick`], up to its end:
+    /// what the last second added, for views that show it.
     pub tick_records: Vec<Record>,
+    /// A tick ended: the next append starts a new `tick_records`.
+    tick_ended: bool,
 }
 
 pub fn build_header(host: &HostRoot, command: Vec<String>) -> Header {
@@ -87,12 +90,16 @@ impl Session {
             summary,
             read_failures: 0,
             tick_records: Vec::new(),
+            tick_ended: false,
         })
     }
 
     fn push(&mut self, r: Record) -> Result<(), RecordingError> {
         self.writer.push(&r)?;
         self.summary.add(&r);
+        if std::mem::take(&mut self.tick_ended) {
+            self.tick_records.clear();
+        }
         self.tick_records.push(r);
         Ok(())
     }
@@ -100,7 +107,6 @@ impl Session {
     /// Reads everything due, appends it and flushes. A failed map read is recorded and counted;
     /// only a failed write is an error (the recording cannot continue).
     pub fn tick(&mut self) -> Result<(), RecordingError> {
-        self.tick_records.clear();
         let now = clock::mono_ns();
         match self.probes.softirq.read_interval(now) {
             Ok(iv) => self.push(Record::Softirq(iv))?,
@@ -120,6 +126,7 @@ impl Session {
             }
         }
         self.push(Record::Clock(clock::anchor()))?;
+        self.tick_ended = true;
         self.writer.flush()
     }
 

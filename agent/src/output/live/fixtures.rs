@@ -137,8 +137,9 @@ pub fn sources(now: u64, corosync_silence_ns: u64) -> Vec<HeartbeatSourceSnapsho
         HeartbeatSourceSnapshot {
             name: "corosync".into(),
             detail: "udp :5405 from 10.0.0.2".into(),
-            expected_interval_ns: 300_000_000,
-            gap_threshold_ns: 3 * SEC,
+            expected_interval_ns: Some(300_000_000),
+            gap_threshold_ns: Some(3 * SEC),
+            gap_open: false,
             last_arrival_mono_ns: Some(now - corosync_silence_ns),
             gaps: 0,
             latest_verdict: None,
@@ -146,8 +147,9 @@ pub fn sources(now: u64, corosync_silence_ns: u64) -> Vec<HeartbeatSourceSnapsho
         HeartbeatSourceSnapshot {
             name: "pacemaker".into(),
             detail: "log /var/log/pacemaker.log".into(),
-            expected_interval_ns: SEC,
-            gap_threshold_ns: 5 * SEC,
+            expected_interval_ns: Some(SEC),
+            gap_threshold_ns: Some(5 * SEC),
+            gap_open: false,
             last_arrival_mono_ns: Some(now - 1_800_000_000),
             gaps: 1,
             latest_verdict: Some("NET_RX starved on cpu1".into()),

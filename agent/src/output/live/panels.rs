@@ -69,8 +69,10 @@ fn lanes(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool) {
                 format!(
                     "   {} · expected every {} · gap after {} · latest gap: {}",
                     lane.detail,
-                    units::ns(lane.expected_interval_ns),
-                    units::ns(lane.gap_threshold_ns),
+                    lane.expected_interval_ns
+                        .map_or("(learning)".to_owned(), units::ns),
+                    lane.gap_threshold_ns
+                        .map_or("(learning)".to_owned(), units::ns),
                     lane.latest_verdict.as_deref().unwrap_or("none")
                 ),
                 Style::new().fg(DIM),
@@ -84,6 +86,7 @@ fn lanes(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool) {
 fn lane_line(lane: &HeartbeatLane, width: u16) -> Line<'static> {
     let (status, colour) = match lane.status {
         LaneStatus::Waiting => ("wait", DIM),
+        LaneStatus::Learning => ("lrn", DIM),
         LaneStatus::Ok => ("ok", GOOD),
         LaneStatus::Late => ("late", WARN),
         LaneStatus::Gap => ("GAP", BAD),
@@ -104,7 +107,7 @@ fn lane_line(lane: &HeartbeatLane, width: u16) -> Line<'static> {
         Span::raw(format!(
             " {:>6}/{:<6}",
             units::ns(lane.silence_ns),
-            units::ns(lane.gap_threshold_ns)
+            lane.gap_threshold_ns.map_or("?".to_owned(), units::ns)
         )),
         Span::raw(format!(" gaps {}", lane.gaps)),
     ];

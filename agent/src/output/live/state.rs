@@ -131,9 +131,14 @@ pub struct HeartbeatSourceSnapshot {
     pub name: String,
     /// Short description: "udp :5405 from 10.0.0.2", "log /var/log/corosync.log".
     pub detail: String,
-    pub expected_interval_ns: u64,
-    pub gap_threshold_ns: u64,
+    /// `None` while the interval is still being learned.
+    pub expected_interval_ns: Option<u64>,
+    /// Silence that makes a gap (the expected interval × the gap factor); `None` while learning.
+    pub gap_threshold_ns: Option<u64>,
     pub last_arrival_mono_ns: Option<u64>,
+    /// The gap detector says a gap is open now (it decides even below the threshold, e.g. when
+    /// it measures silence from an estimated onset).
+    pub gap_open: bool,
     pub gaps: u64,
     /// The verdict of the latest finished gap, one line.
     pub latest_verdict: Option<String>,
@@ -143,6 +148,8 @@ pub struct HeartbeatSourceSnapshot {
 pub enum LaneStatus {
     /// Nothing has arrived yet.
     Waiting,
+    /// Arrivals, but the expected interval is not known yet.
+    Learning,
     Ok,
     /// Silent for longer than the expected interval allows, not yet a gap.
     Late,
@@ -158,8 +165,8 @@ pub struct HeartbeatLane {
     /// Wall-clock time of the last arrival, "HH:MM:SS.mmm" local time.
     pub last_arrival: Option<String>,
     pub silence_ns: u64,
-    pub expected_interval_ns: u64,
-    pub gap_threshold_ns: u64,
+    pub expected_interval_ns: Option<u64>,
+    pub gap_threshold_ns: Option<u64>,
     /// Silence as a fraction of the gap threshold, 0..=1 (the bar's fill).
     pub fill: f64,
     pub gaps: u64,
@@ -334,18 +341,23 @@ impl LiveState {
                 let silence_ns = s
                     .last_arrival_mono_ns
                     .map_or(0, |t| now_mono_ns.saturating_sub(t));
-                let fill = if s.gap_threshold_ns == 0 {
-                    0.0
-                } else {
-                    (silence_ns as f64 / s.gap_threshold_ns as f64).clamp(0.0, 1.0)
+                let fill = match s.gap_threshold_ns {
+                    Some(t) if t > 0 => (silence_ns as f64 / t as f64).clamp(0.0, 1.0),
+                    _ => 0.0,
                 };
-                let status = match s.last_arrival_mono_ns {
-                    None => LaneStatus::Waiting,
-                    Some(_) if silence_ns >= s.gap_threshold_ns => LaneStatus::Gap,
-                    Some(_) if silence_ns as f64 > s.expected_interval_ns as f64 * LATE_FACTOR => {
+                let status = match (
+                    s.last_arrival_mono_ns,
+                    s.expected_interval_ns,
+                    s.gap_threshold_ns,
+                ) {
+                    _ if s.gap_open => LaneStatus::Gap,
+                    (None, _, _) => LaneStatus::Waiting,
+                    (Some(_), _, Some(t)) if silence_ns >= t => LaneStatus::Gap,
+                    (Some(_), Some(e), _) if silence_ns as f64 > e as f64 * LATE_FACTOR => {
                         LaneStatus::Late
                     }
-                    Some(_) => LaneStatus::Ok,
+                    (Some(_), None, _) => LaneStatus::Learning,
+                    (Some(_), Some(_), _) => LaneStatus::Ok,
                 };
                 HeartbeatLane {
                     name: s.name.clone(),

@@ -69,6 +69,15 @@ fn lanes_go_ok_late_gap() {
         let fill = (silence as f64 / 3e9).min(1.0);
         assert!((s.lanes[0].fill - fill).abs() < 1e-9);
     }
+    // The detector's word wins below the threshold; an unknown interval is "learning".
+    let mut src = fixtures::sources(now, 100_000_000);
+    src[0].gap_open = true;
+    src[1].expected_interval_ns = None;
+    src[1].gap_threshold_ns = None;
+    s.update_from_heartbeats(now, &anchor, &src);
+    assert_eq!(s.lanes[0].status, LaneStatus::Gap);
+    assert_eq!(s.lanes[1].status, LaneStatus::Learning);
+    assert_eq!(s.lanes[1].fill, 0.0);
 }
 
 #[test]
