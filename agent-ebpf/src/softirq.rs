@@ -22,7 +22,8 @@ static SOFTIRQ_STATS: PerCpuArray<SoftirqStats> =
     PerCpuArray::with_max_entries(MAX_VECTORS as u32, 0);
 
 #[map]
-static SOFTIRQ_SCRATCH: PerCpuArray<SoftirqScratch> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static SOFTIRQ_SCRATCH: PerCpuArray<SoftirqScratch> =
+    PerCpuArray::with_max_entries(1, 0);
 
 /// PID of ksoftirqd/N per CPU, set by userspace at load time.
 #[unsafe(no_mangle)]
@@ -164,13 +165,18 @@ fn on_exit(vec: u32) {
     let now = unsafe { bpf_ktime_get_ns() };
     let run = now.saturating_sub(entered);
     let wait = s.wait_ns[v];
+    let ksoftirqd = s.from_ksoftirqd[v];
+    let thr = crate::softirq_events::threshold_ns();
+    if run > thr || (wait != WAIT_UNKNOWN && wait > thr) {
+        crate::softirq_events::emit(now, vec, wait, run, ksoftirqd);
+    }
     let Some(st) = SOFTIRQ_STATS.get_ptr_mut(vec) else {
         return;
     };
     // SAFETY: per-CPU value, see `scratch`.
     let st = unsafe { &mut *st };
     st.entries += 1;
-    st.ksoftirqd_entries += s.from_ksoftirqd[v];
+    st.ksoftirqd_entries += ksoftirqd;
     st.run_sum_ns += run;
     if run > st.run_max_ns {
         st.run_max_ns = run;

@@ -114,6 +114,9 @@ impl Session {
                 }))?;
             }
         }
+        for r in self.probes.read_extras(now) {
+            self.push(r)?;
+        }
         self.push(Record::Clock(clock::anchor()))?;
         self.writer.flush()
     }

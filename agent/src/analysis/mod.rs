@@ -1,8 +1,10 @@
 //! Pure functions of recorded data: no I/O, no clocks. The report, exporters and live view
 //! consume what these return and compute nothing of their own.
 
+pub mod ksched;
 pub mod latency;
 pub mod summary;
 
+pub use ksched::{KschedSummary, StackFilter, folded_stacks};
 pub use latency::{Distribution, LatencyTable, SoftirqAgg};
 pub use summary::{ClockStep, RecordingSummary};
