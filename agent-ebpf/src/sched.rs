@@ -126,14 +126,23 @@ fn on_switch(prev: *const u8, next: *const u8) {
         // Still TASK_RUNNING (0) when switched out: preempted, so it waits on the runqueue now.
         let state = read_u32(prev, o.state);
         let runnable = if state == 0 { now } else { 0 };
-        let _ = SCHED_TIMES.insert(
-            &tid,
-            &SchedTimes {
-                runnable_at_ns: runnable,
-                off_at_ns: now,
+        match SCHED_TIMES.get_ptr_mut(&tid) {
+            // SAFETY: map value pointer; updating in place avoids a hash update per switch.
+            Some(t) => unsafe {
+                (*t).runnable_at_ns = runnable;
+                (*t).off_at_ns = now;
             },
-            0,
-        );
+            None => {
+                let _ = SCHED_TIMES.insert(
+                    &tid,
+                    &SchedTimes {
+                        runnable_at_ns: runnable,
+                        off_at_ns: now,
+                    },
+                    0,
+                );
+            }
+        }
     }
     let Some((tid, tgid)) = next_w else { return };
     let Some(t) = SCHED_TIMES.get_ptr_mut(&tid) else {

@@ -76,7 +76,7 @@ fn in_softirq() -> bool {
     let s = unsafe { &*s };
     let mut any = 0u64;
     for v in 0..MAX_VECTORS {
-        any |= s.entered_at_ns[v];
+        any |= s.vectors[v].entered_at_ns;
     }
     any != 0
 }
