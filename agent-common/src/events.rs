@@ -12,6 +12,9 @@ pub enum Stream {
 pub const MAX_STREAMS: usize = 8;
 
 impl Stream {
+    /// Every stream, for userspace to read each counter.
+    pub const ALL: [Stream; 1] = [Stream::SoftirqEvents];
+
     /// Stable name used in `Lost` records and reports.
     pub const fn name(self) -> &'static str {
         match self {

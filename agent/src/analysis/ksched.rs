@@ -122,7 +122,7 @@ impl KschedSummary {
         }
         self.worst_events.extend(ev.events.iter().cloned());
         self.worst_events
-            .sort_by(|a, b| event_worst_ns(b).cmp(&event_worst_ns(a)));
+            .sort_by_key(|e| std::cmp::Reverse(event_worst_ns(e)));
         self.worst_events.truncate(WORST_EVENTS);
     }
 

@@ -58,7 +58,7 @@ impl SoftirqEventsProbe {
     /// Failed ring-buffer reserves since the previous call, one record per stream with losses.
     pub fn lost(&mut self, now_mono_ns: u64) -> Result<Vec<LostEvents>, String> {
         let mut out = Vec::new();
-        for stream in [Stream::SoftirqEvents] {
+        for stream in Stream::ALL {
             let i = stream as usize;
             let total: u64 = self
                 .lost
