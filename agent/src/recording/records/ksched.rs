@@ -89,3 +89,107 @@ pub struct FoldedStack {
     pub folded: String,
     pub count: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::{
+        analysis::{RecordingSummary, StackFilter, folded_stacks},
+        output::report::{ReportFormat, render},
+        recording::{
+            reader::RecordingReader, records::Record, tests::sample_header, writer::RecordingWriter,
+        },
+    };
+
+    fn records() -> Vec<Record> {
+        vec![
+            Record::SoftirqEvents(SoftirqEvents {
+                threshold_ns: 1_000_000,
+                events: vec![SoftirqEvent {
+                    at_mono_ns: 2_000,
+                    cpu: 1,
+                    vector: 3,
+                    wait_ns: Some(1_500_000),
+                    run_ns: 40_000,
+                    pid: 4242,
+                    comm: "corosync".into(),
+                    ksoftirqd: false,
+                }],
+            }),
+            Record::Sched(SchedInterval {
+                start_mono_ns: 1_000,
+                end_mono_ns: 1_000_000_000,
+                tasks: vec![SchedTask {
+                    tid: 4243,
+                    tgid: 4242,
+                    comm: "hb-sender".into(),
+                    runq_count: 2,
+                    runq_sum_ns: 3_000,
+                    runq_max: Some(TimedMax {
+                        value_ns: 2_000,
+                        at_mono_ns: 5_000,
+                    }),
+                    runq_hist: SparseHist(vec![(60, 2)]),
+                    ..SchedTask::default()
+                }],
+            }),
+            Record::Stacks(StackSamples {
+                start_mono_ns: 1_000,
+                end_mono_ns: 1_000_000_000,
+                rate_hz: 99,
+                all_stacks: false,
+                samples: 198,
+                dropped: 0,
+                stacks: vec![FoldedStack {
+                    context: StackContext::Softirq,
+                    folded: "ret_from_fork;handle_softirqs;net_rx_action;virtnet_poll".into(),
+                    count: 7,
+                }],
+            }),
+        ]
+    }
+
+    #[test]
+    fn round_trip_summary_and_reports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.hbw");
+        let mut w = RecordingWriter::create(&path, false, &sample_header()).expect("create");
+        for r in records() {
+            w.push(&r).expect("push");
+        }
+        w.flush().expect("flush");
+        let bytes = std::fs::read(&path).expect("read back");
+        let mut rd = RecordingReader::from_bytes(Path::new("k.hbw"), bytes).expect("open");
+        let back: Vec<Record> = rd.by_ref().collect();
+        assert_eq!(back, records());
+
+        let f = folded_stacks(&back, 0, u64::MAX, StackFilter::Softirq);
+        assert_eq!(
+            f.get("ret_from_fork;handle_softirqs;net_rx_action;virtnet_poll"),
+            Some(&7)
+        );
+        let s = RecordingSummary::from_records(sample_header(), (1, 1), back);
+        assert_eq!(s.ksched.event_count, 1);
+        assert_eq!(s.ksched.sched[&4243].runq.count, 2);
+
+        let mut text = Vec::new();
+        render(&s, "k.hbw", ReportFormat::Text, &mut text).expect("text");
+        let text = String::from_utf8(text).expect("utf8");
+        for want in [
+            "corosync (4242)",
+            "NET_RX",
+            "hb-sender (4243/4242)",
+            "virtnet_poll",
+        ] {
+            assert!(text.contains(want), "text report lacks {want:?}:\n{text}");
+        }
+        let mut json = Vec::new();
+        render(&s, "k.hbw", ReportFormat::Json, &mut json).expect("json");
+        let v: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
+        assert_eq!(v["softirq_events"]["count"], 1);
+        assert_eq!(v["sched_delay"][0]["tid"], 4243);
+        assert_eq!(v["kernel_stacks"]["softirq_samples"], 7);
+    }
+}
