@@ -3,7 +3,10 @@
 //!
 //! Softirq context is known portably from hbwatch's own softirq programs: a CPU is serving a
 //! softirq while its `SOFTIRQ_SCRATCH` holds an entry time (set at softirq_entry, cleared at
-//! exit). That needs no per-CPU symbol address or preempt_count layout.
+//! exit). That needs no per-CPU symbol address or preempt_count layout. Hardirq context is not
+//! told apart: with cpu-clock (an hrtimer interrupt; VMs often have no PMU) a sample cannot land
+//! inside another hardirq handler, since handlers run with interrupts off. With `--all-stacks`,
+//! the folded frames still show any irq entry code.
 
 use agent_common::{
     softirq::MAX_VECTORS,

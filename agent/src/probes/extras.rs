@@ -177,3 +177,38 @@ impl super::Probes {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use agent_common::names;
+
+    /// Needs no root: every program and map of these families is in the built ELF's symbol
+    /// table (a renamed static on one side would otherwise only fail at load time).
+    #[test]
+    fn programs_and_maps_are_in_the_elf() {
+        let elf = super::super::loader::object_bytes();
+        if elf.is_empty() {
+            eprintln!("skipped: built with AYA_BUILD_SKIP, no eBPF object embedded");
+            return;
+        }
+        let has = |name: &str| {
+            let mut needle = name.as_bytes().to_vec();
+            needle.push(0); // a whole NUL-terminated string-table entry
+            elf.windows(needle.len() + 1)
+                .any(|w| w[0] == 0 && w[1..] == needle[..])
+        };
+        let globals = [
+            names::GLOBAL_SOFTIRQ_THRESHOLD_NS,
+            names::GLOBAL_TASK_OFFSETS,
+            names::GLOBAL_ALL_STACKS,
+        ];
+        for n in names::SCHED_STACK_PROGRAMS
+            .iter()
+            .chain(names::SCHED_STACK_MAPS)
+            .chain(&globals)
+        {
+            assert!(has(n), "{n} missing from the eBPF object");
+        }
+        assert!(!has("NO_SUCH_MAP_NAME"));
+    }
+}

@@ -25,6 +25,11 @@ use crate::{
 /// The eBPF object built by agent/build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/hbwatch"));
 
+/// The embedded eBPF ELF (empty when built with AYA_BUILD_SKIP), for checks that need no root.
+pub fn object_bytes() -> &'static [u8] {
+    OBJECT
+}
+
 /// Why probes could not be loaded at all. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {

@@ -110,6 +110,16 @@ impl SchedProbe {
                 }
             }
         }
+        // Forget exited processes, so a reused PID is not watched by accident.
+        let gone: Vec<u32> = self
+            .watched
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|pid| !self.host.path(&format!("proc/{pid}")).exists())
+            .collect();
+        for pid in gone {
+            let _ = self.watched.remove(&pid);
+        }
         for pid in want {
             if self.watched.get(&pid, 0).is_err() {
                 self.watched
