@@ -14,7 +14,8 @@ fn record_with_watch_and_stacks_then_report_json() {
         .args(["-c", "while :; do :; done"])
         .spawn()
         .expect("spawn spinner");
-    let pid = spinner.id().to_string();
+    let pid_num = u64::from(spinner.id());
+    let pid = pid_num.to_string();
     let dir = tempdir();
     let rec = dir.path().join("k.hbw");
     let out = Command::new(hbwatch_bin())
@@ -50,7 +51,8 @@ fn record_with_watch_and_stacks_then_report_json() {
     assert!(
         tasks
             .iter()
-            .any(|t| t["tid"].to_string() == pid && t["offcpu_ns"]["count"].as_u64() > Some(0)),
+            .any(|t| t["tid"].as_u64() == Some(pid_num)
+                && t["offcpu_ns"]["count"].as_u64() > Some(0)),
         "watched PID {pid} missing from sched_delay: {tasks:?}"
     );
     assert!(
