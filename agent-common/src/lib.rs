@@ -5,6 +5,9 @@
 //! size assertion next to every struct, so a layout change breaks the build instead of the data.
 #![no_std]
 
+pub mod events;
 pub mod hist;
 pub mod names;
+pub mod sched;
 pub mod softirq;
+pub mod stacks;

@@ -24,7 +24,7 @@ pub struct SoftirqStats {
     pub entries: u64,
     /// Of those, entries that ran in ksoftirqd (deferred because of load).
     pub ksoftirqd_entries: u64,
-    /// softirq_raise events.
+    /// softirq_raise events, counted up to the vector's latest exit.
     pub raises: u64,
     /// Entries whose raise was not seen (wait not measured).
     pub wait_unknown: u64,
@@ -38,20 +38,31 @@ pub struct SoftirqStats {
     pub run_hist: [u64; BUCKETS],
 }
 
-/// Per-CPU scratch: when each vector was first raised since its last run, when its current run
-/// began, and the wait measured at entry (recorded at exit, so entry touches one map only).
+/// Per-CPU, per-vector scratch: when the vector was first raised since its last run, when its
+/// current run began, the wait measured at entry (recorded at exit, so entry touches one map
+/// only), and raises not yet added to [`SoftirqStats::raises`] (added at the next exit, so the
+/// raise program touches one map only). 32 bytes: one cache line per vector on every path.
 #[repr(C)]
 #[derive(Clone, Copy)]
+pub struct VectorScratch {
+    pub raised_at_ns: u64,
+    pub entered_at_ns: u64,
+    pub wait_ns: u64,
+    pub pending_raises: u32,
+    /// 1 when the current run is in ksoftirqd.
+    pub from_ksoftirqd: u32,
+}
+
+#[repr(C, align(32))]
+#[derive(Clone, Copy)]
 pub struct SoftirqScratch {
-    pub raised_at_ns: [u64; MAX_VECTORS],
-    pub entered_at_ns: [u64; MAX_VECTORS],
-    pub wait_ns: [u64; MAX_VECTORS],
-    pub from_ksoftirqd: [u64; MAX_VECTORS],
+    pub vectors: [VectorScratch; MAX_VECTORS],
 }
 
 const _: () = assert!(core::mem::size_of::<SoftirqStats>() == 10 * 8 + 2 * BUCKETS * 8);
 const _: () = assert!(core::mem::align_of::<SoftirqStats>() == 8);
-const _: () = assert!(core::mem::size_of::<SoftirqScratch>() == 4 * MAX_VECTORS * 8);
+const _: () = assert!(core::mem::size_of::<VectorScratch>() == 32);
+const _: () = assert!(core::mem::size_of::<SoftirqScratch>() == 32 * MAX_VECTORS);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -59,4 +70,6 @@ mod pod {
     unsafe impl aya::Pod for super::SoftirqStats {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SoftirqScratch {}
+    // SAFETY: as above (u64 and u32 fields, 32 bytes, no padding).
+    unsafe impl aya::Pod for super::VectorScratch {}
 }

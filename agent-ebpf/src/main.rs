@@ -3,7 +3,10 @@
 #![no_std]
 #![no_main]
 
+mod sched;
 mod softirq;
+mod softirq_events;
+mod stacks;
 
 #[cfg(not(test))]
 #[panic_handler]

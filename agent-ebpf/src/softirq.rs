@@ -2,6 +2,9 @@
 //! maps. Three tracepoints: irq:softirq_raise, irq:softirq_entry, irq:softirq_exit, whose only
 //! argument is `unsigned int vec_nr` (include/trace/events/irq.h, `softirq` event class).
 //!
+//! Raises are counted in the per-CPU scratch and added to the stats at the vector's next exit, so
+//! each program looks up one map on its common path (exit: two).
+//!
 //! Each is attached as tp_btf (typed argument 0) where BTF is present, and as a classic tracepoint
 //! otherwise; the classic record's `vec` offset comes from the tracepoint's `format` file and is
 //! passed in as a global by userspace (never hard-coded).
@@ -22,7 +25,8 @@ static SOFTIRQ_STATS: PerCpuArray<SoftirqStats> =
     PerCpuArray::with_max_entries(MAX_VECTORS as u32, 0);
 
 #[map]
-static SOFTIRQ_SCRATCH: PerCpuArray<SoftirqScratch> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static SOFTIRQ_SCRATCH: PerCpuArray<SoftirqScratch> =
+    PerCpuArray::with_max_entries(1, 0);
 
 /// PID of ksoftirqd/N per CPU, set by userspace at load time.
 #[unsafe(no_mangle)]
@@ -104,14 +108,12 @@ fn on_raise(vec: u32) {
     }
     let v = vector_index(vec);
     let Some(s) = scratch() else { return };
+    let s = &mut s.vectors[v];
+    s.pending_raises += 1;
     // Keep the first raise since the vector last ran: the wait is measured from it.
-    if s.raised_at_ns[v] == 0 {
+    if s.raised_at_ns == 0 {
         // SAFETY: helper with no arguments.
-        s.raised_at_ns[v] = unsafe { bpf_ktime_get_ns() };
-    }
-    if let Some(st) = SOFTIRQ_STATS.get_ptr_mut(vec) {
-        // SAFETY: per-CPU value, see `scratch`.
-        unsafe { (*st).raises += 1 };
+        s.raised_at_ns = unsafe { bpf_ktime_get_ns() };
     }
 }
 
@@ -122,17 +124,18 @@ fn on_entry(vec: u32) {
     }
     let v = vector_index(vec);
     let Some(s) = scratch() else { return };
-    // SAFETY: helpers with no arguments.
+    let s = &mut s.vectors[v];
+    // SAFETY: helper with no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    let raised = s.raised_at_ns[v];
-    s.raised_at_ns[v] = 0;
-    s.wait_ns[v] = if raised != 0 && raised <= now {
+    let raised = s.raised_at_ns;
+    s.raised_at_ns = 0;
+    s.wait_ns = if raised != 0 && raised <= now {
         now - raised
     } else {
         WAIT_UNKNOWN
     };
-    s.entered_at_ns[v] = now;
-    s.from_ksoftirqd[v] = is_ksoftirqd() as u64;
+    s.entered_at_ns = now;
+    s.from_ksoftirqd = is_ksoftirqd() as u32;
 }
 
 #[inline(always)]
@@ -155,22 +158,31 @@ fn on_exit(vec: u32) {
     }
     let v = vector_index(vec);
     let Some(s) = scratch() else { return };
-    let entered = s.entered_at_ns[v];
+    let s = &mut s.vectors[v];
+    let entered = s.entered_at_ns;
     if entered == 0 {
         return; // attached mid-run: no entry seen
     }
-    s.entered_at_ns[v] = 0;
+    s.entered_at_ns = 0;
     // SAFETY: helper with no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let run = now.saturating_sub(entered);
-    let wait = s.wait_ns[v];
+    let wait = s.wait_ns;
+    let ksoftirqd = u64::from(s.from_ksoftirqd);
+    let raises = u64::from(s.pending_raises);
+    s.pending_raises = 0;
+    let thr = crate::softirq_events::threshold_ns();
+    if run > thr || (wait != WAIT_UNKNOWN && wait > thr) {
+        crate::softirq_events::emit(now, vec, wait, run, ksoftirqd);
+    }
     let Some(st) = SOFTIRQ_STATS.get_ptr_mut(vec) else {
         return;
     };
     // SAFETY: per-CPU value, see `scratch`.
     let st = unsafe { &mut *st };
     st.entries += 1;
-    st.ksoftirqd_entries += s.from_ksoftirqd[v];
+    st.raises += raises;
+    st.ksoftirqd_entries += ksoftirqd;
     st.run_sum_ns += run;
     if run > st.run_max_ns {
         st.run_max_ns = run;

@@ -125,6 +125,9 @@ impl Session {
                 }))?;
             }
         }
+        for r in self.probes.read_extras(now) {
+            self.push(r)?;
+        }
         self.push(Record::Clock(clock::anchor()))?;
         self.tick_ended = true;
         self.writer.flush()

@@ -2,8 +2,10 @@
 //! consume what these return and compute nothing of their own.
 
 pub mod diagnosis;
+pub mod ksched;
 pub mod latency;
 pub mod summary;
 
+pub use ksched::{KschedSummary, StackFilter, folded_stacks};
 pub use latency::{Distribution, LatencyTable, SoftirqAgg};
 pub use summary::{ClockStep, RecordingSummary};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::latency::LatencyTable;
+use super::{ksched::KschedSummary, latency::LatencyTable};
 use crate::recording::{
     ReadStats,
     records::{ClockAnchor, CollectorStatus, Header, Record, StopInfo},
@@ -34,6 +34,8 @@ pub struct RecordingSummary {
     pub lost: BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub stop: Option<StopInfo>,
+    /// Softirq threshold events, scheduling delay of watched threads, kernel stacks.
+    pub ksched: KschedSummary,
     last_anchor: Option<ClockAnchor>,
 }
 
@@ -51,6 +53,7 @@ impl RecordingSummary {
             lost: BTreeMap::new(),
             clock_steps: Vec::new(),
             stop: None,
+            ksched: KschedSummary::default(),
             last_anchor: None,
         }
     }
@@ -85,6 +88,15 @@ impl RecordingSummary {
             Record::Stop(s) => {
                 self.seen(s.at_mono_ns);
                 self.stop = Some(s.clone());
+            }
+            Record::SoftirqEvents(e) => self.ksched.add_events(e),
+            Record::Sched(iv) => {
+                self.ksched.add_sched(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::Stacks(s) => {
+                self.ksched.add_stacks(s);
+                self.seen(s.end_mono_ns);
             }
         }
     }

@@ -72,9 +72,50 @@ pub struct RecordArgs {
     /// How often kernel aggregates are read and the recording is flushed (at most 1s).
     #[arg(long, default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+}
+
+/// Kernel-probe options shared by `record` and `live`.
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
     /// Do not use BTF: attach classic tracepoints (for kernels with broken BTF, and for tests).
     #[arg(long, hide = true)]
     pub no_btf: bool,
+    /// Measure scheduling delay (runqueue wait, off-CPU time) of this process; repeatable.
+    #[arg(long, value_name = "PID")]
+    pub watch_pid: Vec<u32>,
+    /// Measure scheduling delay of processes with this command name (/proc/PID/comm); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub watch_comm: Vec<String>,
+    /// Softirqs waiting or running longer than this are recorded one by one (e.g. 1ms, 200us).
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    pub softirq_threshold: Duration,
+    /// Kernel stack samples per second per CPU for flamegraphs (0 turns sampling off).
+    #[arg(long, default_value_t = 99, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub stack_rate: u32,
+    /// Keep every sampled kernel stack, not only those taken while a softirq runs.
+    #[arg(long)]
+    pub all_stacks: bool,
+}
+
+impl ProbeArgs {
+    /// What the probes need from these options.
+    pub fn probe_options(&self) -> crate::probes::ProbeOptions {
+        crate::probes::ProbeOptions {
+            no_btf: self.no_btf,
+            softirq_threshold_ns: u64::try_from(self.softirq_threshold.as_nanos())
+                .unwrap_or(u64::MAX),
+            watch: crate::probes::sched::WatchList {
+                pids: self.watch_pid.clone(),
+                comms: self.watch_comm.clone(),
+            },
+            stacks: (self.stack_rate > 0).then_some(crate::probes::stacks::StackOptions {
+                rate_hz: self.stack_rate,
+                all_stacks: self.all_stacks,
+            }),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -89,9 +130,8 @@ pub struct LiveArgs {
     /// Stop after this long (e.g. 30s, 5m); without it, until q, Ctrl-C or SIGTERM.
     #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Do not use BTF: attach classic tracepoints (for kernels with broken BTF, and for tests).
-    #[arg(long, hide = true)]
-    pub no_btf: bool,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -166,5 +206,51 @@ mod tests {
         assert_eq!(l.duration, Some(Duration::from_secs(60)));
         assert_eq!(l.output, Some(PathBuf::from("x.hbw")));
         assert!(Cli::try_parse_from(["hbwatch", "live", "-d", "0s"]).is_err());
+    }
+
+    #[test]
+    fn parses_kernel_probe_options() {
+        let c = Cli::try_parse_from(["hbwatch", "record"]).expect("parse");
+        let Command::Record(r) = c.command else {
+            panic!("not record")
+        };
+        let o = r.probe_options();
+        assert_eq!(o.softirq_threshold_ns, 1_000_000);
+        assert_eq!(
+            o.stacks.map(|s| (s.rate_hz, s.all_stacks)),
+            Some((99, false))
+        );
+        assert!(o.watch.is_empty());
+        let c = Cli::try_parse_from([
+            "hbwatch",
+            "record",
+            "--watch-pid",
+            "42",
+            "--watch-comm",
+            "corosync",
+            "--watch-pid",
+            "7",
+            "--softirq-threshold",
+            "200us",
+            "--stack-rate",
+            "0",
+            "--all-stacks",
+        ])
+        .expect("parse");
+        let Command::Record(r) = c.command else {
+            panic!("not record")
+        };
+        let o = r.probe_options();
+        assert_eq!(o.watch.pids, vec![42, 7]);
+        assert_eq!(o.watch.comms, vec!["corosync".to_owned()]);
+        assert_eq!(o.softirq_threshold_ns, 200_000);
+        assert!(o.stacks.is_none());
+        for bad in [
+            &["hbwatch", "record", "--watch-pid", "x"][..],
+            &["hbwatch", "record", "--stack-rate", "20000"],
+            &["hbwatch", "record", "--softirq-threshold", "0s"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -23,7 +23,6 @@ use crate::{
         },
         units,
     },
-    probes::ProbeOptions,
     session::Session,
 };
 
@@ -46,8 +45,7 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
         }
     };
     let command: Vec<String> = std::env::args().collect();
-    let session =
-        Session::start(&path, a.force, &ProbeOptions { no_btf: a.no_btf }, command).usage()?;
+    let session = Session::start(&path, a.force, &a.probes.probe_options(), command).usage()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

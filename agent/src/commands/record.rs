@@ -11,15 +11,13 @@ use crate::{
     collectors::host::HostRoot,
     commands::capture::{self, Flow, LoopEvent, LoopOptions},
     output::units,
-    probes::ProbeOptions,
     session::{Finished, Session},
 };
 
 pub fn run(a: RecordArgs) -> Result<(), Failure> {
     let path = a.output.clone().unwrap_or_else(default_output);
     let command: Vec<String> = std::env::args().collect();
-    let session =
-        Session::start(&path, a.force, &ProbeOptions { no_btf: a.no_btf }, command).usage()?;
+    let session = Session::start(&path, a.force, &a.probes.probe_options(), command).usage()?;
     eprintln!(
         "hbwatch: recording to {}{}",
         path.display(),

@@ -4,10 +4,18 @@
 
 use std::path::Path;
 
-use agent_common::{names, softirq::MAX_CPUS};
+use agent_common::{names, sched::TaskOffsets, softirq::MAX_CPUS};
 use aya::{Btf, Ebpf, EbpfLoader};
 
-use super::{privileges, softirq::SoftirqProbe, tracefs};
+use super::{
+    extras::attach_extras,
+    privileges,
+    sched::{self, SchedProbe, WatchList},
+    softirq::SoftirqProbe,
+    softirq_events::SoftirqEventsProbe,
+    stacks::{StackOptions, StackProbe},
+    tracefs,
+};
 use crate::{
     clock,
     collectors::host::HostRoot,
@@ -16,6 +24,11 @@ use crate::{
 
 /// The eBPF object built by agent/build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/hbwatch"));
+
+/// The embedded eBPF ELF (empty when built with AYA_BUILD_SKIP), for checks that need no root.
+pub fn object_bytes() -> &'static [u8] {
+    OBJECT
+}
 
 /// Why probes could not be loaded at all. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -42,16 +55,39 @@ pub enum AttachMode {
     Classic,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProbeOptions {
     /// Never use BTF (tests the fallback; also for kernels with broken BTF).
     pub no_btf: bool,
+    /// Softirqs whose wait or run time exceeds this become single events (default 1 ms).
+    pub softirq_threshold_ns: u64,
+    /// Processes whose scheduling delay is measured (none: the sched probe stays off).
+    pub watch: WatchList,
+    /// Kernel stack sampling; `None` turns it off.
+    pub stacks: Option<StackOptions>,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            no_btf: false,
+            softirq_threshold_ns: 1_000_000,
+            watch: WatchList::default(),
+            stacks: Some(StackOptions::default()),
+        }
+    }
 }
 
 pub struct Probes {
     /// Owns the programs and their links; must outlive the map handles below.
     _ebpf: Ebpf,
     pub softirq: SoftirqProbe,
+    /// Softirq threshold events and lost-event counters (None if the ring buffer failed).
+    pub softirq_events: Option<SoftirqEventsProbe>,
+    /// Scheduling delay of watched processes (None when nothing is watched or unavailable).
+    pub sched: Option<SchedProbe>,
+    /// Kernel stack sampling (None when off or unavailable).
+    pub stacks: Option<StackProbe>,
     pub mode: AttachMode,
     /// What each probe family did at start (running, degraded, unavailable and why).
     pub statuses: Vec<CollectorStatus>,
@@ -87,14 +123,14 @@ impl Probes {
         };
         let mut notes = Vec::new();
         if let Some(btf) = &btf {
-            match Self::load_mode(host, AttachMode::BtfTracepoint, Some(btf)) {
+            match Self::load_mode(host, AttachMode::BtfTracepoint, Some(btf), opts) {
                 Ok(p) => return Ok(p),
                 Err(e) => notes.push(format!("tp_btf: {}", first_and_last_line(&e))),
             }
         } else if !opts.no_btf {
             notes.push("no BTF at /sys/kernel/btf/vmlinux".to_owned());
         }
-        let mut p = Self::load_mode(host, AttachMode::Classic, None).map_err(|e| {
+        let mut p = Self::load_mode(host, AttachMode::Classic, None, opts).map_err(|e| {
             ProbeError::NothingAttached(format!("{}; classic tracepoints: {e}", notes.join("; ")))
         })?;
         for s in &mut p.statuses {
@@ -105,7 +141,12 @@ impl Probes {
         Ok(p)
     }
 
-    fn load_mode(host: &HostRoot, mode: AttachMode, btf: Option<&Btf>) -> Result<Probes, String> {
+    fn load_mode(
+        host: &HostRoot,
+        mode: AttachMode,
+        btf: Option<&Btf>,
+        opts: &ProbeOptions,
+    ) -> Result<Probes, String> {
         let cpus = host.possible_cpus() as usize;
         let mut pids = host.ksoftirqd_pids(cpus.min(MAX_CPUS));
         pids.resize(MAX_CPUS, 0);
@@ -114,10 +155,31 @@ impl Probes {
             let tfs = tracefs::ensure_mounted()?;
             vec_offset = tracefs::field_offset(&tfs, "irq", names::TP_SOFTIRQ_ENTRY, "vec")?;
         }
+        let all_stacks = u32::from(opts.stacks.is_some_and(|s| s.all_stacks));
+        let offsets = match (mode, opts.watch.is_empty()) {
+            (AttachMode::BtfTracepoint, false) => Some(sched::task_offsets()),
+            _ => None,
+        };
+        let task_offsets = match &offsets {
+            Some(Ok(o)) => *o,
+            _ => TaskOffsets {
+                pid: 0,
+                tgid: 0,
+                state: 0,
+                state_size: 0,
+            },
+        };
         let mut ebpf = EbpfLoader::new()
             .btf(btf)
             .override_global(names::GLOBAL_KSOFTIRQD_PIDS, pids.as_slice(), true)
             .override_global(names::GLOBAL_TP_VEC_OFFSET, &vec_offset, true)
+            .override_global(
+                names::GLOBAL_SOFTIRQ_THRESHOLD_NS,
+                &opts.softirq_threshold_ns,
+                true,
+            )
+            .override_global(names::GLOBAL_ALL_STACKS, &all_stacks, true)
+            .override_global(names::GLOBAL_TASK_OFFSETS, &task_offsets, true)
             .load(OBJECT)
             .map_err(|e| ProbeError::Load(format!("{e:#}")).to_string())?;
         let softirq = SoftirqProbe::attach(&mut ebpf, mode, btf, host)?;
@@ -125,16 +187,21 @@ impl Probes {
             AttachMode::BtfTracepoint => "tp_btf irq:softirq_{raise,entry,exit}".to_owned(),
             AttachMode::Classic => "classic tracepoints irq:softirq_{raise,entry,exit}".to_owned(),
         };
+        let mut statuses = vec![CollectorStatus {
+            at_mono_ns: clock::mono_ns(),
+            collector: "softirq".into(),
+            state: CollectorState::Running,
+            detail,
+        }];
+        let extra = attach_extras(&mut ebpf, host, mode, btf, opts, offsets, &mut statuses);
         Ok(Probes {
             _ebpf: ebpf,
             softirq,
+            softirq_events: extra.0,
+            sched: extra.1,
+            stacks: extra.2,
             mode,
-            statuses: vec![CollectorStatus {
-                at_mono_ns: clock::mono_ns(),
-                collector: "softirq".into(),
-                state: CollectorState::Running,
-                detail,
-            }],
+            statuses,
         })
     }
 }

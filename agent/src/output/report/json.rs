@@ -22,6 +22,9 @@ pub struct Report {
     pub lost_events: std::collections::BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub softirq: SoftirqJson,
+    pub softirq_events: super::ksched::SoftirqEventsJson,
+    pub sched_delay: Vec<super::ksched::SchedJson>,
+    pub kernel_stacks: Option<super::ksched::StacksJson>,
 }
 
 #[derive(Serialize)]
@@ -131,6 +134,9 @@ impl Report {
                     .map(|((cpu, v), a)| VectorRow::new(s, Some(*cpu), *v, a))
                     .collect(),
             },
+            softirq_events: super::ksched::events_json(s),
+            sched_delay: super::ksched::sched_json(s),
+            kernel_stacks: super::ksched::stacks_json(s),
         }
     }
 }

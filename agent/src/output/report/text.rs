@@ -91,6 +91,7 @@ pub fn render(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io:
             a,
         )?;
     }
+    super::ksched::render_text(s, out)?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 mod softirq;
 pub use softirq::*;
+mod ksched;
+pub use ksched::*;
 
 /// Describes the host and the run; written once at the start of the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +73,12 @@ pub enum Record {
     Lost(LostEvents),
     /// The recorder stopped cleanly.
     Stop(StopInfo),
+    /// Softirqs over the threshold, one by one.
+    SoftirqEvents(SoftirqEvents),
+    /// One interval of scheduling delay of watched threads.
+    Sched(SchedInterval),
+    /// One interval of sampled kernel stacks.
+    Stacks(StackSamples),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

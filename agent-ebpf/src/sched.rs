@@ -1,0 +1,202 @@
+//! Scheduling delay of watched processes: runqueue latency (became runnable → switched in) and
+//! off-CPU time (switched out → switched in), per thread, as in-kernel histograms.
+//!
+//! tp_btf sched:sched_wakeup / sched_wakeup_new (`struct task_struct *p`, argument 0) and
+//! sched:sched_switch (`bool preempt, struct task_struct *prev, struct task_struct *next,
+//! unsigned int prev_state`; include/trace/events/sched.h). Task fields are read at offsets
+//! userspace found in BTF (`TASK_OFFSETS`), never hard-coded.
+
+use agent_common::{
+    hist::bucket_index,
+    sched::{MAX_SCHED_TASKS, MAX_WATCHED, SchedStats, SchedTimes, TaskOffsets},
+};
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel},
+    macros::{btf_tracepoint, map},
+    maps::{HashMap, PerCpuArray},
+    programs::BtfTracePointContext,
+};
+
+#[map]
+static SCHED_WATCHED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_WATCHED, 0);
+
+#[map]
+static SCHED_STATS: HashMap<u32, SchedStats> = HashMap::with_max_entries(MAX_SCHED_TASKS, 0);
+
+#[map]
+static SCHED_TIMES: HashMap<u32, SchedTimes> = HashMap::with_max_entries(MAX_SCHED_TASKS, 0);
+
+/// Zeroed value to create `SCHED_STATS` entries from: too large for the 512-byte eBPF stack.
+#[map]
+static SCHED_ZERO: PerCpuArray<SchedStats> = PerCpuArray::with_max_entries(1, 0);
+
+/// Offsets of `pid`, `tgid` and the state field in `struct task_struct`; set by userspace.
+#[unsafe(no_mangle)]
+static TASK_OFFSETS: TaskOffsets = TaskOffsets {
+    pid: 0,
+    tgid: 0,
+    state: 0,
+    state_size: 4,
+};
+
+#[btf_tracepoint(function = "sched_wakeup")]
+pub fn sched_wakeup(ctx: BtfTracePointContext) -> i32 {
+    on_wakeup(ctx.arg::<*const u8>(0));
+    0
+}
+
+#[btf_tracepoint(function = "sched_wakeup_new")]
+pub fn sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
+    on_wakeup(ctx.arg::<*const u8>(0));
+    0
+}
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
+    on_switch(ctx.arg::<*const u8>(1), ctx.arg::<*const u8>(2));
+    0
+}
+
+#[inline(always)]
+fn offsets() -> TaskOffsets {
+    // SAFETY: read_volatile of a plain global the loader rewrote; no mutable access exists.
+    unsafe { core::ptr::read_volatile(&TASK_OFFSETS) }
+}
+
+#[inline(always)]
+fn read_u32(task: *const u8, off: u32) -> u32 {
+    // SAFETY: bpf_probe_read_kernel checks the address; a bad one yields Err, read as 0.
+    unsafe { bpf_probe_read_kernel(task.wrapping_add(off as usize) as *const u32) }.unwrap_or(0)
+}
+
+/// (tid, tgid) of a task when its process is watched.
+#[inline(always)]
+fn watched(task: *const u8, o: &TaskOffsets) -> Option<(u32, u32)> {
+    if task.is_null() {
+        return None;
+    }
+    let tgid = read_u32(task, o.tgid);
+    if tgid == 0 {
+        return None;
+    }
+    // SAFETY: the map only holds plain u32 values.
+    unsafe { SCHED_WATCHED.get(&tgid) }?;
+    Some((read_u32(task, o.pid), tgid))
+}
+
+#[inline(always)]
+fn on_wakeup(task: *const u8) {
+    let o = offsets();
+    let Some((tid, _)) = watched(task, &o) else {
+        return;
+    };
+    // SAFETY: helper with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    match SCHED_TIMES.get_ptr_mut(&tid) {
+        // SAFETY: map value pointer; a concurrent update only loses one sample.
+        Some(t) => unsafe {
+            if (*t).runnable_at_ns == 0 {
+                (*t).runnable_at_ns = now;
+            }
+        },
+        None => {
+            let _ = SCHED_TIMES.insert(
+                &tid,
+                &SchedTimes {
+                    runnable_at_ns: now,
+                    off_at_ns: 0,
+                },
+                0,
+            );
+        }
+    }
+}
+
+#[inline(always)]
+fn on_switch(prev: *const u8, next: *const u8) {
+    let o = offsets();
+    let prev_w = watched(prev, &o);
+    let next_w = watched(next, &o);
+    if prev_w.is_none() && next_w.is_none() {
+        return;
+    }
+    // SAFETY: helper with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some((tid, _)) = prev_w {
+        // Still TASK_RUNNING (0) when switched out: preempted, so it waits on the runqueue now.
+        let state = read_u32(prev, o.state);
+        let runnable = if state == 0 { now } else { 0 };
+        match SCHED_TIMES.get_ptr_mut(&tid) {
+            // SAFETY: map value pointer; updating in place avoids a hash update per switch.
+            Some(t) => unsafe {
+                (*t).runnable_at_ns = runnable;
+                (*t).off_at_ns = now;
+            },
+            None => {
+                let _ = SCHED_TIMES.insert(
+                    &tid,
+                    &SchedTimes {
+                        runnable_at_ns: runnable,
+                        off_at_ns: now,
+                    },
+                    0,
+                );
+            }
+        }
+    }
+    let Some((tid, tgid)) = next_w else { return };
+    let Some(t) = SCHED_TIMES.get_ptr_mut(&tid) else {
+        return; // first seen running: nothing to measure yet
+    };
+    // SAFETY: map value pointer, see `on_wakeup`.
+    let (runnable, off) = unsafe {
+        let v = ((*t).runnable_at_ns, (*t).off_at_ns);
+        (*t).runnable_at_ns = 0;
+        (*t).off_at_ns = 0;
+        v
+    };
+    let Some(st) = stats_for(tid, tgid) else {
+        return;
+    };
+    if runnable != 0 && runnable <= now {
+        let d = now - runnable;
+        st.runq_count += 1;
+        st.runq_sum_ns += d;
+        if d > st.runq_max_ns {
+            st.runq_max_ns = d;
+            st.runq_max_at_ns = now;
+        }
+        let i = bucket_index(d);
+        if i < st.runq_hist.len() {
+            st.runq_hist[i] += 1;
+        }
+    }
+    if off != 0 && off <= now {
+        let d = now - off;
+        st.offcpu_count += 1;
+        st.offcpu_sum_ns += d;
+        if d > st.offcpu_max_ns {
+            st.offcpu_max_ns = d;
+            st.offcpu_max_at_ns = now;
+        }
+        let i = bucket_index(d);
+        if i < st.offcpu_hist.len() {
+            st.offcpu_hist[i] += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn stats_for(tid: u32, tgid: u32) -> Option<&'static mut SchedStats> {
+    if let Some(p) = SCHED_STATS.get_ptr_mut(&tid) {
+        // SAFETY: map value pointer; one thread is switched in on one CPU at a time.
+        return Some(unsafe { &mut *p });
+    }
+    let zero = SCHED_ZERO.get_ptr_mut(0)?;
+    // SAFETY: per-CPU map value used as a template; nothing else writes it but this line.
+    let zero = unsafe { &mut *zero };
+    zero.tgid = tgid;
+    SCHED_STATS.insert(&tid, &*zero, 0).ok()?;
+    // SAFETY: as above.
+    SCHED_STATS.get_ptr_mut(&tid).map(|p| unsafe { &mut *p })
+}

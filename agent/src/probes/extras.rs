@@ -1,0 +1,214 @@
+//! Attaches the optional probe families (softirq threshold events, scheduling delay, kernel
+//! stacks) after the softirq core. Each one that fails is reported and left off; the rest run.
+
+use agent_common::sched::TaskOffsets;
+use aya::{Btf, Ebpf};
+
+use super::{
+    loader::{AttachMode, ProbeOptions},
+    sched::SchedProbe,
+    softirq_events::SoftirqEventsProbe,
+    stacks::StackProbe,
+};
+use crate::{
+    clock,
+    collectors::host::HostRoot,
+    probes::kallsyms::Kallsyms,
+    recording::records::{CollectorState, CollectorStatus, Record},
+};
+
+type Extras = (
+    Option<SoftirqEventsProbe>,
+    Option<SchedProbe>,
+    Option<StackProbe>,
+);
+
+fn status(collector: &str, state: CollectorState, detail: String) -> CollectorStatus {
+    CollectorStatus {
+        at_mono_ns: clock::mono_ns(),
+        collector: collector.into(),
+        state,
+        detail,
+    }
+}
+
+pub(super) fn attach_extras(
+    ebpf: &mut Ebpf,
+    host: &HostRoot,
+    mode: AttachMode,
+    btf: Option<&Btf>,
+    opts: &ProbeOptions,
+    offsets: Option<Result<TaskOffsets, String>>,
+    statuses: &mut Vec<CollectorStatus>,
+) -> Extras {
+    let events = match SoftirqEventsProbe::open(ebpf, opts.softirq_threshold_ns) {
+        Ok(p) => {
+            statuses.push(status(
+                "softirq-events",
+                CollectorState::Running,
+                format!(
+                    "softirqs waiting or running over {} µs go to a ring buffer",
+                    opts.softirq_threshold_ns / 1000
+                ),
+            ));
+            Some(p)
+        }
+        Err(e) => {
+            statuses.push(status("softirq-events", CollectorState::Unavailable, e));
+            None
+        }
+    };
+    let sched = attach_sched(ebpf, host, mode, btf, opts, offsets, statuses);
+    let stacks = match opts.stacks {
+        None => None,
+        Some(so) => {
+            let syms = Kallsyms::load(host);
+            let cpus = host.online_cpus();
+            match StackProbe::attach(ebpf, so, &cpus, syms) {
+                Ok(p) => {
+                    let what = if so.all_stacks {
+                        "all kernel stacks"
+                    } else {
+                        "kernel stacks in softirq context"
+                    };
+                    let syms = if p.symbols_available() {
+                        "symbols from /proc/kallsyms"
+                    } else {
+                        "no symbols (/proc/kallsyms addresses hidden): raw addresses"
+                    };
+                    statuses.push(status(
+                        "stacks",
+                        CollectorState::Running,
+                        format!(
+                            "perf cpu-clock at {} Hz on {} CPUs, {what}; {syms}",
+                            so.rate_hz,
+                            cpus.len()
+                        ),
+                    ));
+                    Some(p)
+                }
+                Err(e) => {
+                    statuses.push(status("stacks", CollectorState::Unavailable, e));
+                    None
+                }
+            }
+        }
+    };
+    (events, sched, stacks)
+}
+
+fn attach_sched(
+    ebpf: &mut Ebpf,
+    host: &HostRoot,
+    mode: AttachMode,
+    btf: Option<&Btf>,
+    opts: &ProbeOptions,
+    offsets: Option<Result<TaskOffsets, String>>,
+    statuses: &mut Vec<CollectorStatus>,
+) -> Option<SchedProbe> {
+    if opts.watch.is_empty() {
+        return None;
+    }
+    let unavailable = |statuses: &mut Vec<CollectorStatus>, why: String| {
+        statuses.push(status("sched", CollectorState::Unavailable, why));
+        None
+    };
+    let (AttachMode::BtfTracepoint, Some(btf)) = (mode, btf) else {
+        return unavailable(
+            statuses,
+            "scheduling delay needs tp_btf (kernel BTF); not measured".into(),
+        );
+    };
+    match offsets {
+        Some(Ok(_)) => {}
+        Some(Err(e)) => return unavailable(statuses, format!("task_struct layout: {e}")),
+        None => return unavailable(statuses, "task_struct layout not read".into()),
+    }
+    match SchedProbe::attach(ebpf, btf, opts.watch.clone(), host.clone()) {
+        Ok(p) => {
+            statuses.push(status(
+                "sched",
+                CollectorState::Running,
+                format!(
+                    "tp_btf sched_{{wakeup,wakeup_new,switch}} watching PIDs {:?} and commands {:?}",
+                    opts.watch.pids, opts.watch.comms
+                ),
+            ));
+            Some(p)
+        }
+        Err(e) => unavailable(statuses, e),
+    }
+}
+
+impl super::Probes {
+    /// One tick of the optional families: threshold events, lost counts, scheduling delay and
+    /// stacks. A failed read becomes a Degraded status record instead of stopping the recording.
+    pub fn read_extras(&mut self, now_mono_ns: u64) -> Vec<Record> {
+        let mut out = Vec::new();
+        let degraded = |c: &str, e: String| {
+            Record::Collector(status(
+                c,
+                CollectorState::Degraded,
+                format!("read failed: {e}"),
+            ))
+        };
+        if let Some(ev) = self.softirq_events.as_mut() {
+            let batch = ev.drain();
+            if !batch.events.is_empty() {
+                out.push(Record::SoftirqEvents(batch));
+            }
+            match ev.lost(now_mono_ns) {
+                Ok(lost) => out.extend(lost.into_iter().map(Record::Lost)),
+                Err(e) => out.push(degraded("softirq-events", e)),
+            }
+        }
+        if let Some(s) = self.sched.as_mut() {
+            match s.read_interval(now_mono_ns) {
+                Ok(iv) => out.push(Record::Sched(iv)),
+                Err(e) => out.push(degraded("sched", e)),
+            }
+        }
+        if let Some(s) = self.stacks.as_mut() {
+            match s.read_interval(now_mono_ns) {
+                Ok(iv) => out.push(Record::Stacks(iv)),
+                Err(e) => out.push(degraded("stacks", e)),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agent_common::names;
+
+    /// Needs no root: every program and map of these families is in the built ELF's symbol
+    /// table (a renamed static on one side would otherwise only fail at load time).
+    #[test]
+    fn programs_and_maps_are_in_the_elf() {
+        let elf = super::super::loader::object_bytes();
+        if elf.is_empty() {
+            eprintln!("skipped: built with AYA_BUILD_SKIP, no eBPF object embedded");
+            return;
+        }
+        let has = |name: &str| {
+            let mut needle = name.as_bytes().to_vec();
+            needle.push(0); // a whole NUL-terminated string-table entry
+            elf.windows(needle.len() + 1)
+                .any(|w| w[0] == 0 && w[1..] == needle[..])
+        };
+        let globals = [
+            names::GLOBAL_SOFTIRQ_THRESHOLD_NS,
+            names::GLOBAL_TASK_OFFSETS,
+            names::GLOBAL_ALL_STACKS,
+        ];
+        for n in names::SCHED_STACK_PROGRAMS
+            .iter()
+            .chain(names::SCHED_STACK_MAPS)
+            .chain(&globals)
+        {
+            assert!(has(n), "{n} missing from the eBPF object");
+        }
+        assert!(!has("NO_SUCH_MAP_NAME"));
+    }
+}

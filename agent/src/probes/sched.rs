@@ -1,0 +1,309 @@
+//! Scheduling delay of watched processes: keeps the in-kernel watch list in step with the PIDs
+//! and command names asked for, and turns per-thread cumulative stats into interval records.
+
+use std::collections::HashMap as StdHashMap;
+
+use agent_common::{
+    hist::BUCKETS,
+    names,
+    sched::{SchedStats, SchedTimes, TaskOffsets},
+};
+use aya::{
+    Btf, Ebpf,
+    maps::{HashMap, MapData},
+    programs::BtfTracePoint,
+};
+
+use super::btf::KernelBtf;
+use crate::{
+    collectors::host::HostRoot,
+    recording::records::{SchedInterval, SchedTask, SparseHist, TimedMax},
+};
+
+/// Which processes to watch (`--watch-pid`, `--watch-comm`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchList {
+    pub pids: Vec<u32>,
+    /// Process names as in /proc/PID/comm (at most 15 bytes; longer names are cut to match).
+    pub comms: Vec<String>,
+}
+
+impl WatchList {
+    pub fn is_empty(&self) -> bool {
+        self.pids.is_empty() && self.comms.is_empty()
+    }
+}
+
+pub struct SchedProbe {
+    watched: HashMap<MapData, u32, u32>,
+    stats: HashMap<MapData, u32, SchedStats>,
+    times: HashMap<MapData, u32, SchedTimes>,
+    list: WatchList,
+    host: HostRoot,
+    prev: StdHashMap<u32, SchedStats>,
+    prev_mono_ns: u64,
+}
+
+const PROGRAMS: [(&str, &str); 3] = [
+    (names::PROG_SCHED_WAKEUP, names::TP_SCHED_WAKEUP),
+    (names::PROG_SCHED_WAKEUP_NEW, names::TP_SCHED_WAKEUP_NEW),
+    (names::PROG_SCHED_SWITCH, names::TP_SCHED_SWITCH),
+];
+
+impl SchedProbe {
+    pub fn attach(
+        ebpf: &mut Ebpf,
+        btf: &Btf,
+        list: WatchList,
+        host: HostRoot,
+    ) -> Result<Self, String> {
+        for (name, tp) in PROGRAMS {
+            let p: &mut BtfTracePoint = ebpf
+                .program_mut(name)
+                .ok_or_else(|| format!("program {name} missing from the object"))?
+                .try_into()
+                .map_err(|e| format!("{name}: {e}"))?;
+            p.load(tp, btf).map_err(|e| format!("load {name}: {e:#}"))?;
+            p.attach()
+                .map_err(|e| format!("attach tp_btf/{tp}: {e:#}"))?;
+        }
+        let take = |ebpf: &mut Ebpf, m: &str| {
+            ebpf.take_map(m)
+                .ok_or_else(|| format!("map {m} missing from the object"))
+        };
+        let watched = HashMap::try_from(take(ebpf, names::MAP_SCHED_WATCHED)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_SCHED_WATCHED))?;
+        let stats = HashMap::try_from(take(ebpf, names::MAP_SCHED_STATS)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_SCHED_STATS))?;
+        let times = HashMap::try_from(take(ebpf, names::MAP_SCHED_TIMES)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_SCHED_TIMES))?;
+        let mut probe = SchedProbe {
+            watched,
+            stats,
+            times,
+            list,
+            host,
+            prev: StdHashMap::new(),
+            prev_mono_ns: crate::clock::mono_ns(),
+        };
+        probe.refresh_watch()?;
+        Ok(probe)
+    }
+
+    /// Adds the processes now matching the watch list; a process started later with a watched
+    /// name is picked up at the next tick.
+    pub fn refresh_watch(&mut self) -> Result<(), String> {
+        let mut want: Vec<u32> = self.list.pids.clone();
+        if !self.list.comms.is_empty()
+            && let Ok(dir) = std::fs::read_dir(self.host.path("proc"))
+        {
+            for e in dir.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let comm = self
+                    .host
+                    .read(&format!("proc/{pid}/comm"))
+                    .unwrap_or_default();
+                if comm_matches(&self.list.comms, comm.trim_end_matches('\n')) {
+                    want.push(pid);
+                }
+            }
+        }
+        // Forget exited processes, so a reused PID is not watched by accident.
+        let gone: Vec<u32> = self
+            .watched
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|pid| !self.host.path(&format!("proc/{pid}")).exists())
+            .collect();
+        for pid in gone {
+            let _ = self.watched.remove(&pid);
+        }
+        for pid in want {
+            if self.watched.get(&pid, 0).is_err() {
+                self.watched
+                    .insert(pid, 1, 0)
+                    .map_err(|e| format!("watching PID {pid}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delay of watched threads since the previous call; forgets threads that have exited.
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<SchedInterval, String> {
+        let mut cur = StdHashMap::new();
+        for item in self.stats.iter() {
+            let (tid, st) = item.map_err(|e| format!("reading {}: {e}", names::MAP_SCHED_STATS))?;
+            cur.insert(tid, st);
+        }
+        let mut tasks = Vec::new();
+        for (&tid, c) in &cur {
+            let comm = self
+                .host
+                .read(&format!("proc/{}/task/{tid}/comm", c.tgid))
+                .map(|s| s.trim_end().to_owned())
+                .ok();
+            if let Some(t) = delta(tid, c, self.prev.get(&tid), self.prev_mono_ns) {
+                tasks.push(SchedTask {
+                    comm: comm.clone().unwrap_or_default(),
+                    ..t
+                });
+            }
+            if comm.is_none() {
+                // The thread exited: its final counts are in this interval; free its slots.
+                let _ = self.stats.remove(&tid);
+                let _ = self.times.remove(&tid);
+            }
+        }
+        cur.retain(|tid, c| {
+            self.host
+                .path(&format!("proc/{}/task/{tid}", c.tgid))
+                .exists()
+        });
+        tasks.sort_by_key(|t| t.tid);
+        let iv = SchedInterval {
+            start_mono_ns: self.prev_mono_ns,
+            end_mono_ns: now_mono_ns,
+            tasks,
+        };
+        self.prev = cur;
+        self.prev_mono_ns = now_mono_ns;
+        self.refresh_watch()?;
+        Ok(iv)
+    }
+}
+
+/// Offsets of the `task_struct` fields the sched programs read, from kernel BTF.
+pub fn task_offsets() -> Result<TaskOffsets, String> {
+    let btf = KernelBtf::load().map_err(|e| e.to_string())?;
+    let off = |f: &str| {
+        btf.field_offset("task_struct", f)
+            .map_err(|e| e.to_string())
+    };
+    let pid = off("pid")?;
+    let tgid = off("tgid")?;
+    // `state` was renamed `__state` (and became unsigned int) in 5.14.
+    let state = off("__state").or_else(|_| off("state"))?;
+    Ok(TaskOffsets {
+        pid: pid.offset,
+        tgid: tgid.offset,
+        state: state.offset,
+        state_size: state.size,
+    })
+}
+
+/// /proc/PID/comm holds at most 15 bytes, so a longer requested name matches its prefix.
+pub fn comm_matches(wanted: &[String], comm: &str) -> bool {
+    wanted.iter().any(|w| {
+        let w = w.as_bytes();
+        let w = &w[..w.len().min(15)];
+        w == comm.as_bytes()
+    })
+}
+
+/// One thread's change between two cumulative readings, or None when it was not switched in.
+pub fn delta(tid: u32, c: &SchedStats, p: Option<&SchedStats>, since: u64) -> Option<SchedTask> {
+    let zero = [0u64; BUCKETS];
+    let (p_runq, p_off, p_rs, p_os, p_rh, p_oh) = match p {
+        Some(p) => (
+            p.runq_count,
+            p.offcpu_count,
+            p.runq_sum_ns,
+            p.offcpu_sum_ns,
+            &p.runq_hist,
+            &p.offcpu_hist,
+        ),
+        None => (0, 0, 0, 0, &zero, &zero),
+    };
+    if c.runq_count == p_runq && c.offcpu_count == p_off {
+        return None;
+    }
+    let max = |v: u64, at: u64| {
+        (at > since && v > 0).then_some(TimedMax {
+            value_ns: v,
+            at_mono_ns: at,
+        })
+    };
+    Some(SchedTask {
+        tid,
+        tgid: c.tgid,
+        comm: String::new(),
+        runq_count: c.runq_count.wrapping_sub(p_runq),
+        runq_sum_ns: c.runq_sum_ns.wrapping_sub(p_rs),
+        runq_max: max(c.runq_max_ns, c.runq_max_at_ns),
+        runq_hist: sparse_delta(&c.runq_hist, p_rh),
+        offcpu_count: c.offcpu_count.wrapping_sub(p_off),
+        offcpu_sum_ns: c.offcpu_sum_ns.wrapping_sub(p_os),
+        offcpu_max: max(c.offcpu_max_ns, c.offcpu_max_at_ns),
+        offcpu_hist: sparse_delta(&c.offcpu_hist, p_oh),
+    })
+}
+
+fn sparse_delta(c: &[u64; BUCKETS], p: &[u64; BUCKETS]) -> SparseHist {
+    SparseHist(
+        c.iter()
+            .zip(p)
+            .enumerate()
+            .filter(|(_, (c, p))| c != p)
+            .map(|(i, (c, p))| (i as u16, c.wrapping_sub(*p)))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> SchedStats {
+        SchedStats {
+            tgid: 7,
+            _pad: 0,
+            runq_count: 0,
+            runq_sum_ns: 0,
+            runq_max_ns: 0,
+            runq_max_at_ns: 0,
+            offcpu_count: 0,
+            offcpu_sum_ns: 0,
+            offcpu_max_ns: 0,
+            offcpu_max_at_ns: 0,
+            runq_hist: [0; BUCKETS],
+            offcpu_hist: [0; BUCKETS],
+        }
+    }
+
+    #[test]
+    fn delta_is_the_change_and_keeps_only_fresh_maxima() {
+        let mut p = stats();
+        p.runq_count = 2;
+        p.runq_sum_ns = 300;
+        p.runq_hist[10] = 2;
+        p.runq_max_ns = 200;
+        p.runq_max_at_ns = 50;
+        let mut c = p;
+        c.runq_count = 5;
+        c.runq_sum_ns = 1300;
+        c.runq_hist[10] = 3;
+        c.runq_hist[40] = 2;
+        let t = delta(9, &c, Some(&p), 100).expect("changed");
+        assert_eq!(
+            (t.tid, t.tgid, t.runq_count, t.runq_sum_ns),
+            (9, 7, 3, 1000)
+        );
+        assert_eq!(t.runq_hist, SparseHist(vec![(10, 1), (40, 2)]));
+        assert_eq!(t.runq_max, None, "maximum from before the interval");
+        assert!(delta(9, &c, Some(&c), 100).is_none());
+        let first = delta(9, &c, None, 0).expect("first reading");
+        assert_eq!(first.runq_count, 5);
+        assert_eq!(first.runq_max.map(|m| m.value_ns), Some(200));
+    }
+
+    #[test]
+    fn comm_matching_uses_the_kernel_length_limit() {
+        let w = vec!["heartbeat-sender-main".to_owned(), "corosync".to_owned()];
+        assert!(comm_matches(&w, "corosync"));
+        assert!(!comm_matches(&w, "heartbeat-send"));
+        assert!(comm_matches(&w, "heartbeat-sende"));
+        assert!(!comm_matches(&w, "coro"));
+    }
+}

@@ -1,0 +1,136 @@
+//! Drains the softirq threshold-event ring buffer and reads the per-CPU lost-event counters.
+
+use agent_common::{
+    events::{MAX_STREAMS, SoftirqEvent as RawEvent, Stream},
+    names,
+    softirq::WAIT_UNKNOWN,
+};
+use aya::{
+    Ebpf,
+    maps::{MapData, PerCpuArray, RingBuf},
+};
+
+use crate::recording::records::{LostEvents, SoftirqEvent, SoftirqEvents};
+
+/// Most events taken per tick, so a flood cannot stall the recorder; the rest wait in the ring.
+const MAX_PER_TICK: usize = 100_000;
+
+pub struct SoftirqEventsProbe {
+    ring: RingBuf<MapData>,
+    lost: PerCpuArray<MapData, u64>,
+    prev_lost: [u64; MAX_STREAMS],
+    threshold_ns: u64,
+}
+
+impl SoftirqEventsProbe {
+    pub fn open(ebpf: &mut Ebpf, threshold_ns: u64) -> Result<Self, String> {
+        let take = |ebpf: &mut Ebpf, m: &str| {
+            ebpf.take_map(m)
+                .ok_or_else(|| format!("map {m} missing from the object"))
+        };
+        let ring = RingBuf::try_from(take(ebpf, names::MAP_SOFTIRQ_EVENTS)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_SOFTIRQ_EVENTS))?;
+        let lost = PerCpuArray::try_from(take(ebpf, names::MAP_LOST_EVENTS)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_LOST_EVENTS))?;
+        Ok(SoftirqEventsProbe {
+            ring,
+            lost,
+            prev_lost: [0; MAX_STREAMS],
+            threshold_ns,
+        })
+    }
+
+    /// Every event waiting in the ring buffer, oldest first.
+    pub fn drain(&mut self) -> SoftirqEvents {
+        let mut events = Vec::new();
+        while events.len() < MAX_PER_TICK {
+            let Some(item) = self.ring.next() else { break };
+            if let Some(e) = decode(&item) {
+                events.push(e);
+            }
+        }
+        SoftirqEvents {
+            threshold_ns: self.threshold_ns,
+            events,
+        }
+    }
+
+    /// Failed ring-buffer reserves since the previous call, one record per stream with losses.
+    pub fn lost(&mut self, now_mono_ns: u64) -> Result<Vec<LostEvents>, String> {
+        let mut out = Vec::new();
+        for stream in Stream::ALL {
+            let i = stream as usize;
+            let total: u64 = self
+                .lost
+                .get(&(i as u32), 0)
+                .map_err(|e| format!("reading {}[{i}]: {e}", names::MAP_LOST_EVENTS))?
+                .iter()
+                .sum();
+            let d = total.saturating_sub(self.prev_lost[i]);
+            self.prev_lost[i] = total;
+            if d > 0 {
+                out.push(LostEvents {
+                    at_mono_ns: now_mono_ns,
+                    stream: stream.name().into(),
+                    count: d,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A ring-buffer item as a record; None if it is too short (never, unless layouts diverge).
+pub fn decode(bytes: &[u8]) -> Option<SoftirqEvent> {
+    if bytes.len() < size_of::<RawEvent>() {
+        return None;
+    }
+    // SAFETY: length checked; RawEvent is plain integers (every bit pattern valid);
+    // read_unaligned copes with any alignment of the ring-buffer slice.
+    let r: RawEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+    let end = r.comm.iter().position(|&b| b == 0).unwrap_or(r.comm.len());
+    Some(SoftirqEvent {
+        at_mono_ns: r.at_ns,
+        cpu: r.cpu,
+        vector: r.vector as u8,
+        wait_ns: (r.wait_ns != WAIT_UNKNOWN).then_some(r.wait_ns),
+        run_ns: r.run_ns,
+        pid: r.pid,
+        comm: String::from_utf8_lossy(&r.comm[..end]).into_owned(),
+        ksoftirqd: r.ksoftirqd != 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_raw_event() {
+        let mut comm = [0u8; 16];
+        comm[..11].copy_from_slice(b"ksoftirqd/1");
+        let raw = RawEvent {
+            at_ns: 5,
+            wait_ns: WAIT_UNKNOWN,
+            run_ns: 2_000_000,
+            cpu: 1,
+            vector: 3,
+            pid: 22,
+            ksoftirqd: 1,
+            comm,
+        };
+        // SAFETY: RawEvent is repr(C) plain data; viewing it as bytes is sound.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&raw as *const RawEvent).cast::<u8>(),
+                size_of::<RawEvent>(),
+            )
+        };
+        let e = decode(bytes).expect("decodes");
+        assert_eq!(e.comm, "ksoftirqd/1");
+        assert_eq!((e.cpu, e.vector, e.pid, e.run_ns), (1, 3, 22, 2_000_000));
+        assert_eq!(e.wait_ns, None);
+        assert!(e.ksoftirqd);
+        assert!(decode(&bytes[..10]).is_none());
+    }
+}

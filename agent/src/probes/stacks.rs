@@ -1,0 +1,177 @@
+//! Kernel stack sampling: attaches the perf_event program to every online CPU (cpu-clock at the
+//! requested rate) and turns the cumulative in-kernel counts into per-interval folded stacks.
+
+use std::collections::{BTreeMap, HashMap};
+
+use agent_common::{
+    names,
+    stacks::{CTX_SOFTIRQ, StackKey, StackSampleStats},
+};
+use aya::{
+    Ebpf,
+    maps::{MapData, PerCpuArray, PerCpuHashMap, StackTraceMap},
+    programs::{
+        PerfEvent,
+        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
+    },
+};
+
+use super::kallsyms::Kallsyms;
+use crate::recording::records::{FoldedStack, StackContext, StackSamples};
+
+/// Settings of the sampler (`--stack-rate`, `--all-stacks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackOptions {
+    pub rate_hz: u32,
+    pub all_stacks: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            rate_hz: 99,
+            all_stacks: false,
+        }
+    }
+}
+
+pub struct StackProbe {
+    counts: PerCpuHashMap<MapData, StackKey, u64>,
+    stacks: StackTraceMap<MapData>,
+    samples: PerCpuArray<MapData, StackSampleStats>,
+    syms: Kallsyms,
+    /// Folded text of each stack id seen (ids are stable: entries are never removed).
+    folded: HashMap<u32, String>,
+    prev: HashMap<StackKey, u64>,
+    prev_stats: StackSampleStats,
+    prev_mono_ns: u64,
+    opts: StackOptions,
+}
+
+impl StackProbe {
+    pub fn attach(
+        ebpf: &mut Ebpf,
+        opts: StackOptions,
+        cpus: &[u32],
+        syms: Kallsyms,
+    ) -> Result<Self, String> {
+        let name = names::PROG_STACK_SAMPLE;
+        let p: &mut PerfEvent = ebpf
+            .program_mut(name)
+            .ok_or_else(|| format!("program {name} missing from the object"))?
+            .try_into()
+            .map_err(|e| format!("{name}: {e}"))?;
+        p.load().map_err(|e| format!("load {name}: {e:#}"))?;
+        for &cpu in cpus {
+            p.attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfEventScope::AllProcessesOneCpu { cpu },
+                SamplePolicy::Frequency(u64::from(opts.rate_hz)),
+                false,
+            )
+            .map_err(|e| format!("perf_event cpu-clock on CPU {cpu}: {e:#}"))?;
+        }
+        let take = |ebpf: &mut Ebpf, m: &str| {
+            ebpf.take_map(m)
+                .ok_or_else(|| format!("map {m} missing from the object"))
+        };
+        let counts = PerCpuHashMap::try_from(take(ebpf, names::MAP_STACK_COUNTS)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_STACK_COUNTS))?;
+        let stacks = StackTraceMap::try_from(take(ebpf, names::MAP_STACKS)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_STACKS))?;
+        let samples = PerCpuArray::try_from(take(ebpf, names::MAP_STACK_SAMPLES)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_STACK_SAMPLES))?;
+        Ok(StackProbe {
+            counts,
+            stacks,
+            samples,
+            syms,
+            folded: HashMap::new(),
+            prev: HashMap::new(),
+            prev_stats: StackSampleStats::default(),
+            prev_mono_ns: crate::clock::mono_ns(),
+            opts,
+        })
+    }
+
+    pub fn symbols_available(&self) -> bool {
+        !self.syms.is_empty()
+    }
+
+    fn totals(&self) -> Result<StackSampleStats, String> {
+        let per_cpu = self
+            .samples
+            .get(&0, 0)
+            .map_err(|e| format!("reading {}: {e}", names::MAP_STACK_SAMPLES))?;
+        let mut t = StackSampleStats::default();
+        for s in per_cpu.iter() {
+            t.samples += s.samples;
+            t.kept += s.kept;
+            t.stack_failed += s.stack_failed;
+            t.count_failed += s.count_failed;
+        }
+        Ok(t)
+    }
+
+    /// Stacks sampled since the previous call (or since attach).
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<StackSamples, String> {
+        let mut cur = HashMap::new();
+        for item in self.counts.iter() {
+            let (key, per_cpu) =
+                item.map_err(|e| format!("reading {}: {e}", names::MAP_STACK_COUNTS))?;
+            cur.insert(key, per_cpu.iter().sum::<u64>());
+        }
+        let mut merged: BTreeMap<(StackContext, String), u64> = BTreeMap::new();
+        for (key, &n) in &cur {
+            let d = n.saturating_sub(self.prev.get(key).copied().unwrap_or(0));
+            if d == 0 {
+                continue;
+            }
+            let folded = self.fold(key.stack_id);
+            let ctx = if key.context == CTX_SOFTIRQ {
+                StackContext::Softirq
+            } else {
+                StackContext::Other
+            };
+            *merged.entry((ctx, folded)).or_default() += d;
+        }
+        let t = self.totals()?;
+        let p = self.prev_stats;
+        let out = StackSamples {
+            start_mono_ns: self.prev_mono_ns,
+            end_mono_ns: now_mono_ns,
+            rate_hz: self.opts.rate_hz,
+            all_stacks: self.opts.all_stacks,
+            samples: t.samples.saturating_sub(p.samples),
+            dropped: (t.stack_failed + t.count_failed)
+                .saturating_sub(p.stack_failed + p.count_failed),
+            stacks: merged
+                .into_iter()
+                .map(|((context, folded), count)| FoldedStack {
+                    context,
+                    folded,
+                    count,
+                })
+                .collect(),
+        };
+        self.prev = cur;
+        self.prev_stats = t;
+        self.prev_mono_ns = now_mono_ns;
+        Ok(out)
+    }
+
+    fn fold(&mut self, id: u32) -> String {
+        if let Some(f) = self.folded.get(&id) {
+            return f.clone();
+        }
+        let f = match self.stacks.get(&id, 0) {
+            Ok(st) => {
+                let ips: Vec<u64> = st.frames().iter().map(|f| f.ip).collect();
+                self.syms.fold(&ips)
+            }
+            Err(_) => format!("[stack {id} unavailable]"),
+        };
+        self.folded.insert(id, f.clone());
+        f
+    }
+}
