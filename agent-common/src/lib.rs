@@ -5,6 +5,10 @@
 //! size assertion next to every struct, so a layout change breaks the build instead of the data.
 #![no_std]
 
+pub mod drops;
+pub mod hardirq;
 pub mod hist;
+pub mod napi;
 pub mod names;
+pub mod portwatch;
 pub mod softirq;

@@ -2,7 +2,9 @@
 //! consume what these return and compute nothing of their own.
 
 pub mod latency;
+pub mod packet;
 pub mod summary;
 
 pub use latency::{Distribution, LatencyTable, SoftirqAgg};
+pub use packet::PacketSummary;
 pub use summary::{ClockStep, RecordingSummary};

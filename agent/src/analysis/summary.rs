@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::latency::LatencyTable;
+use super::{latency::LatencyTable, packet::PacketSummary};
 use crate::recording::{
     ReadStats,
     records::{ClockAnchor, CollectorStatus, Header, Record, StopInfo},
@@ -34,6 +34,8 @@ pub struct RecordingSummary {
     pub lost: BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub stop: Option<StopInfo>,
+    /// Drops, NAPI, hard IRQs and watched-port events.
+    pub packet: PacketSummary,
     last_anchor: Option<ClockAnchor>,
 }
 
@@ -51,6 +53,7 @@ impl RecordingSummary {
             lost: BTreeMap::new(),
             clock_steps: Vec::new(),
             stop: None,
+            packet: PacketSummary::default(),
             last_anchor: None,
         }
     }
@@ -86,6 +89,20 @@ impl RecordingSummary {
                 self.seen(s.at_mono_ns);
                 self.stop = Some(s.clone());
             }
+            Record::PacketTables(t) => self.packet.add_tables(t),
+            Record::Drops(iv) => {
+                self.packet.add_drops(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::Napi(iv) => {
+                self.packet.add_napi(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::Hardirq(iv) => {
+                self.packet.add_hardirq(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::PortPacket(e) => self.packet.add_port_event(e),
         }
     }
 

@@ -44,6 +44,10 @@ pub struct RecordArgs {
     /// Do not use BTF: attach classic tracepoints (for kernels with broken BTF, and for tests).
     #[arg(long, hide = true)]
     pub no_btf: bool,
+    /// Report each packet of this heartbeat port one by one: `udp:PORT` or `tcp:PORT`
+    /// (repeatable): seen at the device, queued to the socket, read, dropped.
+    #[arg(long = "watch-port", value_name = "PROTO:PORT", value_parser = crate::probes::portwatch::parse_watch_port)]
+    pub watch_ports: Vec<crate::probes::portwatch::WatchPort>,
 }
 
 #[derive(Args, Debug)]

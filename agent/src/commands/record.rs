@@ -17,8 +17,11 @@ use crate::{
 pub fn run(a: RecordArgs) -> Result<(), Failure> {
     let path = a.output.clone().unwrap_or_else(default_output);
     let command: Vec<String> = std::env::args().collect();
-    let session =
-        Session::start(&path, a.force, &ProbeOptions { no_btf: a.no_btf }, command).usage()?;
+    let opts = ProbeOptions {
+        no_btf: a.no_btf,
+        watch_ports: a.watch_ports.clone(),
+    };
+    let session = Session::start(&path, a.force, &opts, command).usage()?;
     eprintln!(
         "hbwatch: recording to {}{}",
         path.display(),

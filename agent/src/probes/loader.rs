@@ -7,7 +7,13 @@ use std::path::Path;
 use agent_common::{names, softirq::MAX_CPUS};
 use aya::{Btf, Ebpf, EbpfLoader};
 
-use super::{privileges, softirq::SoftirqProbe, tracefs};
+use super::{
+    packet::{PacketBtf, PacketProbes},
+    portwatch::WatchPort,
+    privileges,
+    softirq::SoftirqProbe,
+    tracefs,
+};
 use crate::{
     clock,
     collectors::host::HostRoot,
@@ -46,12 +52,16 @@ pub enum AttachMode {
 pub struct ProbeOptions {
     /// Never use BTF (tests the fallback; also for kernels with broken BTF).
     pub no_btf: bool,
+    /// Heartbeat ports whose packets are reported one by one (`udp:PORT`, `tcp:PORT`).
+    pub watch_ports: Vec<WatchPort>,
 }
 
 pub struct Probes {
     /// Owns the programs and their links; must outlive the map handles below.
     _ebpf: Ebpf,
     pub softirq: SoftirqProbe,
+    /// Drops, NAPI, hard IRQs and watched-port events (tp_btf only).
+    pub packet: PacketProbes,
     pub mode: AttachMode,
     /// What each probe family did at start (running, degraded, unavailable and why).
     pub statuses: Vec<CollectorStatus>,
@@ -87,14 +97,14 @@ impl Probes {
         };
         let mut notes = Vec::new();
         if let Some(btf) = &btf {
-            match Self::load_mode(host, AttachMode::BtfTracepoint, Some(btf)) {
+            match Self::load_mode(host, AttachMode::BtfTracepoint, Some(btf), opts) {
                 Ok(p) => return Ok(p),
                 Err(e) => notes.push(format!("tp_btf: {}", first_and_last_line(&e))),
             }
         } else if !opts.no_btf {
             notes.push("no BTF at /sys/kernel/btf/vmlinux".to_owned());
         }
-        let mut p = Self::load_mode(host, AttachMode::Classic, None).map_err(|e| {
+        let mut p = Self::load_mode(host, AttachMode::Classic, None, opts).map_err(|e| {
             ProbeError::NothingAttached(format!("{}; classic tracepoints: {e}", notes.join("; ")))
         })?;
         for s in &mut p.statuses {
@@ -105,7 +115,12 @@ impl Probes {
         Ok(p)
     }
 
-    fn load_mode(host: &HostRoot, mode: AttachMode, btf: Option<&Btf>) -> Result<Probes, String> {
+    fn load_mode(
+        host: &HostRoot,
+        mode: AttachMode,
+        btf: Option<&Btf>,
+        opts: &ProbeOptions,
+    ) -> Result<Probes, String> {
         let cpus = host.possible_cpus() as usize;
         let mut pids = host.ksoftirqd_pids(cpus.min(MAX_CPUS));
         pids.resize(MAX_CPUS, 0);
@@ -114,13 +129,28 @@ impl Probes {
             let tfs = tracefs::ensure_mounted()?;
             vec_offset = tracefs::field_offset(&tfs, "irq", names::TP_SOFTIRQ_ENTRY, "vec")?;
         }
+        // Packet-path programs read struct members at offsets from this kernel's BTF.
+        let pbtf = btf.map(|_| PacketBtf::read());
+        let offsets = match &pbtf {
+            Some(Ok(p)) => p.offsets,
+            _ => agent_common::drops::KernelOffsets::UNKNOWN,
+        };
         let mut ebpf = EbpfLoader::new()
             .btf(btf)
+            .override_global(names::GLOBAL_KERNEL_OFFSETS, &offsets, true)
             .override_global(names::GLOBAL_KSOFTIRQD_PIDS, pids.as_slice(), true)
             .override_global(names::GLOBAL_TP_VEC_OFFSET, &vec_offset, true)
             .load(OBJECT)
             .map_err(|e| ProbeError::Load(format!("{e:#}")).to_string())?;
         let softirq = SoftirqProbe::attach(&mut ebpf, mode, btf, host)?;
+        let now = clock::mono_ns();
+        let (packet, packet_statuses) = match (btf, pbtf) {
+            (Some(btf), Some(Ok(pbtf))) => {
+                PacketProbes::attach(&mut ebpf, btf, &pbtf, host, &opts.watch_ports, now)
+            }
+            (_, Some(Err(e))) => PacketProbes::unavailable(now, &format!("kernel BTF: {e}")),
+            _ => PacketProbes::unavailable(now, "needs tp_btf (kernel BTF), not available"),
+        };
         let detail = match mode {
             AttachMode::BtfTracepoint => "tp_btf irq:softirq_{raise,entry,exit}".to_owned(),
             AttachMode::Classic => "classic tracepoints irq:softirq_{raise,entry,exit}".to_owned(),
@@ -128,13 +158,16 @@ impl Probes {
         Ok(Probes {
             _ebpf: ebpf,
             softirq,
+            packet,
             mode,
-            statuses: vec![CollectorStatus {
+            statuses: std::iter::once(CollectorStatus {
                 at_mono_ns: clock::mono_ns(),
                 collector: "softirq".into(),
                 state: CollectorState::Running,
                 detail,
-            }],
+            })
+            .chain(packet_statuses)
+            .collect(),
         })
     }
 }

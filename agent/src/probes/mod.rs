@@ -1,7 +1,13 @@
 //! Userspace side of the eBPF probes: load the embedded object, attach programs, read the
 //! in-kernel aggregates into recording records. One file per probe family.
 
+pub mod btf;
+pub mod drops;
+pub mod hardirq;
 pub mod loader;
+pub mod napi;
+pub mod packet;
+pub mod portwatch;
 pub mod privileges;
 pub mod softirq;
 pub mod tracefs;

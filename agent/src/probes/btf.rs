@@ -1,0 +1,214 @@
+//! Reads struct member offsets and `enum skb_drop_reason` from the running kernel's BTF, so the
+//! packet-path programs (which have no CO-RE) read the right bytes and drop reasons get the names
+//! this kernel uses.
+
+use std::path::Path;
+
+use agent_common::drops::{KernelOffsets, NO_OFFSET};
+use btf_rs::{Btf, Type};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    #[error("reading BTF from {path}: {msg}")]
+    Read { path: String, msg: String },
+    #[error("BTF has no {0}")]
+    Missing(String),
+}
+
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+pub struct KernelBtf {
+    btf: Btf,
+}
+
+impl KernelBtf {
+    pub fn open(path: &Path) -> Result<Self, BtfError> {
+        let btf = Btf::from_file(path).map_err(|e| BtfError::Read {
+            path: path.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        Ok(KernelBtf { btf })
+    }
+
+    fn named_struct(&self, name: &str) -> Result<btf_rs::Struct, BtfError> {
+        let types = self
+            .btf
+            .resolve_types_by_name(name)
+            .map_err(|_| BtfError::Missing(format!("struct {name}")))?;
+        types
+            .into_iter()
+            .find_map(|t| match t {
+                Type::Struct(s) if !s.members.is_empty() => Some(s),
+                _ => None,
+            })
+            .ok_or_else(|| BtfError::Missing(format!("struct {name}")))
+    }
+
+    /// Byte offset of `member` in `struct name`, looking through anonymous structs and unions
+    /// (as `struct sock` → `__sk_common` → anonymous union → `skc_num` needs a path: pass
+    /// "__sk_common.skc_num"). Bitfields and non-byte-aligned members are refused.
+    pub fn offset(&self, name: &str, path: &str) -> Result<u32, BtfError> {
+        let missing = || BtfError::Missing(format!("struct {name} member {path}"));
+        let mut s = self.named_struct(name)?;
+        let mut total_bits = 0u32;
+        let parts: Vec<&str> = path.split('.').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let (bits, member_type) = self.find_member(&s, part).ok_or_else(missing)?;
+            total_bits += bits;
+            if i + 1 < parts.len() {
+                s = match member_type {
+                    Type::Struct(inner) | Type::Union(inner) => inner,
+                    _ => return Err(missing()),
+                };
+            }
+        }
+        if total_bits % 8 != 0 {
+            return Err(missing());
+        }
+        Ok(total_bits / 8)
+    }
+
+    /// (bit offset, type) of `want` in `s`, searching anonymous members recursively.
+    fn find_member(&self, s: &btf_rs::Struct, want: &str) -> Option<(u32, Type)> {
+        for m in &s.members {
+            if m.bitfield_size().is_some_and(|b| b != 0) {
+                continue;
+            }
+            let name = self.btf.resolve_name(m).unwrap_or_default();
+            let ty = self.resolve(self.btf.resolve_chained_type(m).ok()?)?;
+            if name == want {
+                return Some((m.bit_offset(), ty));
+            }
+            if name.is_empty() {
+                if let Type::Struct(inner) | Type::Union(inner) = &ty {
+                    if let Some((off, t)) = self.find_member(inner, want) {
+                        return Some((m.bit_offset() + off, t));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Follows typedefs and qualifiers to the underlying type.
+    fn resolve(&self, mut t: Type) -> Option<Type> {
+        for _ in 0..16 {
+            match &t {
+                Type::Typedef(x) => t = self.btf.resolve_chained_type(x).ok()?,
+                Type::Const(x) => t = self.btf.resolve_chained_type(x).ok()?,
+                Type::Volatile(x) => t = self.btf.resolve_chained_type(x).ok()?,
+                Type::Restrict(x) => t = self.btf.resolve_chained_type(x).ok()?,
+                Type::TypeTag(x) => t = self.btf.resolve_chained_type(x).ok()?,
+                _ => return Some(t),
+            }
+        }
+        None
+    }
+
+    /// Offsets the packet-path programs need; members this kernel lacks are [`NO_OFFSET`] and
+    /// listed in the second value.
+    pub fn kernel_offsets(&self) -> (KernelOffsets, Vec<String>) {
+        let mut missing = Vec::new();
+        let mut get = |s: &str, m: &str| match self.offset(s, m) {
+            Ok(v) => v,
+            Err(_) => {
+                missing.push(format!("{s}.{m}"));
+                NO_OFFSET
+            }
+        };
+        let o = KernelOffsets {
+            skb_dev: get("sk_buff", "dev"),
+            skb_protocol: get("sk_buff", "protocol"),
+            skb_queue_mapping: get("sk_buff", "queue_mapping"),
+            skb_head: get("sk_buff", "head"),
+            skb_data: get("sk_buff", "data"),
+            skb_network_header: get("sk_buff", "network_header"),
+            skb_len: get("sk_buff", "len"),
+            dev_ifindex: get("net_device", "ifindex"),
+            sk_num: get("sock", "__sk_common.skc_num"),
+            sk_dport: get("sock", "__sk_common.skc_dport"),
+            sk_family: get("sock", "__sk_common.skc_family"),
+            sk_daddr: get("sock", "__sk_common.skc_daddr"),
+            sk_v6_daddr: get("sock", "__sk_common.skc_v6_daddr"),
+            sk_protocol: get("sock", "sk_protocol"),
+            napi_dev: get("napi_struct", "dev"),
+            napi_id: get("napi_struct", "napi_id"),
+        };
+        (o, missing)
+    }
+
+    /// `enum skb_drop_reason` as (value, name without `SKB_DROP_REASON_`), in value order.
+    pub fn drop_reasons(&self) -> Result<Vec<(u32, String)>, BtfError> {
+        let missing = || BtfError::Missing("enum skb_drop_reason".into());
+        let types = self
+            .btf
+            .resolve_types_by_name("skb_drop_reason")
+            .map_err(|_| missing())?;
+        let mut out = Vec::new();
+        for t in types {
+            match t {
+                Type::Enum(e) => {
+                    for m in &e.members {
+                        out.push((m.val(), self.btf.resolve_name(m).unwrap_or_default()));
+                    }
+                }
+                Type::Enum64(e) => {
+                    for m in &e.members {
+                        out.push((m.val() as u32, self.btf.resolve_name(m).unwrap_or_default()));
+                    }
+                }
+                _ => {}
+            }
+            if !out.is_empty() {
+                break;
+            }
+        }
+        if out.is_empty() {
+            return Err(missing());
+        }
+        for (_, name) in &mut out {
+            if let Some(short) = name.strip_prefix("SKB_DROP_REASON_") {
+                *name = short.to_owned();
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs /sys/kernel/btf/vmlinux (readable without root); skipped with a note where absent.
+    fn kernel() -> Option<KernelBtf> {
+        let p = Path::new(VMLINUX);
+        if !p.exists() {
+            eprintln!("SKIP: no {VMLINUX}");
+            return None;
+        }
+        Some(KernelBtf::open(p).expect("parse vmlinux BTF"))
+    }
+
+    #[test]
+    fn resolves_nested_sock_members_and_reasons() {
+        let Some(k) = kernel() else { return };
+        let (o, missing) = k.kernel_offsets();
+        assert!(missing.is_empty(), "missing: {missing:?}");
+        // skc_num and skc_dport share one 32-bit word in sock_common: dport first, then num.
+        assert_eq!(o.sk_num, o.sk_dport + 2);
+        // sock_common is the first member of sock, so its fields sit in the first 128 bytes.
+        assert!(o.sk_family < 128 && o.sk_daddr < 128);
+        let reasons = k.drop_reasons().expect("reasons");
+        let name = |v: &str| reasons.iter().find(|(_, n)| n == v).map(|(x, _)| *x);
+        assert_eq!(name("NOT_SPECIFIED"), Some(2));
+        assert!(name("SOCKET_RCVBUFF").is_some() && name("CPU_BACKLOG").is_some());
+    }
+
+    #[test]
+    fn unknown_member_is_an_error() {
+        let Some(k) = kernel() else { return };
+        assert!(k.offset("sk_buff", "no_such_member").is_err());
+        assert!(k.offset("no_such_struct_hbw", "len").is_err());
+    }
+}
