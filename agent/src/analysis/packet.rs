@@ -137,6 +137,8 @@ impl PacketSummary {
             .unwrap_or_else(|| format!("reason {reason}"))
     }
 
+    /// Interface name; ifindex 0 is an skb or NAPI instance without a device (for NAPI: the
+    /// per-CPU backlog that netif_rx and RPS feed).
     pub fn ifname(&self, ifindex: u32) -> String {
         if ifindex == 0 {
             return "-".to_owned();

@@ -123,8 +123,8 @@ fn nic_queue(name: &str) -> (Option<String>, Option<u32>, Option<String>) {
         if let Some((dev, rest)) = name.split_once('-') {
             let (kind, q) = rest.split_once('.').unwrap_or((rest, ""));
             let role = match kind {
-                "input" => "rx",
-                "output" => "tx",
+                "input" | "rx" => "rx",
+                "output" | "tx" => "tx",
                 _ => "other",
             };
             return some(dev, q.parse().ok(), role);

@@ -23,6 +23,12 @@ use crate::{
 /// The eBPF object built by agent/build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/hbwatch"));
 
+/// The embedded eBPF object (empty when built with AYA_BUILD_SKIP), for tests that check its
+/// program and map names without loading it.
+pub fn embedded_object() -> &'static [u8] {
+    OBJECT
+}
+
 /// Why probes could not be loaded at all. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {

@@ -22,6 +22,8 @@ pub struct Report {
     pub lost_events: std::collections::BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub softirq: SoftirqJson,
+    /// Drops, NAPI, hard IRQs and watched-port events (added in 0.1; no schema bump).
+    pub packet: super::packet::PacketJson,
 }
 
 #[derive(Serialize)]
@@ -131,6 +133,7 @@ impl Report {
                     .map(|((cpu, v), a)| VectorRow::new(s, Some(*cpu), *v, a))
                     .collect(),
             },
+            packet: super::packet::json(&s.packet),
         }
     }
 }

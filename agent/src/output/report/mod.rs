@@ -1,6 +1,7 @@
 //! `hbwatch report`: the recording summary as text for people or JSON for machines.
 
 pub mod json;
+pub mod packet;
 pub mod text;
 
 use std::io::Write;
