@@ -8,7 +8,7 @@
 pub mod drops;
 pub mod hardirq;
 pub mod hist;
-pub mod napi;
 pub mod names;
+pub mod napi;
 pub mod portwatch;
 pub mod softirq;

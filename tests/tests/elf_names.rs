@@ -37,7 +37,9 @@ fn every_expected_program_and_map_is_in_the_object() {
         names::GLOBAL_TP_VEC_OFFSET,
     ] {
         assert!(
-            bytes.windows(g.len() + 1).any(|w| w[..g.len()] == *g.as_bytes() && w[g.len()] == 0),
+            bytes
+                .windows(g.len() + 1)
+                .any(|w| w[..g.len()] == *g.as_bytes() && w[g.len()] == 0),
             "global {g} missing from the object's symbols"
         );
     }

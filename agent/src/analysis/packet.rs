@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::recording::records::{
-    DropInterval, HardirqInterval, IrqLine, NapiInterval, PacketTables, PortPacketEvent,
-    PortStage, TimedMax, UDP_RC_RCVBUF,
+    DropInterval, HardirqInterval, IrqLine, NapiInterval, PacketTables, PortPacketEvent, PortStage,
+    TimedMax, UDP_RC_RCVBUF,
 };
 
 /// How many recent drop / queue-failure events on watched ports the summary keeps.
@@ -85,7 +85,10 @@ impl PacketSummary {
                 .or_default() += c.count;
         }
         for c in &iv.ports {
-            *self.port_drops.entry((c.proto, c.port, c.reason)).or_default() += c.count;
+            *self
+                .port_drops
+                .entry((c.proto, c.port, c.reason))
+                .or_default() += c.count;
         }
         for c in &iv.udp_fail {
             *self.udp_fail.entry((c.port, c.rc)).or_default() += c.count;

@@ -80,7 +80,12 @@ impl DropProbe {
         let mut statuses = Vec::new();
         let mut ok = |name: &str, tp: &str| {
             let r = attach_btf(ebpf, btf, name, tp);
-            statuses.push(status(at, &format!("drops:{tp}"), &r, &format!("tp_btf {tp}")));
+            statuses.push(status(
+                at,
+                &format!("drops:{tp}"),
+                &r,
+                &format!("tp_btf {tp}"),
+            ));
             r.is_ok()
         };
         let kfree = ok(names::PROG_KFREE_SKB, "kfree_skb");
@@ -177,7 +182,8 @@ impl DropProbe {
             self.prev_rcvq = total;
         }
         // Stable order: the recording and tests compare cells.
-        iv.cells.sort_by_key(|c| (c.reason, c.ifindex, c.rx_queue, c.cpu));
+        iv.cells
+            .sort_by_key(|c| (c.reason, c.ifindex, c.rx_queue, c.cpu));
         iv.ports.sort_by_key(|c| (c.proto, c.port, c.reason));
         iv.udp_fail.sort_by_key(|c| (c.port, c.rc));
         self.prev_mono_ns = now_mono_ns;
@@ -186,7 +192,12 @@ impl DropProbe {
 }
 
 /// A collector status for one attach attempt.
-pub fn status(at: u64, collector: &str, r: &Result<(), String>, ok_detail: &str) -> CollectorStatus {
+pub fn status(
+    at: u64,
+    collector: &str,
+    r: &Result<(), String>,
+    ok_detail: &str,
+) -> CollectorStatus {
     CollectorStatus {
         at_mono_ns: at,
         collector: collector.to_owned(),

@@ -23,9 +23,14 @@ pub struct HardirqProbe {
 
 impl HardirqProbe {
     pub fn attach(ebpf: &mut Ebpf, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
-        let r = attach_btf(ebpf, btf, names::PROG_IRQ_HANDLER_ENTRY, "irq_handler_entry")
-            .and_then(|()| attach_btf(ebpf, btf, names::PROG_IRQ_HANDLER_EXIT, "irq_handler_exit"))
-            .and_then(|()| take_percpu_hash(ebpf, names::MAP_HARDIRQ_STATS));
+        let r = attach_btf(
+            ebpf,
+            btf,
+            names::PROG_IRQ_HANDLER_ENTRY,
+            "irq_handler_entry",
+        )
+        .and_then(|()| attach_btf(ebpf, btf, names::PROG_IRQ_HANDLER_EXIT, "irq_handler_exit"))
+        .and_then(|()| take_percpu_hash(ebpf, names::MAP_HARDIRQ_STATS));
         match r {
             Ok(stats) => {
                 let mut p = HardirqProbe {
@@ -48,11 +53,7 @@ impl HardirqProbe {
         for (irq, per_cpu) in &cur {
             for (cpu, c) in per_cpu.iter().enumerate() {
                 let zero = HardirqStats::default();
-                let p = self
-                    .prev
-                    .get(irq)
-                    .and_then(|v| v.get(cpu))
-                    .unwrap_or(&zero);
+                let p = self.prev.get(irq).and_then(|v| v.get(cpu)).unwrap_or(&zero);
                 if c.count == p.count {
                     continue;
                 }
@@ -116,9 +117,8 @@ pub fn parse_interrupts(text: &str) -> Vec<IrqLine> {
 /// Recognises NIC queue interrupt names: `virtio0-input.0`, `eth0-TxRx-3`, `eth0-rx-1`,
 /// `mlx5_comp2@pci:0000:3b:00.0`, `ens5-Tx-Rx-0`.
 fn nic_queue(name: &str) -> (Option<String>, Option<u32>, Option<String>) {
-    let some = |nic: &str, q: Option<u32>, role: &str| {
-        (Some(nic.to_owned()), q, Some(role.to_owned()))
-    };
+    let some =
+        |nic: &str, q: Option<u32>, role: &str| (Some(nic.to_owned()), q, Some(role.to_owned()));
     if name.starts_with("virtio") {
         if let Some((dev, rest)) = name.split_once('-') {
             let (kind, q) = rest.split_once('.').unwrap_or((rest, ""));
@@ -179,6 +179,9 @@ NMI:          0          0   Non-maskable interrupts
         let e = by(40);
         assert_eq!((e.nic.as_deref(), e.queue), (Some("eth2"), Some(3)));
         let m = by(41);
-        assert_eq!((m.nic.as_deref(), m.queue), (Some("pci:0000:3b:00.0"), Some(2)));
+        assert_eq!(
+            (m.nic.as_deref(), m.queue),
+            (Some("pci:0000:3b:00.0"), Some(2))
+        );
     }
 }

@@ -49,17 +49,13 @@ impl NapiProbe {
     }
 
     pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<NapiInterval, String> {
-        let cur = read_percpu_hash(&self.stats)
-            .map_err(|e| format!("{}: {e}", names::MAP_NAPI_STATS))?;
+        let cur =
+            read_percpu_hash(&self.stats).map_err(|e| format!("{}: {e}", names::MAP_NAPI_STATS))?;
         let mut cells = Vec::new();
         for (k, per_cpu) in &cur {
             for (cpu, c) in per_cpu.iter().enumerate() {
                 let zero = NapiStats::default();
-                let p = self
-                    .prev
-                    .get(k)
-                    .and_then(|v| v.get(cpu))
-                    .unwrap_or(&zero);
+                let p = self.prev.get(k).and_then(|v| v.get(cpu)).unwrap_or(&zero);
                 if c.polls == p.polls {
                     continue;
                 }

@@ -15,9 +15,7 @@ use super::{
 };
 use crate::{
     collectors::host::HostRoot,
-    recording::records::{
-        CollectorState, CollectorStatus, LostEvents, PacketTables, Record,
-    },
+    recording::records::{CollectorState, CollectorStatus, LostEvents, PacketTables, Record},
 };
 
 /// Stream name of watched-port events in `Lost` records.

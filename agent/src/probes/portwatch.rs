@@ -76,7 +76,12 @@ impl PortWatchProbe {
         };
         for (prog, tp) in PROGRAMS {
             let r = attach_btf(ebpf, btf, prog, tp);
-            statuses.push(status(at, &format!("portwatch:{tp}"), &r, &format!("tp_btf {tp}")));
+            statuses.push(status(
+                at,
+                &format!("portwatch:{tp}"),
+                &r,
+                &format!("tp_btf {tp}"),
+            ));
         }
         // Kept even if all three failed: drops on watched ports come through kfree_skb.
         let probe = PortWatchProbe {
@@ -160,7 +165,11 @@ pub fn parse_watch_port(s: &str) -> Result<WatchPort, String> {
     let proto = match proto {
         "udp" => 17,
         "tcp" => 6,
-        other => return Err(format!("port watch `{s}`: unknown protocol `{other}` (udp or tcp)")),
+        other => {
+            return Err(format!(
+                "port watch `{s}`: unknown protocol `{other}` (udp or tcp)"
+            ));
+        }
     };
     let port: u16 = port
         .parse()

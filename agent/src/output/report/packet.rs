@@ -132,7 +132,11 @@ pub fn json(p: &PacketSummary) -> PacketJson {
             .napi
             .iter()
             .map(|(&(ifx, id, cpu), a)| NapiRow {
-                device: if ifx == 0 { "backlog".to_owned() } else { p.ifname(ifx) },
+                device: if ifx == 0 {
+                    "backlog".to_owned()
+                } else {
+                    p.ifname(ifx)
+                },
                 napi_id: id,
                 cpu,
                 polls: a.polls,
@@ -218,10 +222,18 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
         } else {
             "queueing failed"
         };
-        writeln!(out, "  udp:{port:<6} {what} (rc {rc}) {:>10}", units::count(n))?;
+        writeln!(
+            out,
+            "  udp:{port:<6} {what} (rc {rc}) {:>10}",
+            units::count(n)
+        )?;
     }
     if p.rcvqueue_full > 0 {
-        writeln!(out, "  sock_rcvqueue_full: {}", units::count(p.rcvqueue_full))?;
+        writeln!(
+            out,
+            "  sock_rcvqueue_full: {}",
+            units::count(p.rcvqueue_full)
+        )?;
     }
     if !p.napi.is_empty() {
         writeln!(out)?;
@@ -233,7 +245,11 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
         let mut rows: Vec<_> = p.napi.iter().collect();
         rows.sort_by(|a, b| b.1.time_sum_ns.cmp(&a.1.time_sum_ns));
         for (&(ifx, id, cpu), a) in rows {
-            let dev = if ifx == 0 { "backlog".to_owned() } else { p.ifname(ifx) };
+            let dev = if ifx == 0 {
+                "backlog".to_owned()
+            } else {
+                p.ifname(ifx)
+            };
             writeln!(
                 out,
                 "{dev:<10} {id:>5} {cpu:>5} {:>10} {:>10} {:>12} {:>9} {:>10} {:>7}",
@@ -241,7 +257,8 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
                 units::count(a.work),
                 units::count(a.full_budget),
                 avg(a.time_sum_ns, a.timed_polls),
-                a.time_max.map_or_else(|| "-".to_owned(), |m| units::ns(m.value_ns)),
+                a.time_max
+                    .map_or_else(|| "-".to_owned(), |m| units::ns(m.value_ns)),
                 units::ns(a.time_sum_ns),
             )?;
         }
@@ -255,7 +272,11 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
             let line = p.irq_line(irq);
             let name = line.map_or("?", |l| l.name.as_str());
             let nic = match line.and_then(|l| l.nic.as_deref()) {
-                Some(n) => format!(" [{n} q{}]", line.and_then(|l| l.queue).map_or("-".into(), |q| q.to_string())),
+                Some(n) => format!(
+                    " [{n} q{}]",
+                    line.and_then(|l| l.queue)
+                        .map_or("-".into(), |q| q.to_string())
+                ),
                 None => String::new(),
             };
             writeln!(
@@ -263,7 +284,8 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
                 "  irq {irq:>4} cpu {cpu:>3} {name:<24}{nic} count {:>9} avg {:>8} max {:>8} total {:>8}",
                 units::count(a.count),
                 avg(a.time_sum_ns, a.count),
-                a.time_max.map_or_else(|| "-".to_owned(), |m| units::ns(m.value_ns)),
+                a.time_max
+                    .map_or_else(|| "-".to_owned(), |m| units::ns(m.value_ns)),
                 units::ns(a.time_sum_ns)
             )?;
         }
@@ -273,7 +295,12 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "Watched ports (packet events)")?;
         for (&(pr, port, st), &n) in &p.port_events {
             let stage = STAGE_NAMES.get(st as usize).copied().unwrap_or("?");
-            writeln!(out, "  {}:{port:<6} {stage:<13} {:>10}", proto(pr), units::count(n))?;
+            writeln!(
+                out,
+                "  {}:{port:<6} {stage:<13} {:>10}",
+                proto(pr),
+                units::count(n)
+            )?;
         }
         for e in &p.recent_port_drops {
             writeln!(
