@@ -64,10 +64,10 @@ pub fn stage_key(s: PortStage) -> PortStageKey {
 pub const STAGE_NAMES: [&str; 5] = ["seen", "queued", "read", "dropped", "queue_failed"];
 
 fn merge_max(a: &mut Option<TimedMax>, b: Option<TimedMax>) {
-    if let Some(b) = b {
-        if a.is_none_or(|x| b.value_ns > x.value_ns) {
-            *a = Some(b);
-        }
+    if let Some(b) = b
+        && a.is_none_or(|x| b.value_ns > x.value_ns)
+    {
+        *a = Some(b);
     }
 }
 

@@ -62,7 +62,7 @@ impl KernelBtf {
                 };
             }
         }
-        if total_bits % 8 != 0 {
+        if !total_bits.is_multiple_of(8) {
             return Err(missing());
         }
         Ok(total_bits / 8)
@@ -79,12 +79,11 @@ impl KernelBtf {
             if name == want {
                 return Some((m.bit_offset(), ty));
             }
-            if name.is_empty() {
-                if let Type::Struct(inner) | Type::Union(inner) = &ty {
-                    if let Some((off, t)) = self.find_member(inner, want) {
-                        return Some((m.bit_offset() + off, t));
-                    }
-                }
+            if name.is_empty()
+                && let Type::Struct(inner) | Type::Union(inner) = &ty
+                && let Some((off, t)) = self.find_member(inner, want)
+            {
+                return Some((m.bit_offset() + off, t));
             }
         }
         None

@@ -119,16 +119,16 @@ pub fn parse_interrupts(text: &str) -> Vec<IrqLine> {
 fn nic_queue(name: &str) -> (Option<String>, Option<u32>, Option<String>) {
     let some =
         |nic: &str, q: Option<u32>, role: &str| (Some(nic.to_owned()), q, Some(role.to_owned()));
-    if name.starts_with("virtio") {
-        if let Some((dev, rest)) = name.split_once('-') {
-            let (kind, q) = rest.split_once('.').unwrap_or((rest, ""));
-            let role = match kind {
-                "input" | "rx" => "rx",
-                "output" | "tx" => "tx",
-                _ => "other",
-            };
-            return some(dev, q.parse().ok(), role);
-        }
+    if name.starts_with("virtio")
+        && let Some((dev, rest)) = name.split_once('-')
+    {
+        let (kind, q) = rest.split_once('.').unwrap_or((rest, ""));
+        let role = match kind {
+            "input" | "rx" => "rx",
+            "output" | "tx" => "tx",
+            _ => "other",
+        };
+        return some(dev, q.parse().ok(), role);
     }
     if let Some(rest) = name.strip_prefix("mlx5_comp") {
         let (q, dev) = rest.split_once('@').unwrap_or((rest, "mlx5"));

@@ -178,11 +178,7 @@ pub fn json(p: &PacketSummary) -> PacketJson {
 }
 
 fn avg(sum: u64, n: u64) -> String {
-    if n == 0 {
-        "-".to_owned()
-    } else {
-        units::ns(sum / n)
-    }
+    sum.checked_div(n).map_or_else(|| "-".to_owned(), units::ns)
 }
 
 pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
@@ -243,7 +239,7 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
             "device     napi   cpu      polls    packets  full-budget  avg poll   max poll   total"
         )?;
         let mut rows: Vec<_> = p.napi.iter().collect();
-        rows.sort_by(|a, b| b.1.time_sum_ns.cmp(&a.1.time_sum_ns));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.time_sum_ns));
         for (&(ifx, id, cpu), a) in rows {
             let dev = if ifx == 0 {
                 "backlog".to_owned()
@@ -267,7 +263,7 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(out, "Hard IRQ handlers (ranked by total time)")?;
         let mut rows: Vec<_> = p.hardirq.iter().collect();
-        rows.sort_by(|a, b| b.1.time_sum_ns.cmp(&a.1.time_sum_ns));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.time_sum_ns));
         for (&(irq, cpu), a) in rows.into_iter().take(20) {
             let line = p.irq_line(irq);
             let name = line.map_or("?", |l| l.name.as_str());
