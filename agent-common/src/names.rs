@@ -69,9 +69,6 @@ pub const PROG_KFREE_SKB: &str = "kfree_skb";
 pub const PROG_UDP_FAIL_QUEUE_RCV_SKB: &str = "udp_fail_queue_rcv_skb";
 pub const PROG_SOCK_RCVQUEUE_FULL: &str = "sock_rcvqueue_full";
 pub const PROG_NAPI_POLL: &str = "napi_poll";
-/// NAPI poll timing marks on softirq entry/exit of NET_RX.
-pub const PROG_NAPI_RX_ENTRY: &str = "napi_rx_entry";
-pub const PROG_NAPI_RX_EXIT: &str = "napi_rx_exit";
 pub const PROG_IRQ_HANDLER_ENTRY: &str = "irq_handler_entry";
 pub const PROG_IRQ_HANDLER_EXIT: &str = "irq_handler_exit";
 pub const PROG_NETIF_RECEIVE_SKB: &str = "netif_receive_skb";
@@ -84,8 +81,6 @@ pub const PACKET_PROGRAMS: &[&str] = &[
     PROG_UDP_FAIL_QUEUE_RCV_SKB,
     PROG_SOCK_RCVQUEUE_FULL,
     PROG_NAPI_POLL,
-    PROG_NAPI_RX_ENTRY,
-    PROG_NAPI_RX_EXIT,
     PROG_IRQ_HANDLER_ENTRY,
     PROG_IRQ_HANDLER_EXIT,
     PROG_NETIF_RECEIVE_SKB,

@@ -25,8 +25,7 @@ pub struct NapiStats {
     pub time_max_at_ns: u64,
 }
 
-/// Per-CPU scratch: start of the current poll's time window (NET_RX entry or previous poll end),
-/// 0 outside NET_RX.
+/// Per-CPU scratch: when the previous poll in the current NET_RX run ended (0 outside NET_RX).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NapiScratch {

@@ -16,7 +16,7 @@ use agent_common::{
     portwatch::{PortEvent, PortEventKind},
 };
 use aya_ebpf::{
-    helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::bpf_probe_read_kernel,
     macros::{btf_tracepoint, map},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::BtfTracePointContext,
@@ -95,17 +95,12 @@ pub(crate) enum IpAt {
     NetworkHeader,
 }
 
+/// Addresses and ports only: the cheap first step when most packets are not of interest.
 #[inline(always)]
-pub(crate) fn parse_skb(skb: *const u8, at: IpAt) -> Packet {
+pub(crate) fn parse_addrs(skb: *const u8, at: IpAt) -> (u16, PortEvent) {
     let o = offsets();
-    let dev: *const u8 = read::<u64>(skb, o.skb_dev).unwrap_or(0) as *const u8;
-    let ifindex = read::<u32>(dev, o.dev_ifindex).unwrap_or(0);
-    let qm = read::<u16>(skb, o.skb_queue_mapping).unwrap_or(0);
     let protocol = u16::from_be(read::<u16>(skb, o.skb_protocol).unwrap_or(0));
-    let len = read::<u32>(skb, o.skb_len).unwrap_or(0);
     let mut ev = empty_event();
-    ev.ifindex = ifindex;
-    ev.len = len as i32;
     let ip: *const u8 = match at {
         IpAt::Data => read::<u64>(skb, o.skb_data).unwrap_or(0) as *const u8,
         IpAt::NetworkHeader => {
@@ -117,9 +112,27 @@ pub(crate) fn parse_skb(skb: *const u8, at: IpAt) -> Packet {
         }
     };
     parse_ip(ip, protocol, &mut ev);
+    (protocol, ev)
+}
+
+/// Receiving device, RX queue and length, into `ev`; returns the RX queue.
+#[inline(always)]
+pub(crate) fn fill_device(skb: *const u8, ev: &mut PortEvent) -> u32 {
+    let o = offsets();
+    let dev: *const u8 = read::<u64>(skb, o.skb_dev).unwrap_or(0) as *const u8;
+    ev.ifindex = read::<u32>(dev, o.dev_ifindex).unwrap_or(0);
+    ev.len = read::<u32>(skb, o.skb_len).unwrap_or(0) as i32;
+    let qm = read::<u16>(skb, o.skb_queue_mapping).unwrap_or(0);
+    if qm > 0 { qm as u32 - 1 } else { NO_QUEUE }
+}
+
+#[inline(always)]
+pub(crate) fn parse_skb(skb: *const u8, at: IpAt) -> Packet {
+    let (protocol, mut ev) = parse_addrs(skb, at);
+    let queue = fill_device(skb, &mut ev);
     Packet {
-        ifindex,
-        queue: if qm > 0 { qm as u32 - 1 } else { NO_QUEUE },
+        ifindex: ev.ifindex,
+        queue,
         protocol,
         ev,
     }
@@ -166,14 +179,13 @@ fn parse_ip(ip: *const u8, protocol: u16, ev: &mut PortEvent) {
     }
 }
 
+/// An event with nothing filled in; `emit` stamps time and CPU, so unwatched packets skip both.
 #[inline(always)]
 pub(crate) fn empty_event() -> PortEvent {
     PortEvent {
-        // SAFETY: helpers with no arguments.
-        mono_ns: unsafe { bpf_ktime_get_ns() },
+        mono_ns: 0,
         kind: 0,
-        // SAFETY: as above.
-        cpu: unsafe { bpf_get_smp_processor_id() },
+        cpu: 0,
         ifindex: 0,
         code: 0,
         len: 0,

@@ -1,11 +1,12 @@
 //! NAPI polls per device, NAPI instance and CPU: polls, packets, full-budget polls, poll time.
 //!
 //! napi:napi_poll(struct napi_struct *napi, int work, int budget) fires after each poll
-//! (include/trace/events/napi.h); there is no poll-start event. Poll time is therefore measured
-//! from a per-CPU mark set at irq:softirq_entry of NET_RX and moved to "now" after every poll, so
-//! each poll is timed from the end of the previous one in the same net_rx_action run. The mark is
-//! cleared at NET_RX softirq_exit; polls outside NET_RX (busy polling, threaded NAPI) are counted
-//! but not timed.
+//! (include/trace/events/napi.h); there is no poll-start event. Each poll is therefore timed from
+//! the later of the current NET_RX run's start (kept by the softirq programs in
+//! `SOFTIRQ_SCRATCH.entered_at_ns[NET_RX]`, 0 outside NET_RX) and the end of the previous poll on
+//! this CPU in the same run. This adds no program to the softirq path. Polls outside NET_RX (busy
+//! polling, threaded NAPI) are counted but not timed; the time includes net_rx_action's own
+//! bookkeeping between polls (small next to a poll).
 
 use agent_common::napi::{NET_RX_SOFTIRQ, NapiKey, NapiScratch, NapiStats};
 use aya_ebpf::{
@@ -15,7 +16,10 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 
-use crate::drops::{offsets, read};
+use crate::{
+    drops::{offsets, read},
+    softirq::SOFTIRQ_SCRATCH,
+};
 
 #[map]
 static NAPI_STATS: PerCpuHashMap<NapiKey, NapiStats> = PerCpuHashMap::with_max_entries(256, 0);
@@ -33,33 +37,6 @@ const ZERO: NapiStats = NapiStats {
     time_max_at_ns: 0,
 };
 
-#[inline(always)]
-fn set_mark(v: u64) {
-    if let Some(s) = NAPI_SCRATCH.get_ptr_mut(0) {
-        // SAFETY: this CPU's slot.
-        unsafe { (*s).mark_ns = v };
-    }
-}
-
-#[btf_tracepoint(function = "softirq_entry")]
-pub fn napi_rx_entry(ctx: BtfTracePointContext) -> i32 {
-    let vec: u32 = ctx.arg(0);
-    if vec == NET_RX_SOFTIRQ {
-        // SAFETY: helper with no arguments.
-        set_mark(unsafe { bpf_ktime_get_ns() });
-    }
-    0
-}
-
-#[btf_tracepoint(function = "softirq_exit")]
-pub fn napi_rx_exit(ctx: BtfTracePointContext) -> i32 {
-    let vec: u32 = ctx.arg(0);
-    if vec == NET_RX_SOFTIRQ {
-        set_mark(0);
-    }
-    0
-}
-
 #[btf_tracepoint(function = "napi_poll")]
 pub fn napi_poll(ctx: BtfTracePointContext) -> i32 {
     let napi: *const u8 = ctx.arg(0);
@@ -76,12 +53,20 @@ pub fn napi_poll(ctx: BtfTracePointContext) -> i32 {
     let Some(s) = NAPI_SCRATCH.get_ptr_mut(0) else {
         return 0;
     };
+    // SAFETY: per-CPU value read by index; softirq programs on this CPU do not run concurrently.
+    let rx_start = SOFTIRQ_SCRATCH
+        .get_ptr(0)
+        .map(|p| unsafe { (*p).entered_at_ns[NET_RX_SOFTIRQ as usize] })
+        .unwrap_or(0);
     // SAFETY: this CPU's slot.
-    let mark = unsafe { (*s).mark_ns };
-    if mark != 0 {
-        // SAFETY: as above.
-        unsafe { (*s).mark_ns = now };
-    }
+    let last_end = unsafe { (*s).mark_ns };
+    let mark = if rx_start == 0 {
+        0
+    } else {
+        rx_start.max(last_end)
+    };
+    // SAFETY: as above.
+    unsafe { (*s).mark_ns = if rx_start == 0 { 0 } else { now } };
     let st = match NAPI_STATS.get_ptr_mut(&key) {
         Some(p) => p,
         None => {

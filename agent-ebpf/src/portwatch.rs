@@ -8,12 +8,13 @@
 
 use agent_common::portwatch::{PORT_EVENTS_BYTES, PortEvent, PortEventKind};
 use aya_ebpf::{
+    helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map},
     maps::{PerCpuArray, RingBuf},
     programs::BtfTracePointContext,
 };
 
-use crate::drops::{IpAt, empty_event, offsets, parse_skb, read, watched};
+use crate::drops::{IpAt, empty_event, fill_device, offsets, parse_addrs, read, watched};
 
 #[map]
 static PORT_EVENTS: RingBuf = RingBuf::with_byte_size(PORT_EVENTS_BYTES, 0);
@@ -25,7 +26,13 @@ static PORT_EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 pub(crate) fn emit(ev: &PortEvent) {
     match PORT_EVENTS.reserve::<PortEvent>(0) {
         Some(mut entry) => {
-            entry.write(*ev);
+            let mut ev = *ev;
+            // SAFETY: helpers with no arguments.
+            unsafe {
+                ev.mono_ns = bpf_ktime_get_ns();
+                ev.cpu = bpf_get_smp_processor_id();
+            }
+            entry.write(ev);
             entry.submit(0);
         }
         None => {
@@ -40,8 +47,10 @@ pub(crate) fn emit(ev: &PortEvent) {
 #[btf_tracepoint(function = "netif_receive_skb")]
 pub fn netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
     let skb: *const u8 = ctx.arg(0);
-    let mut ev = parse_skb(skb, IpAt::Data).ev;
+    // Most packets are not watched: check the ports before reading the device.
+    let (_, mut ev) = parse_addrs(skb, IpAt::Data);
     if watched(ev.proto, ev.local_port) {
+        fill_device(skb, &mut ev);
         ev.kind = PortEventKind::Seen as u32;
         emit(&ev);
     }

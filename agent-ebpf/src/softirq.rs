@@ -22,7 +22,8 @@ static SOFTIRQ_STATS: PerCpuArray<SoftirqStats> =
     PerCpuArray::with_max_entries(MAX_VECTORS as u32, 0);
 
 #[map]
-static SOFTIRQ_SCRATCH: PerCpuArray<SoftirqScratch> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static SOFTIRQ_SCRATCH: PerCpuArray<SoftirqScratch> =
+    PerCpuArray::with_max_entries(1, 0);
 
 /// PID of ksoftirqd/N per CPU, set by userspace at load time.
 #[unsafe(no_mangle)]

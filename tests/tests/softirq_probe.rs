@@ -116,7 +116,10 @@ fn classic_tracepoints_count_net_rx_and_detach() {
         return;
     }
     check_mode(
-        ProbeOptions { no_btf: true },
+        ProbeOptions {
+            no_btf: true,
+            ..Default::default()
+        },
         AttachMode::Classic,
         "hbw-sirq-tp",
         12,

@@ -1,5 +1,5 @@
-//! NAPI probe: attaches napi:napi_poll plus the NET_RX softirq entry/exit marks that time each
-//! poll, and turns per-CPU cumulative counters into [`NapiInterval`] records.
+//! NAPI probe: attaches napi:napi_poll (timed against the softirq probe's NET_RX start) and turns
+//! per-CPU cumulative counters into [`NapiInterval`] records.
 
 use std::collections::HashMap;
 
@@ -23,26 +23,18 @@ pub struct NapiProbe {
 
 impl NapiProbe {
     pub fn attach(ebpf: &mut Ebpf, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
-        let r = attach_btf(ebpf, btf, names::PROG_NAPI_POLL, "napi_poll").and_then(|()| {
-            // Without the marks polls are still counted, only not timed.
-            let timing = attach_btf(ebpf, btf, names::PROG_NAPI_RX_ENTRY, "softirq_entry")
-                .and_then(|()| attach_btf(ebpf, btf, names::PROG_NAPI_RX_EXIT, "softirq_exit"));
-            let stats = take_percpu_hash(ebpf, names::MAP_NAPI_STATS)?;
-            Ok((stats, timing))
-        });
+        let r = attach_btf(ebpf, btf, names::PROG_NAPI_POLL, "napi_poll")
+            .and_then(|()| take_percpu_hash(ebpf, names::MAP_NAPI_STATS));
         match r {
-            Ok((stats, timing)) => {
-                let detail = match timing {
-                    Ok(()) => "tp_btf napi_poll, timed from NET_RX softirq_entry".to_owned(),
-                    Err(e) => format!("tp_btf napi_poll; poll time unavailable: {e}"),
-                };
+            Ok(stats) => {
+                let detail = "tp_btf napi_poll, timed within NET_RX runs";
                 let mut p = NapiProbe {
                     stats,
                     prev: HashMap::new(),
                     prev_mono_ns: at,
                 };
                 let _ = p.read_interval(at);
-                (Some(p), status(at, "napi", &Ok(()), &detail))
+                (Some(p), status(at, "napi", &Ok(()), detail))
             }
             Err(e) => (None, status(at, "napi", &Err(e), "")),
         }
