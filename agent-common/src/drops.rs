@@ -19,6 +19,10 @@ pub struct KernelOffsets {
     pub skb_network_header: u32,
     pub skb_len: u32,
     pub dev_ifindex: u32,
+    /// `net_device.nd_net.net`: the device's network namespace.
+    pub dev_nd_net: u32,
+    /// `net.ns.inum`: the namespace's inode number (as in /proc/PID/ns/net).
+    pub net_ns_inum: u32,
     pub sk_num: u32,
     pub sk_dport: u32,
     pub sk_family: u32,
@@ -39,6 +43,8 @@ impl KernelOffsets {
         skb_network_header: NO_OFFSET,
         skb_len: NO_OFFSET,
         dev_ifindex: NO_OFFSET,
+        dev_nd_net: NO_OFFSET,
+        net_ns_inum: NO_OFFSET,
         sk_num: NO_OFFSET,
         sk_dport: NO_OFFSET,
         sk_family: NO_OFFSET,
@@ -59,6 +65,8 @@ pub struct DropKey {
     pub reason: u32,
     /// `skb->dev->ifindex`, 0 when the skb had no device.
     pub ifindex: u32,
+    /// Network namespace inode of the device (ifindex is only unique within one), 0 unknown.
+    pub netns: u32,
     /// RX queue (`queue_mapping - 1` when recorded), or [`NO_QUEUE`].
     pub queue: u32,
     /// Link-layer protocol (`skb->protocol`, host order, e.g. 0x0800).
@@ -95,8 +103,8 @@ pub const IPPROTO_UDP: u8 = 17;
 /// Upper bound on watched ports.
 pub const MAX_WATCH_PORTS: u32 = 64;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 16 * 4);
-const _: () = assert!(core::mem::size_of::<DropKey>() == 16);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 18 * 4);
+const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);
 

@@ -5,6 +5,8 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NapiKey {
     pub ifindex: u32,
+    /// Network namespace inode of the device, 0 when unknown or no device (backlog).
+    pub netns: u32,
     /// `napi_struct.napi_id` (0 before the kernel assigned one).
     pub napi_id: u32,
 }
@@ -35,7 +37,7 @@ pub struct NapiScratch {
 /// Softirq vector number of NET_RX (include/linux/interrupt.h; fixed since 2.6).
 pub const NET_RX_SOFTIRQ: u32 = 3;
 
-const _: () = assert!(core::mem::size_of::<NapiKey>() == 8);
+const _: () = assert!(core::mem::size_of::<NapiKey>() == 12);
 const _: () = assert!(core::mem::size_of::<NapiStats>() == 7 * 8);
 
 #[cfg(feature = "user")]

@@ -46,7 +46,8 @@ pub struct PortEvent {
     pub proto: u16,
     pub local_port: u16,
     pub peer_port: u16,
-    pub _pad: u32,
+    /// Network namespace inode of `ifindex`'s device, 0 when unknown.
+    pub netns: u32,
     pub local_addr: [u8; 16],
     pub peer_addr: [u8; 16],
 }
@@ -59,6 +60,6 @@ const _: () = assert!(core::mem::align_of::<PortEvent>() == 8);
 
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: repr(C), integer fields and byte arrays, explicit padding field, size asserted.
+    // SAFETY: repr(C), integer fields and byte arrays, no padding, size asserted.
     unsafe impl aya::Pod for super::PortEvent {}
 }

@@ -82,6 +82,7 @@ fn bump<K>(map: &PerCpuHashMap<K, u64>, key: &K) {
 #[derive(Clone, Copy)]
 pub(crate) struct Packet {
     pub ifindex: u32,
+    pub netns: u32,
     pub queue: u32,
     pub protocol: u16,
     pub ev: PortEvent,
@@ -121,6 +122,8 @@ pub(crate) fn fill_device(skb: *const u8, ev: &mut PortEvent) -> u32 {
     let o = offsets();
     let dev: *const u8 = read::<u64>(skb, o.skb_dev).unwrap_or(0) as *const u8;
     ev.ifindex = read::<u32>(dev, o.dev_ifindex).unwrap_or(0);
+    let net: *const u8 = read::<u64>(dev, o.dev_nd_net).unwrap_or(0) as *const u8;
+    ev.netns = read::<u32>(net, o.net_ns_inum).unwrap_or(0);
     ev.len = read::<u32>(skb, o.skb_len).unwrap_or(0) as i32;
     let qm = read::<u16>(skb, o.skb_queue_mapping).unwrap_or(0);
     if qm > 0 { qm as u32 - 1 } else { NO_QUEUE }
@@ -132,6 +135,7 @@ pub(crate) fn parse_skb(skb: *const u8, at: IpAt) -> Packet {
     let queue = fill_device(skb, &mut ev);
     Packet {
         ifindex: ev.ifindex,
+        netns: ev.netns,
         queue,
         protocol,
         ev,
@@ -193,7 +197,7 @@ pub(crate) fn empty_event() -> PortEvent {
         proto: 0,
         local_port: 0,
         peer_port: 0,
-        _pad: 0,
+        netns: 0,
         local_addr: [0; 16],
         peer_addr: [0; 16],
     }
@@ -215,6 +219,7 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
         &DropKey {
             reason,
             ifindex: p.ifindex,
+            netns: p.netns,
             queue: p.queue,
             protocol: p.protocol as u32,
         },

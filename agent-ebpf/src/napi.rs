@@ -44,8 +44,10 @@ pub fn napi_poll(ctx: BtfTracePointContext) -> i32 {
     let budget: i32 = ctx.arg(2);
     let o = offsets();
     let dev: *const u8 = read::<u64>(napi, o.napi_dev).unwrap_or(0) as *const u8;
+    let net: *const u8 = read::<u64>(dev, o.dev_nd_net).unwrap_or(0) as *const u8;
     let key = NapiKey {
         ifindex: read::<u32>(dev, o.dev_ifindex).unwrap_or(0),
+        netns: read::<u32>(net, o.net_ns_inum).unwrap_or(0),
         napi_id: read::<u32>(napi, o.napi_id).unwrap_or(0),
     };
     // SAFETY: helper with no arguments.

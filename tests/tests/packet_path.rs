@@ -334,6 +334,11 @@ fn watched_heartbeat_port_yields_per_packet_events() {
         let peer = e.peer.as_deref().expect("peer of a seen packet");
         assert!(peer.starts_with(&format!("{}:", pair.a_ip)), "peer {peer}");
         assert!(e.ifindex != 0, "seen without a device: {e:?}");
+        // veth-b lives in the test's namespace, not hbwatch's: the event says which.
+        assert!(
+            e.netns != 0 && e.netns != probes.packet.tables.host_netns,
+            "netns of veth-b: {e:?}"
+        );
     }
     let first = |st| {
         events

@@ -32,15 +32,15 @@ pub struct IrqAgg {
 pub struct PacketSummary {
     pub tables: PacketTables,
     pub drop_intervals: u64,
-    /// (reason, ifindex, rx queue, cpu) → drops.
-    pub drops: BTreeMap<(u32, u32, Option<u32>, u32), u64>,
+    /// (reason, netns, ifindex, rx queue, cpu) → drops.
+    pub drops: BTreeMap<(u32, u32, u32, Option<u32>, u32), u64>,
     /// (proto, port, reason) → drops.
     pub port_drops: BTreeMap<(u8, u16, u32), u64>,
     /// (port, rc) → udp_fail_queue_rcv_skb events.
     pub udp_fail: BTreeMap<(u16, i32), u64>,
     pub rcvqueue_full: u64,
-    /// (ifindex, napi_id, cpu) → polls.
-    pub napi: BTreeMap<(u32, u32, u32), NapiAgg>,
+    /// (netns, ifindex, napi_id, cpu) → polls.
+    pub napi: BTreeMap<(u32, u32, u32, u32), NapiAgg>,
     /// (irq, cpu) → handler time.
     pub hardirq: BTreeMap<(u32, u32), IrqAgg>,
     /// (proto, port, stage) → events.
@@ -81,7 +81,7 @@ impl PacketSummary {
         for c in &iv.cells {
             *self
                 .drops
-                .entry((c.reason, c.ifindex, c.rx_queue, c.cpu))
+                .entry((c.reason, c.netns, c.ifindex, c.rx_queue, c.cpu))
                 .or_default() += c.count;
         }
         for c in &iv.ports {
@@ -98,7 +98,10 @@ impl PacketSummary {
 
     pub fn add_napi(&mut self, iv: &NapiInterval) {
         for c in &iv.cells {
-            let a = self.napi.entry((c.ifindex, c.napi_id, c.cpu)).or_default();
+            let a = self
+                .napi
+                .entry((c.netns, c.ifindex, c.napi_id, c.cpu))
+                .or_default();
             a.polls += c.polls;
             a.work += c.work;
             a.full_budget += c.full_budget;
@@ -141,10 +144,14 @@ impl PacketSummary {
     }
 
     /// Interface name; ifindex 0 is an skb or NAPI instance without a device (for NAPI: the
-    /// per-CPU backlog that netif_rx and RPS feed).
-    pub fn ifname(&self, ifindex: u32) -> String {
+    /// per-CPU backlog that netif_rx and RPS feed). Devices in another network namespace than
+    /// hbwatch's are shown as `ifN@netns:INODE` (the recording has no names for them).
+    pub fn ifname(&self, ifindex: u32, netns: u32) -> String {
         if ifindex == 0 {
             return "-".to_owned();
+        }
+        if netns != 0 && self.tables.host_netns != 0 && netns != self.tables.host_netns {
+            return format!("if{ifindex}@netns:{netns}");
         }
         self.tables
             .interfaces
@@ -209,12 +216,14 @@ mod tests {
         s.add_tables(&PacketTables {
             drop_reasons: vec![(2, "NOT_SPECIFIED".into()), (7, "CPU_BACKLOG".into())],
             interfaces: vec![(2, "eth0".into())],
+            host_netns: 4026531840,
             irq_lines: vec![],
         });
         let cell = |reason, cpu, count| DropCell {
             reason,
             ifindex: 2,
             rx_queue: Some(0),
+            netns: 0,
             protocol: 0x0800,
             cpu,
             count,
@@ -238,7 +247,9 @@ mod tests {
         assert_eq!(s.udp_rcvbuf_drops(5405), 6);
         assert_eq!(s.udp_rcvbuf_drops(1), 0);
         assert_eq!(s.reason_name(99), "reason 99");
-        assert_eq!(s.ifname(2), "eth0");
+        assert_eq!(s.ifname(2, 0), "eth0");
+        assert_eq!(s.ifname(2, 4026531840), "eth0");
+        assert_eq!(s.ifname(2, 7), "if2@netns:7");
     }
 
     #[test]
@@ -253,6 +264,7 @@ mod tests {
                 local_port: 5405,
                 peer: None,
                 ifindex: 0,
+                netns: 0,
                 len: 0,
                 code: 2,
             });

@@ -124,6 +124,8 @@ impl KernelBtf {
             skb_network_header: get("sk_buff", "network_header"),
             skb_len: get("sk_buff", "len"),
             dev_ifindex: get("net_device", "ifindex"),
+            dev_nd_net: get("net_device", "nd_net.net"),
+            net_ns_inum: get("net", "ns.inum"),
             sk_num: get("sock", "__sk_common.skc_num"),
             sk_dport: get("sock", "__sk_common.skc_dport"),
             sk_family: get("sock", "__sk_common.skc_family"),

@@ -134,6 +134,7 @@ impl DropProbe {
                     iv.cells.push(DropCell {
                         reason: k.reason,
                         ifindex: k.ifindex,
+                        netns: k.netns,
                         rx_queue: (k.queue != NO_QUEUE).then_some(k.queue),
                         protocol: k.protocol as u16,
                         cpu,
@@ -183,7 +184,7 @@ impl DropProbe {
         }
         // Stable order: the recording and tests compare cells.
         iv.cells
-            .sort_by_key(|c| (c.reason, c.ifindex, c.rx_queue, c.cpu));
+            .sort_by_key(|c| (c.reason, c.netns, c.ifindex, c.rx_queue, c.cpu));
         iv.ports.sort_by_key(|c| (c.proto, c.port, c.reason));
         iv.udp_fail.sort_by_key(|c| (c.port, c.rc));
         self.prev_mono_ns = now_mono_ns;

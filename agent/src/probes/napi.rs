@@ -53,6 +53,7 @@ impl NapiProbe {
                 }
                 cells.push(NapiCell {
                     ifindex: k.ifindex,
+                    netns: k.netns,
                     napi_id: k.napi_id,
                     cpu: cpu as u32,
                     polls: c.polls.wrapping_sub(p.polls),
@@ -68,7 +69,7 @@ impl NapiProbe {
                 });
             }
         }
-        cells.sort_by_key(|c| (c.ifindex, c.napi_id, c.cpu));
+        cells.sort_by_key(|c| (c.netns, c.ifindex, c.napi_id, c.cpu));
         let iv = NapiInterval {
             start_mono_ns: self.prev_mono_ns,
             end_mono_ns: now_mono_ns,

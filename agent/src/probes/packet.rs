@@ -18,6 +18,12 @@ use crate::{
     recording::records::{CollectorState, CollectorStatus, LostEvents, PacketTables, Record},
 };
 
+/// Inode of this process's network namespace, 0 when unreadable.
+pub fn host_netns() -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino() as u32)
+}
+
 /// Stream name of watched-port events in `Lost` records.
 pub const PORT_EVENTS_STREAM: &str = "port-events";
 
@@ -107,6 +113,7 @@ impl PacketProbes {
         let tables = PacketTables {
             drop_reasons: pbtf.drop_reasons.clone(),
             interfaces: interfaces(host),
+            host_netns: host_netns(),
             irq_lines: irq_lines(host),
         };
         (

@@ -152,6 +152,7 @@ pub fn decode(ev: &PortEvent) -> Option<PortPacketEvent> {
         local_port: ev.local_port,
         peer,
         ifindex: ev.ifindex,
+        netns: ev.netns,
         len: ev.len,
         code: ev.code,
     })
@@ -195,7 +196,7 @@ mod tests {
             proto: 17,
             local_port: 5405,
             peer_port: 40000,
-            _pad: 0,
+            netns: 0,
             local_addr: [0; 16],
             peer_addr: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         }

@@ -99,9 +99,9 @@ pub fn json(p: &PacketSummary) -> PacketJson {
         drops: p
             .drops
             .iter()
-            .map(|(&(r, ifx, q, cpu), &count)| DropRow {
+            .map(|(&(r, ns, ifx, q, cpu), &count)| DropRow {
                 reason: p.reason_name(r),
-                device: p.ifname(ifx),
+                device: p.ifname(ifx, ns),
                 rx_queue: q,
                 cpu,
                 count,
@@ -131,11 +131,11 @@ pub fn json(p: &PacketSummary) -> PacketJson {
         napi: p
             .napi
             .iter()
-            .map(|(&(ifx, id, cpu), a)| NapiRow {
+            .map(|(&(ns, ifx, id, cpu), a)| NapiRow {
                 device: if ifx == 0 {
                     "backlog".to_owned()
                 } else {
-                    p.ifname(ifx)
+                    p.ifname(ifx, ns)
                 },
                 napi_id: id,
                 cpu,
@@ -192,13 +192,13 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "  {r:<28} {:>10}", units::count(*n))?;
         }
         writeln!(out, "By device, RX queue and CPU")?;
-        for (&(r, ifx, q, cpu), &n) in &p.drops {
+        for (&(r, ns, ifx, q, cpu), &n) in &p.drops {
             let q = q.map_or_else(|| "-".to_owned(), |q| q.to_string());
             writeln!(
                 out,
                 "  {:<28} {:<10} rxq {q:>3} cpu {cpu:>3} {:>10}",
                 p.reason_name(r),
-                p.ifname(ifx),
+                p.ifname(ifx, ns),
                 units::count(n)
             )?;
         }
@@ -240,11 +240,11 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
         let mut rows: Vec<_> = p.napi.iter().collect();
         rows.sort_by_key(|r| std::cmp::Reverse(r.1.time_sum_ns));
-        for (&(ifx, id, cpu), a) in rows {
+        for (&(ns, ifx, id, cpu), a) in rows {
             let dev = if ifx == 0 {
                 "backlog".to_owned()
             } else {
-                p.ifname(ifx)
+                p.ifname(ifx, ns)
             };
             writeln!(
                 out,

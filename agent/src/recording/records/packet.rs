@@ -12,8 +12,11 @@ use super::TimedMax;
 pub struct PacketTables {
     /// (value, name without the `SKB_DROP_REASON_` prefix), e.g. (3, "NO_SOCKET").
     pub drop_reasons: Vec<(u32, String)>,
-    /// (ifindex, name) of the interfaces in this network namespace.
+    /// (ifindex, name) of the interfaces in hbwatch's network namespace, `host_netns`.
     pub interfaces: Vec<(u32, String)>,
+    /// Inode of hbwatch's network namespace (/proc/self/ns/net). Cells from devices in other
+    /// namespaces carry another inode; their ifindex means nothing here.
+    pub host_netns: u32,
     pub irq_lines: Vec<IrqLine>,
 }
 
@@ -47,6 +50,8 @@ pub struct DropInterval {
 pub struct DropCell {
     pub reason: u32,
     pub ifindex: u32,
+    /// Network namespace inode of the device, 0 when unknown.
+    pub netns: u32,
     /// None when the skb had no recorded RX queue.
     pub rx_queue: Option<u32>,
     /// `skb->protocol` (0x0800 IPv4, 0x86DD IPv6, ...).
@@ -89,6 +94,8 @@ pub struct NapiInterval {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NapiCell {
     pub ifindex: u32,
+    /// Network namespace inode of the device, 0 for the per-CPU backlog (no device).
+    pub netns: u32,
     pub napi_id: u32,
     pub cpu: u32,
     pub polls: u64,
@@ -148,6 +155,8 @@ pub struct PortPacketEvent {
     pub peer: Option<String>,
     /// Receiving device (Seen, Dropped), 0 when unknown.
     pub ifindex: u32,
+    /// Network namespace inode of that device, 0 when unknown.
+    pub netns: u32,
     /// Packet length (Seen, Dropped); bytes read or -errno (Read).
     pub len: i32,
     /// Drop reason (Dropped) or rc (QueueFailed); 0 otherwise.
