@@ -196,7 +196,7 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
             let q = q.map_or_else(|| "-".to_owned(), |q| q.to_string());
             writeln!(
                 out,
-                "  {:<28} {:<10} rxq {q:>3} cpu {cpu:>3} {:>10}",
+                "  {:<28} {:<24} rxq {q:>3} cpu {cpu:>3} {:>10}",
                 p.reason_name(r),
                 p.ifname(ifx, ns),
                 units::count(n)
