@@ -150,12 +150,17 @@ impl Probes {
             .map_err(|e| ProbeError::Load(format!("{e:#}")).to_string())?;
         let softirq = SoftirqProbe::attach(&mut ebpf, mode, btf, host)?;
         let now = clock::mono_ns();
+        let watching = !opts.watch_ports.is_empty();
         let (packet, packet_statuses) = match (btf, pbtf) {
             (Some(btf), Some(Ok(pbtf))) => {
                 PacketProbes::attach(&mut ebpf, btf, &pbtf, host, &opts.watch_ports, now)
             }
-            (_, Some(Err(e))) => PacketProbes::unavailable(now, &format!("kernel BTF: {e}")),
-            _ => PacketProbes::unavailable(now, "needs tp_btf (kernel BTF), not available"),
+            (_, Some(Err(e))) => {
+                PacketProbes::unavailable(now, &format!("kernel BTF: {e}"), watching)
+            }
+            _ => {
+                PacketProbes::unavailable(now, "needs tp_btf (kernel BTF), not available", watching)
+            }
         };
         let detail = match mode {
             AttachMode::BtfTracepoint => "tp_btf irq:softirq_{raise,entry,exit}".to_owned(),

@@ -66,8 +66,13 @@ pub struct PacketProbes {
 
 impl PacketProbes {
     /// No packet-path probes, with one Unavailable status per family saying why.
-    pub fn unavailable(at: u64, why: &str) -> (Self, Vec<CollectorStatus>) {
-        let statuses = ["drops", "napi", "hardirq"]
+    pub fn unavailable(at: u64, why: &str, watching: bool) -> (Self, Vec<CollectorStatus>) {
+        let families: &[&str] = if watching {
+            &["drops", "napi", "hardirq", "portwatch"]
+        } else {
+            &["drops", "napi", "hardirq"]
+        };
+        let statuses = families
             .iter()
             .map(|c| CollectorStatus {
                 at_mono_ns: at,
