@@ -361,3 +361,73 @@ fn watched_heartbeat_port_yields_per_packet_events() {
         "backlog NAPI work {backlog_work}"
     );
 }
+
+#[test]
+fn port_events_that_do_not_fit_are_counted_lost() {
+    if !require_root("port_events_that_do_not_fit_are_counted_lost") {
+        return;
+    }
+    let _g = serial();
+    const PORT: u16 = 41_104;
+    let pair = NetnsPair::new("hbw-kd-lost", 174);
+    let mut probes = load(vec![WatchPort {
+        proto: 17,
+        port: PORT,
+    }]);
+    let mut sum = PacketSummary::default();
+    sum.add_tables(&probes.packet.tables);
+    let b_ip = pair.b_ip.clone();
+    // A receiver that never reads: each packet is seen, then queued or refused and dropped.
+    let sock = in_netns(&pair.b, move || {
+        UdpSocket::bind(format!("{b_ip}:{PORT}")).expect("bind receiver")
+    });
+    let dst = format!("{}:{PORT}", pair.b_ip);
+    // Far more events than the 256 KiB ring holds before the first drain.
+    let sent = in_netns(&pair.a, move || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("bind sender");
+        (0..20_000u32)
+            .filter(|i| s.send_to(&i.to_le_bytes(), &dst).is_ok())
+            .count() as u64
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let (records, errors) = probes.packet.tick(hbwatch::clock::mono_ns());
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut delivered = 0u64;
+    let mut lost = 0u64;
+    for r in records {
+        match r {
+            Record::Drops(iv) => sum.add_drops(&iv),
+            Record::PortPacket(e) if e.local_port == PORT => delivered += 1,
+            Record::Lost(l) => lost += l.count,
+            _ => {}
+        }
+    }
+    drop(sock);
+    let port_drops: u64 = sum
+        .port_drops
+        .iter()
+        .filter(|((p, port, _), _)| *p == 17 && *port == PORT)
+        .map(|(_, n)| n)
+        .sum();
+    let backlog = sum
+        .port_drops
+        .iter()
+        .filter(|((p, port, r), _)| {
+            *p == 17 && *port == PORT && sum.reason_name(*r) == "CPU_BACKLOG"
+        })
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    let refused = sum.udp_rcvbuf_drops(PORT);
+    // seen = sent − backlog drops; queued = seen − refused; each refusal is also a drop event.
+    let seen = sent - backlog;
+    let expected = seen + (seen - refused) + refused + port_drops;
+    eprintln!(
+        "sent {sent}: events delivered {delivered} + lost {lost} = {}, expected {expected}",
+        delivered + lost
+    );
+    assert!(
+        lost > 0,
+        "the ring buffer never filled: test setup is wrong"
+    );
+    assert_eq!(delivered + lost, expected);
+}
