@@ -5,9 +5,13 @@
 //! size assertion next to every struct, so a layout change breaks the build instead of the data.
 #![no_std]
 
+pub mod drops;
 pub mod events;
+pub mod hardirq;
 pub mod hist;
 pub mod names;
+pub mod napi;
+pub mod portwatch;
 pub mod sched;
 pub mod softirq;
 pub mod stacks;

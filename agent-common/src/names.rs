@@ -92,3 +92,69 @@ pub const SCHED_STACK_MAPS: &[&str] = &[
     MAP_STACK_COUNTS,
     MAP_STACK_SAMPLES,
 ];
+
+// Packet path: drops, NAPI, hard IRQs and watched-port events (agent-ebpf/src/{drops,napi,
+// hardirq,portwatch}.rs). All are tp_btf programs; their tracepoint is the program name's suffix.
+
+/// Global: [`crate::drops::KernelOffsets`] resolved from the running kernel's BTF.
+pub const GLOBAL_KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";
+
+/// Per-CPU hash [`crate::drops::DropKey`] → u64.
+pub const MAP_DROPS: &str = "DROPS";
+/// Per-CPU hash [`crate::drops::PortDropKey`] → u64.
+pub const MAP_PORT_DROPS: &str = "PORT_DROPS";
+/// Per-CPU hash [`crate::drops::UdpFailKey`] → u64.
+pub const MAP_UDP_FAIL: &str = "UDP_FAIL";
+/// Per-CPU array, one u64: sock:sock_rcvqueue_full events.
+pub const MAP_RCVQUEUE_FULL: &str = "RCVQUEUE_FULL";
+/// Hash `watch_key(proto, port)` → u32: ports whose packets are reported one by one.
+pub const MAP_WATCH_PORTS: &str = "WATCH_PORTS";
+/// Ring buffer of [`crate::portwatch::PortEvent`].
+pub const MAP_PORT_EVENTS: &str = "PORT_EVENTS";
+/// Per-CPU array, one u64: failed `PORT_EVENTS` reserves.
+pub const MAP_PORT_EVENTS_LOST: &str = "PORT_EVENTS_LOST";
+/// Per-CPU hash [`crate::napi::NapiKey`] → [`crate::napi::NapiStats`].
+pub const MAP_NAPI_STATS: &str = "NAPI_STATS";
+/// Per-CPU array, one [`crate::napi::NapiScratch`].
+pub const MAP_NAPI_SCRATCH: &str = "NAPI_SCRATCH";
+/// Per-CPU hash irq (u32) → [`crate::hardirq::HardirqStats`].
+pub const MAP_HARDIRQ_STATS: &str = "HARDIRQ_STATS";
+/// Per-CPU array, one [`crate::hardirq::HardirqScratch`].
+pub const MAP_HARDIRQ_SCRATCH: &str = "HARDIRQ_SCRATCH";
+
+pub const PROG_KFREE_SKB: &str = "kfree_skb";
+pub const PROG_UDP_FAIL_QUEUE_RCV_SKB: &str = "udp_fail_queue_rcv_skb";
+pub const PROG_SOCK_RCVQUEUE_FULL: &str = "sock_rcvqueue_full";
+pub const PROG_NAPI_POLL: &str = "napi_poll";
+pub const PROG_IRQ_HANDLER_ENTRY: &str = "irq_handler_entry";
+pub const PROG_IRQ_HANDLER_EXIT: &str = "irq_handler_exit";
+pub const PROG_NETIF_RECEIVE_SKB: &str = "netif_receive_skb";
+pub const PROG_SK_DATA_READY: &str = "sk_data_ready";
+pub const PROG_SOCK_RECV_LENGTH: &str = "sock_recv_length";
+
+/// Packet-path programs the built ELF must contain.
+pub const PACKET_PROGRAMS: &[&str] = &[
+    PROG_KFREE_SKB,
+    PROG_UDP_FAIL_QUEUE_RCV_SKB,
+    PROG_SOCK_RCVQUEUE_FULL,
+    PROG_NAPI_POLL,
+    PROG_IRQ_HANDLER_ENTRY,
+    PROG_IRQ_HANDLER_EXIT,
+    PROG_NETIF_RECEIVE_SKB,
+    PROG_SK_DATA_READY,
+    PROG_SOCK_RECV_LENGTH,
+];
+/// Packet-path maps the built ELF must contain.
+pub const PACKET_MAPS: &[&str] = &[
+    MAP_DROPS,
+    MAP_PORT_DROPS,
+    MAP_UDP_FAIL,
+    MAP_RCVQUEUE_FULL,
+    MAP_WATCH_PORTS,
+    MAP_PORT_EVENTS,
+    MAP_PORT_EVENTS_LOST,
+    MAP_NAPI_STATS,
+    MAP_NAPI_SCRATCH,
+    MAP_HARDIRQ_STATS,
+    MAP_HARDIRQ_SCRATCH,
+];

@@ -3,6 +3,10 @@
 #![no_std]
 #![no_main]
 
+mod drops;
+mod hardirq;
+mod napi;
+mod portwatch;
 mod sched;
 mod softirq;
 mod softirq_events;

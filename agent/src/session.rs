@@ -79,6 +79,7 @@ impl Session {
         for s in &probes.statuses {
             session_records.push(Record::Collector(s.clone()));
         }
+        session_records.push(Record::PacketTables(probes.packet.tables.clone()));
         for r in &session_records {
             writer.push(r)?;
             summary.add(r);
@@ -127,6 +128,19 @@ impl Session {
         }
         for r in self.probes.read_extras(now) {
             self.push(r)?;
+        }
+        let (records, errors) = self.probes.packet.tick(now);
+        for r in records {
+            self.push(r)?;
+        }
+        for (collector, e) in errors {
+            self.read_failures += 1;
+            self.push(Record::Collector(CollectorStatus {
+                at_mono_ns: now,
+                collector: collector.into(),
+                state: CollectorState::Degraded,
+                detail: format!("map read failed: {e}"),
+            }))?;
         }
         self.push(Record::Clock(clock::anchor()))?;
         self.tick_ended = true;

@@ -4,8 +4,10 @@
 pub mod diagnosis;
 pub mod ksched;
 pub mod latency;
+pub mod packet;
 pub mod summary;
 
 pub use ksched::{KschedSummary, StackFilter, folded_stacks};
 pub use latency::{Distribution, LatencyTable, SoftirqAgg};
+pub use packet::PacketSummary;
 pub use summary::{ClockStep, RecordingSummary};

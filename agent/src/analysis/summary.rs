@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{ksched::KschedSummary, latency::LatencyTable};
+use super::{ksched::KschedSummary, latency::LatencyTable, packet::PacketSummary};
 use crate::recording::{
     ReadStats,
     records::{ClockAnchor, CollectorStatus, Header, Record, StopInfo},
@@ -36,6 +36,8 @@ pub struct RecordingSummary {
     pub stop: Option<StopInfo>,
     /// Softirq threshold events, scheduling delay of watched threads, kernel stacks.
     pub ksched: KschedSummary,
+    /// Drops, NAPI, hard IRQs and watched-port events.
+    pub packet: PacketSummary,
     last_anchor: Option<ClockAnchor>,
 }
 
@@ -54,6 +56,7 @@ impl RecordingSummary {
             clock_steps: Vec::new(),
             stop: None,
             ksched: KschedSummary::default(),
+            packet: PacketSummary::default(),
             last_anchor: None,
         }
     }
@@ -98,6 +101,20 @@ impl RecordingSummary {
                 self.ksched.add_stacks(s);
                 self.seen(s.end_mono_ns);
             }
+            Record::PacketTables(t) => self.packet.add_tables(t),
+            Record::Drops(iv) => {
+                self.packet.add_drops(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::Napi(iv) => {
+                self.packet.add_napi(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::Hardirq(iv) => {
+                self.packet.add_hardirq(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::PortPacket(e) => self.packet.add_port_event(e),
         }
     }
 

@@ -97,6 +97,10 @@ pub struct ProbeArgs {
     /// Keep every sampled kernel stack, not only those taken while a softirq runs.
     #[arg(long)]
     pub all_stacks: bool,
+    /// Report each packet of this heartbeat port one by one: `udp:PORT` or `tcp:PORT`
+    /// (repeatable): seen at the device, queued to the socket, read, dropped.
+    #[arg(long = "watch-port", value_name = "PROTO:PORT", value_parser = crate::probes::portwatch::parse_watch_port)]
+    pub watch_ports: Vec<crate::probes::portwatch::WatchPort>,
 }
 
 impl ProbeArgs {
@@ -110,6 +114,7 @@ impl ProbeArgs {
                 pids: self.watch_pid.clone(),
                 comms: self.watch_comm.clone(),
             },
+            watch_ports: self.watch_ports.clone(),
             stacks: (self.stack_rate > 0).then_some(crate::probes::stacks::StackOptions {
                 rate_hz: self.stack_rate,
                 all_stacks: self.all_stacks,

@@ -9,6 +9,8 @@ use aya::{Btf, Ebpf, EbpfLoader};
 
 use super::{
     extras::attach_extras,
+    packet::{PacketBtf, PacketProbes},
+    portwatch::WatchPort,
     privileges,
     sched::{self, SchedProbe, WatchList},
     softirq::SoftirqProbe,
@@ -25,7 +27,8 @@ use crate::{
 /// The eBPF object built by agent/build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/hbwatch"));
 
-/// The embedded eBPF ELF (empty when built with AYA_BUILD_SKIP), for checks that need no root.
+/// The embedded eBPF object (empty when built with AYA_BUILD_SKIP), for tests that check its
+/// program and map names without loading it.
 pub fn object_bytes() -> &'static [u8] {
     OBJECT
 }
@@ -65,6 +68,8 @@ pub struct ProbeOptions {
     pub watch: WatchList,
     /// Kernel stack sampling; `None` turns it off.
     pub stacks: Option<StackOptions>,
+    /// Heartbeat ports whose packets are reported one by one (`udp:PORT`, `tcp:PORT`).
+    pub watch_ports: Vec<WatchPort>,
 }
 
 impl Default for ProbeOptions {
@@ -74,6 +79,7 @@ impl Default for ProbeOptions {
             softirq_threshold_ns: 1_000_000,
             watch: WatchList::default(),
             stacks: Some(StackOptions::default()),
+            watch_ports: Vec::new(),
         }
     }
 }
@@ -88,6 +94,8 @@ pub struct Probes {
     pub sched: Option<SchedProbe>,
     /// Kernel stack sampling (None when off or unavailable).
     pub stacks: Option<StackProbe>,
+    /// Drops, NAPI, hard IRQs and watched-port events (tp_btf only).
+    pub packet: PacketProbes,
     pub mode: AttachMode,
     /// What each probe family did at start (running, degraded, unavailable and why).
     pub statuses: Vec<CollectorStatus>,
@@ -156,11 +164,11 @@ impl Probes {
             vec_offset = tracefs::field_offset(&tfs, "irq", names::TP_SOFTIRQ_ENTRY, "vec")?;
         }
         let all_stacks = u32::from(opts.stacks.is_some_and(|s| s.all_stacks));
-        let offsets = match (mode, opts.watch.is_empty()) {
+        let task_offsets_read = match (mode, opts.watch.is_empty()) {
             (AttachMode::BtfTracepoint, false) => Some(sched::task_offsets()),
             _ => None,
         };
-        let task_offsets = match &offsets {
+        let task_offsets = match &task_offsets_read {
             Some(Ok(o)) => *o,
             _ => TaskOffsets {
                 pid: 0,
@@ -169,8 +177,15 @@ impl Probes {
                 state_size: 0,
             },
         };
+        // Packet-path programs read struct members at offsets from this kernel's BTF.
+        let pbtf = btf.map(|_| PacketBtf::read());
+        let offsets = match &pbtf {
+            Some(Ok(p)) => p.offsets,
+            _ => agent_common::drops::KernelOffsets::UNKNOWN,
+        };
         let mut ebpf = EbpfLoader::new()
             .btf(btf)
+            .override_global(names::GLOBAL_KERNEL_OFFSETS, &offsets, true)
             .override_global(names::GLOBAL_KSOFTIRQD_PIDS, pids.as_slice(), true)
             .override_global(names::GLOBAL_TP_VEC_OFFSET, &vec_offset, true)
             .override_global(
@@ -183,6 +198,19 @@ impl Probes {
             .load(OBJECT)
             .map_err(|e| ProbeError::Load(format!("{e:#}")).to_string())?;
         let softirq = SoftirqProbe::attach(&mut ebpf, mode, btf, host)?;
+        let now = clock::mono_ns();
+        let watching = !opts.watch_ports.is_empty();
+        let (packet, packet_statuses) = match (btf, pbtf) {
+            (Some(btf), Some(Ok(pbtf))) => {
+                PacketProbes::attach(&mut ebpf, btf, &pbtf, host, &opts.watch_ports, now)
+            }
+            (_, Some(Err(e))) => {
+                PacketProbes::unavailable(now, &format!("kernel BTF: {e}"), watching)
+            }
+            _ => {
+                PacketProbes::unavailable(now, "needs tp_btf (kernel BTF), not available", watching)
+            }
+        };
         let detail = match mode {
             AttachMode::BtfTracepoint => "tp_btf irq:softirq_{raise,entry,exit}".to_owned(),
             AttachMode::Classic => "classic tracepoints irq:softirq_{raise,entry,exit}".to_owned(),
@@ -193,13 +221,23 @@ impl Probes {
             state: CollectorState::Running,
             detail,
         }];
-        let extra = attach_extras(&mut ebpf, host, mode, btf, opts, offsets, &mut statuses);
+        statuses.extend(packet_statuses);
+        let extra = attach_extras(
+            &mut ebpf,
+            host,
+            mode,
+            btf,
+            opts,
+            task_offsets_read,
+            &mut statuses,
+        );
         Ok(Probes {
             _ebpf: ebpf,
             softirq,
             softirq_events: extra.0,
             sched: extra.1,
             stacks: extra.2,
+            packet,
             mode,
             statuses,
         })

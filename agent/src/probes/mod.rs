@@ -2,9 +2,14 @@
 //! in-kernel aggregates into recording records. One file per probe family.
 
 pub mod btf;
+pub mod drops;
 mod extras;
+pub mod hardirq;
 pub mod kallsyms;
 pub mod loader;
+pub mod napi;
+pub mod packet;
+pub mod portwatch;
 pub mod privileges;
 pub mod sched;
 pub mod softirq;

@@ -25,6 +25,8 @@ pub struct Report {
     pub softirq_events: super::ksched::SoftirqEventsJson,
     pub sched_delay: Vec<super::ksched::SchedJson>,
     pub kernel_stacks: Option<super::ksched::StacksJson>,
+    /// Drops, NAPI, hard IRQs and watched-port events (added in 0.1; no schema bump).
+    pub packet: super::packet::PacketJson,
 }
 
 #[derive(Serialize)]
@@ -137,6 +139,7 @@ impl Report {
             softirq_events: super::ksched::events_json(s),
             sched_delay: super::ksched::sched_json(s),
             kernel_stacks: super::ksched::stacks_json(s),
+            packet: super::packet::json(&s.packet),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod ksched;
+pub mod packet;
 pub mod text;
 
 use std::io::Write;

@@ -92,7 +92,7 @@ pub fn render(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io:
         )?;
     }
     super::ksched::render_text(s, out)?;
-    Ok(())
+    super::packet::render(&s.packet, out)
 }
 
 fn header(out: &mut dyn Write, first: &str) -> std::io::Result<()> {

@@ -9,7 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod packet;
 mod softirq;
+pub use packet::*;
 pub use softirq::*;
 mod ksched;
 pub use ksched::*;
@@ -79,6 +81,16 @@ pub enum Record {
     Sched(SchedInterval),
     /// One interval of sampled kernel stacks.
     Stacks(StackSamples),
+    /// Names for drop reasons, interfaces and IRQ lines; once per recording.
+    PacketTables(PacketTables),
+    /// One interval of packet drop counts.
+    Drops(DropInterval),
+    /// One interval of NAPI poll statistics.
+    Napi(NapiInterval),
+    /// One interval of hard IRQ handler times.
+    Hardirq(HardirqInterval),
+    /// One packet event on a watched heartbeat port.
+    PortPacket(PortPacketEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,75 @@
+//! Hard IRQ handler time per IRQ line and CPU: irq:irq_handler_entry(int irq, struct irqaction *)
+//! to irq:irq_handler_exit(int irq, struct irqaction *, int ret) (include/trace/events/irq.h).
+//! Handlers do not nest on a CPU (since 2.6.35 they run with interrupts off), so one per-CPU slot
+//! holds the running one; an exit for another line (threaded handler preempted) is not timed.
+
+use agent_common::hardirq::{HardirqScratch, HardirqStats};
+use aya_ebpf::{
+    helpers::bpf_ktime_get_ns,
+    macros::{btf_tracepoint, map},
+    maps::{PerCpuArray, PerCpuHashMap},
+    programs::BtfTracePointContext,
+};
+
+#[map]
+static HARDIRQ_STATS: PerCpuHashMap<u32, HardirqStats> = PerCpuHashMap::with_max_entries(1024, 0);
+#[map]
+static HARDIRQ_SCRATCH: PerCpuArray<HardirqScratch> = PerCpuArray::with_max_entries(1, 0);
+
+const BPF_NOEXIST: u64 = 1;
+const ZERO: HardirqStats = HardirqStats {
+    count: 0,
+    time_sum_ns: 0,
+    time_max_ns: 0,
+    time_max_at_ns: 0,
+};
+
+#[btf_tracepoint(function = "irq_handler_entry")]
+pub fn irq_handler_entry(ctx: BtfTracePointContext) -> i32 {
+    let irq: i32 = ctx.arg(0);
+    if let Some(s) = HARDIRQ_SCRATCH.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; helper with no arguments.
+        unsafe {
+            (*s).entered_ns = bpf_ktime_get_ns();
+            (*s).irq = irq as u32 as u64;
+        }
+    }
+    0
+}
+
+#[btf_tracepoint(function = "irq_handler_exit")]
+pub fn irq_handler_exit(ctx: BtfTracePointContext) -> i32 {
+    let irq = ctx.arg::<i32>(0) as u32;
+    let Some(s) = HARDIRQ_SCRATCH.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: this CPU's slot.
+    let s = unsafe { &mut *s };
+    let entered = s.entered_ns;
+    if entered == 0 || s.irq != irq as u64 {
+        return 0;
+    }
+    s.entered_ns = 0;
+    // SAFETY: helper with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let t = now.saturating_sub(entered);
+    let st = match HARDIRQ_STATS.get_ptr_mut(&irq) {
+        Some(p) => p,
+        None => {
+            let _ = HARDIRQ_STATS.insert(&irq, &ZERO, BPF_NOEXIST);
+            match HARDIRQ_STATS.get_ptr_mut(&irq) {
+                Some(p) => p,
+                None => return 0,
+            }
+        }
+    };
+    // SAFETY: this CPU's slot of a per-CPU value.
+    let st = unsafe { &mut *st };
+    st.count += 1;
+    st.time_sum_ns += t;
+    if t > st.time_max_ns {
+        st.time_max_ns = t;
+        st.time_max_at_ns = now;
+    }
+    0
+}

@@ -1,0 +1,97 @@
+//! Per-packet events for watched heartbeat ports, into the `PORT_EVENTS` ring buffer; every failed
+//! reserve is counted per CPU in `PORT_EVENTS_LOST`.
+//!
+//! tp_btf arguments (6.18): net:netif_receive_skb(struct sk_buff *skb) — the packet enters the
+//! stack from a device; sock:sk_data_ready(const struct sock *sk) — data queued, reader woken;
+//! sock:sock_recv_length(struct sock *sk, int ret, int flags) — the application's recvmsg returned.
+//! Drops and UDP queue failures on watched ports come from drops.rs.
+
+use agent_common::portwatch::{PORT_EVENTS_BYTES, PortEvent, PortEventKind};
+use aya_ebpf::{
+    helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    macros::{btf_tracepoint, map},
+    maps::{PerCpuArray, RingBuf},
+    programs::BtfTracePointContext,
+};
+
+use crate::drops::{IpAt, empty_event, fill_device, offsets, parse_addrs, read, watched};
+
+#[map]
+static PORT_EVENTS: RingBuf = RingBuf::with_byte_size(PORT_EVENTS_BYTES, 0);
+#[map]
+static PORT_EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Sends one event, or counts it lost when the ring buffer is full.
+#[inline(always)]
+pub(crate) fn emit(ev: &PortEvent) {
+    match PORT_EVENTS.reserve::<PortEvent>(0) {
+        Some(mut entry) => {
+            let mut ev = *ev;
+            // SAFETY: helpers with no arguments.
+            unsafe {
+                ev.mono_ns = bpf_ktime_get_ns();
+                ev.cpu = bpf_get_smp_processor_id();
+            }
+            entry.write(ev);
+            entry.submit(0);
+        }
+        None => {
+            if let Some(p) = PORT_EVENTS_LOST.get_ptr_mut(0) {
+                // SAFETY: this CPU's slot.
+                unsafe { *p += 1 };
+            }
+        }
+    }
+}
+
+#[btf_tracepoint(function = "netif_receive_skb")]
+pub fn netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
+    let skb: *const u8 = ctx.arg(0);
+    // Most packets are not watched: check the ports before reading the device.
+    let (_, mut ev) = parse_addrs(skb, IpAt::Data);
+    if watched(ev.proto, ev.local_port) {
+        fill_device(skb, &mut ev);
+        ev.kind = PortEventKind::Seen as u32;
+        emit(&ev);
+    }
+    0
+}
+
+/// A socket-side event: local port, protocol and (for connected sockets) the peer.
+#[inline(always)]
+fn socket_event(sk: *const u8, kind: PortEventKind, len: i32) {
+    let o = offsets();
+    let port = read::<u16>(sk, o.sk_num).unwrap_or(0);
+    let proto = read::<u16>(sk, o.sk_protocol).unwrap_or(0);
+    if !watched(proto, port) {
+        return;
+    }
+    let mut ev = empty_event();
+    ev.kind = kind as u32;
+    ev.len = len;
+    ev.proto = proto;
+    ev.local_port = port;
+    ev.family = read::<u16>(sk, o.sk_family).unwrap_or(0);
+    ev.peer_port = u16::from_be(read::<u16>(sk, o.sk_dport).unwrap_or(0));
+    if ev.family == 10 {
+        if let Some(a) = read::<[u8; 16]>(sk, o.sk_v6_daddr) {
+            ev.peer_addr = a;
+        }
+    } else if let Some(a) = read::<[u8; 4]>(sk, o.sk_daddr) {
+        ev.peer_addr[..4].copy_from_slice(&a);
+    }
+    emit(&ev);
+}
+
+#[btf_tracepoint(function = "sk_data_ready")]
+pub fn sk_data_ready(ctx: BtfTracePointContext) -> i32 {
+    socket_event(ctx.arg(0), PortEventKind::Queued, 0);
+    0
+}
+
+#[btf_tracepoint(function = "sock_recv_length")]
+pub fn sock_recv_length(ctx: BtfTracePointContext) -> i32 {
+    let ret: i32 = ctx.arg(1);
+    socket_event(ctx.arg(0), PortEventKind::Read, ret);
+    0
+}

@@ -1,0 +1,279 @@
+//! Folds packet-path records (drops, NAPI, hard IRQs, watched-port events) into totals the
+//! report and live view show, with names from the recording's packet tables.
+
+use std::collections::BTreeMap;
+
+use crate::recording::records::{
+    DropInterval, HardirqInterval, IrqLine, NapiInterval, PacketTables, PortPacketEvent, PortStage,
+    TimedMax, UDP_RC_RCVBUF,
+};
+
+/// How many recent drop / queue-failure events on watched ports the summary keeps.
+pub const RECENT_PORT_DROPS: usize = 20;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NapiAgg {
+    pub polls: u64,
+    pub work: u64,
+    pub full_budget: u64,
+    pub timed_polls: u64,
+    pub time_sum_ns: u64,
+    pub time_max: Option<TimedMax>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IrqAgg {
+    pub count: u64,
+    pub time_sum_ns: u64,
+    pub time_max: Option<TimedMax>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PacketSummary {
+    pub tables: PacketTables,
+    pub drop_intervals: u64,
+    /// (reason, netns, ifindex, rx queue, cpu) → drops.
+    pub drops: BTreeMap<(u32, u32, u32, Option<u32>, u32), u64>,
+    /// (proto, port, reason) → drops.
+    pub port_drops: BTreeMap<(u8, u16, u32), u64>,
+    /// (port, rc) → udp_fail_queue_rcv_skb events.
+    pub udp_fail: BTreeMap<(u16, i32), u64>,
+    pub rcvqueue_full: u64,
+    /// (netns, ifindex, napi_id, cpu) → polls.
+    pub napi: BTreeMap<(u32, u32, u32, u32), NapiAgg>,
+    /// (irq, cpu) → handler time.
+    pub hardirq: BTreeMap<(u32, u32), IrqAgg>,
+    /// (proto, port, stage) → events.
+    pub port_events: BTreeMap<(u8, u16, PortStageKey), u64>,
+    pub recent_port_drops: Vec<PortPacketEvent>,
+}
+
+/// [`PortStage`] in a sortable form for map keys.
+pub type PortStageKey = u8;
+
+pub fn stage_key(s: PortStage) -> PortStageKey {
+    match s {
+        PortStage::Seen => 0,
+        PortStage::Queued => 1,
+        PortStage::Read => 2,
+        PortStage::Dropped => 3,
+        PortStage::QueueFailed => 4,
+    }
+}
+
+pub const STAGE_NAMES: [&str; 5] = ["seen", "queued", "read", "dropped", "queue_failed"];
+
+fn merge_max(a: &mut Option<TimedMax>, b: Option<TimedMax>) {
+    if let Some(b) = b
+        && a.is_none_or(|x| b.value_ns > x.value_ns)
+    {
+        *a = Some(b);
+    }
+}
+
+impl PacketSummary {
+    pub fn add_tables(&mut self, t: &PacketTables) {
+        self.tables = t.clone();
+    }
+
+    pub fn add_drops(&mut self, iv: &DropInterval) {
+        self.drop_intervals += 1;
+        for c in &iv.cells {
+            *self
+                .drops
+                .entry((c.reason, c.netns, c.ifindex, c.rx_queue, c.cpu))
+                .or_default() += c.count;
+        }
+        for c in &iv.ports {
+            *self
+                .port_drops
+                .entry((c.proto, c.port, c.reason))
+                .or_default() += c.count;
+        }
+        for c in &iv.udp_fail {
+            *self.udp_fail.entry((c.port, c.rc)).or_default() += c.count;
+        }
+        self.rcvqueue_full += iv.rcvqueue_full;
+    }
+
+    pub fn add_napi(&mut self, iv: &NapiInterval) {
+        for c in &iv.cells {
+            let a = self
+                .napi
+                .entry((c.netns, c.ifindex, c.napi_id, c.cpu))
+                .or_default();
+            a.polls += c.polls;
+            a.work += c.work;
+            a.full_budget += c.full_budget;
+            a.timed_polls += c.timed_polls;
+            a.time_sum_ns += c.time_sum_ns;
+            merge_max(&mut a.time_max, c.time_max);
+        }
+    }
+
+    pub fn add_hardirq(&mut self, iv: &HardirqInterval) {
+        for c in &iv.cells {
+            let a = self.hardirq.entry((c.irq, c.cpu)).or_default();
+            a.count += c.count;
+            a.time_sum_ns += c.time_sum_ns;
+            merge_max(&mut a.time_max, c.time_max);
+        }
+    }
+
+    pub fn add_port_event(&mut self, e: &PortPacketEvent) {
+        *self
+            .port_events
+            .entry((e.proto, e.local_port, stage_key(e.stage)))
+            .or_default() += 1;
+        if matches!(e.stage, PortStage::Dropped | PortStage::QueueFailed) {
+            if self.recent_port_drops.len() == RECENT_PORT_DROPS {
+                self.recent_port_drops.remove(0);
+            }
+            self.recent_port_drops.push(e.clone());
+        }
+    }
+
+    /// Drop reason name from the recording's table ("NO_SOCKET"), or "reason N".
+    pub fn reason_name(&self, reason: u32) -> String {
+        self.tables
+            .drop_reasons
+            .iter()
+            .find(|(v, _)| *v == reason)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| format!("reason {reason}"))
+    }
+
+    /// Interface name; ifindex 0 is an skb or NAPI instance without a device (for NAPI: the
+    /// per-CPU backlog that netif_rx and RPS feed). Devices in another network namespace than
+    /// hbwatch's are shown as `ifN@netns:INODE` (the recording has no names for them).
+    pub fn ifname(&self, ifindex: u32, netns: u32) -> String {
+        if ifindex == 0 {
+            return "-".to_owned();
+        }
+        if netns != 0 && self.tables.host_netns != 0 && netns != self.tables.host_netns {
+            return format!("if{ifindex}@netns:{netns}");
+        }
+        self.tables
+            .interfaces
+            .iter()
+            .find(|(i, _)| *i == ifindex)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| format!("if{ifindex}"))
+    }
+
+    pub fn irq_line(&self, irq: u32) -> Option<&IrqLine> {
+        self.tables.irq_lines.iter().find(|l| l.irq == irq)
+    }
+
+    /// Drops by reason name, largest first.
+    pub fn drops_by_reason(&self) -> Vec<(String, u64)> {
+        let mut by: BTreeMap<u32, u64> = BTreeMap::new();
+        for (&(reason, ..), &n) in &self.drops {
+            *by.entry(reason).or_default() += n;
+        }
+        let mut v: Vec<(String, u64)> = by
+            .into_iter()
+            .map(|(r, n)| (self.reason_name(r), n))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Drops with a given reason name, all devices and CPUs.
+    pub fn drops_with_reason(&self, name: &str) -> u64 {
+        self.drops
+            .iter()
+            .filter(|((r, ..), _)| self.reason_name(*r) == name)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// UDP receive-buffer drops (udp_fail_queue_rcv_skb with -ENOMEM) on local port `port`.
+    pub fn udp_rcvbuf_drops(&self, port: u16) -> u64 {
+        self.udp_fail
+            .get(&(port, UDP_RC_RCVBUF))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Port-watch events of one stage on (proto, port).
+    pub fn port_stage_count(&self, proto: u8, port: u16, stage: PortStage) -> u64 {
+        self.port_events
+            .get(&(proto, port, stage_key(stage)))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::records::{DropCell, UdpFailCell};
+
+    #[test]
+    fn folds_drops_with_names() {
+        let mut s = PacketSummary::default();
+        s.add_tables(&PacketTables {
+            drop_reasons: vec![(2, "NOT_SPECIFIED".into()), (7, "CPU_BACKLOG".into())],
+            interfaces: vec![(2, "eth0".into())],
+            host_netns: 4026531840,
+            irq_lines: vec![],
+        });
+        let cell = |reason, cpu, count| DropCell {
+            reason,
+            ifindex: 2,
+            rx_queue: Some(0),
+            netns: 0,
+            protocol: 0x0800,
+            cpu,
+            count,
+        };
+        for _ in 0..2 {
+            s.add_drops(&DropInterval {
+                cells: vec![cell(7, 0, 5), cell(7, 1, 1), cell(2, 0, 1)],
+                udp_fail: vec![UdpFailCell {
+                    port: 5405,
+                    rc: -12,
+                    count: 3,
+                }],
+                ..Default::default()
+            });
+        }
+        assert_eq!(
+            s.drops_by_reason(),
+            vec![("CPU_BACKLOG".into(), 12), ("NOT_SPECIFIED".into(), 2)]
+        );
+        assert_eq!(s.drops_with_reason("CPU_BACKLOG"), 12);
+        assert_eq!(s.udp_rcvbuf_drops(5405), 6);
+        assert_eq!(s.udp_rcvbuf_drops(1), 0);
+        assert_eq!(s.reason_name(99), "reason 99");
+        assert_eq!(s.ifname(2, 0), "eth0");
+        assert_eq!(s.ifname(2, 4026531840), "eth0");
+        assert_eq!(s.ifname(2, 7), "if2@netns:7");
+    }
+
+    #[test]
+    fn keeps_only_recent_port_drops() {
+        let mut s = PacketSummary::default();
+        for i in 0..(RECENT_PORT_DROPS as u64 + 5) {
+            s.add_port_event(&PortPacketEvent {
+                mono_ns: i,
+                stage: PortStage::Dropped,
+                cpu: 0,
+                proto: 17,
+                local_port: 5405,
+                peer: None,
+                ifindex: 0,
+                netns: 0,
+                len: 0,
+                code: 2,
+            });
+        }
+        assert_eq!(s.recent_port_drops.len(), RECENT_PORT_DROPS);
+        assert_eq!(s.recent_port_drops[0].mono_ns, 5);
+        assert_eq!(
+            s.port_stage_count(17, 5405, PortStage::Dropped),
+            RECENT_PORT_DROPS as u64 + 5
+        );
+    }
+}

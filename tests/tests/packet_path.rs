@@ -1,0 +1,433 @@
+//! Root: the packet-path probes against the kernel's own counters, with traffic across a veth
+//! pair between namespaces made here. UDP receive-buffer drops on a port equal the change of
+//! `Udp: RcvbufErrors`; CPU_BACKLOG drops equal the change of softnet_stat `dropped`; a heartbeat
+//! stream to a watched port yields seen/queued/read events per packet.
+
+use std::{
+    net::UdpSocket,
+    os::fd::AsRawFd as _,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use hbwatch::{
+    analysis::PacketSummary,
+    collectors::host::HostRoot,
+    probes::{ProbeOptions, Probes, portwatch::WatchPort},
+    recording::records::{PortPacketEvent, PortStage, Record},
+};
+use hbwatch_tests::{
+    netns::{NetnsPair, in_netns, run},
+    require_root,
+};
+
+/// These tests share the per-CPU backlog (one lowers netdev_max_backlog): run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Ticks the packet probes once, folds the records and returns the port events.
+fn tick(probes: &mut Probes, sum: &mut PacketSummary) -> Vec<PortPacketEvent> {
+    let (records, errors) = probes.packet.tick(hbwatch::clock::mono_ns());
+    assert!(errors.is_empty(), "map reads failed: {errors:?}");
+    let mut events = Vec::new();
+    for r in records {
+        match r {
+            Record::Drops(iv) => sum.add_drops(&iv),
+            Record::Napi(iv) => sum.add_napi(&iv),
+            Record::PortPacket(e) => {
+                sum.add_port_event(&e);
+                events.push(e);
+            }
+            Record::Lost(l) => panic!("lost {} port events", l.count),
+            _ => {}
+        }
+    }
+    events
+}
+
+/// `Udp: RcvbufErrors` of the calling thread's network namespace.
+fn udp_rcvbuf_errors() -> u64 {
+    let text = std::fs::read_to_string("/proc/thread-self/net/snmp").expect("read snmp");
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp: "));
+    let names: Vec<&str> = udp.next().expect("Udp header").split_whitespace().collect();
+    let values: Vec<&str> = udp.next().expect("Udp values").split_whitespace().collect();
+    let i = names
+        .iter()
+        .position(|n| *n == "RcvbufErrors")
+        .expect("RcvbufErrors column");
+    values[i].parse().expect("number")
+}
+
+/// Sum of the `dropped` column (second, hex) of /proc/net/softnet_stat over all CPUs.
+fn softnet_dropped() -> u64 {
+    std::fs::read_to_string("/proc/net/softnet_stat")
+        .expect("read softnet_stat")
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|h| u64::from_str_radix(h, 16).expect("hex"))
+        .sum()
+}
+
+fn load(watch: Vec<WatchPort>) -> Probes {
+    let opts = ProbeOptions {
+        watch_ports: watch,
+        ..Default::default()
+    };
+    let probes = Probes::load(&HostRoot::default(), &opts).expect("loading probes");
+    for s in &probes.statuses {
+        if s.collector.starts_with("drops") || s.collector.starts_with("portwatch") {
+            assert_eq!(
+                s.state,
+                hbwatch::recording::records::CollectorState::Running,
+                "{}: {}",
+                s.collector,
+                s.detail
+            );
+        }
+    }
+    probes
+}
+
+fn udp_burst(pair: &NetnsPair, port: u16, count: u32, pause: Duration) {
+    let dst = format!("{}:{port}", pair.b_ip);
+    in_netns(&pair.a, move || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("bind sender");
+        for i in 0..count {
+            let _ = s.send_to(&i.to_le_bytes(), &dst);
+            if !pause.is_zero() {
+                std::thread::sleep(pause);
+            }
+        }
+    });
+}
+
+#[test]
+fn udp_rcvbuf_drops_equal_snmp_rcvbuf_errors() {
+    if !require_root("udp_rcvbuf_drops_equal_snmp_rcvbuf_errors") {
+        return;
+    }
+    let _g = serial();
+    const PORT: u16 = 41_101;
+    let pair = NetnsPair::new("hbw-kd-rcvbuf", 171);
+    let mut probes = load(Vec::new());
+    let mut sum = PacketSummary::default();
+    // A receiver with the smallest receive buffer that never reads.
+    let b_ip = pair.b_ip.clone();
+    let (sock, before) = in_netns(&pair.b, move || {
+        let s = UdpSocket::bind(format!("{b_ip}:{PORT}")).expect("bind receiver");
+        let size: libc::c_int = 1;
+        // SAFETY: valid socket fd and a pointer to a c_int of the stated length.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "SO_RCVBUF");
+        (s, udp_rcvbuf_errors())
+    });
+    tick(&mut probes, &mut sum);
+    let base = sum.udp_rcvbuf_drops(PORT);
+    udp_burst(&pair, PORT, 3000, Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(300));
+    let after = in_netns(&pair.b, udp_rcvbuf_errors);
+    tick(&mut probes, &mut sum);
+    drop(sock);
+    let got = sum.udp_rcvbuf_drops(PORT) - base;
+    let want = after - before;
+    eprintln!("rcvbuf drops on udp:{PORT}: hbwatch {got}, Udp RcvbufErrors delta {want}");
+    assert!(
+        want > 0,
+        "the burst overflowed nothing: test setup is wrong"
+    );
+    assert_eq!(got, want);
+    // The same drops are seen by kfree_skb with their reason and port.
+    let by_reason: u64 = sum
+        .port_drops
+        .iter()
+        .filter(|((p, port, r), _)| *p == 17 && *port == PORT && sum_reason(&probes, *r))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        by_reason, want,
+        "kfree_skb SOCKET_RCVBUFF drops on the port"
+    );
+}
+
+fn sum_reason(probes: &Probes, r: u32) -> bool {
+    probes
+        .packet
+        .tables
+        .drop_reasons
+        .iter()
+        .any(|(v, n)| *v == r && n == "SOCKET_RCVBUFF")
+}
+
+/// Keeps the calling thread off CPU 0 (where RPS sends the packets), so its sends only enqueue.
+fn pin_off_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET/sched_setaffinity get valid pointers.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let cpus = libc::sysconf(libc::_SC_NPROCESSORS_ONLN).max(1) as usize;
+        for cpu in 1..cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        let rc = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(
+            rc,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Lowers net.core.netdev_max_backlog and restores it on drop, even when the test fails.
+struct BacklogGuard(String);
+
+impl BacklogGuard {
+    fn set(v: u32) -> BacklogGuard {
+        let path = "/proc/sys/net/core/netdev_max_backlog";
+        let old = std::fs::read_to_string(path).expect("read netdev_max_backlog");
+        std::fs::write(path, v.to_string()).expect("lower netdev_max_backlog");
+        BacklogGuard(old.trim().to_owned())
+    }
+}
+
+impl Drop for BacklogGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/net/core/netdev_max_backlog", &self.0);
+    }
+}
+
+#[test]
+fn cpu_backlog_drops_equal_softnet_dropped() {
+    if !require_root("cpu_backlog_drops_equal_softnet_dropped") {
+        return;
+    }
+    // SAFETY: sysconf has no preconditions.
+    if unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } < 2 {
+        eprintln!("SKIP cpu_backlog_drops_equal_softnet_dropped: needs 2 CPUs to fill a backlog");
+        return;
+    }
+    let _g = serial();
+    const PORT: u16 = 41_102;
+    let pair = NetnsPair::new("hbw-kd-backlog", 172);
+    // RPS steers every packet veth-b receives to CPU 0, so a sender on another CPU fills CPU 0's
+    // backlog faster than it drains instead of draining it on each send.
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &pair.b,
+        "sh",
+        "-c",
+        "echo 1 > /sys/class/net/veth-b/queues/rx-0/rps_cpus",
+    ]);
+    let mut probes = load(Vec::new());
+    let mut sum = PacketSummary::default();
+    sum.add_tables(&probes.packet.tables);
+    let guard = BacklogGuard::set(1);
+    tick(&mut probes, &mut sum);
+    let base = sum.drops_with_reason("CPU_BACKLOG");
+    let before = softnet_dropped();
+    let senders: Vec<_> = (0..2)
+        .map(|_| {
+            let dst = format!("{}:{PORT}", pair.b_ip);
+            let ns = pair.a.clone();
+            std::thread::spawn(move || {
+                in_netns(&ns, move || {
+                    pin_off_cpu0();
+                    let s = UdpSocket::bind("0.0.0.0:0").expect("bind sender");
+                    let t0 = Instant::now();
+                    while t0.elapsed() < Duration::from_millis(700) {
+                        let _ = s.send_to(&[0u8; 32], &dst);
+                    }
+                })
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().expect("sender");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let after = softnet_dropped();
+    tick(&mut probes, &mut sum);
+    drop(guard);
+    let got = sum.drops_with_reason("CPU_BACKLOG") - base;
+    let want = after - before;
+    eprintln!(
+        "CPU_BACKLOG drops: hbwatch {got}, softnet_stat dropped delta {want}; all: {:?}",
+        sum.drops_by_reason()
+    );
+    assert!(
+        want > 0,
+        "no backlog overflow happened: test setup is wrong"
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn watched_heartbeat_port_yields_per_packet_events() {
+    if !require_root("watched_heartbeat_port_yields_per_packet_events") {
+        return;
+    }
+    let _g = serial();
+    const PORT: u16 = 41_103;
+    const BEATS: u32 = 20;
+    let pair = NetnsPair::new("hbw-kd-watch", 173);
+    let mut probes = load(vec![WatchPort {
+        proto: 17,
+        port: PORT,
+    }]);
+    let mut sum = PacketSummary::default();
+    let b_ip = pair.b_ip.clone();
+    let receiver = std::thread::spawn({
+        let ns = pair.b.clone();
+        move || {
+            in_netns(&ns, move || {
+                let s = UdpSocket::bind(format!("{b_ip}:{PORT}")).expect("bind receiver");
+                s.set_read_timeout(Some(Duration::from_secs(3)))
+                    .expect("timeout");
+                let mut buf = [0u8; 64];
+                let mut got = 0;
+                while got < BEATS && s.recv_from(&mut buf).is_ok() {
+                    got += 1;
+                }
+                got
+            })
+        }
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    udp_burst(&pair, PORT, BEATS, Duration::from_millis(10));
+    let received = receiver.join().expect("receiver");
+    assert_eq!(received, BEATS);
+    // Nothing listens on PORT + 1: those packets are dropped (NO_SOCKET), not watched.
+    udp_burst(&pair, PORT + 1, 3, Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(100));
+    let events = tick(&mut probes, &mut sum);
+    let n = |st| sum.port_stage_count(17, PORT, st);
+    eprintln!(
+        "udp:{PORT} events: seen {} queued {} read {} dropped {}",
+        n(PortStage::Seen),
+        n(PortStage::Queued),
+        n(PortStage::Read),
+        n(PortStage::Dropped)
+    );
+    assert_eq!(n(PortStage::Seen), BEATS as u64);
+    assert_eq!(n(PortStage::Queued), BEATS as u64);
+    assert_eq!(n(PortStage::Read), BEATS as u64);
+    assert_eq!(n(PortStage::Dropped), 0);
+    assert_eq!(sum.port_stage_count(17, PORT + 1, PortStage::Seen), 0);
+    // Seen events carry the sender as peer; per packet, seen ≤ queued ≤ read in time.
+    let seen: Vec<&PortPacketEvent> = events
+        .iter()
+        .filter(|e| e.stage == PortStage::Seen)
+        .collect();
+    for e in &seen {
+        let peer = e.peer.as_deref().expect("peer of a seen packet");
+        assert!(peer.starts_with(&format!("{}:", pair.a_ip)), "peer {peer}");
+        assert!(e.ifindex != 0, "seen without a device: {e:?}");
+        // veth-b lives in the test's namespace, not hbwatch's: the event says which.
+        assert!(
+            e.netns != 0 && e.netns != probes.packet.tables.host_netns,
+            "netns of veth-b: {e:?}"
+        );
+    }
+    let first = |st| {
+        events
+            .iter()
+            .find(|e| e.stage == st)
+            .map(|e| e.mono_ns)
+            .expect("event")
+    };
+    assert!(first(PortStage::Seen) <= first(PortStage::Queued));
+    assert!(first(PortStage::Queued) <= first(PortStage::Read));
+    // veth delivers through netif_rx, so the per-CPU backlog NAPI (no device) polled them.
+    let backlog_work: u64 = sum
+        .napi
+        .iter()
+        .filter(|((ifx, ..), _)| *ifx == 0)
+        .map(|(_, a)| a.work)
+        .sum();
+    assert!(
+        backlog_work >= BEATS as u64,
+        "backlog NAPI work {backlog_work}"
+    );
+}
+
+#[test]
+fn port_events_that_do_not_fit_are_counted_lost() {
+    if !require_root("port_events_that_do_not_fit_are_counted_lost") {
+        return;
+    }
+    let _g = serial();
+    const PORT: u16 = 41_104;
+    let pair = NetnsPair::new("hbw-kd-lost", 174);
+    let mut probes = load(vec![WatchPort {
+        proto: 17,
+        port: PORT,
+    }]);
+    let mut sum = PacketSummary::default();
+    sum.add_tables(&probes.packet.tables);
+    let b_ip = pair.b_ip.clone();
+    // A receiver that never reads: each packet is seen, then queued or refused and dropped.
+    let sock = in_netns(&pair.b, move || {
+        UdpSocket::bind(format!("{b_ip}:{PORT}")).expect("bind receiver")
+    });
+    let dst = format!("{}:{PORT}", pair.b_ip);
+    // Far more events than the 256 KiB ring holds before the first drain.
+    let sent = in_netns(&pair.a, move || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("bind sender");
+        (0..20_000u32)
+            .filter(|i| s.send_to(&i.to_le_bytes(), &dst).is_ok())
+            .count() as u64
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let (records, errors) = probes.packet.tick(hbwatch::clock::mono_ns());
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut delivered = 0u64;
+    let mut lost = 0u64;
+    for r in records {
+        match r {
+            Record::Drops(iv) => sum.add_drops(&iv),
+            Record::PortPacket(e) if e.local_port == PORT => delivered += 1,
+            Record::Lost(l) => lost += l.count,
+            _ => {}
+        }
+    }
+    drop(sock);
+    let port_drops: u64 = sum
+        .port_drops
+        .iter()
+        .filter(|((p, port, _), _)| *p == 17 && *port == PORT)
+        .map(|(_, n)| n)
+        .sum();
+    let backlog = sum
+        .port_drops
+        .iter()
+        .filter(|((p, port, r), _)| {
+            *p == 17 && *port == PORT && sum.reason_name(*r) == "CPU_BACKLOG"
+        })
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    let refused = sum.udp_rcvbuf_drops(PORT);
+    // seen = sent − backlog drops; queued = seen − refused; each refusal is also a drop event.
+    let seen = sent - backlog;
+    let expected = seen + (seen - refused) + refused + port_drops;
+    eprintln!(
+        "sent {sent}: events delivered {delivered} + lost {lost} = {}, expected {expected}",
+        delivered + lost
+    );
+    assert!(
+        lost > 0,
+        "the ring buffer never filled: test setup is wrong"
+    );
+    assert_eq!(delivered + lost, expected);
+}
