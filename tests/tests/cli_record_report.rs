@@ -91,6 +91,11 @@ fn sigterm_detaches_and_flushes() {
         .arg(&path)
         .spawn()
         .expect("spawn record");
+    // The file appears once the probes are attached; then let two ticks pass.
+    let t0 = Instant::now();
+    while !path.exists() && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(2500));
     // SAFETY: signalling the child this test started, by its PID.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

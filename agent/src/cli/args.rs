@@ -219,7 +219,7 @@ mod tests {
         let Command::Record(r) = c.command else {
             panic!("not record")
         };
-        let o = r.probe_options();
+        let o = r.probes.probe_options();
         assert_eq!(o.softirq_threshold_ns, 1_000_000);
         assert_eq!(
             o.stacks.map(|s| (s.rate_hz, s.all_stacks)),
@@ -245,7 +245,7 @@ mod tests {
         let Command::Record(r) = c.command else {
             panic!("not record")
         };
-        let o = r.probe_options();
+        let o = r.probes.probe_options();
         assert_eq!(o.watch.pids, vec![42, 7]);
         assert_eq!(o.watch.comms, vec!["corosync".to_owned()]);
         assert_eq!(o.softirq_threshold_ns, 200_000);
