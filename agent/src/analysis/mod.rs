@@ -1,8 +1,11 @@
 //! Pure functions of recorded data: no I/O, no clocks. The report, exporters and live view
 //! consume what these return and compute nothing of their own.
 
+pub mod audit;
 pub mod latency;
+pub mod recommendation;
 pub mod summary;
+pub mod system;
 
 pub use latency::{Distribution, LatencyTable, SoftirqAgg};
 pub use summary::{ClockStep, RecordingSummary};

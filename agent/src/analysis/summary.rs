@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::latency::LatencyTable;
 use crate::recording::{
     ReadStats,
-    records::{ClockAnchor, CollectorStatus, Header, Record, StopInfo},
+    records::{ClockAnchor, CollectorStatus, Header, HostConfig, Record, StopInfo, SystemSample},
 };
 
 /// A wall-clock step smaller than this is NTP slewing or read jitter, not a step.
@@ -34,6 +34,11 @@ pub struct RecordingSummary {
     pub lost: BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub stop: Option<StopInfo>,
+    /// The latest host configuration and how many times it changed after the first.
+    pub host_config: Option<HostConfig>,
+    pub host_config_changes: u32,
+    /// Kernel counter deltas summed over the whole recording.
+    pub system: SystemSample,
     last_anchor: Option<ClockAnchor>,
 }
 
@@ -51,6 +56,9 @@ impl RecordingSummary {
             lost: BTreeMap::new(),
             clock_steps: Vec::new(),
             stop: None,
+            host_config: None,
+            host_config_changes: 0,
+            system: SystemSample::default(),
             last_anchor: None,
         }
     }
@@ -85,6 +93,16 @@ impl RecordingSummary {
             Record::Stop(s) => {
                 self.seen(s.at_mono_ns);
                 self.stop = Some(s.clone());
+            }
+            Record::HostConfig(c) => {
+                if self.host_config.is_some() {
+                    self.host_config_changes += 1;
+                }
+                self.host_config = Some(c.clone());
+            }
+            Record::System(s) => {
+                super::system::accumulate(&mut self.system, s);
+                self.seen(s.end_mono_ns);
             }
         }
     }

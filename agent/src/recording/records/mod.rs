@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 mod softirq;
+mod system;
 pub use softirq::*;
+pub use system::*;
 
 /// Describes the host and the run; written once at the start of the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +73,10 @@ pub enum Record {
     Lost(LostEvents),
     /// The recorder stopped cleanly.
     Stop(StopInfo),
+    /// The NIC/IRQ/RPS/sysctl/CPU picture: at start and whenever it changes.
+    HostConfig(HostConfig),
+    /// Kernel counter deltas for one interval (only counters that moved).
+    System(SystemSample),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
