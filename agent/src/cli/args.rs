@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::report::ReportFormat;
+use crate::output::{check::CheckFormat, report::ReportFormat};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,6 +25,21 @@ pub enum Command {
     Record(RecordArgs),
     /// Summarise a recording: softirq latency per vector and CPU, lost events, clock steps.
     Report(ReportArgs),
+    /// Audit NIC, IRQ, RPS and sysctl settings and kernel drop counters, without tracing.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Only look at this interface.
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Read /proc and /sys under this folder instead of / (fixture trees, for tests).
+    #[arg(long, hide = true)]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -28,6 +28,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Record(a) => crate::commands::record::run(a),
         Command::Report(a) => crate::commands::report::run(a),
+        Command::Check(a) => crate::commands::check::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 //! Outputs: functions from analysis values to bytes (report now; exports and the live view later).
 
+pub mod check;
 pub mod report;
 pub mod units;
