@@ -32,6 +32,15 @@ pub fn run(a: CheckArgs) -> Result<(), Failure> {
 
 /// Runs the whole check. Errors are bad input (a missing root, an unknown interface).
 pub fn check(root: Option<&std::path::Path>, iface: Option<&str>) -> anyhow::Result<CheckReport> {
+    check_with(root, iface, WINDOW)
+}
+
+/// [`check`] with a chosen wait between the two counter reads (tests of fixture trees need none).
+pub fn check_with(
+    root: Option<&std::path::Path>,
+    iface: Option<&str>,
+    window: Duration,
+) -> anyhow::Result<CheckReport> {
     let host = match root {
         Some(r) if !r.is_dir() => return Err(anyhow!("--root {}: not a directory", r.display())),
         Some(r) => HostRoot(r.to_owned()),
@@ -49,7 +58,7 @@ pub fn check(root: Option<&std::path::Path>, iface: Option<&str>) -> anyhow::Res
     let cfg = config::read(&host, clock::mono_ns(), iface);
     let targets = Targets::from_config(&cfg, host.softirq_vectors());
     let (first, _) = Counters::read(&host, &targets, clock::mono_ns());
-    std::thread::sleep(WINDOW);
+    std::thread::sleep(window);
     // A fixture may hold a second snapshot under `later/` so tests can see counters move.
     let second_root = match root {
         Some(r) if r.join("later").is_dir() => HostRoot(r.join("later")),
