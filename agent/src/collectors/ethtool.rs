@@ -248,3 +248,43 @@ fn coalesce(attrs: &[EthtoolAttr]) -> Coalesce {
     }
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_under_a_fixture_root() {
+        let root = HostRoot(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts/ixgbe-multiqueue"));
+        let c = config(&root, "eth0");
+        assert_eq!(c.source, "snapshot ethtool/eth0.json");
+        assert_eq!(c.channels.map(|c| (c.combined, c.combined_max)), Some((4, 63)));
+        assert_eq!(c.features.get("rx-lro"), Some(&false));
+        let (stats, why) = stats(&root, "eth0");
+        assert_eq!((stats.get("rx_missed_errors"), why), (Some(&1200), None));
+        // No snapshot: sysfs only, and says so.
+        let c = config(&root, "eth7");
+        assert!(c.source.starts_with("unavailable (sysfs only)"), "{}", c.source);
+    }
+
+    /// Asks the kernel over netlink about this host's first physical NIC.
+    #[test]
+    fn live_netlink_answers_for_a_real_nic() {
+        let root = HostRoot::default();
+        let Some(nic) = root
+            .list("sys/class/net")
+            .into_iter()
+            .find(|n| root.path(&format!("sys/class/net/{n}/device")).exists())
+        else {
+            eprintln!("SKIP live_netlink_answers_for_a_real_nic: no physical NIC on this host");
+            return;
+        };
+        let c = config(&root, &nic);
+        assert!(c.source.starts_with("netlink"), "{nic}: {}", c.source);
+        let ch = c.channels.expect("channels");
+        assert!(ch.combined + ch.rx >= 1, "{nic}: {ch:?}");
+        assert!(c.features.contains_key("rx-gro"), "{nic}: {:?}", c.features);
+        let (s, why) = stats(&root, &nic);
+        assert!(why.is_none() || !s.is_empty(), "{nic}: {why:?}");
+    }
+}
