@@ -15,7 +15,9 @@ use crate::{
     recording::{
         RecordingWriter,
         format::RecordingError,
-        records::{CollectorState, CollectorStatus, Header, HostConfig, LostEvents, Record, StopInfo},
+        records::{
+            CollectorState, CollectorStatus, Header, HostConfig, LostEvents, Record, StopInfo,
+        },
         writer::check_output_path,
     },
 };
@@ -146,7 +148,7 @@ impl Session {
     /// Counter deltas every tick; the configuration every few ticks, recorded when it changed.
     fn tick_system(&mut self) -> Result<(), RecordingError> {
         self.ticks += 1;
-        if self.ticks % CONFIG_EVERY_TICKS == 0 {
+        if self.ticks.is_multiple_of(CONFIG_EVERY_TICKS) {
             let fresh = config::read(&self.host, clock::mono_ns(), None);
             if !fresh.same_as(&self.config) {
                 self.system.set_targets(Targets::from_config(

@@ -60,10 +60,23 @@ fn ixgbe_with_unused_rss_and_a_small_ring_missing_frames() {
         .find(|f| f.id == "ring-small-missed")
         .expect("ring finding");
     // The `later/` snapshot missed 35 more frames: counted as rising, hence critical.
-    assert_eq!(ring.severity, hbwatch::analysis::recommendation::Severity::Critical);
-    assert!(ring.evidence.iter().any(|e| e.what == "rx_missed_errors in the last window" && e.value.starts_with("35 ")), "{:?}", ring.evidence);
+    assert_eq!(
+        ring.severity,
+        hbwatch::analysis::recommendation::Severity::Critical
+    );
+    assert!(
+        ring.evidence
+            .iter()
+            .any(|e| e.what == "rx_missed_errors in the last window" && e.value.starts_with("35 ")),
+        "{:?}",
+        ring.evidence
+    );
     assert_eq!(ring.apply, vec!["ethtool -G eth0 rx 2048"]);
-    let rss = report.findings.iter().find(|f| f.id == "rss-underused").expect("rss finding");
+    let rss = report
+        .findings
+        .iter()
+        .find(|f| f.id == "rss-underused")
+        .expect("rss finding");
     assert_eq!(rss.apply, vec!["ethtool -L eth0 combined 8"]);
     assert_eq!(rss.undo, vec!["ethtool -L eth0 combined 4"]);
 }
@@ -105,7 +118,10 @@ fn iface_filter_and_unknown_iface() {
     assert_eq!(f.len(), 6);
     let err = check_with(Some(&fixture("mlx5-rps")), Some("eth9"), Duration::ZERO)
         .expect_err("unknown iface accepted");
-    assert!(err.to_string().contains("unknown interface `eth9`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown interface `eth9`"),
+        "{err}"
+    );
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -123,15 +139,29 @@ fn run(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn cli_json_on_a_fixture_has_a_schema_version() {
     let root = fixture("vm-virtio");
-    let (code, out, err) = run(&["check", "--root", root.to_str().expect("utf-8 path"), "--format", "json"]);
+    let (code, out, err) = run(&[
+        "check",
+        "--root",
+        root.to_str().expect("utf-8 path"),
+        "--format",
+        "json",
+    ]);
     assert_eq!(code, 0, "stderr: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("check JSON");
     assert_eq!(v["schema_version"], 1);
     let f = &v["findings"][0];
     assert_eq!(f["id"], "single-queue-rps-off");
     assert_eq!(f["severity"], "warning");
-    assert_eq!(f["apply"][0], "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus");
-    assert!(f["persist"][0]["content"].as_str().expect("persist").contains("ATTR{queues/rx-0/rps_cpus}=\"3\""));
+    assert_eq!(
+        f["apply"][0],
+        "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
+    assert!(
+        f["persist"][0]["content"]
+            .as_str()
+            .expect("persist")
+            .contains("ATTR{queues/rx-0/rps_cpus}=\"3\"")
+    );
     assert!(f["undo"].as_array().expect("undo").len() >= 2);
 }
 
@@ -153,13 +183,20 @@ fn single_queue_rps_off_here() -> Vec<String> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for e in std::fs::read_dir("/sys/class/net").expect("/sys/class/net").flatten() {
+    for e in std::fs::read_dir("/sys/class/net")
+        .expect("/sys/class/net")
+        .flatten()
+    {
         let dir = e.path();
         if !dir.join("device").exists() {
             continue;
         }
         let rx: Vec<_> = std::fs::read_dir(dir.join("queues"))
-            .map(|d| d.flatten().filter(|q| q.file_name().to_string_lossy().starts_with("rx-")).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter(|q| q.file_name().to_string_lossy().starts_with("rx-"))
+                    .collect()
+            })
             .unwrap_or_default();
         let rps = std::fs::read_to_string(dir.join("queues/rx-0/rps_cpus")).unwrap_or_default();
         if rx.len() == 1 && rps.trim().trim_start_matches(['0', ',']).is_empty() {
@@ -175,7 +212,11 @@ fn live_check_on_this_host_matches_what_it_is() {
     let (code, out, err) = run(&["check", "--format", "json"]);
     assert_eq!(code, 0, "stderr: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("check JSON");
-    assert!(v["window_ms"].as_u64().expect("window_ms") >= 900, "counters compared over {}", v["window_ms"]);
+    assert!(
+        v["window_ms"].as_u64().expect("window_ms") >= 900,
+        "counters compared over {}",
+        v["window_ms"]
+    );
     let mut flagged: Vec<String> = v["findings"]
         .as_array()
         .expect("findings")

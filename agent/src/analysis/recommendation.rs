@@ -95,7 +95,12 @@ impl Recommendation {
         self.apply.push(cmd.into());
         self
     }
-    pub fn persist(mut self, mechanism: &str, file: Option<&str>, content: impl Into<String>) -> Self {
+    pub fn persist(
+        mut self,
+        mechanism: &str,
+        file: Option<&str>,
+        content: impl Into<String>,
+    ) -> Self {
         self.persist.push(Persist {
             mechanism: mechanism.to_owned(),
             file: file.map(str::to_owned),

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::recording::records::{CpuTimeDelta, NetdevDelta, SoftnetDelta, SystemSample, UdpSocketDelta};
+use crate::recording::records::{
+    CpuTimeDelta, NetdevDelta, SoftnetDelta, SystemSample, UdpSocketDelta,
+};
 
 /// Adds `s` into `total`, keeping the result sparse and sorted. Levels (UDP rx_queue) keep the
 /// highest value seen.
@@ -13,9 +15,13 @@ pub fn accumulate(total: &mut SystemSample, s: &SystemSample) {
     total.start_mono_ns = total.start_mono_ns.min(s.start_mono_ns);
     total.end_mono_ns = total.end_mono_ns.max(s.end_mono_ns);
 
-    let mut softnet: BTreeMap<u32, SoftnetDelta> = total.softnet.iter().map(|x| (x.cpu, *x)).collect();
+    let mut softnet: BTreeMap<u32, SoftnetDelta> =
+        total.softnet.iter().map(|x| (x.cpu, *x)).collect();
     for x in &s.softnet {
-        let e = softnet.entry(x.cpu).or_insert(SoftnetDelta { cpu: x.cpu, ..Default::default() });
+        let e = softnet.entry(x.cpu).or_insert(SoftnetDelta {
+            cpu: x.cpu,
+            ..Default::default()
+        });
         e.processed += x.processed;
         e.dropped += x.dropped;
         e.time_squeeze += x.time_squeeze;
@@ -29,7 +35,10 @@ pub fn accumulate(total: &mut SystemSample, s: &SystemSample) {
 
     let mut cpu: BTreeMap<u32, CpuTimeDelta> = total.cpu_time.iter().map(|x| (x.cpu, *x)).collect();
     for x in &s.cpu_time {
-        let e = cpu.entry(x.cpu).or_insert(CpuTimeDelta { cpu: x.cpu, ..Default::default() });
+        let e = cpu.entry(x.cpu).or_insert(CpuTimeDelta {
+            cpu: x.cpu,
+            ..Default::default()
+        });
         e.irq_ns += x.irq_ns;
         e.softirq_ns += x.softirq_ns;
         e.steal_ns += x.steal_ns;
@@ -50,20 +59,29 @@ pub fn accumulate(total: &mut SystemSample, s: &SystemSample) {
     }
     total.snmp = snmp.into_iter().collect();
 
-    let mut udp: BTreeMap<(String, u64), UdpSocketDelta> =
-        total.udp_sockets.iter().map(|u| ((u.local.clone(), u.inode), u.clone())).collect();
+    let mut udp: BTreeMap<(String, u64), UdpSocketDelta> = total
+        .udp_sockets
+        .iter()
+        .map(|u| ((u.local.clone(), u.inode), u.clone()))
+        .collect();
     for u in &s.udp_sockets {
-        let e = udp.entry((u.local.clone(), u.inode)).or_insert_with(|| UdpSocketDelta {
-            local: u.local.clone(),
-            inode: u.inode,
-            ..Default::default()
-        });
+        let e = udp
+            .entry((u.local.clone(), u.inode))
+            .or_insert_with(|| UdpSocketDelta {
+                local: u.local.clone(),
+                inode: u.inode,
+                ..Default::default()
+            });
         e.drops += u.drops;
         e.rx_queue = e.rx_queue.max(u.rx_queue);
     }
     total.udp_sockets = udp.into_values().collect();
 
-    let mut nd: BTreeMap<String, NetdevDelta> = total.netdev.iter().map(|n| (n.iface.clone(), n.clone())).collect();
+    let mut nd: BTreeMap<String, NetdevDelta> = total
+        .netdev
+        .iter()
+        .map(|n| (n.iface.clone(), n.clone()))
+        .collect();
     for n in &s.netdev {
         let e = nd.entry(n.iface.clone()).or_insert_with(|| NetdevDelta {
             iface: n.iface.clone(),
@@ -81,15 +99,21 @@ pub fn accumulate(total: &mut SystemSample, s: &SystemSample) {
     }
     total.netdev = nd.into_values().collect();
 
-    let mut et: BTreeMap<(String, String), u64> =
-        total.ethtool.iter().map(|(i, n, v)| ((i.clone(), n.clone()), *v)).collect();
+    let mut et: BTreeMap<(String, String), u64> = total
+        .ethtool
+        .iter()
+        .map(|(i, n, v)| ((i.clone(), n.clone()), *v))
+        .collect();
     for (i, n, v) in &s.ethtool {
         *et.entry((i.clone(), n.clone())).or_default() += v;
     }
     total.ethtool = et.into_iter().map(|((i, n), v)| (i, n, v)).collect();
 }
 
-fn add_triples<A: Ord + Copy, B: Ord + Copy>(a: &[(A, B, u64)], b: &[(A, B, u64)]) -> Vec<(A, B, u64)> {
+fn add_triples<A: Ord + Copy, B: Ord + Copy>(
+    a: &[(A, B, u64)],
+    b: &[(A, B, u64)],
+) -> Vec<(A, B, u64)> {
     let mut m: BTreeMap<(A, B), u64> = a.iter().map(|&(x, y, v)| ((x, y), v)).collect();
     for &(x, y, v) in b {
         *m.entry((x, y)).or_default() += v;
@@ -106,7 +130,11 @@ mod tests {
         let a = SystemSample {
             start_mono_ns: 10,
             end_mono_ns: 20,
-            softnet: vec![SoftnetDelta { cpu: 1, dropped: 2, ..Default::default() }],
+            softnet: vec![SoftnetDelta {
+                cpu: 1,
+                dropped: 2,
+                ..Default::default()
+            }],
             interrupts: vec![(40, 1, 5)],
             snmp: vec![("Udp.RcvbufErrors".into(), 3)],
             ..Default::default()
@@ -115,8 +143,16 @@ mod tests {
             start_mono_ns: 20,
             end_mono_ns: 30,
             softnet: vec![
-                SoftnetDelta { cpu: 0, time_squeeze: 1, ..Default::default() },
-                SoftnetDelta { cpu: 1, dropped: 4, ..Default::default() },
+                SoftnetDelta {
+                    cpu: 0,
+                    time_squeeze: 1,
+                    ..Default::default()
+                },
+                SoftnetDelta {
+                    cpu: 1,
+                    dropped: 4,
+                    ..Default::default()
+                },
             ],
             interrupts: vec![(40, 1, 1), (39, 0, 2)],
             snmp: vec![("Udp.RcvbufErrors".into(), 1)],

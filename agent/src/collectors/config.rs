@@ -31,7 +31,10 @@ pub fn read(root: &HostRoot, at_mono_ns: u64, only: Option<&str>) -> HostConfig 
 
 /// Interfaces in /sys/class/net except loopback.
 pub fn nic_names(root: &HostRoot) -> Vec<String> {
-    root.list("sys/class/net").into_iter().filter(|n| n != "lo").collect()
+    root.list("sys/class/net")
+        .into_iter()
+        .filter(|n| n != "lo")
+        .collect()
 }
 
 fn nic(
@@ -53,7 +56,9 @@ fn nic(
         mtu: num("mtu").and_then(|s| s.parse().ok()),
         operstate: num("operstate"),
         // speed reads -1 (or EINVAL) when the link is down or virtual.
-        speed_mbps: num("speed").and_then(|s| s.parse::<i64>().ok()).and_then(|s| u32::try_from(s).ok()),
+        speed_mbps: num("speed")
+            .and_then(|s| s.parse::<i64>().ok())
+            .and_then(|s| u32::try_from(s).ok()),
         ethtool: if is_virtual {
             Default::default()
         } else {

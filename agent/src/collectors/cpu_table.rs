@@ -22,7 +22,7 @@ pub struct CpuRow {
 impl CpuRow {
     /// The last word of the description: the action name for device interrupts.
     pub fn action(&self) -> &str {
-        self.desc.split_whitespace().last().unwrap_or("")
+        self.desc.split_whitespace().next_back().unwrap_or("")
     }
     /// (cpu, count) for non-zero counts.
     pub fn per_cpu<'a>(&'a self, cpus: &'a [u32]) -> impl Iterator<Item = (u32, u64)> + 'a {
@@ -98,7 +98,9 @@ mod tests {
         let n = 256;
         let header: String = (0..n).map(|c| format!(" CPU{c}")).collect();
         let row: String = (0..n).map(|c| format!(" {}", c * 10)).collect();
-        let t = parse(&format!("{header}\n      NET_RX:{row}\n 120:{row} IR-PCI-MSI 1-edge eth0-TxRx-0\n"));
+        let t = parse(&format!(
+            "{header}\n      NET_RX:{row}\n 120:{row} IR-PCI-MSI 1-edge eth0-TxRx-0\n"
+        ));
         assert_eq!(t.cpus.len(), n);
         assert_eq!(t.rows[0].counts[255], 2550);
         assert_eq!(t.rows[1].action(), "eth0-TxRx-0");

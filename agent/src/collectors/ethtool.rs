@@ -8,7 +8,9 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use ethtool::{EthtoolAttr, EthtoolChannelAttr, EthtoolCoalesceAttr, EthtoolFeatureAttr, EthtoolRingAttr};
+use ethtool::{
+    EthtoolAttr, EthtoolChannelAttr, EthtoolCoalesceAttr, EthtoolFeatureAttr, EthtoolRingAttr,
+};
 use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +83,10 @@ pub fn stats(root: &HostRoot, iface: &str) -> (BTreeMap<String, u64>, Option<Str
     if !root.is_live() {
         return match snapshot(root, iface) {
             Ok(s) => (s.stats, None),
-            Err(e) => (sysfs_stats(root, iface), Some(format!("{e}; using sysfs statistics"))),
+            Err(e) => (
+                sysfs_stats(root, iface),
+                Some(format!("{e}; using sysfs statistics")),
+            ),
         };
     }
     match super::ethtool_stats::read(iface) {
@@ -157,7 +162,10 @@ async fn query(iface: &str) -> Result<EthtoolConfig, String> {
     }
     conn.abort();
     if !missing.is_empty() {
-        cfg.source = format!("netlink (not supported by the driver: {})", missing.join("; "));
+        cfg.source = format!(
+            "netlink (not supported by the driver: {})",
+            missing.join("; ")
+        );
     }
     Ok(cfg)
 }
@@ -255,16 +263,26 @@ mod tests {
 
     #[test]
     fn snapshot_under_a_fixture_root() {
-        let root = HostRoot(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts/ixgbe-multiqueue"));
+        let root = HostRoot(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/hosts/ixgbe-multiqueue"),
+        );
         let c = config(&root, "eth0");
         assert_eq!(c.source, "snapshot ethtool/eth0.json");
-        assert_eq!(c.channels.map(|c| (c.combined, c.combined_max)), Some((4, 63)));
+        assert_eq!(
+            c.channels.map(|c| (c.combined, c.combined_max)),
+            Some((4, 63))
+        );
         assert_eq!(c.features.get("rx-lro"), Some(&false));
         let (stats, why) = stats(&root, "eth0");
         assert_eq!((stats.get("rx_missed_errors"), why), (Some(&1200), None));
         // No snapshot: sysfs only, and says so.
         let c = config(&root, "eth7");
-        assert!(c.source.starts_with("unavailable (sysfs only)"), "{}", c.source);
+        assert!(
+            c.source.starts_with("unavailable (sysfs only)"),
+            "{}",
+            c.source
+        );
     }
 
     /// Asks the kernel over netlink about this host's first physical NIC.

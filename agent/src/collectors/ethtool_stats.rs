@@ -15,7 +15,10 @@ const MAX_STATS: usize = 1 << 16;
 /// Counter name → value for `iface`.
 pub fn read(iface: &str) -> io::Result<BTreeMap<String, u64>> {
     if iface.len() >= libc::IFNAMSIZ || iface.contains('\0') {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad interface name",
+        ));
     }
     // SAFETY: plain socket(2) call; the result is checked before use.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };

@@ -62,11 +62,16 @@ fn msi_irqs(root: &HostRoot, iface: &str) -> Vec<u32> {
 /// "mlx5_comp3@pci:0000:3b:00.0", "virtio2-input.0", "eth0-rx-1", "i40e-eth0-TxRx-2".
 pub fn classify(name: &str) -> IrqKind {
     let n = name.to_ascii_lowercase();
-    let other = ["config", "async", "ctrl", "control", "misc", "lsc", "-other", "mbx", "fdir", "aeq"];
+    let other = [
+        "config", "async", "ctrl", "control", "misc", "lsc", "-other", "mbx", "fdir", "aeq",
+    ];
     if other.iter().any(|o| n.contains(o)) {
         return IrqKind::Other;
     }
-    if ["txrx", "comp", "input", "-rx", "rx-", "fp-", "-ch"].iter().any(|k| n.contains(k)) {
+    if ["txrx", "comp", "input", "-rx", "rx-", "fp-", "-ch"]
+        .iter()
+        .any(|k| n.contains(k))
+    {
         return IrqKind::Rx;
     }
     if ["output", "-tx", "tx-"].iter().any(|k| n.contains(k)) {

@@ -21,7 +21,10 @@ pub fn parse(text: &str) -> BTreeMap<String, NetdevRow> {
         let Some((name, rest)) = line.split_once(':') else {
             continue;
         };
-        let v: Vec<u64> = rest.split_whitespace().map_while(|w| w.parse().ok()).collect();
+        let v: Vec<u64> = rest
+            .split_whitespace()
+            .map_while(|w| w.parse().ok())
+            .collect();
         if v.len() < 12 {
             continue;
         }

@@ -38,7 +38,8 @@ pub fn parse(text: &str) -> BTreeMap<String, u64> {
     let lines: Vec<&str> = text.lines().collect();
     for pair in lines.chunks(2) {
         let [names, values] = pair else { continue };
-        let (Some((p1, names)), Some((p2, values))) = (names.split_once(':'), values.split_once(':'))
+        let (Some((p1, names)), Some((p2, values))) =
+            (names.split_once(':'), values.split_once(':'))
         else {
             continue;
         };
@@ -90,7 +91,8 @@ mod tests {
 
     #[test]
     fn snmp6() {
-        let m = parse_snmp6("Ip6InReceives 5\nUdp6InErrors                    3\nUdp6RcvbufErrors 2\n");
+        let m =
+            parse_snmp6("Ip6InReceives 5\nUdp6InErrors                    3\nUdp6RcvbufErrors 2\n");
         assert_eq!(m["Udp6.InErrors"], 3);
         assert_eq!(m["Udp6.RcvbufErrors"], 2);
         assert_eq!(m.len(), 2);

@@ -79,6 +79,9 @@ mod tests {
     fn psi() {
         let vm = "some avg10=95.79 avg60=61.62 avg300=19.61 total=98720924\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
         assert_eq!(parse_psi(vm), (Some(98720924), Some(0)));
-        assert_eq!(parse_psi("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n"), (Some(5), None));
+        assert_eq!(
+            parse_psi("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n"),
+            (Some(5), None)
+        );
     }
 }

@@ -28,7 +28,10 @@ pub fn sysctls(root: &HostRoot, unreadable: &mut Vec<String>) -> BTreeMap<String
         match root.read(&rel) {
             // Multi-value sysctls (udp_mem) are tab-separated; keep them space-separated.
             Ok(v) => {
-                out.insert((*name).to_owned(), v.split_whitespace().collect::<Vec<_>>().join(" "));
+                out.insert(
+                    (*name).to_owned(),
+                    v.split_whitespace().collect::<Vec<_>>().join(" "),
+                );
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => unreadable.push(format!("/{rel}: {e}")),

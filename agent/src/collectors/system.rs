@@ -12,8 +12,18 @@ use crate::recording::records::{
 /// `ethtool -S` names worth keeping: drops, misses, errors, buffer exhaustion. Packet and byte
 /// counters (hundreds per multi-queue NIC) are left to /proc/net/dev to keep recordings small.
 const STAT_WORDS: &[&str] = &[
-    "drop", "discard", "miss", "err", "no_buf", "out_of_buffer", "fifo", "over", "full", "fail",
-    "timeout", "alloc",
+    "drop",
+    "discard",
+    "miss",
+    "err",
+    "no_buf",
+    "out_of_buffer",
+    "fifo",
+    "over",
+    "full",
+    "fail",
+    "timeout",
+    "alloc",
 ];
 
 pub fn stat_is_kept(name: &str) -> bool {
@@ -35,7 +45,11 @@ pub struct Targets {
 impl Targets {
     pub fn from_config(config: &HostConfig, vectors: Vec<String>) -> Self {
         Targets {
-            irqs: config.nics.iter().flat_map(|n| n.irqs.iter().map(|i| i.irq)).collect(),
+            irqs: config
+                .nics
+                .iter()
+                .flat_map(|n| n.irqs.iter().map(|i| i.irq))
+                .collect(),
             ifaces: config
                 .nics
                 .iter()
@@ -73,67 +87,96 @@ impl Counters {
             ..Counters::default()
         };
         let mut res = Vec::new();
-        let unavailable = |rel: &str, e: std::io::Error| Err((CollectorState::Unavailable, format!("/{rel}: {e}")));
+        let unavailable = |rel: &str, e: std::io::Error| {
+            Err((CollectorState::Unavailable, format!("/{rel}: {e}")))
+        };
         let online = root.online_cpus();
-        res.push(("softnet", match root.read("proc/net/softnet_stat") {
-            Ok(s) => {
-                c.softnet = softnet::parse(&s, &online).into_iter().map(|r| (r.cpu, r)).collect();
-                Ok(())
-            }
-            Err(e) => unavailable("proc/net/softnet_stat", e),
-        }));
-        res.push(("softirqs", match root.read("proc/softirqs") {
-            Ok(s) => {
-                let table = cpu_table::parse(&s);
-                for row in &table.rows {
-                    let Some(v) = t.vectors.iter().position(|n| *n == row.key) else { continue };
-                    for (cpu, n) in row.per_cpu(&table.cpus) {
-                        c.softirqs.insert((v as u8, cpu), n);
-                    }
+        res.push((
+            "softnet",
+            match root.read("proc/net/softnet_stat") {
+                Ok(s) => {
+                    c.softnet = softnet::parse(&s, &online)
+                        .into_iter()
+                        .map(|r| (r.cpu, r))
+                        .collect();
+                    Ok(())
                 }
-                Ok(())
-            }
-            Err(e) => unavailable("proc/softirqs", e),
-        }));
-        res.push(("interrupts", match root.read("proc/interrupts") {
-            Ok(s) => {
-                let table = cpu_table::parse(&s);
-                for row in &table.rows {
-                    let Some(irq) = row.key.parse::<u32>().ok().filter(|i| t.irqs.contains(i)) else {
-                        continue;
-                    };
-                    for (cpu, n) in row.per_cpu(&table.cpus) {
-                        c.interrupts.insert((irq, cpu), n);
+                Err(e) => unavailable("proc/net/softnet_stat", e),
+            },
+        ));
+        res.push((
+            "softirqs",
+            match root.read("proc/softirqs") {
+                Ok(s) => {
+                    let table = cpu_table::parse(&s);
+                    for row in &table.rows {
+                        let Some(v) = t.vectors.iter().position(|n| *n == row.key) else {
+                            continue;
+                        };
+                        for (cpu, n) in row.per_cpu(&table.cpus) {
+                            c.softirqs.insert((v as u8, cpu), n);
+                        }
                     }
+                    Ok(())
                 }
-                Ok(())
-            }
-            Err(e) => unavailable("proc/interrupts", e),
-        }));
-        res.push(("cpu-time", match root.read("proc/stat") {
-            Ok(s) => {
-                c.cpu_time = stat::parse_stat(&s).into_iter().map(|r| (r.cpu, r)).collect();
-                Ok(())
-            }
-            Err(e) => unavailable("proc/stat", e),
-        }));
-        res.push(("psi-cpu", match root.read("proc/pressure/cpu") {
-            Ok(s) => {
-                c.psi = stat::parse_psi(&s);
-                Ok(())
-            }
-            // Kernels without CONFIG_PSI or booted with psi=0.
-            Err(e) => unavailable("proc/pressure/cpu", e),
-        }));
+                Err(e) => unavailable("proc/softirqs", e),
+            },
+        ));
+        res.push((
+            "interrupts",
+            match root.read("proc/interrupts") {
+                Ok(s) => {
+                    let table = cpu_table::parse(&s);
+                    for row in &table.rows {
+                        let Some(irq) = row.key.parse::<u32>().ok().filter(|i| t.irqs.contains(i))
+                        else {
+                            continue;
+                        };
+                        for (cpu, n) in row.per_cpu(&table.cpus) {
+                            c.interrupts.insert((irq, cpu), n);
+                        }
+                    }
+                    Ok(())
+                }
+                Err(e) => unavailable("proc/interrupts", e),
+            },
+        ));
+        res.push((
+            "cpu-time",
+            match root.read("proc/stat") {
+                Ok(s) => {
+                    c.cpu_time = stat::parse_stat(&s)
+                        .into_iter()
+                        .map(|r| (r.cpu, r))
+                        .collect();
+                    Ok(())
+                }
+                Err(e) => unavailable("proc/stat", e),
+            },
+        ));
+        res.push((
+            "psi-cpu",
+            match root.read("proc/pressure/cpu") {
+                Ok(s) => {
+                    c.psi = stat::parse_psi(&s);
+                    Ok(())
+                }
+                // Kernels without CONFIG_PSI or booted with psi=0.
+                Err(e) => unavailable("proc/pressure/cpu", e),
+            },
+        ));
         res.push(("snmp", read_snmp(root, &mut c.snmp)));
         res.push(("udp-sockets", read_udp(root, &mut c.udp)));
-        res.push(("netdev", match root.read("proc/net/dev") {
-            Ok(s) => {
-                c.netdev = netdev::parse(&s);
-                Ok(())
-            }
-            Err(e) => unavailable("proc/net/dev", e),
-        }));
+        res.push((
+            "netdev",
+            match root.read("proc/net/dev") {
+                Ok(s) => {
+                    c.netdev = netdev::parse(&s);
+                    Ok(())
+                }
+                Err(e) => unavailable("proc/net/dev", e),
+            },
+        ));
         let mut degraded = Vec::new();
         for iface in &t.ifaces {
             let (stats, why) = ethtool::stats(root, iface);
@@ -144,16 +187,22 @@ impl Counters {
                 c.ethtool.insert((iface.clone(), name), v);
             }
         }
-        res.push(("ethtool-stats", if degraded.is_empty() {
-            Ok(())
-        } else {
-            Err((CollectorState::Degraded, degraded.join("; ")))
-        }));
+        res.push((
+            "ethtool-stats",
+            if degraded.is_empty() {
+                Ok(())
+            } else {
+                Err((CollectorState::Degraded, degraded.join("; ")))
+            },
+        ));
         (c, res)
     }
 }
 
-fn read_snmp(root: &HostRoot, out: &mut BTreeMap<String, u64>) -> Result<(), (CollectorState, String)> {
+fn read_snmp(
+    root: &HostRoot,
+    out: &mut BTreeMap<String, u64>,
+) -> Result<(), (CollectorState, String)> {
     let mut missing = Vec::new();
     let mut all = BTreeMap::new();
     for rel in ["proc/net/snmp", "proc/net/netstat"] {
@@ -165,7 +214,10 @@ fn read_snmp(root: &HostRoot, out: &mut BTreeMap<String, u64>) -> Result<(), (Co
     if let Ok(s) = root.read("proc/net/snmp6") {
         all.extend(snmp::parse_snmp6(&s));
     }
-    out.extend(all.into_iter().filter(|(k, _)| snmp::KEPT.contains(&k.as_str())));
+    out.extend(
+        all.into_iter()
+            .filter(|(k, _)| snmp::KEPT.contains(&k.as_str())),
+    );
     if missing.is_empty() {
         Ok(())
     } else {
@@ -173,7 +225,10 @@ fn read_snmp(root: &HostRoot, out: &mut BTreeMap<String, u64>) -> Result<(), (Co
     }
 }
 
-fn read_udp(root: &HostRoot, out: &mut BTreeMap<(String, u64), (u64, u64)>) -> Result<(), (CollectorState, String)> {
+fn read_udp(
+    root: &HostRoot,
+    out: &mut BTreeMap<(String, u64), (u64, u64)>,
+) -> Result<(), (CollectorState, String)> {
     let mut missing = Vec::new();
     for rel in ["proc/net/udp", "proc/net/udp6"] {
         match root.read(rel) {
@@ -221,9 +276,13 @@ pub fn delta(prev: &Counters, cur: &Counters) -> SystemSample {
                 flow_limit_count: d(n.flow_limit_count, o.flow_limit_count),
             }
         })
-        .filter(|s| s.processed + s.dropped + s.time_squeeze + s.received_rps + s.flow_limit_count > 0)
+        .filter(|s| {
+            s.processed + s.dropped + s.time_squeeze + s.received_rps + s.flow_limit_count > 0
+        })
         .collect();
-    let map_delta = |cur: &BTreeMap<(u32, u32), u64>, prev: &BTreeMap<(u32, u32), u64>| -> Vec<(u32, u32, u64)> {
+    let map_delta = |cur: &BTreeMap<(u32, u32), u64>,
+                     prev: &BTreeMap<(u32, u32), u64>|
+     -> Vec<(u32, u32, u64)> {
         cur.iter()
             .map(|(&(a, b), &n)| (a, b, d(n, prev.get(&(a, b)).copied().unwrap_or(0))))
             .filter(|x| x.2 > 0)
@@ -232,7 +291,13 @@ pub fn delta(prev: &Counters, cur: &Counters) -> SystemSample {
     let softirqs = cur
         .softirqs
         .iter()
-        .map(|(&(v, cpu), &n)| (v, cpu, d(n, prev.softirqs.get(&(v, cpu)).copied().unwrap_or(0))))
+        .map(|(&(v, cpu), &n)| {
+            (
+                v,
+                cpu,
+                d(n, prev.softirqs.get(&(v, cpu)).copied().unwrap_or(0)),
+            )
+        })
         .filter(|x| x.2 > 0)
         .collect();
     let zero_ct = stat::CpuTimes::default();
@@ -252,7 +317,10 @@ pub fn delta(prev: &Counters, cur: &Counters) -> SystemSample {
         // Idle-only CPUs tell nothing the interval length does not.
         .filter(|c| c.irq_ns + c.softirq_ns + c.steal_ns > 0)
         .collect();
-    let psi = |n: Option<u64>, o: Option<u64>| n.map(|n| n.saturating_sub(o.unwrap_or(0))).filter(|v| *v > 0);
+    let psi = |n: Option<u64>, o: Option<u64>| {
+        n.map(|n| n.saturating_sub(o.unwrap_or(0)))
+            .filter(|v| *v > 0)
+    };
     let udp_sockets = cur
         .udp
         .iter()
@@ -260,7 +328,10 @@ pub fn delta(prev: &Counters, cur: &Counters) -> SystemSample {
             local: local.clone(),
             inode: *inode,
             rx_queue: rxq,
-            drops: d(drops, prev.udp.get(&(local.clone(), *inode)).map_or(0, |p| p.1)),
+            drops: d(
+                drops,
+                prev.udp.get(&(local.clone(), *inode)).map_or(0, |p| p.1),
+            ),
         })
         .filter(|s| s.rx_queue > 0 || s.drops > 0)
         .collect();
@@ -283,7 +354,10 @@ pub fn delta(prev: &Counters, cur: &Counters) -> SystemSample {
                 tx_drop: d(n.tx_drop, o.tx_drop),
             }
         })
-        .filter(|n| n.rx_packets + n.tx_packets + n.rx_errs + n.rx_drop + n.rx_fifo + n.tx_errs + n.tx_drop > 0)
+        .filter(|n| {
+            n.rx_packets + n.tx_packets + n.rx_errs + n.rx_drop + n.rx_fifo + n.tx_errs + n.tx_drop
+                > 0
+        })
         .collect();
     SystemSample {
         start_mono_ns: prev.at_mono_ns,
@@ -305,7 +379,19 @@ pub fn delta(prev: &Counters, cur: &Counters) -> SystemSample {
         ethtool: cur
             .ethtool
             .iter()
-            .map(|((i, s), &v)| (i.clone(), s.clone(), d(v, prev.ethtool.get(&(i.clone(), s.clone())).copied().unwrap_or(0))))
+            .map(|((i, s), &v)| {
+                (
+                    i.clone(),
+                    s.clone(),
+                    d(
+                        v,
+                        prev.ethtool
+                            .get(&(i.clone(), s.clone()))
+                            .copied()
+                            .unwrap_or(0),
+                    ),
+                )
+            })
             .filter(|x| x.2 > 0)
             .collect(),
     }
@@ -363,149 +449,4 @@ impl SystemCollector {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{
-        collectors::config,
-        recording::records::{HostConfig, Record},
-    };
-
-    fn fixture(name: &str) -> HostRoot {
-        HostRoot(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts").join(name))
-    }
-
-    fn targets(root: &HostRoot) -> (HostConfig, Targets) {
-        let cfg = config::read(root, 0, None);
-        let t = Targets::from_config(&cfg, root.softirq_vectors());
-        (cfg, t)
-    }
-
-    #[test]
-    fn softnet_wraps_at_32_bits() {
-        assert_eq!(d(5, u64::from(u32::MAX) - 4), 10);
-        assert_eq!(d(7, 3), 4);
-        // A 64-bit counter that went backwards was reset: count from zero.
-        assert_eq!(d(7, 1 << 40), 7);
-    }
-
-    #[test]
-    fn vm_fixture_reads_every_source() {
-        let root = fixture("vm-virtio");
-        let (cfg, t) = targets(&root);
-        assert_eq!(t.ifaces, vec!["eth0"]);
-        assert_eq!(t.irqs, BTreeSet::from([37, 38, 39]));
-        let eth0 = cfg.nic("eth0").expect("eth0");
-        assert_eq!(eth0.driver.as_deref(), Some("virtio_net"));
-        let kinds: Vec<_> = eth0.irqs.iter().map(|i| (i.irq, i.kind)).collect();
-        use crate::recording::records::IrqKind::*;
-        assert_eq!(kinds, vec![(37, Other), (38, Rx), (39, Tx)]);
-        let (c, results) = Counters::read(&root, &t, 1);
-        for (name, r) in &results {
-            assert!(r.is_ok(), "{name}: {r:?}");
-        }
-        assert_eq!(c.softnet.len(), 2);
-        assert!(c.interrupts.keys().any(|(irq, _)| *irq == 38));
-        assert!(c.snmp.contains_key("Udp.RcvbufErrors"));
-        // Identical reads: nothing moved, nothing recorded.
-        let (c2, _) = Counters::read(&root, &t, 2);
-        assert!(delta(&c, &c2).is_empty());
-    }
-
-    #[test]
-    fn unreadable_sources_are_reported_and_the_rest_is_read() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("proc/net")).expect("mkdir");
-        std::fs::write(dir.path().join("proc/net/snmp"), "Udp: InErrors RcvbufErrors\nUdp: 1 2\n").expect("write");
-        let mut col = SystemCollector::new(HostRoot(dir.path().to_owned()), Targets::default());
-        let (sample, statuses) = col.tick(1);
-        assert!(sample.is_none());
-        let state = |n: &str| statuses.iter().find(|s| s.collector == n).map(|s| s.state);
-        assert_eq!(state("system.softnet"), Some(CollectorState::Unavailable));
-        assert_eq!(state("system.snmp"), Some(CollectorState::Degraded));
-        assert_eq!(state("system.netdev"), Some(CollectorState::Unavailable));
-        assert_eq!(state("system.ethtool-stats"), Some(CollectorState::Running));
-        std::fs::write(dir.path().join("proc/net/snmp"), "Udp: InErrors RcvbufErrors\nUdp: 1 5\n").expect("write");
-        let (sample, statuses) = col.tick(1_000_000_001);
-        // Same states as before: nothing new to report.
-        assert!(statuses.is_empty(), "{statuses:?}");
-        assert_eq!(sample.expect("second tick").snmp("Udp.RcvbufErrors"), 3);
-    }
-
-    /// A 64-CPU host where every counter moves every second must stay well under 100 MB/hour,
-    /// before the recording's zstd compression.
-    #[test]
-    fn busy_64_cpu_host_fits_the_size_budget() {
-        let s = busy_sample();
-        let bytes = postcard::to_allocvec(&Record::System(s)).expect("encode").len();
-        let per_hour = bytes * 3600;
-        assert!(per_hour < 40 << 20, "{bytes} bytes per second = {} MiB/hour", per_hour >> 20);
-        eprintln!("64-CPU busy sample: {bytes} bytes/s, {} MiB/hour uncompressed", per_hour >> 20);
-    }
-
-    /// The records go through a real recording file and fold back into the summary.
-    #[test]
-    fn records_round_trip_through_a_recording_and_fold() {
-        use crate::{
-            analysis::RecordingSummary,
-            recording::{RecordingReader, RecordingWriter},
-        };
-        let root = fixture("mlx5-rps");
-        let (cfg, _) = targets(&root);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("sys.hbw");
-        let header = crate::session::build_header(&root, vec!["test".into()]);
-        let mut w = RecordingWriter::create(&path, false, &header).expect("create");
-        w.push(&Record::HostConfig(cfg.clone())).expect("push config");
-        let sample = busy_sample();
-        for _ in 0..60 {
-            w.push(&Record::System(sample.clone())).expect("push sample");
-            w.flush().expect("flush");
-        }
-        let mut changed = cfg.clone();
-        changed.sysctls.insert("net.core.netdev_max_backlog".into(), "4000".into());
-        assert!(!changed.same_as(&cfg));
-        w.push(&Record::HostConfig(changed)).expect("push change");
-        w.flush().expect("flush");
-        let per_hour = w.bytes_written() * 60;
-        eprintln!("64-CPU busy host: {} MiB/hour compressed", per_hour >> 20);
-        assert!(per_hour < 40 << 20);
-        let mut r = RecordingReader::open(&path).expect("open");
-        let mut sum = RecordingSummary::new(r.header().clone(), r.version());
-        let recs: Vec<Record> = r.by_ref().collect();
-        assert_eq!(recs[0], Record::HostConfig(cfg));
-        for rec in &recs {
-            sum.add(rec);
-        }
-        assert_eq!(sum.host_config_changes, 1);
-        assert_eq!(sum.host_config.as_ref().and_then(|c| c.sysctl_u64("net.core.netdev_max_backlog")), Some(4000));
-        let cpu3 = sum.system.softnet.iter().find(|s| s.cpu == 3).expect("cpu 3");
-        assert_eq!(cpu3.dropped, 60);
-    }
-
-    fn busy_sample() -> SystemSample {
-        let root = fixture("mlx5-rps");
-        let (_, t) = targets(&root);
-        let (cur, _) = Counters::read(&root, &t, 2_000_000_000);
-        let mut prev = cur.clone();
-        prev.at_mono_ns = 1_000_000_000;
-        let shrink = |v: &mut u64| *v = v.saturating_sub(1000);
-        prev.softnet.values_mut().for_each(|r| {
-            shrink(&mut r.processed);
-            r.dropped = r.dropped.saturating_sub(1);
-            r.time_squeeze = r.time_squeeze.saturating_sub(1);
-        });
-        prev.softirqs.values_mut().for_each(shrink);
-        prev.interrupts.values_mut().for_each(shrink);
-        prev.cpu_time.values_mut().for_each(|c| {
-            c.softirq_ns = c.softirq_ns.saturating_sub(10_000_000);
-            c.irq_ns = c.irq_ns.saturating_sub(10_000_000);
-        });
-        prev.snmp.values_mut().for_each(shrink);
-        prev.netdev.values_mut().for_each(|n| shrink(&mut n.rx_packets));
-        let s = delta(&prev, &cur);
-        assert_eq!(s.cpu_time.len(), 64);
-        assert!(s.softirqs.len() >= 640);
-        assert!(s.interrupts.len() >= 64);
-        s
-    }
-}
+mod tests;

@@ -51,7 +51,11 @@ pub fn check_with(
         if !names.iter().any(|n| n == i) {
             return Err(anyhow!(
                 "unknown interface `{i}` (this host has: {})",
-                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
             ));
         }
     }
@@ -79,7 +83,11 @@ pub fn check_with(
             .into_iter()
             .filter_map(|(name, r)| r.err().map(|(_, why)| format!("{name}: {why}"))),
     );
-    for n in cfg.nics.iter().filter(|n| !n.is_virtual && !n.ethtool.source.starts_with("netlink") && !n.ethtool.source.starts_with("snapshot")) {
+    for n in cfg.nics.iter().filter(|n| {
+        !n.is_virtual
+            && !n.ethtool.source.starts_with("netlink")
+            && !n.ethtool.source.starts_with("snapshot")
+    }) {
         unreadable.push(format!("{} ethtool: {}", n.name, n.ethtool.source));
     }
     let findings = audit(&AuditInput {

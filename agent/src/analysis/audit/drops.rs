@@ -5,12 +5,23 @@ use super::{AuditInput, SYSCTL_FILE};
 use crate::analysis::recommendation::{Recommendation, Severity};
 
 /// (since boot, recent) sums of one softnet field, with the CPUs that counted it since boot.
-fn softnet_sum(input: &AuditInput<'_>, f: fn(&crate::recording::records::SoftnetDelta) -> u64) -> (u64, u64, Vec<String>) {
-    let boot = input.since_boot.map_or(0, |s| s.softnet.iter().map(f).sum());
+fn softnet_sum(
+    input: &AuditInput<'_>,
+    f: fn(&crate::recording::records::SoftnetDelta) -> u64,
+) -> (u64, u64, Vec<String>) {
+    let boot = input
+        .since_boot
+        .map_or(0, |s| s.softnet.iter().map(f).sum());
     let recent = input.recent.map_or(0, |s| s.softnet.iter().map(f).sum());
     let cpus = input
         .since_boot
-        .map(|s| s.softnet.iter().filter(|x| f(x) > 0).map(|x| format!("CPU {}: {}", x.cpu, f(x))).collect())
+        .map(|s| {
+            s.softnet
+                .iter()
+                .filter(|x| f(x) > 0)
+                .map(|x| format!("CPU {}: {}", x.cpu, f(x)))
+                .collect()
+        })
         .unwrap_or_default();
     (boot, recent, cpus)
 }
@@ -27,9 +38,16 @@ pub fn softnet_backlog(input: &AuditInput<'_>) -> Vec<Recommendation> {
     if boot + recent == 0 {
         return Vec::new();
     }
-    let cur = input.config.sysctl_u64("net.core.netdev_max_backlog").unwrap_or(1000);
+    let cur = input
+        .config
+        .sysctl_u64("net.core.netdev_max_backlog")
+        .unwrap_or(1000);
     let new = (cur * 2).max(2000);
-    let severity = if recent > 0 { Severity::Critical } else { Severity::Warning };
+    let severity = if recent > 0 {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
     let r = Recommendation::new(
         "softnet-backlog-drops",
         severity,
@@ -53,9 +71,19 @@ pub fn softnet_squeeze(input: &AuditInput<'_>) -> Vec<Recommendation> {
     if boot + recent == 0 {
         return Vec::new();
     }
-    let budget = input.config.sysctl_u64("net.core.netdev_budget").unwrap_or(300);
-    let usecs = input.config.sysctl_u64("net.core.netdev_budget_usecs").unwrap_or(2000);
-    let severity = if recent > 0 { Severity::Warning } else { Severity::Info };
+    let budget = input
+        .config
+        .sysctl_u64("net.core.netdev_budget")
+        .unwrap_or(300);
+    let usecs = input
+        .config
+        .sysctl_u64("net.core.netdev_budget_usecs")
+        .unwrap_or(2000);
+    let severity = if recent > 0 {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
     let r = Recommendation::new(
         "softnet-time-squeeze",
         severity,
@@ -78,14 +106,28 @@ pub fn softnet_squeeze(input: &AuditInput<'_>) -> Vec<Recommendation> {
 /// UDP datagrams dropped because a socket's receive buffer was full.
 pub fn udp_rcvbuf(input: &AuditInput<'_>) -> Vec<Recommendation> {
     let names = ["Udp.RcvbufErrors", "Udp6.RcvbufErrors"];
-    let boot: u64 = input.since_boot.map_or(0, |s| names.iter().map(|n| s.snmp(n)).sum());
-    let recent: u64 = input.recent.map_or(0, |s| names.iter().map(|n| s.snmp(n)).sum());
+    let boot: u64 = input
+        .since_boot
+        .map_or(0, |s| names.iter().map(|n| s.snmp(n)).sum());
+    let recent: u64 = input
+        .recent
+        .map_or(0, |s| names.iter().map(|n| s.snmp(n)).sum());
     if boot + recent == 0 {
         return Vec::new();
     }
-    let rmax = input.config.sysctl_u64("net.core.rmem_max").unwrap_or(212_992);
-    let rdef = input.config.sysctl_u64("net.core.rmem_default").unwrap_or(212_992);
-    let severity = if recent > 0 { Severity::Critical } else { Severity::Warning };
+    let rmax = input
+        .config
+        .sysctl_u64("net.core.rmem_max")
+        .unwrap_or(212_992);
+    let rdef = input
+        .config
+        .sysctl_u64("net.core.rmem_default")
+        .unwrap_or(212_992);
+    let severity = if recent > 0 {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
     let mut r = Recommendation::new(
         "udp-rcvbuf-errors",
         severity,
@@ -99,9 +141,12 @@ pub fn udp_rcvbuf(input: &AuditInput<'_>) -> Vec<Recommendation> {
     .evidence("net.core.rmem_max", rmax);
     if let Some(s) = input.since_boot {
         let mut socks: Vec<_> = s.udp_sockets.iter().filter(|u| u.drops > 0).collect();
-        socks.sort_by(|a, b| b.drops.cmp(&a.drops));
+        socks.sort_by_key(|u| std::cmp::Reverse(u.drops));
         for u in socks.iter().take(5) {
-            r = r.evidence(format!("socket {} (inode {}) drops", u.local, u.inode), u.drops);
+            r = r.evidence(
+                format!("socket {} (inode {}) drops", u.local, u.inode),
+                u.drops,
+            );
         }
     }
     let r = sysctl_fix(r, "net.core.rmem_max", rmax, rmax.max(16 << 20));

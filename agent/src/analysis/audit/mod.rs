@@ -77,10 +77,18 @@ pub fn cpulist(cpus: &[u32]) -> String {
             i += 1;
             end = cpus[i];
         }
-        out.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
         i += 1;
     }
-    if out.is_empty() { "none".into() } else { out.join(",") }
+    if out.is_empty() {
+        "none".into()
+    } else {
+        out.join(",")
+    }
 }
 
 /// The persistent sysctl file every sysctl recommendation writes to.

@@ -51,7 +51,16 @@ pub fn rss_underused(input: &AuditInput<'_>) -> Vec<Recommendation> {
 fn routed(n: &NicConfig) -> Vec<(u32, Vec<u32>)> {
     n.queue_irqs()
         .filter(|q| q.kind == IrqKind::Rx)
-        .map(|q| (q.irq, if q.effective.is_empty() { q.affinity.clone() } else { q.effective.clone() }))
+        .map(|q| {
+            (
+                q.irq,
+                if q.effective.is_empty() {
+                    q.affinity.clone()
+                } else {
+                    q.effective.clone()
+                },
+            )
+        })
         .collect()
 }
 
@@ -113,13 +122,25 @@ pub fn irqs_one_cpu(input: &AuditInput<'_>) -> Vec<Recommendation> {
 /// Whether softnet counters show backlog drops or squeezes on `cpu`.
 fn softnet_trouble_on(input: &AuditInput<'_>, cpu: u32) -> Option<String> {
     let s = input.since_boot?.softnet.iter().find(|s| s.cpu == cpu)?;
-    (s.dropped + s.time_squeeze > 0).then(|| format!("{} dropped, {} time_squeeze since boot", s.dropped, s.time_squeeze))
+    (s.dropped + s.time_squeeze > 0).then(|| {
+        format!(
+            "{} dropped, {} time_squeeze since boot",
+            s.dropped, s.time_squeeze
+        )
+    })
 }
 
 /// CPUs RPS should spread to: online and not isolated.
 fn rps_cpus(input: &AuditInput<'_>) -> Vec<u32> {
     let iso = &input.config.cpus.isolated;
-    input.config.cpus.online.iter().copied().filter(|c| !iso.contains(c)).collect()
+    input
+        .config
+        .cpus
+        .online
+        .iter()
+        .copied()
+        .filter(|c| !iso.contains(c))
+        .collect()
 }
 
 /// One RX queue, several CPUs, RPS off: one CPU does all receive processing.
@@ -129,7 +150,10 @@ pub fn single_queue_rps_off(input: &AuditInput<'_>) -> Vec<Recommendation> {
         return Vec::new();
     }
     let mask = format_cpumask(&cpus);
-    let entries = input.config.sysctl_u64("net.core.rps_sock_flow_entries").unwrap_or(0);
+    let entries = input
+        .config
+        .sysctl_u64("net.core.rps_sock_flow_entries")
+        .unwrap_or(0);
     input
         .nics()
         .filter(|n| n.rx_queue_count() == 1 && n.rx_queues.len() == 1 && n.rx_queues[0].rps_cpus.is_empty())
@@ -166,7 +190,10 @@ pub fn single_queue_rps_off(input: &AuditInput<'_>) -> Vec<Recommendation> {
 
 /// RPS steers packets but RFS is off, so they land on a CPU other than the reader's.
 pub fn rps_without_rfs(input: &AuditInput<'_>) -> Vec<Recommendation> {
-    let entries = input.config.sysctl_u64("net.core.rps_sock_flow_entries").unwrap_or(0);
+    let entries = input
+        .config
+        .sysctl_u64("net.core.rps_sock_flow_entries")
+        .unwrap_or(0);
     input
         .nics()
         .filter_map(|n| {
@@ -215,8 +242,14 @@ pub fn irqbalance(input: &AuditInput<'_>, covered: &[String]) -> Vec<Recommendat
         let i = &n.name;
         let unplaced = irqs.iter().all(|q| q.affinity.len() >= online.len());
         // set_irq_affinity-style layout: queue k pinned to exactly one CPU, k-th in order.
-        let manual = irqs.iter().enumerate().all(|(k, q)| q.affinity == [online[k % online.len()]]);
-        let banned = ib.config.values().any(|v| v.contains("banirq") || !v.trim().is_empty() && v.chars().all(|c| c.is_ascii_hexdigit() || c == ','));
+        let manual = irqs
+            .iter()
+            .enumerate()
+            .all(|(k, q)| q.affinity == [online[k % online.len()]]);
+        let banned = ib.config.values().any(|v| {
+            v.contains("banirq")
+                || !v.trim().is_empty() && v.chars().all(|c| c.is_ascii_hexdigit() || c == ',')
+        });
         if !ib.running && unplaced {
             out.push(
                 Recommendation::new(
@@ -236,7 +269,11 @@ pub fn irqbalance(input: &AuditInput<'_>, covered: &[String]) -> Vec<Recommendat
             );
         } else if ib.running && manual && !banned {
             let list: Vec<String> = irqs.iter().map(|q| q.irq.to_string()).collect();
-            let args = list.iter().map(|q| format!("--banirq={q}")).collect::<Vec<_>>().join(" ");
+            let args = list
+                .iter()
+                .map(|q| format!("--banirq={q}"))
+                .collect::<Vec<_>>()
+                .join(" ");
             out.push(
                 Recommendation::new(
                     "irqbalance-fighting",

@@ -42,7 +42,11 @@ fn single_queue(name: &str, rps: &[u32]) -> NicConfig {
     }
 }
 
-fn ids(cfg: &HostConfig, boot: Option<&SystemSample>, recent: Option<&SystemSample>) -> Vec<String> {
+fn ids(
+    cfg: &HostConfig,
+    boot: Option<&SystemSample>,
+    recent: Option<&SystemSample>,
+) -> Vec<String> {
     audit(&AuditInput {
         config: cfg,
         since_boot: boot,
@@ -64,12 +68,22 @@ fn rps_mask_leaves_out_isolated_cpus() {
         iface: None,
     });
     assert_eq!(r.len(), 1);
-    assert_eq!(r[0].apply[0], "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus");
+    assert_eq!(
+        r[0].apply[0],
+        "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
 }
 
 #[test]
 fn one_cpu_or_rps_already_on_means_no_single_queue_finding() {
-    assert!(ids(&host(&[0], &[], vec![single_queue("eth0", &[])]), None, None).is_empty());
+    assert!(
+        ids(
+            &host(&[0], &[], vec![single_queue("eth0", &[])]),
+            None,
+            None
+        )
+        .is_empty()
+    );
     let cfg = host(&[0, 1], &[], vec![single_queue("eth0", &[0, 1])]);
     // RPS on without flow entries: the RFS finding instead.
     assert_eq!(ids(&cfg, None, None), vec!["rps-without-rfs"]);
@@ -103,7 +117,8 @@ fn rss_needs_spare_channels() {
     };
     n.rx_queues[0].rps_flow_cnt = 4096;
     let mut cfg = host(&[0, 1, 2, 3], &[], vec![n]);
-    cfg.sysctls.insert("net.core.rps_sock_flow_entries".into(), "32768".into());
+    cfg.sysctls
+        .insert("net.core.rps_sock_flow_entries".into(), "32768".into());
     assert!(ids(&cfg, None, None).is_empty());
     if let Some(c) = cfg.nics[0].ethtool.channels.as_mut() {
         c.combined_max = 16;
@@ -172,7 +187,10 @@ fn steal_thresholds() {
         recent: Some(&steal(12)),
         iface: None,
     });
-    assert_eq!((r[0].id.as_str(), r[0].severity), ("cpu-steal", Severity::Warning));
+    assert_eq!(
+        (r[0].id.as_str(), r[0].severity),
+        ("cpu-steal", Severity::Warning)
+    );
     assert!(r[0].title.contains("12.0% of CPU 1"), "{}", r[0].title);
     let r = ids(&cfg, Some(&steal(3)), None);
     assert_eq!(r, vec!["cpu-steal"]);

@@ -38,7 +38,7 @@ pub fn offload_coalesce(input: &AuditInput<'_>) -> Vec<Recommendation> {
                 set.push(("lro", "off".to_owned()));
             }
             if adaptive || usecs > RX_USECS_NOTABLE {
-                let new = usecs.min(RX_USECS_NOTABLE).max(8);
+                let new = usecs.clamp(8, RX_USECS_NOTABLE);
                 r = r.apply(format!("ethtool -C {i} adaptive-rx off rx-usecs {new}"));
                 back.push(format!("ethtool -C {i} adaptive-rx {} rx-usecs {usecs}", on(adaptive)));
                 set.push(("coalesce", format!("adaptive-rx off rx-usecs {new}")));
@@ -108,7 +108,10 @@ pub fn cpu_steal(input: &AuditInput<'_>) -> Vec<Recommendation> {
     )
     .evidence(format!("/proc/stat steal, CPU {cpu}, {when}"), format!("{:.1}%", frac * 100.0));
     if let (Some(b), true) = (boot, recent.is_some()) {
-        r = r.evidence(format!("/proc/stat steal, CPU {}, since boot", b.0), format!("{:.1}%", b.1 * 100.0));
+        r = r.evidence(
+            format!("/proc/stat steal, CPU {}, since boot", b.0),
+            format!("{:.1}%", b.1 * 100.0),
+        );
     }
     vec![
         r.persist("hypervisor", None, "Ask for dedicated (pinned) vCPUs or a host with less overcommit; this cannot be changed from inside the guest.")

@@ -83,8 +83,16 @@ impl CheckReport {
                     driver: n.driver.clone(),
                     numa_node: n.numa_node,
                     rx_queues: n.rx_queue_count(),
-                    queue_irqs: n.queue_irqs().filter(|q| q.kind == IrqKind::Rx).map(|q| q.irq).collect(),
-                    rps_queues: n.rx_queues.iter().filter(|q| !q.rps_cpus.is_empty()).count(),
+                    queue_irqs: n
+                        .queue_irqs()
+                        .filter(|q| q.kind == IrqKind::Rx)
+                        .map(|q| q.irq)
+                        .collect(),
+                    rps_queues: n
+                        .rx_queues
+                        .iter()
+                        .filter(|q| !q.rps_cpus.is_empty())
+                        .count(),
                     ethtool_source: n.ethtool.source.clone(),
                 })
                 .collect(),

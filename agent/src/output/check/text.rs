@@ -15,7 +15,11 @@ pub fn render(r: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
         "  CPUs online {}, isolated {}; irqbalance {}; counters compared over {} ms",
         cpulist(&r.online_cpus),
         cpulist(&r.isolated_cpus),
-        if r.irqbalance_running { "running" } else { "not running" },
+        if r.irqbalance_running {
+            "running"
+        } else {
+            "not running"
+        },
         r.window_ms
     )?;
     for n in &r.nics {
@@ -26,20 +30,30 @@ pub fn render(r: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
             n.driver.as_deref().unwrap_or("?"),
             n.numa_node.map_or("?".into(), |v| v.to_string()),
             n.rx_queues,
-            n.queue_irqs.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            n.queue_irqs
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
             n.rps_queues,
             n.ethtool_source
         )?;
     }
     writeln!(out)?;
     if r.findings.is_empty() {
-        writeln!(out, "No findings: nothing in this configuration or these counters puts heartbeats at risk.")?;
+        writeln!(
+            out,
+            "No findings: nothing in this configuration or these counters puts heartbeats at risk."
+        )?;
     }
     for (k, f) in r.findings.iter().enumerate() {
         finding(k + 1, f, out)?;
     }
     if !r.unreadable.is_empty() {
-        writeln!(out, "Could not read (findings that need these are missing; run as root to see more):")?;
+        writeln!(
+            out,
+            "Could not read (findings that need these are missing; run as root to see more):"
+        )?;
         for u in &r.unreadable {
             writeln!(out, "  - {u}")?;
         }
@@ -48,7 +62,14 @@ pub fn render(r: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn finding(n: usize, f: &Recommendation, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "{n}. [{}] {} ({}, {})", f.severity.label().to_uppercase(), f.title, f.id, f.subject)?;
+    writeln!(
+        out,
+        "{n}. [{}] {} ({}, {})",
+        f.severity.label().to_uppercase(),
+        f.title,
+        f.id,
+        f.subject
+    )?;
     writeln!(out, "   Evidence:")?;
     for e in &f.evidence {
         writeln!(out, "     {}: {}", e.what, e.value)?;

@@ -35,7 +35,12 @@ impl HostConfig {
         stripped(self) == stripped(other)
     }
     pub fn sysctl_u64(&self, name: &str) -> Option<u64> {
-        self.sysctls.get(name)?.split_whitespace().next()?.parse().ok()
+        self.sysctls
+            .get(name)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     }
     pub fn nic(&self, name: &str) -> Option<&NicConfig> {
         self.nics.iter().find(|n| n.name == name)
@@ -198,7 +203,10 @@ impl SystemSample {
         self.end_mono_ns.saturating_sub(self.start_mono_ns)
     }
     pub fn snmp(&self, name: &str) -> u64 {
-        self.snmp.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v)
+        self.snmp
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
     }
     pub fn ethtool_stat(&self, iface: &str, stat: &str) -> u64 {
         self.ethtool
