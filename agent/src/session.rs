@@ -6,18 +6,12 @@ use std::path::Path;
 use crate::{
     analysis::RecordingSummary,
     clock,
-    collectors::{
-        config,
-        host::HostRoot,
-        system::{SystemCollector, Targets},
-    },
+    collectors::{capture::SystemCapture, host::HostRoot},
     probes::{ProbeOptions, Probes},
     recording::{
         RecordingWriter,
         format::RecordingError,
-        records::{
-            CollectorState, CollectorStatus, Header, HostConfig, LostEvents, Record, StopInfo,
-        },
+        records::{CollectorState, CollectorStatus, Header, LostEvents, Record, StopInfo},
         writer::check_output_path,
     },
 };
@@ -38,14 +32,9 @@ pub struct Session {
     pub summary: RecordingSummary,
     /// Softirq map reads that failed (each is also recorded as a lost-events record).
     pub read_failures: u64,
-    host: HostRoot,
-    system: SystemCollector,
-    config: HostConfig,
-    ticks: u64,
+    /// Host configuration and kernel counters (procfs, sysfs, ethtool).
+    system: SystemCapture,
 }
-
-/// The host configuration is re-read (netlink, sysfs) every this many ticks to catch changes.
-const CONFIG_EVERY_TICKS: u64 = 10;
 
 pub fn build_header(host: &HostRoot, command: Vec<String>) -> Header {
     Header {
@@ -87,15 +76,12 @@ impl Session {
         for s in &probes.statuses {
             session_records.push(Record::Collector(s.clone()));
         }
-        let config = config::read(&host, clock::mono_ns(), None);
-        let mut system = SystemCollector::new(
-            host.clone(),
-            Targets::from_config(&config, summary.header.softirq_vectors.clone()),
+        let (system, records) = SystemCapture::start(
+            host,
+            summary.header.softirq_vectors.clone(),
+            clock::mono_ns(),
         );
-        session_records.push(Record::HostConfig(config.clone()));
-        // The first read is the baseline: statuses only, deltas start with the first tick.
-        let (_, statuses) = system.tick(clock::mono_ns());
-        session_records.extend(statuses.into_iter().map(Record::Collector));
+        session_records.extend(records);
         for r in &session_records {
             writer.push(r)?;
             summary.add(r);
@@ -106,10 +92,7 @@ impl Session {
             writer,
             summary,
             read_failures: 0,
-            host,
             system,
-            config,
-            ticks: 0,
         })
     }
 
@@ -147,24 +130,8 @@ impl Session {
 
     /// Counter deltas every tick; the configuration every few ticks, recorded when it changed.
     fn tick_system(&mut self) -> Result<(), RecordingError> {
-        self.ticks += 1;
-        if self.ticks.is_multiple_of(CONFIG_EVERY_TICKS) {
-            let fresh = config::read(&self.host, clock::mono_ns(), None);
-            if !fresh.same_as(&self.config) {
-                self.system.set_targets(Targets::from_config(
-                    &fresh,
-                    self.summary.header.softirq_vectors.clone(),
-                ));
-                self.config = fresh.clone();
-                self.push(Record::HostConfig(fresh))?;
-            }
-        }
-        let (sample, statuses) = self.system.tick(clock::mono_ns());
-        for s in statuses {
-            self.push(Record::Collector(s))?;
-        }
-        if let Some(s) = sample.filter(|s| !s.is_empty()) {
-            self.push(Record::System(s))?;
+        for r in self.system.tick(clock::mono_ns()) {
+            self.push(r)?;
         }
         Ok(())
     }
