@@ -47,19 +47,23 @@ pub fn rss_underused(input: &AuditInput<'_>) -> Vec<Recommendation> {
         .collect()
 }
 
-/// CPUs a NIC's RX queue IRQs are routed to now: effective affinity, else the affinity mask.
+/// CPUs a NIC's RX queue IRQs are routed to now: effective affinity; where the kernel does not
+/// expose it, the CPU that has taken most of the IRQ (/proc/interrupts); else the affinity mask.
 fn routed(n: &NicConfig) -> Vec<(u32, Vec<u32>)> {
     n.queue_irqs()
         .filter(|q| q.kind == IrqKind::Rx)
         .map(|q| {
-            (
-                q.irq,
-                if q.effective.is_empty() {
-                    q.affinity.clone()
-                } else {
-                    q.effective.clone()
-                },
-            )
+            let busiest = q
+                .taken
+                .iter()
+                .max_by_key(|(_, n)| *n)
+                .map(|(c, _)| vec![*c]);
+            let cpus = if !q.effective.is_empty() {
+                q.effective.clone()
+            } else {
+                busiest.unwrap_or_else(|| q.affinity.clone())
+            };
+            (q.irq, cpus)
         })
         .collect()
 }

@@ -230,3 +230,31 @@ fn cpulists_are_compact() {
     assert_eq!(cpulist(&[0, 1, 2, 3, 6, 7, 9]), "0-3,6-7,9");
     assert_eq!(cpulist(&[]), "none");
 }
+
+#[test]
+fn without_effective_affinity_the_busiest_cpu_counts() {
+    let irqs = (0..3)
+        .map(|k| NicIrq {
+            irq: 60 + k,
+            name: format!("eth0-rx-{k}"),
+            kind: IrqKind::Rx,
+            affinity: vec![0, 1, 2, 3],
+            effective: Vec::new(),
+            taken: vec![(0, 10), (2, 90_000)],
+        })
+        .collect();
+    let nic = NicConfig {
+        name: "eth0".into(),
+        irqs,
+        ..NicConfig::default()
+    };
+    let cfg = host(&[0, 1, 2, 3], &[], vec![nic]);
+    let r = audit(&AuditInput {
+        config: &cfg,
+        since_boot: None,
+        recent: None,
+        iface: None,
+    });
+    assert_eq!(r[0].id, "irqs-one-cpu");
+    assert!(r[0].title.ends_with("land on CPU 2"), "{}", r[0].title);
+}
