@@ -250,9 +250,13 @@ pub fn irqbalance(input: &AuditInput<'_>, covered: &[String]) -> Vec<Recommendat
             .iter()
             .enumerate()
             .all(|(k, q)| q.affinity == [online[k % online.len()]]);
-        let banned = ib.config.values().any(|v| {
-            v.contains("banirq")
-                || !v.trim().is_empty() && v.chars().all(|c| c.is_ascii_hexdigit() || c == ',')
+        let banned = ib.config.iter().any(|(k, v)| {
+            let v = v.trim();
+            match k.as_str() {
+                "IRQBALANCE_BANNED_CPUS" | "IRQBALANCE_BANNED_CPULIST" => !v.is_empty(),
+                "IRQBALANCE_ARGS" => v.contains("banirq") || v.contains("policyscript"),
+                _ => false,
+            }
         });
         if !ib.running && unplaced {
             out.push(

@@ -220,6 +220,11 @@ fn irqbalance_with_bans_does_not_fight() {
         .config
         .insert("IRQBALANCE_ARGS".into(), "--banirq=100 --banirq=101".into());
     assert!(ids(&cfg, None, None).is_empty());
+    cfg.irqbalance.config.clear();
+    cfg.irqbalance
+        .config
+        .insert("IRQBALANCE_BANNED_CPULIST".into(), "0-3".into());
+    assert!(ids(&cfg, None, None).is_empty());
     // Not running, pinned by hand: nothing to say either.
     cfg.irqbalance.running = false;
     assert!(ids(&cfg, None, None).is_empty());

@@ -52,6 +52,21 @@ fn vm_fixture_reads_every_source() {
 }
 
 #[test]
+fn old_kernel_softnet_lines_map_to_online_cpus_around_offline_ones() {
+    let root = fixture("ice-all-irqs-cpu0");
+    let (_, t) = targets(&root);
+    let (c, _) = Counters::read(&root, &t, 1);
+    assert_eq!(
+        c.softnet.keys().copied().collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 6, 7]
+    );
+    assert_eq!(
+        c.cpu_time.keys().copied().collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 6, 7]
+    );
+}
+
+#[test]
 fn unreadable_sources_are_reported_and_the_rest_is_read() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("proc/net")).expect("mkdir");
