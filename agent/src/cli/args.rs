@@ -127,4 +127,17 @@ mod tests {
         assert!(Cli::try_parse_from(["hbwatch", "record", "--interval", "5s"]).is_err());
         assert!(Cli::try_parse_from(["hbwatch", "frobnicate"]).is_err());
     }
+
+    #[test]
+    fn parses_check() {
+        let c = Cli::try_parse_from(["hbwatch", "check", "--iface", "eth0", "--format", "json"])
+            .expect("parse");
+        let Command::Check(a) = c.command else {
+            panic!("not check")
+        };
+        assert_eq!(a.iface.as_deref(), Some("eth0"));
+        assert_eq!(a.format, CheckFormat::Json);
+        assert!(a.root.is_none());
+        assert!(Cli::try_parse_from(["hbwatch", "check", "--format", "xml"]).is_err());
+    }
 }
