@@ -101,9 +101,15 @@ pub fn irqs_one_cpu(input: &AuditInput<'_>) -> Vec<Recommendation> {
             if let Some(why) = softnet_trouble_on(input, cpu) {
                 r = r.evidence(format!("softnet_stat CPU {cpu}"), why);
             }
-            // Spread queue i to the i-th online CPU (wrapping): the classic one-queue-per-CPU layout.
+            // Spread queue i to the i-th online, non-isolated CPU (wrapping): the classic
+            // one-queue-per-CPU layout.
+            let spread = rps_cpus(input);
+            let spread = if spread.is_empty() { online.clone() } else { spread };
             for (k, (irq, _)) in irqs.iter().enumerate() {
-                r = r.apply(format!("echo {} > /proc/irq/{irq}/smp_affinity_list", online[k % online.len()]));
+                r = r.apply(format!(
+                    "echo {} > /proc/irq/{irq}/smp_affinity_list",
+                    spread[k % spread.len()]
+                ));
             }
             r = if input.config.irqbalance.running {
                 r.persist("irqbalance", Some("/etc/default/irqbalance"), "Remove any IRQBALANCE_BANNED_CPUS/--banirq entries that cover these IRQs, then: systemctl restart irqbalance")

@@ -263,3 +263,37 @@ fn without_effective_affinity_the_busiest_cpu_counts() {
     assert_eq!(r[0].id, "irqs-one-cpu");
     assert!(r[0].title.ends_with("land on CPU 2"), "{}", r[0].title);
 }
+
+#[test]
+fn irq_spread_skips_isolated_cpus() {
+    let irqs = (0..3)
+        .map(|k| NicIrq {
+            irq: 70 + k,
+            name: format!("eth0-TxRx-{k}"),
+            kind: IrqKind::Rx,
+            affinity: vec![0],
+            effective: vec![0],
+            taken: Vec::new(),
+        })
+        .collect();
+    let nic = NicConfig {
+        name: "eth0".into(),
+        irqs,
+        ..NicConfig::default()
+    };
+    let cfg = host(&[0, 1, 2, 3], &[1, 2], vec![nic]);
+    let r = audit(&AuditInput {
+        config: &cfg,
+        since_boot: None,
+        recent: None,
+        iface: None,
+    });
+    assert_eq!(
+        r[0].apply,
+        vec![
+            "echo 0 > /proc/irq/70/smp_affinity_list",
+            "echo 3 > /proc/irq/71/smp_affinity_list",
+            "echo 0 > /proc/irq/72/smp_affinity_list",
+        ]
+    );
+}
