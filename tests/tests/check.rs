@@ -231,3 +231,16 @@ fn live_check_on_this_host_matches_what_it_is() {
     assert_eq!(code, 0, "stderr: {err}");
     assert!(text.starts_with("hbwatch check on "), "{text}");
 }
+
+#[test]
+fn cli_says_what_it_could_not_read_and_still_exits_0() {
+    let dir = hbwatch_tests::tempdir();
+    let (code, out, err) = run(&["check", "--root", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(out.contains("No findings in what could be read"), "{out}");
+    assert!(
+        out.contains("/proc/net/softnet_stat: No such file"),
+        "{out}"
+    );
+    assert!(out.contains("/sys/class/net: not found"), "{out}");
+}

@@ -14,6 +14,9 @@ pub fn read(root: &HostRoot, at_mono_ns: u64, only: Option<&str>) -> HostConfig 
             cpu_table::CpuTable::default()
         }
     };
+    if !root.path("sys/class/net").is_dir() {
+        unreadable.push("/sys/class/net: not found (no NIC can be checked)".to_owned());
+    }
     let nics = nic_names(root)
         .into_iter()
         .filter(|n| only.is_none_or(|o| o == n))

@@ -40,11 +40,13 @@ pub fn render(r: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
     }
     writeln!(out)?;
-    if r.findings.is_empty() {
+    if r.findings.is_empty() && r.unreadable.is_empty() {
         writeln!(
             out,
             "No findings: nothing in this configuration or these counters puts heartbeats at risk."
         )?;
+    } else if r.findings.is_empty() {
+        writeln!(out, "No findings in what could be read (see below).")?;
     }
     for (k, f) in r.findings.iter().enumerate() {
         finding(k + 1, f, out)?;
@@ -52,7 +54,7 @@ pub fn render(r: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
     if !r.unreadable.is_empty() {
         writeln!(
             out,
-            "Could not read (findings that need these are missing; run as root to see more):"
+            "Could not read (findings that need these are missing):"
         )?;
         for u in &r.unreadable {
             writeln!(out, "  - {u}")?;
