@@ -52,7 +52,10 @@ pub fn softnet_backlog(input: &AuditInput<'_>) -> Vec<Recommendation> {
         "softnet-backlog-drops",
         severity,
         "host",
-        format!("The kernel dropped {boot} packets because a CPU's backlog queue was full"),
+        format!(
+            "The kernel dropped {} packets because a CPU's backlog queue was full",
+            boot.max(recent)
+        ),
         "A full backlog drops packets before any socket sees them: heartbeats vanish without a trace in socket or UDP counters.".into(),
     )
     .evidence("/proc/net/softnet_stat dropped since boot", boot)
@@ -88,7 +91,10 @@ pub fn softnet_squeeze(input: &AuditInput<'_>) -> Vec<Recommendation> {
         "softnet-time-squeeze",
         severity,
         "host",
-        format!("Receive processing ran out of budget {boot} times (time_squeeze)"),
+        format!(
+            "Receive processing ran out of budget {} times (time_squeeze)",
+            boot.max(recent)
+        ),
         "Each squeeze leaves packets in the ring until the next softirq run, often in ksoftirqd at normal priority: heartbeats queue behind bulk traffic and can wait milliseconds.".into(),
     )
     .evidence("/proc/net/softnet_stat time_squeeze since boot", boot)
@@ -132,7 +138,10 @@ pub fn udp_rcvbuf(input: &AuditInput<'_>) -> Vec<Recommendation> {
         "udp-rcvbuf-errors",
         severity,
         "host",
-        format!("{boot} UDP datagrams were dropped because a socket's receive buffer was full"),
+        format!(
+            "{} UDP datagrams were dropped because a socket's receive buffer was full",
+            boot.max(recent)
+        ),
         "A heartbeat reader that falls behind (a stall, a slow consumer) loses heartbeats once its buffer fills; the peer then sees a gap.".into(),
     )
     .evidence("Udp.RcvbufErrors + Udp6.RcvbufErrors since boot", boot)

@@ -57,6 +57,14 @@ pub fn audit(input: &AuditInput<'_>) -> Vec<Recommendation> {
     out.extend(drops::rings(input));
     out.extend(tuning::offload_coalesce(input));
     out.extend(tuning::cpu_steal(input));
+    // Rules describe both windows; drop the lines about a window the caller did not give.
+    for r in &mut out {
+        r.evidence.retain(|e| {
+            !e.value.is_empty()
+                && (input.since_boot.is_some() || !e.what.contains("since boot"))
+                && (input.recent.is_some() || !e.what.contains("last window"))
+        });
+    }
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -64,6 +72,24 @@ pub fn audit(input: &AuditInput<'_>) -> Vec<Recommendation> {
             .then_with(|| a.subject.cmp(&b.subject))
     });
     out
+}
+
+/// The audit over a recording: its latest host configuration, with the counters summed over the
+/// whole run as the window (so "now" means "during the recording"). Empty when the recording has
+/// no host configuration (older recorders).
+pub fn audit_recording(
+    summary: &crate::analysis::RecordingSummary,
+    iface: Option<&str>,
+) -> Vec<Recommendation> {
+    let Some(config) = &summary.host_config else {
+        return Vec::new();
+    };
+    audit(&AuditInput {
+        config,
+        since_boot: None,
+        recent: Some(&summary.system),
+        iface,
+    })
 }
 
 /// "0-3,8" for a CPU list.
