@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::{
     analysis::RecordingSummary,
     clock,
-    collectors::host::HostRoot,
+    collectors::{capture::SystemCapture, host::HostRoot},
     probes::{ProbeOptions, Probes},
     recording::{
         RecordingWriter,
@@ -37,6 +37,8 @@ pub struct Session {
     pub tick_records: Vec<Record>,
     /// A tick ended: the next append starts a new `tick_records`.
     tick_ended: bool,
+    /// Host configuration and kernel counters (procfs, sysfs, ethtool).
+    system: SystemCapture,
 }
 
 pub fn build_header(host: &HostRoot, command: Vec<String>) -> Header {
@@ -80,6 +82,12 @@ impl Session {
             session_records.push(Record::Collector(s.clone()));
         }
         session_records.push(Record::PacketTables(probes.packet.tables.clone()));
+        let (system, records) = SystemCapture::start(
+            host,
+            summary.header.softirq_vectors.clone(),
+            clock::mono_ns(),
+        );
+        session_records.extend(records);
         for r in &session_records {
             writer.push(r)?;
             summary.add(r);
@@ -92,6 +100,7 @@ impl Session {
             read_failures: 0,
             tick_records: Vec::new(),
             tick_ended: false,
+            system,
         })
     }
 
@@ -142,9 +151,18 @@ impl Session {
                 detail: format!("map read failed: {e}"),
             }))?;
         }
+        self.tick_system()?;
         self.push(Record::Clock(clock::anchor()))?;
         self.tick_ended = true;
         self.writer.flush()
+    }
+
+    /// Counter deltas every tick; the configuration every few ticks, recorded when it changed.
+    fn tick_system(&mut self) -> Result<(), RecordingError> {
+        for r in self.system.tick(clock::mono_ns()) {
+            self.push(r)?;
+        }
+        Ok(())
     }
 
     /// Final read, a stop record and a flush; the probes detach when `self` drops.

@@ -1,11 +1,14 @@
 //! Pure functions of recorded data: no I/O, no clocks. The report, exporters and live view
 //! consume what these return and compute nothing of their own.
 
+pub mod audit;
 pub mod diagnosis;
 pub mod ksched;
 pub mod latency;
 pub mod packet;
+pub mod recommendation;
 pub mod summary;
+pub mod system;
 
 pub use ksched::{KschedSummary, StackFilter, folded_stacks};
 pub use latency::{Distribution, LatencyTable, SoftirqAgg};

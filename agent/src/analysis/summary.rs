@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{ksched::KschedSummary, latency::LatencyTable, packet::PacketSummary};
 use crate::recording::{
     ReadStats,
-    records::{ClockAnchor, CollectorStatus, Header, Record, StopInfo},
+    records::{ClockAnchor, CollectorStatus, Header, HostConfig, Record, StopInfo, SystemSample},
 };
 
 /// A wall-clock step smaller than this is NTP slewing or read jitter, not a step.
@@ -38,6 +38,11 @@ pub struct RecordingSummary {
     pub ksched: KschedSummary,
     /// Drops, NAPI, hard IRQs and watched-port events.
     pub packet: PacketSummary,
+    /// The latest host configuration and how many times it changed after the first.
+    pub host_config: Option<HostConfig>,
+    pub host_config_changes: u32,
+    /// Kernel counter deltas summed over the whole recording.
+    pub system: SystemSample,
     last_anchor: Option<ClockAnchor>,
 }
 
@@ -57,6 +62,9 @@ impl RecordingSummary {
             stop: None,
             ksched: KschedSummary::default(),
             packet: PacketSummary::default(),
+            host_config: None,
+            host_config_changes: 0,
+            system: SystemSample::default(),
             last_anchor: None,
         }
     }
@@ -115,6 +123,16 @@ impl RecordingSummary {
                 self.seen(iv.end_mono_ns);
             }
             Record::PortPacket(e) => self.packet.add_port_event(e),
+            Record::HostConfig(c) => {
+                if self.host_config.is_some() {
+                    self.host_config_changes += 1;
+                }
+                self.host_config = Some(c.clone());
+            }
+            Record::System(s) => {
+                super::system::accumulate(&mut self.system, s);
+                self.seen(s.end_mono_ns);
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::report::ReportFormat;
+use crate::output::{check::CheckFormat, report::ReportFormat};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,6 +25,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Summarise a recording: softirq latency per vector and CPU, lost events, clock steps.
     Report(ReportArgs),
+    /// Audit NIC, IRQ, RPS and sysctl settings and kernel drop counters, without tracing.
+    Check(CheckArgs),
     /// Watch live in the terminal while recording underneath (needs root and a TTY).
     Live(LiveArgs),
     /// A heartbeat peer for the demo and tests (runs inside a namespace).
@@ -56,6 +58,19 @@ pub enum DemoPeerRole {
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
         read_delay: Duration,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Only look at this interface.
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Read /proc and /sys under this folder instead of / (fixture trees, for tests).
+    #[arg(long, hide = true)]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -257,5 +272,18 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn parses_check() {
+        let c = Cli::try_parse_from(["hbwatch", "check", "--iface", "eth0", "--format", "json"])
+            .expect("parse");
+        let Command::Check(a) = c.command else {
+            panic!("not check")
+        };
+        assert_eq!(a.iface.as_deref(), Some("eth0"));
+        assert_eq!(a.format, CheckFormat::Json);
+        assert!(a.root.is_none());
+        assert!(Cli::try_parse_from(["hbwatch", "check", "--format", "xml"]).is_err());
     }
 }

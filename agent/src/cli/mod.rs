@@ -30,6 +30,7 @@ pub fn main() -> ExitCode {
         Command::Report(a) => crate::commands::report::run(a),
         Command::DemoPeer(a) => demo_peer(a),
         Command::Live(a) => crate::commands::live::run(a),
+        Command::Check(a) => crate::commands::check::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,7 +21,23 @@ impl HostRoot {
     pub fn read(&self, rel: &str) -> std::io::Result<String> {
         std::fs::read_to_string(self.path(rel))
     }
-    fn read_trim(&self, rel: &str) -> Option<String> {
+    /// True for the real `/`: only then can netlink and ioctls describe the same host.
+    pub fn is_live(&self) -> bool {
+        self.0 == Path::new("/")
+    }
+    /// Names in a folder, sorted; empty when it cannot be read.
+    pub fn list(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path(rel))
+            .map(|es| {
+                es.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+    pub fn read_trim(&self, rel: &str) -> Option<String> {
         self.read(rel).ok().map(|s| s.trim().to_owned())
     }
 

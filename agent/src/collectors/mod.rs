@@ -1,4 +1,18 @@
 //! Userspace collectors: what procfs and sysfs say about this host, read under a root folder so
 //! tests can point them at fixture trees.
 
+pub mod capture;
+pub mod config;
+pub mod cpu_table;
+pub mod ethtool;
+pub mod ethtool_stats;
 pub mod host;
+pub mod irq;
+pub mod netdev;
+pub mod rps;
+pub mod snmp;
+pub mod softnet;
+pub mod stat;
+pub mod sysctl;
+pub mod system;
+pub mod udp;

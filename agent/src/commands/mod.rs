@@ -3,6 +3,7 @@
 //! [`Failure`]: crate::cli::Failure
 
 pub mod capture;
+pub mod check;
 pub mod live;
 pub mod record;
 pub mod report;

@@ -1,5 +1,6 @@
 //! Outputs: functions from analysis values to bytes or screens (report, live view; exports later).
 
+pub mod check;
 pub mod live;
 pub mod report;
 pub mod units;

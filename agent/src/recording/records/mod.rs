@@ -15,6 +15,8 @@ pub use packet::*;
 pub use softirq::*;
 mod ksched;
 pub use ksched::*;
+mod system;
+pub use system::*;
 
 /// Describes the host and the run; written once at the start of the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +93,10 @@ pub enum Record {
     Hardirq(HardirqInterval),
     /// One packet event on a watched heartbeat port.
     PortPacket(PortPacketEvent),
+    /// The NIC/IRQ/RPS/sysctl/CPU picture: at start and whenever it changes.
+    HostConfig(HostConfig),
+    /// Kernel counter deltas for one interval (only counters that moved).
+    System(SystemSample),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
