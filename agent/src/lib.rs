@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod collectors;
 pub mod commands;
+pub mod heartbeat;
 pub mod output;
 pub mod probes;
 pub mod recording;

@@ -34,6 +34,8 @@ pub struct RecordingSummary {
     pub lost: BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub stop: Option<StopInfo>,
+    /// Heartbeat sources, their events and gap detection.
+    pub heartbeats: super::HeartbeatSummary,
     last_anchor: Option<ClockAnchor>,
 }
 
@@ -51,6 +53,7 @@ impl RecordingSummary {
             lost: BTreeMap::new(),
             clock_steps: Vec::new(),
             stop: None,
+            heartbeats: super::HeartbeatSummary::default(),
             last_anchor: None,
         }
     }
@@ -86,6 +89,11 @@ impl RecordingSummary {
                 self.seen(s.at_mono_ns);
                 self.stop = Some(s.clone());
             }
+            Record::HeartbeatSource(_)
+            | Record::Heartbeat(_)
+            | Record::Probe(_)
+            | Record::SourceWarning(_)
+            | Record::HeartbeatLines(_) => self.heartbeats.add(r),
         }
     }
 
@@ -101,6 +109,7 @@ impl RecordingSummary {
                 at_mono_ns: a.mono_ns,
                 step_ns: step,
             });
+            self.heartbeats.clock_step(a.mono_ns, step);
         }
         self.last_anchor = Some(*a);
     }

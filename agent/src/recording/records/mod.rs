@@ -9,7 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod heartbeat;
 mod softirq;
+pub use heartbeat::*;
 pub use softirq::*;
 
 /// Describes the host and the run; written once at the start of the file.
@@ -71,6 +73,16 @@ pub enum Record {
     Lost(LostEvents),
     /// The recorder stopped cleanly.
     Stop(StopInfo),
+    /// A heartbeat source started.
+    HeartbeatSource(SourceDeclared),
+    /// A heartbeat line or arrival.
+    Heartbeat(HeartbeatEvent),
+    /// One active probe attempt.
+    Probe(ProbeAttempt),
+    /// A heartbeat source could not read, vanished, rotated or recovered.
+    SourceWarning(SourceWarning),
+    /// Line accounting of a log or journal source.
+    HeartbeatLines(LineCounts),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
