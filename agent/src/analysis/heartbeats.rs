@@ -50,6 +50,8 @@ pub struct HeartbeatSummary {
     pub detector: GapDetector,
     /// Heartbeat lines kept for the report (loss lines only, not plain arrivals).
     pub notable: Vec<HeartbeatEvent>,
+    /// A gap factor that wins over the recorded one (`report --gap-factor`).
+    factor_override: Option<f64>,
 }
 
 impl Default for HeartbeatSummary {
@@ -58,6 +60,7 @@ impl Default for HeartbeatSummary {
             sources: BTreeMap::new(),
             detector: GapDetector::new(crate::heartbeat::HeartbeatConfig::DEFAULT_GAP_FACTOR),
             notable: Vec::new(),
+            factor_override: None,
         }
     }
 }
@@ -79,8 +82,9 @@ impl HeartbeatSummary {
         self.sources.is_empty()
     }
 
-    /// Re-runs gap detection with another factor (for `report --gap-factor`).
-    pub fn set_factor(&mut self, factor: f64) {
+    /// Uses this gap factor instead of the recorded one; call before folding records.
+    pub fn override_factor(&mut self, factor: f64) {
+        self.factor_override = Some(factor);
         self.detector = GapDetector::new(factor);
     }
 
@@ -116,9 +120,9 @@ impl HeartbeatSummary {
     }
 
     fn declare(&mut self, d: &SourceDeclared) {
-        if self.sources.is_empty() && (d.gap_factor - self.detector.factor()).abs() > f64::EPSILON
-        {
-            self.detector = GapDetector::new(d.gap_factor);
+        let factor = self.factor_override.unwrap_or(d.gap_factor);
+        if self.sources.is_empty() && (factor - self.detector.factor()).abs() > f64::EPSILON {
+            self.detector = GapDetector::new(factor);
         }
         self.detector
             .declare(d.source, d.expected_interval_ns, d.preset_interval_ns);

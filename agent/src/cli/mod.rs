@@ -28,6 +28,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Record(a) => crate::commands::record::run(a),
         Command::Report(a) => crate::commands::report::run(a),
+        Command::Presets => crate::commands::presets::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,5 +2,6 @@
 //!
 //! [`Failure`]: crate::cli::Failure
 
+pub mod presets;
 pub mod record;
 pub mod report;

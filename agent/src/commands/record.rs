@@ -6,7 +6,12 @@ use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    cli::{Failure, ResultExt as _, args::RecordArgs},
+    cli::{
+        Failure, ResultExt as _,
+        args::{HeartbeatArgs, RecordArgs},
+    },
+    heartbeat::{HeartbeatConfig, runner},
+    recording::records::Record,
     clock,
     collectors::host::HostRoot,
     output::units,
@@ -17,8 +22,16 @@ use crate::{
 pub fn run(a: RecordArgs) -> Result<(), Failure> {
     let path = a.output.clone().unwrap_or_else(default_output);
     let command: Vec<String> = std::env::args().collect();
-    let session =
+    // Bad heartbeat specs stop here, before anything is attached.
+    let hb = heartbeat_config(&a.heartbeat).usage()?;
+    let mut session =
         Session::start(&path, a.force, &ProbeOptions { no_btf: a.no_btf }, command).usage()?;
+    for d in runner::declarations(&hb) {
+        session
+            .push_heartbeat(Record::HeartbeatSource(d))
+            .context("recording heartbeat sources")
+            .runtime()?;
+    }
     eprintln!(
         "hbwatch: recording to {}{}",
         path.display(),
@@ -32,13 +45,30 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         .build()
         .context("starting the async runtime")
         .runtime()?;
-    let finished = rt.block_on(record_loop(session, a.interval, a.duration))?;
+    let finished = rt.block_on(record_loop(session, &hb, a.interval, a.duration))?;
     print_summary(&finished);
     Ok(())
 }
 
+/// The validated heartbeat sources and settings of `record` (and the live view).
+pub fn heartbeat_config(a: &HeartbeatArgs) -> anyhow::Result<HeartbeatConfig> {
+    let mut c = HeartbeatConfig::build(&a.heartbeat, a.config.as_deref(), a.gap_factor)?;
+    c.from_start = a.from_start;
+    c.tz = a.tz.clone();
+    Ok(c)
+}
+
+/// The next heartbeat record, or never when there are no sources.
+async fn next_heartbeat(hb: &mut Option<runner::Running>) -> Option<Record> {
+    match hb {
+        Some(r) => r.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn record_loop(
     mut session: Session,
+    hb_config: &HeartbeatConfig,
     interval: Duration,
     duration: Option<Duration>,
 ) -> Result<Finished, Failure> {
@@ -53,8 +83,20 @@ async fn record_loop(
     let mut tick = tokio::time::interval_at(start + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let status = std::io::stderr().is_terminal();
+    let mut hb = (!hb_config.sources.is_empty()).then(|| runner::start(hb_config));
     let reason = loop {
         let stop = tokio::select! {
+            r = next_heartbeat(&mut hb) => {
+                match r {
+                    Some(r) => {
+                        if let Err(e) = session.push_heartbeat(r) {
+                            return Err(Failure::Runtime(anyhow::anyhow!("recording stopped: {e}")));
+                        }
+                    }
+                    None => hb = None,
+                }
+                continue;
+            }
             _ = tick.tick() => None,
             _ = sigint.recv() => Some("interrupted (SIGINT)"),
             _ = sigterm.recv() => Some("terminated (SIGTERM)"),
@@ -78,6 +120,13 @@ async fn record_loop(
     if status {
         eprint!("\r\x1b[K");
     }
+    // What the sources sent before the stop still goes in.
+    if let Some(r) = hb.as_mut() {
+        while let Ok(rec) = r.rx.try_recv() {
+            session.push_heartbeat(rec).context("finishing the recording").runtime()?;
+        }
+    }
+    drop(hb);
     session
         .stop(reason)
         .context("finishing the recording")
@@ -91,10 +140,24 @@ fn status_line(s: &Session, elapsed: Duration) {
     } else {
         "lost 0".to_owned()
     };
+    let hb = &s.summary.heartbeats;
+    let heartbeats = if hb.is_empty() {
+        String::new()
+    } else {
+        let warnings: usize = hb.sources.values().map(|x| x.warnings.len()).sum();
+        let gaps = hb.gaps(clock::mono_ns()).gaps.len();
+        let w = if warnings > 0 {
+            format!(" · \x1b[33m{warnings} source warning(s)\x1b[0m")
+        } else {
+            String::new()
+        };
+        format!(" · heartbeat gaps {gaps}{w}")
+    };
     eprint!(
-        "\r\x1b[Khbwatch: {:>5.0}s · softirqs {} · {} · {} → {}",
+        "\r\x1b[Khbwatch: {:>5.0}s · softirqs {}{} · {} · {} → {}",
         elapsed.as_secs_f64(),
         units::count(s.summary.latency.total_entries()),
+        heartbeats,
         lost,
         units::bytes(s.bytes_written()),
         s.path().display()
@@ -126,6 +189,14 @@ fn print_summary(f: &Finished) {
         );
     }
     println!("  lost events: {}", s.total_lost());
+    if !s.heartbeats.is_empty() {
+        let a = s.heartbeats.gaps(s.last_mono_ns);
+        println!(
+            "  heartbeat sources: {} · gaps: {}",
+            s.heartbeats.sources.len(),
+            a.gaps.len()
+        );
+    }
     println!("  report: hbwatch report {}", f.path.display());
 }
 

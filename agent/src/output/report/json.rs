@@ -22,6 +22,8 @@ pub struct Report {
     pub lost_events: std::collections::BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub softirq: SoftirqJson,
+    /// Heartbeat sources and gaps (added in hbwatch-report 1; absent sources give empty lists).
+    pub heartbeats: super::heartbeats::HeartbeatsJson,
 }
 
 #[derive(Serialize)]
@@ -131,6 +133,7 @@ impl Report {
                     .map(|((cpu, v), a)| VectorRow::new(s, Some(*cpu), *v, a))
                     .collect(),
             },
+            heartbeats: super::heartbeats::json(s),
         }
     }
 }

@@ -91,7 +91,7 @@ pub fn render(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io:
             a,
         )?;
     }
-    Ok(())
+    super::heartbeats::text(s, out)
 }
 
 fn header(out: &mut dyn Write, first: &str) -> std::io::Result<()> {
