@@ -120,3 +120,23 @@ fn duration_ns(c: &Captures) -> Option<u64> {
 #[cfg(test)]
 #[path = "preset_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod plain_tests {
+    use jiff::tz::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn plain_log_lines_are_arrivals_stamped_when_they_can_be() {
+        let rule = super::super::spec::parse("log:/tmp/x.log").expect("spec").source;
+        let super::super::spec::Source::Log { rule, .. } = rule else { panic!("log") };
+        let mut m = LineMatcher::new(&rule, TsContext::new(TimeZone::UTC, 0));
+        let hit = m.match_line("2026-11-22T07:00:01.5Z beat 17").expect("stamped");
+        assert_eq!(hit.kind, EventKind::Arrival);
+        assert_eq!(hit.stamped_ns, Some(1_795_330_801_500_000_000));
+        let hit = m.match_line("beat without a stamp").expect("plain");
+        assert_eq!((hit.stamped_ns, hit.bad_timestamp), (None, false));
+        assert_eq!(m.match_line("   "), None);
+    }
+}

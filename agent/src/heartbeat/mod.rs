@@ -52,10 +52,7 @@ impl HeartbeatConfig {
             ..Default::default()
         };
         for s in specs {
-            c.sources.push(spec::parse(s).map_err(|e| ConfigError::Syntax {
-                path: "--heartbeat".into(),
-                message: e.to_string(),
-            })?);
+            c.sources.push(spec::parse(s)?);
         }
         if let Some(path) = config {
             let file = spec::load_config(path)?;
@@ -68,10 +65,7 @@ impl HeartbeatConfig {
             c.gap_factor = k;
         }
         if !(c.gap_factor.is_finite() && c.gap_factor > 1.0) {
-            return Err(ConfigError::Syntax {
-                path: "--gap-factor".into(),
-                message: format!("expected a factor above 1, not {}", c.gap_factor),
-            });
+            return Err(ConfigError::GapFactor(c.gap_factor));
         }
         Ok(c)
     }

@@ -31,13 +31,17 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
-    #[error("{path}: heartbeat #{index}: {source}")]
+    #[error("{path}: heartbeat #{index}: {error}")]
     Spec {
         path: PathBuf,
         index: usize,
-        #[source]
-        source: SpecError,
+        error: SpecError,
     },
+    /// A `--heartbeat` flag.
+    #[error(transparent)]
+    Flag(#[from] SpecError),
+    #[error("--gap-factor: expected a factor above 1, not {0}")]
+    GapFactor(f64),
 }
 
 /// How a log or journal line is recognised.
@@ -214,7 +218,13 @@ fn parse_log(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
             let (name, interval) = split_interval(spec, tail_at, tail)?;
             (path, LineRule::Preset(find_preset(spec, tail_at, name)?), interval)
         }
-        _ => (rest, LineRule::Regex(default_arrival_regex()), None),
+        _ => match rest.rsplit_once('@') {
+            Some((path, iv)) if crate::cli::args::parse_duration(iv).is_ok() => {
+                let at = off + path.len() + 1;
+                (path, LineRule::Regex(default_arrival_regex()), Some(parse_dur(spec, at, iv)?))
+            }
+            _ => (rest, LineRule::Regex(default_arrival_regex()), None),
+        },
     };
     if path.is_empty() {
         return Err(err(spec, off, "a file path"));
@@ -226,10 +236,14 @@ fn parse_log(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
     })
 }
 
-/// Without a preset or pattern every non-empty line of the file is a heartbeat.
+/// Without a preset or pattern every non-empty line of the file is a heartbeat, stamped by a
+/// leading RFC 3339 / ISO 8601 time when it has one.
 fn default_arrival_regex() -> Regex {
     // A fixed, known-good pattern: failing to compile it is a bug, caught by the unit tests.
-    Regex::new(r"\S").unwrap_or_else(|e| panic!("built-in pattern: {e}"))
+    Regex::new(
+        r"^\[?(?<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)|\S",
+    )
+    .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
 }
 
 fn find_preset(spec: &str, at: usize, name: &str) -> Result<&'static Preset, SpecError> {
@@ -411,10 +425,10 @@ pub fn parse_config(path: &std::path::Path, text: &str) -> Result<ConfigSpecs, C
     let mut sources = Vec::new();
     for (i, c) in file.heartbeat.iter().enumerate() {
         let spec = c.to_spec().and_then(|s| parse(&s));
-        sources.push(spec.map_err(|source| ConfigError::Spec {
+        sources.push(spec.map_err(|error| ConfigError::Spec {
             path: path.to_owned(),
             index: i + 1,
-            source,
+            error,
         })?);
     }
     Ok(ConfigSpecs {

@@ -13,6 +13,9 @@ fn parses_every_source_kind() {
     assert!(matches!(s.source, Source::Log { rule: LineRule::Regex(_), .. }));
     let s = parse("log:/tmp/a.log").expect("plain");
     assert!(matches!(s.source, Source::Log { rule: LineRule::Regex(_), .. }));
+    let s = parse("log:/tmp/beats.log@100ms").expect("plain with interval");
+    assert!(matches!(&s.source, Source::Log { path, interval: Some(d), .. }
+        if path.to_str() == Some("/tmp/beats.log") && *d == Duration::from_millis(100)));
     let s = parse("log:/tmp/gg.log:go-global@2m").expect("interval");
     assert_eq!(s.expected_interval(), Some(Duration::from_secs(120)));
     let s = parse("journal:corosync.service").expect("journal");
