@@ -4,9 +4,7 @@
 
 use std::{io::Write as _, time::Instant};
 
-use hbwatch::heartbeat::{
-    follow::Follower, matcher::LineMatcher, presets, timestamp::TsContext,
-};
+use hbwatch::heartbeat::{follow::Follower, matcher::LineMatcher, presets, timestamp::TsContext};
 
 fn main() {
     let mib: usize = std::env::var("HBWATCH_BENCH_MIB")
@@ -27,7 +25,11 @@ fn main() {
         let mut written = 0usize;
         let mut i = 0usize;
         while written < mib << 20 {
-            let l = if i % 1000 == 999 { loss } else { ordinary[i % ordinary.len()] };
+            let l = if i % 1000 == 999 {
+                loss
+            } else {
+                ordinary[i % ordinary.len()]
+            };
             out.write_all(l.as_bytes()).expect("write");
             written += l.len();
             i += 1;

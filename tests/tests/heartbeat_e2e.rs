@@ -42,7 +42,10 @@ fn record_shows_log_and_probe_gaps() {
     let coro = dir.path().join("corosync.log");
     let rec = dir.path().join("hb.hbw");
     append(&beats, "start");
-    append(&coro, "Nov 22 00:00:00.000 [1] vm corosync notice  [TOTEM ] A new membership (1.d) was formed.");
+    append(
+        &coro,
+        "Nov 22 00:00:00.000 [1] vm corosync notice  [TOTEM ] A new membership (1.d) was formed.",
+    );
     let mut listener = Some(listen());
     let mut child = Command::new(hbwatch_bin())
         .args(["record", "-d", "5s", "--force", "--tz", "UTC", "-o"])
@@ -52,7 +55,9 @@ fn record_shows_log_and_probe_gaps() {
         .arg("--heartbeat")
         .arg(format!("log:{}:corosync", coro.display()))
         .arg("--heartbeat")
-        .arg(format!("probe:tcp://127.0.0.1:{PROBE_PORT}@200ms,failures=3"))
+        .arg(format!(
+            "probe:tcp://127.0.0.1:{PROBE_PORT}@200ms,failures=3"
+        ))
         .spawn()
         .expect("spawn hbwatch record");
     // Give it time to attach and start following (from the files' ends).
@@ -62,7 +67,10 @@ fn record_shows_log_and_probe_gaps() {
     let mut resumed = false;
     // Until hbwatch stops by itself (5 s), so neither source is silent at the end.
     while child.try_wait().expect("try_wait").is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "hbwatch did not stop");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "hbwatch did not stop"
+        );
         let el = t0.elapsed();
         if let Some(l) = &listener {
             while l.accept().is_ok() {}
@@ -77,7 +85,12 @@ fn record_shows_log_and_probe_gaps() {
                 resumed = true;
                 listener = Some(listen());
                 let now = utc_now().strftime("%b %d %H:%M:%S%.3f");
-                append(&coro, &format!("{now} [20775] vm corosync warning [MAIN  ] Corosync main process was not scheduled (@1) for 1200.0000 ms (threshold is 800.0000 ms). Consider token timeout increase."));
+                append(
+                    &coro,
+                    &format!(
+                        "{now} [20775] vm corosync warning [MAIN  ] Corosync main process was not scheduled (@1) for 1200.0000 ms (threshold is 800.0000 ms). Consider token timeout increase."
+                    ),
+                );
             }
             append(&beats, &format!("{} beat", utc_now()));
         }
@@ -85,7 +98,10 @@ fn record_shows_log_and_probe_gaps() {
     }
     drop(listener);
     let status = child.wait().expect("wait hbwatch");
-    assert!(paused && resumed, "hbwatch stopped before the pause was over");
+    assert!(
+        paused && resumed,
+        "hbwatch stopped before the pause was over"
+    );
     assert!(status.success(), "record failed: {status}");
 
     let out = Command::new(hbwatch_bin())
@@ -93,7 +109,11 @@ fn record_shows_log_and_probe_gaps() {
         .arg(&rec)
         .output()
         .expect("report");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let hb = &v["heartbeats"];
     let gaps = hb["gaps"].as_array().expect("gaps");
@@ -121,7 +141,12 @@ fn record_shows_log_and_probe_gaps() {
         .map(|w| w["kind"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(warnings, ["refused", "stalled", "recovered"]);
-    assert!(hb["sources"][2]["probe_attempts"].as_u64().expect("attempts") >= 15);
+    assert!(
+        hb["sources"][2]["probe_attempts"]
+            .as_u64()
+            .expect("attempts")
+            >= 15
+    );
 
     let text = Command::new(hbwatch_bin())
         .arg("report")
@@ -145,6 +170,9 @@ fn bad_heartbeat_spec_exits_2_before_attaching() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("at position 20") && err.contains("nosuchpreset"), "{err}");
+    assert!(
+        err.contains("at position 20") && err.contains("nosuchpreset"),
+        "{err}"
+    );
     assert!(!rec.exists(), "a recording was created");
 }

@@ -181,7 +181,9 @@ impl GapDetector {
             let early = std::mem::take(&mut s.early);
             let mut found = None;
             for (p, n) in early {
-                found = self.silence(a.source, p, n, false, a.peer.clone()).or(found);
+                found = self
+                    .silence(a.source, p, n, false, a.peer.clone())
+                    .or(found);
             }
             return found;
         }
@@ -245,9 +247,7 @@ impl GapDetector {
         let s = self.sources.get(&r.source);
         let interval = s.and_then(|s| s.interval().or(s.hint_ns));
         let logged = r.logged_mono_ns.unwrap_or(r.read_mono_ns);
-        let back = r
-            .measured_ns
-            .or_else(|| Some(r.count? * interval?));
+        let back = r.measured_ns.or_else(|| Some(r.count? * interval?));
         let onset = back.map(|b| logged.saturating_sub(b));
         let g = Gap {
             source: r.source,

@@ -27,7 +27,10 @@ fn given_interval_one_gap_with_bounds() {
     let closed = feed(&mut d, 1, beats(0, 2000).chain(beats(3000, 4000)));
     assert_eq!(closed.len(), 1);
     let g = &closed[0];
-    assert_eq!((g.start_mono_ns, g.end_mono_ns, g.length_ns), (1900 * MS, 3000 * MS, 1100 * MS));
+    assert_eq!(
+        (g.start_mono_ns, g.end_mono_ns, g.length_ns),
+        (1900 * MS, 3000 * MS, 1100 * MS)
+    );
     assert_eq!(g.detected_mono_ns, 2100 * MS);
     assert!(!g.open);
     let a = d.finish(4000 * MS);
@@ -50,7 +53,10 @@ fn learned_interval_is_robust_to_an_early_gap() {
     let t: Vec<u64> = [0, 100, 200, 1200, 1300, 1400, 1500, 1600, 1700, 1800].into();
     let closed = feed(&mut d, 7, t);
     assert_eq!(closed.len(), 1, "{closed:?}");
-    assert_eq!((closed[0].start_mono_ns, closed[0].end_mono_ns), (200 * MS, 1200 * MS));
+    assert_eq!(
+        (closed[0].start_mono_ns, closed[0].end_mono_ns),
+        (200 * MS, 1200 * MS)
+    );
     let a = d.finish(1850 * MS);
     assert_eq!(a.sources[0].expected_interval_ns, Some(100 * MS));
     assert!(a.sources[0].interval_learned);
@@ -116,7 +122,10 @@ fn onset_from_duration_and_from_count() {
         peer: None,
     });
     assert_eq!(g.onset_estimate_mono_ns, Some(259_000 * MS));
-    assert_eq!((g.start_mono_ns, g.end_mono_ns), (259_000 * MS, 499_000 * MS));
+    assert_eq!(
+        (g.start_mono_ns, g.end_mono_ns),
+        (259_000 * MS, 499_000 * MS)
+    );
     assert_eq!(g.detected_mono_ns, 500_000 * MS);
     let g = d.reported(&Reported {
         source: 1,

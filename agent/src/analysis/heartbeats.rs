@@ -137,9 +137,7 @@ impl HeartbeatSummary {
     fn event(&mut self, e: &HeartbeatEvent) {
         // The stamp on the monotonic clock, through the offset at read time.
         let offset = e.read_realtime_ns - e.read_mono_ns as i64;
-        let logged = e
-            .stamped_realtime_ns
-            .map(|t| (t - offset).max(0) as u64);
+        let logged = e.stamped_realtime_ns.map(|t| (t - offset).max(0) as u64);
         let s = self.stats(e.source);
         *s.events.entry(kind_name(e.kind).to_owned()).or_default() += 1;
         if let Some(t) = e.stamped_realtime_ns {

@@ -6,7 +6,7 @@ pub mod heartbeats;
 pub mod latency;
 pub mod summary;
 
-pub use latency::{Distribution, LatencyTable, SoftirqAgg};
 pub use gaps::{Arrival, Gap, GapAnalysis, GapDetector};
 pub use heartbeats::HeartbeatSummary;
+pub use latency::{Distribution, LatencyTable, SoftirqAgg};
 pub use summary::{ClockStep, RecordingSummary};

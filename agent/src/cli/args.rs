@@ -81,7 +81,9 @@ fn parse_tz(s: &str) -> Result<jiff::tz::TimeZone, String> {
 pub fn parse_gap_factor(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(k) if k.is_finite() && k > 1.0 => Ok(k),
-        _ => Err(format!("`{s}`: the gap factor must be a number above 1 (e.g. 2 or 3.5)")),
+        _ => Err(format!(
+            "`{s}`: the gap factor must be a number above 1 (e.g. 2 or 3.5)"
+        )),
     }
 }
 

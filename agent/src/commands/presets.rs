@@ -27,9 +27,21 @@ pub fn render(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     for p in PRESETS {
         let interval = p
             .interval_ms
-            .map(|ms| format!(" · usual interval {}", humantime::format_duration(std::time::Duration::from_millis(ms))))
+            .map(|ms| {
+                format!(
+                    " · usual interval {}",
+                    humantime::format_duration(std::time::Duration::from_millis(ms))
+                )
+            })
             .unwrap_or_default();
-        writeln!(out, "{:<15} {} — {}{}", p.name, p.families().join(", "), p.system, interval)?;
+        writeln!(
+            out,
+            "{:<15} {} — {}{}",
+            p.name,
+            p.families().join(", "),
+            p.system,
+            interval
+        )?;
         writeln!(out, "                e.g. {}", p.example.trim_end())?;
     }
     Ok(())
@@ -43,7 +55,11 @@ mod tests {
         super::render(&mut out).expect("render");
         let text = String::from_utf8(out).expect("utf8");
         for p in crate::heartbeat::presets::PRESETS {
-            assert!(text.contains(p.name) && text.contains(p.example.trim_end()), "{}", p.name);
+            assert!(
+                text.contains(p.name) && text.contains(p.example.trim_end()),
+                "{}",
+                p.name
+            );
         }
         assert!(text.contains("self-stall") && text.contains("clock-jump"));
     }

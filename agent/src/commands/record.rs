@@ -10,12 +10,12 @@ use crate::{
         Failure, ResultExt as _,
         args::{HeartbeatArgs, RecordArgs},
     },
-    heartbeat::{HeartbeatConfig, runner},
-    recording::records::Record,
     clock,
     collectors::host::HostRoot,
+    heartbeat::{HeartbeatConfig, runner},
     output::units,
     probes::ProbeOptions,
+    recording::records::Record,
     session::{Finished, Session},
 };
 
@@ -123,7 +123,10 @@ async fn record_loop(
     // What the sources sent before the stop still goes in.
     if let Some(r) = hb.as_mut() {
         while let Ok(rec) = r.rx.try_recv() {
-            session.push_heartbeat(rec).context("finishing the recording").runtime()?;
+            session
+                .push_heartbeat(rec)
+                .context("finishing the recording")
+                .runtime()?;
         }
     }
     drop(hb);

@@ -114,7 +114,11 @@ impl Follower {
                     });
                 }
                 // A file present at start is followed from its end; one that appears later, whole.
-                self.pos = if first && !self.from_start { m.len() } else { 0 };
+                self.pos = if first && !self.from_start {
+                    m.len()
+                } else {
+                    0
+                };
                 self.tail.clear();
                 if self.pos > 0 {
                     let n = (self.pos as usize).min(FINGERPRINT);
@@ -127,7 +131,10 @@ impl Follower {
                 true
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                let d = format!("{}: does not exist (yet); waiting for it", self.path.display());
+                let d = format!(
+                    "{}: does not exist (yet); waiting for it",
+                    self.path.display()
+                );
                 self.warn(warnings, WarningKind::Vanished, d);
                 false
             }
@@ -161,8 +168,9 @@ impl Follower {
     /// After copytruncate, reads what was written between our last read and the copy from the
     /// copy itself (found by the bytes before our position), then starts over at 0.
     fn recover_copy(&mut self, line: &mut dyn FnMut(&str), warnings: &mut Vec<FollowWarning>) {
-        let mut how = "copytruncate; rotated copy not found, lines written just before may be missed"
-            .to_owned();
+        let mut how =
+            "copytruncate; rotated copy not found, lines written just before may be missed"
+                .to_owned();
         if let Some(copy) = self.find_copy() {
             how = format!("copytruncate; rest read from {}", copy.display());
             if let Ok(mut f) = File::open(&copy) {
@@ -263,7 +271,10 @@ impl Follower {
                 }
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                let d = format!("{}: vanished; still reading the open file", self.path.display());
+                let d = format!(
+                    "{}: vanished; still reading the open file",
+                    self.path.display()
+                );
                 self.warn(warnings, WarningKind::Vanished, d);
             }
             Err(_) => {}
@@ -295,7 +306,8 @@ impl Follower {
                 if head.len() > room {
                     self.counts.long_lines_cut += 1;
                 }
-                self.partial.extend_from_slice(&head[..head.len().min(room)]);
+                self.partial
+                    .extend_from_slice(&head[..head.len().min(room)]);
                 let p = std::mem::take(&mut self.partial);
                 self.emit(&p, line);
             }

@@ -175,7 +175,10 @@ fn vanished_file_is_reported_once_and_new_file_read() {
     collect(&mut f);
     std::fs::remove_file(&p).expect("rm");
     let (_, w) = collect(&mut f);
-    assert_eq!(w.iter().map(|w| w.kind).collect::<Vec<_>>(), [WarningKind::Vanished]);
+    assert_eq!(
+        w.iter().map(|w| w.kind).collect::<Vec<_>>(),
+        [WarningKind::Vanished]
+    );
     assert!(collect(&mut f).1.is_empty());
     append(&p, b"again\n");
     assert_eq!(collect(&mut f).0, ["again"]);

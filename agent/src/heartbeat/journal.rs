@@ -22,7 +22,11 @@ pub fn parse_entry(line: &str) -> Option<Entry> {
     let message = match v.get("MESSAGE")? {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(bytes) => {
-            let b: Vec<u8> = bytes.iter().filter_map(|x| x.as_u64()).map(|x| x as u8).collect();
+            let b: Vec<u8> = bytes
+                .iter()
+                .filter_map(|x| x.as_u64())
+                .map(|x| x as u8)
+                .collect();
             String::from_utf8_lossy(&b).into_owned()
         }
         _ => return None,

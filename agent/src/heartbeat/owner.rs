@@ -27,7 +27,9 @@ pub fn socket_inodes(host: &HostRoot, proto: Proto, port: u16) -> BTreeSet<u64> 
             let (Some(local), Some(inode)) = (cols.get(1), cols.get(9)) else {
                 continue;
             };
-            let Some((_, p)) = local.rsplit_once(':') else { continue };
+            let Some((_, p)) = local.rsplit_once(':') else {
+                continue;
+            };
             if u16::from_str_radix(p, 16).ok() == Some(port)
                 && let Ok(i) = inode.parse::<u64>()
                 && i != 0
@@ -53,9 +55,13 @@ pub fn find_owners(host: &HostRoot, proto: Proto, port: u16) -> Vec<SocketOwner>
         let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else { continue };
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
         for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
             let t = target.to_string_lossy();
             let Some(i) = t
                 .strip_prefix("socket:[")
@@ -93,17 +99,25 @@ mod tests {
              \x20 13: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 111 2 0000000000000000 0\n",
         )
         .expect("udp");
-        for (pid, comm, link) in [(700, "corosync", "socket:[424242]"), (800, "other", "socket:[111]")] {
+        for (pid, comm, link) in [
+            (700, "corosync", "socket:[424242]"),
+            (800, "other", "socket:[111]"),
+        ] {
             let fd = root.join(format!("proc/{pid}/fd"));
             std::fs::create_dir_all(&fd).expect("fd dir");
             std::os::unix::fs::symlink(link, fd.join("5")).expect("link");
             std::os::unix::fs::symlink("/dev/null", fd.join("0")).expect("link");
-            std::fs::write(root.join(format!("proc/{pid}/comm")), format!("{comm}\n")).expect("comm");
+            std::fs::write(root.join(format!("proc/{pid}/comm")), format!("{comm}\n"))
+                .expect("comm");
         }
         let host = HostRoot(root.to_owned());
         assert_eq!(
             find_owners(&host, Proto::Udp, 5405),
-            vec![SocketOwner { pid: 700, comm: "corosync".into(), inode: 424242 }]
+            vec![SocketOwner {
+                pid: 700,
+                comm: "corosync".into(),
+                inode: 424242
+            }]
         );
         assert!(find_owners(&host, Proto::Tcp, 5405).is_empty());
         assert!(find_owners(&host, Proto::Udp, 9).is_empty());

@@ -22,7 +22,8 @@ pub struct Preset {
 
 /// Leading stamps shared by several presets.
 const SYSLOG_TS: &str = r"^(?<ts>[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?)";
-const ISO_TS: &str = r"^\[?(?<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)";
+const ISO_TS: &str =
+    r"^\[?(?<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)";
 
 pub static PRESETS: &[Preset] = &[
     Preset {
@@ -30,10 +31,19 @@ pub static PRESETS: &[Preset] = &[
         system: "corosync/knet (UDP 5405)",
         patterns: &[
             (PeerSilence, r"Token has not been received in (?<ms>\d+) ms"),
-            (PeerSilence, r"A processor failed, forming new configuration"),
-            (PeerSilence, r"host: (?:host: )?(?<peer>\d+) has no active links"),
+            (
+                PeerSilence,
+                r"A processor failed, forming new configuration",
+            ),
+            (
+                PeerSilence,
+                r"host: (?:host: )?(?<peer>\d+) has no active links",
+            ),
             (PeerSilence, r"link: host: (?<peer>\d+) link: \d+ is down"),
-            (SelfStall, r"main process was not scheduled (?:\(@\d+\) )?for (?<ms>[\d.]+) ms"),
+            (
+                SelfStall,
+                r"main process was not scheduled (?:\(@\d+\) )?for (?<ms>[\d.]+) ms",
+            ),
         ],
         ts: SYSLOG_TS,
         ts_format: TsFormat::Syslog,
@@ -58,9 +68,18 @@ pub static PRESETS: &[Preset] = &[
         name: "keepalived",
         system: "keepalived (VRRP)",
         patterns: &[
-            (PeerSilence, r"\((?<peer>[^)]+)\) Receive advertisement timeout"),
-            (PeerSilence, r"(?:VRRP_Instance)?\((?<peer>[^)]+)\) Entering MASTER STATE"),
-            (SelfStall, r"A thread timer expired (?<s>[\d.]+) seconds ago"),
+            (
+                PeerSilence,
+                r"\((?<peer>[^)]+)\) Receive advertisement timeout",
+            ),
+            (
+                PeerSilence,
+                r"(?:VRRP_Instance)?\((?<peer>[^)]+)\) Entering MASTER STATE",
+            ),
+            (
+                SelfStall,
+                r"A thread timer expired (?<s>[\d.]+) seconds ago",
+            ),
         ],
         ts: r"^(?<ts>(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?: \d{4})?)",
         ts_format: TsFormat::Auto,
@@ -72,8 +91,14 @@ pub static PRESETS: &[Preset] = &[
         name: "etcd",
         system: "etcd 3.4 text and 3.5 JSON (TCP 2380)",
         patterns: &[
-            (SelfStall, r"failed to send out heartbeat on time \(exceeded the \d+ms timeout for (?<s>[\d.]+)s, to (?<peer>[0-9a-f]+)\)"),
-            (SelfStall, r#""ts":"(?<ts>[^"]+)".*failed to send out heartbeat on time.*"exceeded-duration":"(?:(?<ms>[\d.]+)ms|(?<s>[\d.]+)s)""#),
+            (
+                SelfStall,
+                r"failed to send out heartbeat on time \(exceeded the \d+ms timeout for (?<s>[\d.]+)s, to (?<peer>[0-9a-f]+)\)",
+            ),
+            (
+                SelfStall,
+                r#""ts":"(?<ts>[^"]+)".*failed to send out heartbeat on time.*"exceeded-duration":"(?:(?<ms>[\d.]+)ms|(?<s>[\d.]+)s)""#,
+            ),
         ],
         ts: ISO_TS,
         ts_format: TsFormat::Iso,
@@ -85,7 +110,10 @@ pub static PRESETS: &[Preset] = &[
         name: "memberlist",
         system: "memberlist / serf / consul (UDP 7946)",
         patterns: &[
-            (PeerSilence, r"memberlist: Suspect (?<peer>\S+) has failed, no acks received"),
+            (
+                PeerSilence,
+                r"memberlist: Suspect (?<peer>\S+) has failed, no acks received",
+            ),
             (PeerSilence, r"memberlist: Marking (?<peer>\S+) as failed"),
             (PeerSilence, r"EventMemberFailed: (?<peer>\S+)"),
         ],
@@ -123,7 +151,10 @@ pub static PRESETS: &[Preset] = &[
         system: "elasticsearch (TCP 9300)",
         patterns: &[
             (PeerSilence, r"master not discovered yet"),
-            (PeerSilence, r"node-left\[\{(?<peer>[^}]+)\}.*followers check retry count exceeded"),
+            (
+                PeerSilence,
+                r"node-left\[\{(?<peer>[^}]+)\}.*followers check retry count exceeded",
+            ),
         ],
         ts: ISO_TS,
         ts_format: TsFormat::Iso,
@@ -148,7 +179,10 @@ pub static PRESETS: &[Preset] = &[
         name: "haproxy",
         system: "haproxy health checks (option log-health-checks)",
         patterns: &[
-            (PeerSilence, r"Health check for (?:backup )?server (?<peer>\S+) failed"),
+            (
+                PeerSilence,
+                r"Health check for (?:backup )?server (?<peer>\S+) failed",
+            ),
             (PeerSilence, r"Server (?<peer>\S+) is DOWN"),
         ],
         ts: ISO_TS,
@@ -162,7 +196,10 @@ pub static PRESETS: &[Preset] = &[
         system: "kubelet / kubernetes node status",
         patterns: &[
             (PeerSilence, r"Error updating node status, will retry"),
-            (PeerSilence, r"Node (?<peer>\S+) status is now: NodeNotReady"),
+            (
+                PeerSilence,
+                r"Node (?<peer>\S+) status is now: NodeNotReady",
+            ),
             (PeerSilence, r"Kubelet stopped posting node status"),
         ],
         ts: r"^(?<ts>[IWEF]\d{4} \d\d:\d\d:\d\d(?:\.\d+)?)",
@@ -176,7 +213,10 @@ pub static PRESETS: &[Preset] = &[
         system: "cassandra gossip",
         patterns: &[
             (PeerSilence, r"InetAddress /?(?<peer>\S+) is now DOWN"),
-            (SelfStall, r"Not marking nodes down due to local pause of (?<ns>\d+)"),
+            (
+                SelfStall,
+                r"Not marking nodes down due to local pause of (?<ns>\d+)",
+            ),
         ],
         ts: r"^\S+\s+\[[^\]]*\] (?<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?)",
         ts_format: TsFormat::Iso,
@@ -215,7 +255,10 @@ pub static PRESETS: &[Preset] = &[
         system: "FlexLM / FlexNet license servers",
         patterns: &[
             (PeerSilence, r"\((?<peer>[^)]+)\) Lost connection to lmgrd"),
-            (PeerSilence, r"(?<peer>\S+): License server machine is down or not responding"),
+            (
+                PeerSilence,
+                r"(?<peer>\S+): License server machine is down or not responding",
+            ),
         ],
         ts: r"^\s*(?<ts>\d{1,2}:\d\d:\d\d)",
         ts_format: TsFormat::TimeOnly,
@@ -241,7 +284,10 @@ pub static PRESETS: &[Preset] = &[
         system: "chrony (wall-clock steps, not heartbeat gaps)",
         patterns: &[
             (ClockJump, r"(?:Forward|Backward) time jump detected"),
-            (ClockJump, r"System clock was stepped by (?<s>-?[\d.]+) seconds"),
+            (
+                ClockJump,
+                r"System clock was stepped by (?<s>-?[\d.]+) seconds",
+            ),
         ],
         ts: r"^(?<ts>[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)",
         ts_format: TsFormat::Auto,

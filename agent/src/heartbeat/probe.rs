@@ -70,7 +70,10 @@ pub async fn attempt(target: &ProbeTarget, timeout: Duration) -> Outcome {
         Err(_) => Outcome {
             latency_ns,
             status: None,
-            error: Some(format!("timeout after {}", humantime::format_duration(timeout))),
+            error: Some(format!(
+                "timeout after {}",
+                humantime::format_duration(timeout)
+            )),
         },
     }
 }
@@ -190,14 +193,19 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(parse_status(b"HTTP/1.1 204 No Content\r\n").expect("204"), 204);
+        assert_eq!(
+            parse_status(b"HTTP/1.1 204 No Content\r\n").expect("204"),
+            204
+        );
         assert!(parse_status(b"SSH-2.0-OpenSSH").is_err());
     }
 
     #[test]
     fn tcp_http_udp_against_loopback() {
         rt().block_on(async {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
             let port = l.local_addr().expect("addr").port();
             tokio::spawn(async move {
                 while let Ok((mut s, _)) = l.accept().await {
@@ -207,11 +215,25 @@ mod tests {
                 }
             });
             let t = Duration::from_millis(500);
-            let ok = attempt(&ProbeTarget::Tcp { host: "127.0.0.1".into(), port }, t).await;
+            let ok = attempt(
+                &ProbeTarget::Tcp {
+                    host: "127.0.0.1".into(),
+                    port,
+                },
+                t,
+            )
+            .await;
             assert_eq!(ok.error, None);
-            let h = ProbeTarget::Http { host: "127.0.0.1".into(), port, path: "/".into() };
+            let h = ProbeTarget::Http {
+                host: "127.0.0.1".into(),
+                port,
+                path: "/".into(),
+            };
             let o = attempt(&h, t).await;
-            assert_eq!((o.status, o.error.as_deref()), (Some(503), Some("status 503")));
+            assert_eq!(
+                (o.status, o.error.as_deref()),
+                (Some(503), Some("status 503"))
+            );
 
             let echo = UdpSocket::bind("127.0.0.1:0").await.expect("udp bind");
             let uport = echo.local_addr().expect("addr").port();
@@ -221,7 +243,14 @@ mod tests {
                     let _ = echo.send_to(&b[..n], from).await;
                 }
             });
-            let u = attempt(&ProbeTarget::Udp { host: "127.0.0.1".into(), port: uport }, t).await;
+            let u = attempt(
+                &ProbeTarget::Udp {
+                    host: "127.0.0.1".into(),
+                    port: uport,
+                },
+                t,
+            )
+            .await;
             assert_eq!(u.error, None);
         });
     }
@@ -235,12 +264,29 @@ mod tests {
                 .expect("port")
                 .port();
             let t = Duration::from_millis(300);
-            let r = attempt(&ProbeTarget::Tcp { host: "127.0.0.1".into(), port }, t).await;
+            let r = attempt(
+                &ProbeTarget::Tcp {
+                    host: "127.0.0.1".into(),
+                    port,
+                },
+                t,
+            )
+            .await;
             assert_eq!(r.error.as_deref(), Some("connection refused"));
             let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
             let sport = silent.local_addr().expect("addr").port();
-            let u = attempt(&ProbeTarget::Udp { host: "127.0.0.1".into(), port: sport }, t).await;
-            assert!(u.error.as_deref().is_some_and(|e| e.starts_with("timeout")), "{u:?}");
+            let u = attempt(
+                &ProbeTarget::Udp {
+                    host: "127.0.0.1".into(),
+                    port: sport,
+                },
+                t,
+            )
+            .await;
+            assert!(
+                u.error.as_deref().is_some_and(|e| e.starts_with("timeout")),
+                "{u:?}"
+            );
             assert!(u.latency_ns >= 300_000_000);
         });
     }

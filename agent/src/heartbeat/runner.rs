@@ -41,7 +41,10 @@ pub fn declarations(cfg: &HeartbeatConfig) -> Vec<SourceDeclared> {
             preset: s.preset().map(|p| p.name.to_owned()),
             expected_interval_ns: s.expected_interval().map(|d| d.as_nanos() as u64),
             gap_factor: cfg.gap_factor,
-            preset_interval_ns: s.preset().and_then(|p| p.interval_ms).map(|ms| ms * 1_000_000),
+            preset_interval_ns: s
+                .preset()
+                .and_then(|p| p.interval_ms)
+                .map(|ms| ms * 1_000_000),
         })
         .collect()
 }
@@ -57,7 +60,14 @@ pub fn start(cfg: &HeartbeatConfig) -> Running {
         match &s.source {
             Source::Log { path, rule, .. } => {
                 let ctx = TsContext::new(tz.clone(), clock::realtime_ns());
-                tasks.spawn(run_log(id, path.clone(), rule.clone(), cfg.from_start, ctx, tx));
+                tasks.spawn(run_log(
+                    id,
+                    path.clone(),
+                    rule.clone(),
+                    cfg.from_start,
+                    ctx,
+                    tx,
+                ));
             }
             Source::Journal { unit, rule, .. } => {
                 let ctx = TsContext::new(tz.clone(), clock::realtime_ns());
@@ -126,7 +136,11 @@ async fn run_log(
                 out.push(Record::Heartbeat(event(source, m, line, mono, rt)));
             }
         });
-        out.extend(warnings.into_iter().map(|w| warning(source, w.kind, w.detail)));
+        out.extend(
+            warnings
+                .into_iter()
+                .map(|w| warning(source, w.kind, w.detail)),
+        );
         if mono - last_counts >= COUNTS_EVERY.as_nanos() as u64 {
             last_counts = mono;
             let c = follower.counts;

@@ -56,9 +56,19 @@ pub enum LineRule {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeTarget {
-    Tcp { host: String, port: u16 },
-    Http { host: String, port: u16, path: String },
-    Udp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
+    Udp {
+        host: String,
+        port: u16,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +88,21 @@ pub enum Proto {
 
 #[derive(Debug, Clone)]
 pub enum Source {
-    Log { path: PathBuf, rule: LineRule, interval: Option<Duration> },
-    Journal { unit: String, rule: LineRule, interval: Option<Duration> },
-    Passive { proto: Proto, port: u16, interval: Option<Duration> },
+    Log {
+        path: PathBuf,
+        rule: LineRule,
+        interval: Option<Duration>,
+    },
+    Journal {
+        unit: String,
+        rule: LineRule,
+        interval: Option<Duration>,
+    },
+    Passive {
+        proto: Proto,
+        port: u16,
+        interval: Option<Duration>,
+    },
     Probe(ProbeSpec),
 }
 
@@ -96,8 +118,12 @@ impl SourceSpec {
         match &self.source {
             Source::Log { .. } => SourceKind::Log,
             Source::Journal { .. } => SourceKind::Journal,
-            Source::Passive { proto: Proto::Udp, .. } => SourceKind::PassiveUdp,
-            Source::Passive { proto: Proto::Tcp, .. } => SourceKind::PassiveTcp,
+            Source::Passive {
+                proto: Proto::Udp, ..
+            } => SourceKind::PassiveUdp,
+            Source::Passive {
+                proto: Proto::Tcp, ..
+            } => SourceKind::PassiveTcp,
             Source::Probe(p) => match p.target {
                 ProbeTarget::Tcp { .. } => SourceKind::ProbeTcp,
                 ProbeTarget::Http { .. } => SourceKind::ProbeHttp,
@@ -108,8 +134,14 @@ impl SourceSpec {
 
     pub fn preset(&self) -> Option<&'static Preset> {
         match &self.source {
-            Source::Log { rule: LineRule::Preset(p), .. }
-            | Source::Journal { rule: LineRule::Preset(p), .. } => Some(p),
+            Source::Log {
+                rule: LineRule::Preset(p),
+                ..
+            }
+            | Source::Journal {
+                rule: LineRule::Preset(p),
+                ..
+            } => Some(p),
             _ => None,
         }
     }
@@ -148,7 +180,11 @@ pub fn parse(spec: &str) -> Result<SourceSpec, SpecError> {
         "journal" => parse_journal(spec, off, rest)?,
         "udp" | "tcp" => {
             let (port, interval) = split_interval(spec, off, rest)?;
-            let proto = if scheme == "udp" { Proto::Udp } else { Proto::Tcp };
+            let proto = if scheme == "udp" {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            };
             Source::Passive {
                 proto,
                 port: parse_port(spec, off, port)?,
@@ -186,8 +222,13 @@ fn split_interval<'a>(
 }
 
 fn parse_dur(spec: &str, at: usize, s: &str) -> Result<Duration, SpecError> {
-    crate::cli::args::parse_duration(s)
-        .map_err(|_| err(spec, at, format!("a duration such as 1s or 500ms, not `{s}`")))
+    crate::cli::args::parse_duration(s).map_err(|_| {
+        err(
+            spec,
+            at,
+            format!("a duration such as 1s or 500ms, not `{s}`"),
+        )
+    })
 }
 
 fn parse_port(spec: &str, at: usize, s: &str) -> Result<u16, SpecError> {
@@ -216,12 +257,20 @@ fn parse_log(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
         Some((path, tail)) if !tail.contains('/') && !tail.contains('.') || tail.contains('@') => {
             let tail_at = off + path.len() + 1;
             let (name, interval) = split_interval(spec, tail_at, tail)?;
-            (path, LineRule::Preset(find_preset(spec, tail_at, name)?), interval)
+            (
+                path,
+                LineRule::Preset(find_preset(spec, tail_at, name)?),
+                interval,
+            )
         }
         _ => match rest.rsplit_once('@') {
             Some((path, iv)) if crate::cli::args::parse_duration(iv).is_ok() => {
                 let at = off + path.len() + 1;
-                (path, LineRule::Regex(default_arrival_regex()), Some(parse_dur(spec, at, iv)?))
+                (
+                    path,
+                    LineRule::Regex(default_arrival_regex()),
+                    Some(parse_dur(spec, at, iv)?),
+                )
             }
             _ => (rest, LineRule::Regex(default_arrival_regex()), None),
         },
@@ -240,10 +289,8 @@ fn parse_log(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
 /// leading RFC 3339 / ISO 8601 time when it has one.
 fn default_arrival_regex() -> Regex {
     // A fixed, known-good pattern: failing to compile it is a bug, caught by the unit tests.
-    Regex::new(
-        r"^\[?(?<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)|\S",
-    )
-    .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
+    Regex::new(r"^\[?(?<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)|\S")
+        .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
 }
 
 fn find_preset(spec: &str, at: usize, name: &str) -> Result<&'static Preset, SpecError> {
@@ -262,11 +309,17 @@ fn find_preset(spec: &str, at: usize, name: &str) -> Result<&'static Preset, Spe
 fn parse_journal(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
     let (unit, interval) = split_interval(spec, off, rest)?;
     let (unit, rule) = match unit.split_once(':') {
-        Some((u, p)) => (u, LineRule::Preset(find_preset(spec, off + u.len() + 1, p)?)),
+        Some((u, p)) => (
+            u,
+            LineRule::Preset(find_preset(spec, off + u.len() + 1, p)?),
+        ),
         None => {
             // A unit named after a preset's system gets that preset (corosync.service → corosync).
             let base = unit.trim_end_matches(".service");
-            (unit, presets::find(base).map_or(LineRule::Any, LineRule::Preset))
+            (
+                unit,
+                presets::find(base).map_or(LineRule::Any, LineRule::Preset),
+            )
         }
     };
     if unit.is_empty() {
@@ -285,7 +338,11 @@ fn parse_probe(spec: &str, off: usize, rest: &str) -> Result<ProbeSpec, SpecErro
     let (main, opts) = rest.split_once(',').unwrap_or((rest, ""));
     let (url, interval) = split_interval(spec, off, main)?;
     let Some((scheme, hostport)) = url.split_once("://") else {
-        return Err(err(spec, off, "tcp://, http:// or udp:// followed by HOST:PORT"));
+        return Err(err(
+            spec,
+            off,
+            "tcp://, http:// or udp:// followed by HOST:PORT",
+        ));
     };
     let hp_at = off + scheme.len() + 3;
     let (hostport, path) = match hostport.find('/') {
@@ -299,7 +356,10 @@ fn parse_probe(spec: &str, off: usize, rest: &str) -> Result<ProbeSpec, SpecErro
     if host.is_empty() {
         return Err(err(spec, hp_at, "a host name or address"));
     }
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let port = parse_port(spec, hp_at + host.len() + 1, port)?;
     let target = match scheme {
         "tcp" => ProbeTarget::Tcp { host, port },
@@ -381,7 +441,11 @@ pub struct ConfigSource {
 impl ConfigSource {
     /// The equivalent spec string; the same parser then validates it.
     fn to_spec(&self) -> Result<String, SpecError> {
-        let iv = self.interval.as_ref().map(|i| format!("@{i}")).unwrap_or_default();
+        let iv = self
+            .interval
+            .as_ref()
+            .map(|i| format!("@{i}"))
+            .unwrap_or_default();
         let mut opts = String::new();
         if let Some(t) = &self.timeout {
             opts += &format!(",timeout={t}");
@@ -389,7 +453,14 @@ impl ConfigSource {
         if let Some(n) = self.failures {
             opts += &format!(",failures={n}");
         }
-        let s = match (&self.spec, &self.log, &self.journal, self.udp, self.tcp, &self.probe) {
+        let s = match (
+            &self.spec,
+            &self.log,
+            &self.journal,
+            self.udp,
+            self.tcp,
+            &self.probe,
+        ) {
             (Some(s), None, None, None, None, None) => s.clone(),
             (None, Some(path), None, None, None, None) => match (&self.preset, &self.regex) {
                 (Some(p), None) => format!("log:{path}:{p}{iv}"),

@@ -71,8 +71,9 @@ pub fn parse(s: &str, fmt: TsFormat, ctx: &TsContext) -> Option<i64> {
         TsFormat::Ctime => local(&squash(s), "%a %b %d %H:%M:%S %Y", ctx),
         TsFormat::Cvp => zoned(s, "%b %d %Y %H:%M:%S%.f %z"),
         TsFormat::Go => local(s, "%Y/%m/%d %H:%M:%S%.f", ctx),
-        TsFormat::Redis => local(s, "%d %b %Y %H:%M:%S%.f", ctx)
-            .or_else(|| year_less(s, "%d %b %H:%M:%S%.f", ctx)),
+        TsFormat::Redis => {
+            local(s, "%d %b %Y %H:%M:%S%.f", ctx).or_else(|| year_less(s, "%d %b %H:%M:%S%.f", ctx))
+        }
         TsFormat::Klog => klog(s, ctx),
         TsFormat::Epoch => epoch(s),
         TsFormat::TimeOnly => time_only(s, ctx),
@@ -130,7 +131,11 @@ fn klog(s: &str, ctx: &TsContext) -> Option<Timestamp> {
     if md.len() != 4 || !md.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    year_less(&format!("{}-{} {}", &md[..2], &md[2..], time.trim()), "%m-%d %H:%M:%S%.f", ctx)
+    year_less(
+        &format!("{}-{} {}", &md[..2], &md[2..], time.trim()),
+        "%m-%d %H:%M:%S%.f",
+        ctx,
+    )
 }
 
 fn epoch(s: &str) -> Option<Timestamp> {
@@ -156,7 +161,10 @@ fn epoch(s: &str) -> Option<Timestamp> {
 }
 
 fn time_only(s: &str, ctx: &TsContext) -> Option<Timestamp> {
-    let t = BrokenDownTime::parse("%H:%M:%S%.f", s).ok()?.to_time().ok()?;
+    let t = BrokenDownTime::parse("%H:%M:%S%.f", s)
+        .ok()?
+        .to_time()
+        .ok()?;
     let date = match ctx.date {
         Some(d) => d,
         None => Timestamp::from_nanosecond(ctx.now_ns as i128)
@@ -172,7 +180,10 @@ fn time_only(s: &str, ctx: &TsContext) -> Option<Timestamp> {
 
 /// FlexLM's `TIMESTAMP 4/8/2019` (month/day/year).
 pub fn flexlm_date(s: &str) -> Option<civil::Date> {
-    BrokenDownTime::parse("%m/%d/%Y", s.trim()).ok()?.to_date().ok()
+    BrokenDownTime::parse("%m/%d/%Y", s.trim())
+        .ok()?
+        .to_date()
+        .ok()
 }
 
 #[cfg(test)]

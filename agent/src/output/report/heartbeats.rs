@@ -136,7 +136,12 @@ pub fn json(s: &RecordingSummary) -> HeartbeatsJson {
     }
 }
 
-fn source_line(out: &mut dyn Write, s: &RecordingSummary, id: u32, st: &SourceStats) -> std::io::Result<()> {
+fn source_line(
+    out: &mut dyn Write,
+    s: &RecordingSummary,
+    id: u32,
+    st: &SourceStats,
+) -> std::io::Result<()> {
     let d = st.declared.as_ref();
     let iv = s
         .heartbeats
@@ -150,7 +155,10 @@ fn source_line(out: &mut dyn Write, s: &RecordingSummary, id: u32, st: &SourceSt
         Some((i, false)) => format!("interval {}", units::ns(i)),
         None => "interval unknown".to_owned(),
     };
-    let preset = d.and_then(|d| d.preset.as_deref()).map(|p| format!(" · preset {p}")).unwrap_or_default();
+    let preset = d
+        .and_then(|d| d.preset.as_deref())
+        .map(|p| format!(" · preset {p}"))
+        .unwrap_or_default();
     writeln!(out, "  #{id} {}{preset} · {iv}", spec_of(s, id))?;
     let mut parts: Vec<String> = st.events.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let l = &st.lines;
@@ -174,13 +182,23 @@ fn source_line(out: &mut dyn Write, s: &RecordingSummary, id: u32, st: &SourceSt
         ));
     }
     if let (Some(mean), Some(max)) = (st.mean_log_lag_ns(), st.log_lag_max_ns) {
-        parts.push(format!("log lag mean {} max {}", signed_ns(mean), signed_ns(max)));
+        parts.push(format!(
+            "log lag mean {} max {}",
+            signed_ns(mean),
+            signed_ns(max)
+        ));
     }
     if !parts.is_empty() {
         writeln!(out, "     {}", parts.join(" · "))?;
     }
     for w in &st.warnings {
-        writeln!(out, "     WARNING {:?} at +{:.1} s: {}", w.kind, rel(s, w.at_mono_ns), w.detail)?;
+        writeln!(
+            out,
+            "     WARNING {:?} at +{:.1} s: {}",
+            w.kind,
+            rel(s, w.at_mono_ns),
+            w.detail
+        )?;
     }
     Ok(())
 }
@@ -206,7 +224,11 @@ pub fn text(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
     let a = hb.gaps(s.last_mono_ns);
     writeln!(out)?;
     if a.gaps.is_empty() {
-        writeln!(out, "Heartbeat gaps: none (silence > {} × interval)", a.gap_factor)?;
+        writeln!(
+            out,
+            "Heartbeat gaps: none (silence > {} × interval)",
+            a.gap_factor
+        )?;
     } else {
         writeln!(
             out,
@@ -217,7 +239,14 @@ pub fn text(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
             "  {:<4} {:<12} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
-            "src", "kind", "start", "end", "length", "detected", "onset≈", "peer / wall-clock start"
+            "src",
+            "kind",
+            "start",
+            "end",
+            "length",
+            "detected",
+            "onset≈",
+            "peer / wall-clock start"
         )?;
         for g in &a.gaps {
             let kind = match g.kind {
@@ -237,7 +266,10 @@ pub fn text(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
                 rel(s, g.detected_mono_ns),
                 g.onset_estimate_mono_ns
                     .map_or("-".to_owned(), |o| format!("{:+.3}s", rel(s, o))),
-                g.peer.as_deref().map(|p| format!("{p} · ")).unwrap_or_default(),
+                g.peer
+                    .as_deref()
+                    .map(|p| format!("{p} · "))
+                    .unwrap_or_default(),
                 clock::display_realtime(s.realtime_of(g.start_mono_ns)),
             )?;
         }
@@ -249,11 +281,18 @@ pub fn text(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
             c.source,
             rel(s, c.start_mono_ns),
             rel(s, c.end_mono_ns),
-            c.step_ns.map_or(String::new(), |st| format!(" of {:+} ms", st / 1_000_000))
+            c.step_ns
+                .map_or(String::new(), |st| format!(" of {:+} ms", st / 1_000_000))
         )?;
     }
     for e in hb.notable.iter().take(20) {
-        writeln!(out, "  line #{} {:?}: {}", e.source, e.kind, e.line.trim_end())?;
+        writeln!(
+            out,
+            "  line #{} {:?}: {}",
+            e.source,
+            e.kind,
+            e.line.trim_end()
+        )?;
     }
     Ok(())
 }

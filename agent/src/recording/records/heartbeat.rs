@@ -127,7 +127,6 @@ pub struct LineCounts {
 
 impl LineCounts {
     pub fn is_empty(&self) -> bool {
-        self.lines + self.long_lines_cut + self.invalid_utf8 + self.bad_timestamps + self.lost
-            == 0
+        self.lines + self.long_lines_cut + self.invalid_utf8 + self.bad_timestamps + self.lost == 0
     }
 }
