@@ -78,7 +78,7 @@ fn partial_lines_crlf_long_lines_and_bad_utf8() {
     // A long line arriving in pieces is cut once too.
     append(&p, &vec![b'y'; MAX_LINE - 10]);
     assert!(collect(&mut f).0.is_empty());
-    append(&p, &vec![b'y'; 100]);
+    append(&p, &[b'y'; 100]);
     append(&p, b"\nz\n");
     let (l, _) = collect(&mut f);
     assert_eq!(l.iter().map(|s| s.len()).collect::<Vec<_>>(), [MAX_LINE, 1]);

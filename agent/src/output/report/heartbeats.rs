@@ -238,15 +238,8 @@ pub fn text(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
         writeln!(
             out,
-            "  {:<4} {:<12} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
-            "src",
-            "kind",
-            "start",
-            "end",
-            "length",
-            "detected",
-            "onset≈",
-            "peer / wall-clock start"
+            "  {:<4} {:<12} {:>10} {:>10} {:>10} {:>10} {:>10}  peer / wall-clock start",
+            "src", "kind", "start", "end", "length", "detected", "onset≈",
         )?;
         for g in &a.gaps {
             let kind = match g.kind {
