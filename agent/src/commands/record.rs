@@ -120,16 +120,15 @@ async fn record_loop(
     if status {
         eprint!("\r\x1b[K");
     }
-    // What the sources sent before the stop still goes in.
-    if let Some(r) = hb.as_mut() {
-        while let Ok(rec) = r.rx.try_recv() {
+    // What the sources read before the stop still goes in.
+    if let Some(r) = hb.take() {
+        for rec in r.stop(Duration::from_millis(500)).await {
             session
                 .push_heartbeat(rec)
                 .context("finishing the recording")
                 .runtime()?;
         }
     }
-    drop(hb);
     session
         .stop(reason)
         .context("finishing the recording")

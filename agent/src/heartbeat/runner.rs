@@ -21,10 +21,30 @@ const LOG_POLL: Duration = Duration::from_millis(100);
 /// How often line counts are recorded.
 const COUNTS_EVERY: Duration = Duration::from_secs(1);
 
-/// The running sources. Dropping it stops them.
+/// The running sources. Dropping it stops them at once; [`Running::stop`] lets log sources send
+/// their last lines and counts first.
 pub struct Running {
     pub rx: mpsc::UnboundedReceiver<Record>,
-    _tasks: JoinSet<()>,
+    tasks: JoinSet<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Running {
+    /// Asks the sources to finish (log sources read once more and send their counts), waits up
+    /// to `grace`, and returns every record they sent that was not yet received.
+    pub async fn stop(mut self, grace: Duration) -> Vec<Record> {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+        let mut rest = Vec::new();
+        while let Ok(r) = self.rx.try_recv() {
+            rest.push(r);
+        }
+        rest
+    }
 }
 
 /// One `SourceDeclared` per source, numbered in config order.
@@ -53,6 +73,7 @@ pub fn declarations(cfg: &HeartbeatConfig) -> Vec<SourceDeclared> {
 /// Must be called inside a tokio runtime.
 pub fn start(cfg: &HeartbeatConfig) -> Running {
     let (tx, rx) = mpsc::unbounded_channel();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = JoinSet::new();
     let tz = cfg.time_zone();
     for (i, s) in cfg.sources.iter().enumerate() {
@@ -60,14 +81,14 @@ pub fn start(cfg: &HeartbeatConfig) -> Running {
         match &s.source {
             Source::Log { path, rule, .. } => {
                 let ctx = TsContext::new(tz.clone(), clock::realtime_ns());
-                tasks.spawn(run_log(
-                    id,
-                    path.clone(),
-                    rule.clone(),
-                    cfg.from_start,
+                let log = LogTask {
+                    source: id,
+                    path: path.clone(),
+                    rule: rule.clone(),
+                    from_start: cfg.from_start,
                     ctx,
-                    tx,
-                ));
+                };
+                tasks.spawn(run_log(log, tx, stopped.clone()));
             }
             Source::Journal { unit, rule, .. } => {
                 let ctx = TsContext::new(tz.clone(), clock::realtime_ns());
@@ -79,7 +100,7 @@ pub fn start(cfg: &HeartbeatConfig) -> Running {
             Source::Passive { .. } => {}
         }
     }
-    Running { rx, _tasks: tasks }
+    Running { rx, tasks, stop }
 }
 
 fn event(source: u32, m: LineMatch, line: &str, mono: u64, rt: i64) -> HeartbeatEvent {
@@ -109,14 +130,26 @@ fn warning(source: u32, kind: WarningKind, detail: String) -> Record {
     })
 }
 
-async fn run_log(
+struct LogTask {
     source: u32,
     path: PathBuf,
     rule: LineRule,
     from_start: bool,
     ctx: TsContext,
+}
+
+async fn run_log(
+    task: LogTask,
     tx: mpsc::UnboundedSender<Record>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let LogTask {
+        source,
+        path,
+        rule,
+        from_start,
+        ctx,
+    } = task;
     let mut follower = Follower::new(path, from_start);
     let mut matcher = LineMatcher::new(&rule, ctx);
     let mut tick = tokio::time::interval(LOG_POLL);
@@ -125,7 +158,10 @@ async fn run_log(
     let (mut matched, mut bad_ts) = (0u64, 0u64);
     let mut last_counts = clock::mono_ns();
     loop {
-        tick.tick().await;
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.changed() => true,
+        };
         let (mono, rt) = (clock::mono_ns(), clock::realtime_ns());
         matcher.set_now(rt);
         let mut out = Vec::new();
@@ -141,7 +177,7 @@ async fn run_log(
                 .into_iter()
                 .map(|w| warning(source, w.kind, w.detail)),
         );
-        if mono - last_counts >= COUNTS_EVERY.as_nanos() as u64 {
+        if last || mono - last_counts >= COUNTS_EVERY.as_nanos() as u64 {
             last_counts = mono;
             let c = follower.counts;
             let now = LineCounts {
@@ -173,6 +209,9 @@ async fn run_log(
             if tx.send(r).is_err() {
                 return;
             }
+        }
+        if last {
+            return;
         }
     }
 }
