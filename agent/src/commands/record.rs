@@ -12,10 +12,10 @@ use crate::{
     },
     clock,
     collectors::host::HostRoot,
-    heartbeat::{HeartbeatConfig, runner},
+    heartbeat::{HeartbeatConfig, owner, runner},
     output::units,
     probes::ProbeOptions,
-    recording::records::Record,
+    recording::records::{CollectorState, CollectorStatus, Record},
     session::{Finished, Session},
 };
 
@@ -29,6 +29,12 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
     for d in runner::declarations(&hb) {
         session
             .push_heartbeat(Record::HeartbeatSource(d))
+            .context("recording heartbeat sources")
+            .runtime()?;
+    }
+    for r in socket_owners(&hb) {
+        session
+            .push_heartbeat(r)
             .context("recording heartbeat sources")
             .runtime()?;
     }
@@ -56,6 +62,38 @@ pub fn heartbeat_config(a: &HeartbeatArgs) -> anyhow::Result<HeartbeatConfig> {
     c.from_start = a.from_start;
     c.tz = a.tz.clone();
     Ok(c)
+}
+
+/// Who owns each passively watched port, as collector statuses named `heartbeat-owner #N`.
+fn socket_owners(hb: &HeartbeatConfig) -> Vec<Record> {
+    let host = HostRoot::default();
+    hb.watched_ports()
+        .into_iter()
+        .map(|w| {
+            let owners = owner::find_owners(&host, w.proto, w.port);
+            let (state, detail) = if owners.is_empty() {
+                (
+                    CollectorState::Degraded,
+                    format!("no local socket on {:?} port {} yet", w.proto, w.port),
+                )
+            } else {
+                let who: Vec<String> = owners
+                    .iter()
+                    .map(|o| format!("{} (pid {}, socket inode {})", o.comm, o.pid, o.inode))
+                    .collect();
+                (
+                    CollectorState::Running,
+                    format!("{:?} port {} owned by {}", w.proto, w.port, who.join(", ")),
+                )
+            };
+            Record::Collector(CollectorStatus {
+                at_mono_ns: clock::mono_ns(),
+                collector: format!("heartbeat-owner #{}", w.source),
+                state,
+                detail,
+            })
+        })
+        .collect()
 }
 
 /// The next heartbeat record, or never when there are no sources.
