@@ -15,6 +15,7 @@ pub mod clock;
 pub mod collectors;
 pub mod commands;
 pub mod demo;
+pub mod heartbeat;
 pub mod output;
 pub mod probes;
 pub mod recording;

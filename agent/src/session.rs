@@ -114,6 +114,11 @@ impl Session {
         Ok(())
     }
 
+    /// Appends a record from a heartbeat source as it arrives; the next tick flushes it.
+    pub fn push_heartbeat(&mut self, r: Record) -> Result<(), RecordingError> {
+        self.push(r)
+    }
+
     /// Reads everything due, appends it and flushes. A failed map read is recorded and counted;
     /// only a failed write is an error (the recording cannot continue).
     pub fn tick(&mut self) -> Result<(), RecordingError> {

@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod diagnosis;
+pub mod gaps;
+pub mod heartbeats;
 pub mod ksched;
 pub mod latency;
 pub mod packet;
@@ -10,6 +12,8 @@ pub mod recommendation;
 pub mod summary;
 pub mod system;
 
+pub use gaps::{Arrival, Gap, GapAnalysis, GapDetector};
+pub use heartbeats::HeartbeatSummary;
 pub use ksched::{KschedSummary, StackFilter, folded_stacks};
 pub use latency::{Distribution, LatencyTable, SoftirqAgg};
 pub use packet::PacketSummary;

@@ -43,6 +43,8 @@ pub struct RecordingSummary {
     pub host_config_changes: u32,
     /// Kernel counter deltas summed over the whole recording.
     pub system: SystemSample,
+    /// Heartbeat sources, their events and gap detection.
+    pub heartbeats: super::HeartbeatSummary,
     last_anchor: Option<ClockAnchor>,
 }
 
@@ -65,6 +67,7 @@ impl RecordingSummary {
             host_config: None,
             host_config_changes: 0,
             system: SystemSample::default(),
+            heartbeats: super::HeartbeatSummary::default(),
             last_anchor: None,
         }
     }
@@ -122,7 +125,11 @@ impl RecordingSummary {
                 self.packet.add_hardirq(iv);
                 self.seen(iv.end_mono_ns);
             }
-            Record::PortPacket(e) => self.packet.add_port_event(e),
+            Record::PortPacket(e) => {
+                self.packet.add_port_event(e);
+                self.heartbeats.port_packet(e);
+                self.seen(e.mono_ns);
+            }
             Record::HostConfig(c) => {
                 if self.host_config.is_some() {
                     self.host_config_changes += 1;
@@ -133,6 +140,11 @@ impl RecordingSummary {
                 super::system::accumulate(&mut self.system, s);
                 self.seen(s.end_mono_ns);
             }
+            Record::HeartbeatSource(_)
+            | Record::Heartbeat(_)
+            | Record::Probe(_)
+            | Record::SourceWarning(_)
+            | Record::HeartbeatLines(_) => self.heartbeats.add(r),
         }
     }
 
@@ -148,6 +160,7 @@ impl RecordingSummary {
                 at_mono_ns: a.mono_ns,
                 step_ns: step,
             });
+            self.heartbeats.clock_step(a.mono_ns, step);
         }
         self.last_anchor = Some(*a);
     }

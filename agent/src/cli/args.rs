@@ -29,6 +29,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Watch live in the terminal while recording underneath (needs root and a TTY).
     Live(LiveArgs),
+    /// List the log presets for heartbeat sources, with an example line each.
+    Presets,
     /// A heartbeat peer for the demo and tests (runs inside a namespace).
     #[command(hide = true)]
     DemoPeer(DemoPeerArgs),
@@ -89,6 +91,8 @@ pub struct RecordArgs {
     pub interval: Duration,
     #[command(flatten)]
     pub probes: ProbeArgs,
+    #[command(flatten)]
+    pub heartbeat: HeartbeatArgs,
 }
 
 /// Kernel-probe options shared by `record` and `live`.
@@ -152,6 +156,45 @@ pub struct LiveArgs {
     pub duration: Option<Duration>,
     #[command(flatten)]
     pub probes: ProbeArgs,
+    #[command(flatten)]
+    pub heartbeat: HeartbeatArgs,
+}
+
+/// Heartbeat sources and gap detection, shared by `record` and the live view.
+#[derive(Args, Debug, Default)]
+pub struct HeartbeatArgs {
+    /// A heartbeat source (repeatable): log:PATH[:PRESET], log:PATH:regex=RE, journal:UNIT,
+    /// udp:PORT[@INTERVAL], tcp:PORT[@INTERVAL], probe:tcp://HOST:PORT[@INTERVAL][,timeout=D][,failures=N],
+    /// probe:http://HOST:PORT/PATH, probe:udp://HOST:PORT. `hbwatch presets` lists presets.
+    #[arg(long = "heartbeat", value_name = "SPEC")]
+    pub heartbeat: Vec<String>,
+    /// A TOML file with `[[heartbeat]]` sources (same forms as --heartbeat).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Read followed log files from their start instead of their end.
+    #[arg(long)]
+    pub from_start: bool,
+    /// Time zone for log stamps without one (e.g. UTC, Europe/Paris) [default: host local time].
+    #[arg(long, value_name = "ZONE", value_parser = parse_tz)]
+    pub tz: Option<jiff::tz::TimeZone>,
+    /// A heartbeat gap is silence longer than this many expected intervals [default: 2].
+    #[arg(long, value_name = "K", value_parser = parse_gap_factor)]
+    pub gap_factor: Option<f64>,
+}
+
+fn parse_tz(s: &str) -> Result<jiff::tz::TimeZone, String> {
+    jiff::tz::TimeZone::get(s).map_err(|_| {
+        format!("`{s}` is not a known time zone; use an IANA name such as UTC or Europe/Paris")
+    })
+}
+
+pub fn parse_gap_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(k) if k.is_finite() && k > 1.0 => Ok(k),
+        _ => Err(format!(
+            "`{s}`: the gap factor must be a number above 1 (e.g. 2 or 3.5)"
+        )),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +204,9 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+    /// Re-run heartbeat gap detection with this factor instead of the recorded one.
+    #[arg(long, value_name = "K", value_parser = parse_gap_factor)]
+    pub gap_factor: Option<f64>,
 }
 
 /// A positive duration such as `30s`, `500ms`, `2m`, `1h30m`.

@@ -31,6 +31,7 @@ pub fn main() -> ExitCode {
         Command::DemoPeer(a) => demo_peer(a),
         Command::Live(a) => crate::commands::live::run(a),
         Command::Check(a) => crate::commands::check::run(a),
+        Command::Presets => crate::commands::presets::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,15 @@ use tokio::{
 };
 
 use crate::{
-    cli::{Failure, ResultExt as _},
+    cli::{
+        Failure, ResultExt as _,
+        args::{HeartbeatArgs, ProbeArgs},
+    },
+    clock,
+    collectors::host::HostRoot,
+    heartbeat::{HeartbeatConfig, owner, runner, spec::Proto},
+    probes::{ProbeOptions, portwatch::WatchPort},
+    recording::records::{CollectorState, CollectorStatus, Record},
     session::{Finished, Session},
 };
 
@@ -37,6 +45,75 @@ pub struct LoopOptions {
     pub duration: Option<Duration>,
     /// Stop cleanly on SIGHUP (a closed terminal). Off for `record`, so `nohup` keeps working.
     pub stop_on_hangup: bool,
+    /// Heartbeat sources read while recording (declared in the recording when the loop starts).
+    pub heartbeats: HeartbeatConfig,
+}
+
+/// What the probes need: the probe options, plus every passively watched heartbeat port.
+pub fn probe_options(p: &ProbeArgs, hb: &HeartbeatConfig) -> ProbeOptions {
+    let mut o = p.probe_options();
+    for w in hb.watched_ports() {
+        let proto = match w.proto {
+            Proto::Udp => libc::IPPROTO_UDP as u8,
+            Proto::Tcp => libc::IPPROTO_TCP as u8,
+        };
+        let wp = WatchPort {
+            proto,
+            port: w.port,
+        };
+        if !o.watch_ports.contains(&wp) {
+            o.watch_ports.push(wp);
+        }
+    }
+    o
+}
+
+/// The validated heartbeat sources and settings of `record` (and the live view).
+pub fn heartbeat_config(a: &HeartbeatArgs) -> anyhow::Result<HeartbeatConfig> {
+    let mut c = HeartbeatConfig::build(&a.heartbeat, a.config.as_deref(), a.gap_factor)?;
+    c.from_start = a.from_start;
+    c.tz = a.tz.clone();
+    Ok(c)
+}
+
+/// Who owns each passively watched port, as collector statuses named `heartbeat-owner #N`.
+fn socket_owners(hb: &HeartbeatConfig) -> Vec<Record> {
+    let host = HostRoot::default();
+    hb.watched_ports()
+        .into_iter()
+        .map(|w| {
+            let owners = owner::find_owners(&host, w.proto, w.port);
+            let (state, detail) = if owners.is_empty() {
+                (
+                    CollectorState::Degraded,
+                    format!("no local socket on {:?} port {} yet", w.proto, w.port),
+                )
+            } else {
+                let who: Vec<String> = owners
+                    .iter()
+                    .map(|o| format!("{} (pid {}, socket inode {})", o.comm, o.pid, o.inode))
+                    .collect();
+                (
+                    CollectorState::Running,
+                    format!("{:?} port {} owned by {}", w.proto, w.port, who.join(", ")),
+                )
+            };
+            Record::Collector(CollectorStatus {
+                at_mono_ns: clock::mono_ns(),
+                collector: format!("heartbeat-owner #{}", w.source),
+                state,
+                detail,
+            })
+        })
+        .collect()
+}
+
+/// The next heartbeat record, or never when there are no sources.
+async fn next_heartbeat(hb: &mut Option<runner::Running>) -> Option<Record> {
+    match hb {
+        Some(r) => r.rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Ticks `session` until something stops it, then stops it cleanly. A failed write ends the
@@ -67,6 +144,19 @@ pub async fn drive<I>(
     let deadline = start + opts.duration.unwrap_or(Duration::from_secs(u64::MAX / 4));
     let mut tick = tokio::time::interval_at(start + opts.interval, opts.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for d in runner::declarations(&opts.heartbeats) {
+        session
+            .push_heartbeat(Record::HeartbeatSource(d))
+            .context("recording heartbeat sources")
+            .runtime()?;
+    }
+    for r in socket_owners(&opts.heartbeats) {
+        session
+            .push_heartbeat(r)
+            .context("recording heartbeat sources")
+            .runtime()?;
+    }
+    let mut hb = (!opts.heartbeats.sources.is_empty()).then(|| runner::start(&opts.heartbeats));
     let mut failed = None;
     let reason = loop {
         let input_event = async {
@@ -82,6 +172,10 @@ pub async fn drive<I>(
             }
         };
         let step = tokio::select! {
+            r = next_heartbeat(&mut hb) => match r {
+                Some(r) => Step::Heartbeat(r),
+                None => Step::HeartbeatsEnded,
+            },
             _ = tick.tick() => Step::Tick,
             ev = input_event => match ev {
                 Some(ev) => Step::Input(ev),
@@ -97,6 +191,20 @@ pub async fn drive<I>(
             Step::Stop(reason) => break reason,
             Step::InputClosed => {
                 input = None;
+                continue;
+            }
+            Step::HeartbeatsEnded => {
+                hb = None;
+                continue;
+            }
+            Step::Heartbeat(r) => {
+                if let Err(e) = session.push_heartbeat(r) {
+                    let path = session.path().display().to_string();
+                    drop(session);
+                    return Err(Failure::Runtime(anyhow::anyhow!(
+                        "recording stopped: {e}; {path} holds everything recorded up to the previous second"
+                    )));
+                }
                 continue;
             }
             Step::Input(ev) => on_event(LoopEvent::Input(ev)),
@@ -124,6 +232,15 @@ pub async fn drive<I>(
             }
         }
     };
+    // What the sources read before the stop still goes in.
+    if let Some(r) = hb.take() {
+        for rec in r.stop(Duration::from_millis(500)).await {
+            session
+                .push_heartbeat(rec)
+                .context("finishing the recording")
+                .runtime()?;
+        }
+    }
     let finished = session
         .stop(reason)
         .context("finishing the recording")
@@ -139,6 +256,8 @@ pub async fn drive<I>(
 
 enum Step<I> {
     Tick,
+    Heartbeat(Record),
+    HeartbeatsEnded,
     Input(I),
     InputClosed,
     Stop(&'static str),

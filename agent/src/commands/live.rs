@@ -45,7 +45,15 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
         }
     };
     let command: Vec<String> = std::env::args().collect();
-    let session = Session::start(&path, a.force, &a.probes.probe_options(), command).usage()?;
+    // Bad heartbeat specs stop here, before anything is attached.
+    let hb = capture::heartbeat_config(&a.heartbeat).usage()?;
+    let session = Session::start(
+        &path,
+        a.force,
+        &capture::probe_options(&a.probes, &hb),
+        command,
+    )
+    .usage()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -68,6 +76,7 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
         interval: Duration::from_secs(1),
         duration: a.duration,
         stop_on_hangup: true,
+        heartbeats: hb,
     };
     let result = match guard.terminal.draw(|f| draw::draw(f, app.shown(), &app.ui)) {
         Ok(_) => rt.block_on(capture::drive(session, opts, Some(rx), |ev| {

@@ -5,5 +5,6 @@
 pub mod capture;
 pub mod check;
 pub mod live;
+pub mod presets;
 pub mod record;
 pub mod report;

@@ -17,7 +17,15 @@ use crate::{
 pub fn run(a: RecordArgs) -> Result<(), Failure> {
     let path = a.output.clone().unwrap_or_else(default_output);
     let command: Vec<String> = std::env::args().collect();
-    let session = Session::start(&path, a.force, &a.probes.probe_options(), command).usage()?;
+    // Bad heartbeat specs stop here, before anything is attached.
+    let hb = capture::heartbeat_config(&a.heartbeat).usage()?;
+    let session = Session::start(
+        &path,
+        a.force,
+        &capture::probe_options(&a.probes, &hb),
+        command,
+    )
+    .usage()?;
     eprintln!(
         "hbwatch: recording to {}{}",
         path.display(),
@@ -36,6 +44,7 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         interval: a.interval,
         duration: a.duration,
         stop_on_hangup: false,
+        heartbeats: hb,
     };
     let finished = rt.block_on(capture::drive(
         session,
@@ -63,10 +72,24 @@ fn status_line(s: &Session, elapsed: Duration) {
     } else {
         "lost 0".to_owned()
     };
+    let hb = &s.summary.heartbeats;
+    let heartbeats = if hb.is_empty() {
+        String::new()
+    } else {
+        let warnings: usize = hb.sources.values().map(|x| x.warnings.len()).sum();
+        let gaps = hb.gaps(clock::mono_ns()).gaps.len();
+        let w = if warnings > 0 {
+            format!(" · \x1b[33m{warnings} source warning(s)\x1b[0m")
+        } else {
+            String::new()
+        };
+        format!(" · heartbeat gaps {gaps}{w}")
+    };
     eprint!(
-        "\r\x1b[Khbwatch: {:>5.0}s · softirqs {} · {} · {} → {}",
+        "\r\x1b[Khbwatch: {:>5.0}s · softirqs {}{} · {} · {} → {}",
         elapsed.as_secs_f64(),
         units::count(s.summary.latency.total_entries()),
+        heartbeats,
         lost,
         units::bytes(s.bytes_written()),
         s.path().display()
@@ -98,6 +121,14 @@ pub(crate) fn print_summary(f: &Finished) {
         );
     }
     println!("  lost events: {}", s.total_lost());
+    if !s.heartbeats.is_empty() {
+        let a = s.heartbeats.gaps(s.last_mono_ns);
+        println!(
+            "  heartbeat sources: {} · gaps: {}",
+            s.heartbeats.sources.len(),
+            a.gaps.len()
+        );
+    }
     println!("  report: hbwatch report {}", f.path.display());
 }
 

@@ -12,7 +12,7 @@ use crate::{
 };
 
 pub fn run(a: ReportArgs) -> Result<(), Failure> {
-    let summary = summarize(&a.path).usage()?;
+    let summary = summarize_with(&a.path, a.gap_factor).usage()?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     report::render(&summary, &a.path.display().to_string(), a.format, &mut out)
@@ -23,6 +23,14 @@ pub fn run(a: ReportArgs) -> Result<(), Failure> {
 
 /// Reads a whole recording into its summary, with the read statistics filled in.
 pub fn summarize(path: &std::path::Path) -> anyhow::Result<RecordingSummary> {
+    summarize_with(path, None)
+}
+
+/// [`summarize`], with heartbeat gaps found using `gap_factor` instead of the recorded factor.
+pub fn summarize_with(
+    path: &std::path::Path,
+    gap_factor: Option<f64>,
+) -> anyhow::Result<RecordingSummary> {
     if path.is_dir() {
         anyhow::bail!(
             "{}: is a directory, expected a recording file",
@@ -31,6 +39,9 @@ pub fn summarize(path: &std::path::Path) -> anyhow::Result<RecordingSummary> {
     }
     let mut reader = RecordingReader::open(path)?;
     let mut s = RecordingSummary::new(reader.header().clone(), reader.version());
+    if let Some(k) = gap_factor {
+        s.heartbeats.override_factor(k);
+    }
     for r in reader.by_ref() {
         s.add(&r);
     }

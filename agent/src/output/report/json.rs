@@ -27,6 +27,8 @@ pub struct Report {
     pub kernel_stacks: Option<super::ksched::StacksJson>,
     /// Drops, NAPI, hard IRQs and watched-port events (added in 0.1; no schema bump).
     pub packet: super::packet::PacketJson,
+    /// Heartbeat sources and gaps (added in hbwatch-report 1; absent sources give empty lists).
+    pub heartbeats: super::heartbeats::HeartbeatsJson,
 }
 
 #[derive(Serialize)]
@@ -140,6 +142,7 @@ impl Report {
             sched_delay: super::ksched::sched_json(s),
             kernel_stacks: super::ksched::stacks_json(s),
             packet: super::packet::json(&s.packet),
+            heartbeats: super::heartbeats::json(s),
         }
     }
 }

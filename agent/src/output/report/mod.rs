@@ -1,5 +1,6 @@
 //! `hbwatch report`: the recording summary as text for people or JSON for machines.
 
+pub mod heartbeats;
 pub mod json;
 pub mod ksched;
 pub mod packet;

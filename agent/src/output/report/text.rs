@@ -92,7 +92,8 @@ pub fn render(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io:
         )?;
     }
     super::ksched::render_text(s, out)?;
-    super::packet::render(&s.packet, out)
+    super::packet::render(&s.packet, out)?;
+    super::heartbeats::text(s, out)
 }
 
 fn header(out: &mut dyn Write, first: &str) -> std::io::Result<()> {

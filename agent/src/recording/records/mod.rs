@@ -9,13 +9,15 @@
 
 use serde::{Deserialize, Serialize};
 
+mod heartbeat;
+mod ksched;
 mod packet;
 mod softirq;
+mod system;
+pub use heartbeat::*;
+pub use ksched::*;
 pub use packet::*;
 pub use softirq::*;
-mod ksched;
-pub use ksched::*;
-mod system;
 pub use system::*;
 
 /// Describes the host and the run; written once at the start of the file.
@@ -97,6 +99,16 @@ pub enum Record {
     HostConfig(HostConfig),
     /// Kernel counter deltas for one interval (only counters that moved).
     System(SystemSample),
+    /// A heartbeat source started.
+    HeartbeatSource(SourceDeclared),
+    /// A heartbeat line or arrival.
+    Heartbeat(HeartbeatEvent),
+    /// One active probe attempt.
+    Probe(ProbeAttempt),
+    /// A heartbeat source could not read, vanished, rotated or recovered.
+    SourceWarning(SourceWarning),
+    /// Line accounting of a log or journal source.
+    HeartbeatLines(LineCounts),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

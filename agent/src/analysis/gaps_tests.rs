@@ -1,0 +1,154 @@
+use super::*;
+
+const MS: u64 = 1_000_000;
+
+fn feed(d: &mut GapDetector, source: u32, times_ms: impl IntoIterator<Item = u64>) -> Vec<Gap> {
+    times_ms
+        .into_iter()
+        .filter_map(|t| {
+            d.arrival(&Arrival {
+                source,
+                at_mono_ns: t * MS,
+                peer: None,
+            })
+        })
+        .collect()
+}
+
+/// Every 100 ms from `from` to `to` (exclusive).
+fn beats(from: u64, to: u64) -> impl Iterator<Item = u64> {
+    (from..to).step_by(100)
+}
+
+#[test]
+fn given_interval_one_gap_with_bounds() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    let closed = feed(&mut d, 1, beats(0, 2000).chain(beats(3000, 4000)));
+    assert_eq!(closed.len(), 1);
+    let g = &closed[0];
+    assert_eq!(
+        (g.start_mono_ns, g.end_mono_ns, g.length_ns),
+        (1900 * MS, 3000 * MS, 1100 * MS)
+    );
+    assert_eq!(g.detected_mono_ns, 2100 * MS);
+    assert!(!g.open);
+    let a = d.finish(4000 * MS);
+    assert_eq!(a.gaps.len(), 1);
+}
+
+#[test]
+fn jitter_below_factor_is_not_a_gap() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    let t = [0, 100, 290, 390, 480, 670, 700];
+    assert!(feed(&mut d, 1, t).is_empty());
+}
+
+#[test]
+fn learned_interval_is_robust_to_an_early_gap() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(7, None, None);
+    // The third inter-arrival is a 1 s gap, inside the learning window.
+    let t: Vec<u64> = [0, 100, 200, 1200, 1300, 1400, 1500, 1600, 1700, 1800].into();
+    let closed = feed(&mut d, 7, t);
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(
+        (closed[0].start_mono_ns, closed[0].end_mono_ns),
+        (200 * MS, 1200 * MS)
+    );
+    let a = d.finish(1850 * MS);
+    assert_eq!(a.sources[0].expected_interval_ns, Some(100 * MS));
+    assert!(a.sources[0].interval_learned);
+}
+
+#[test]
+fn silence_until_the_end_is_an_open_gap() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    feed(&mut d, 1, beats(0, 1000));
+    assert_eq!(d.open_silences(1100 * MS), Vec::new());
+    assert_eq!(d.open_silences(1200 * MS), vec![(1, 900 * MS)]);
+    let a = d.finish(2000 * MS);
+    assert_eq!(a.gaps.len(), 1);
+    assert!(a.gaps[0].open);
+    assert_eq!(a.gaps[0].length_ns, 1100 * MS);
+}
+
+#[test]
+fn clock_step_is_not_a_gap() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    // Stamped arrivals jump 5 s forward because the wall clock stepped at ~1 s.
+    d.clock_event(1050 * MS, Some(5000 * MS as i64));
+    let t = beats(0, 1000).chain(beats(6000, 7000));
+    assert!(feed(&mut d, 1, t).is_empty());
+    let a = d.finish(7000 * MS);
+    assert!(a.gaps.is_empty());
+    assert_eq!(a.clock_excused.len(), 1);
+    assert_eq!(a.clock_excused[0].step_ns, Some(5000 * MS as i64));
+}
+
+#[test]
+fn real_gap_larger_than_step_still_counts() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    d.clock_event(1050 * MS, Some(200 * MS as i64));
+    let closed = feed(&mut d, 1, beats(0, 1000).chain(beats(3000, 3500)));
+    assert_eq!(closed.len(), 1);
+}
+
+#[test]
+fn chrony_jump_line_excuses_the_silence() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    d.clock_event(1500 * MS, None);
+    assert!(feed(&mut d, 1, beats(0, 1000).chain(beats(3000, 3500))).is_empty());
+    // A silence far from the jump is still a gap.
+    assert_eq!(feed(&mut d, 1, [6000]).len(), 1);
+}
+
+#[test]
+fn onset_from_duration_and_from_count() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, None, Some(120_000 * MS));
+    let g = d.reported(&Reported {
+        source: 1,
+        kind: EventKind::PeerSilence,
+        read_mono_ns: 500_000 * MS,
+        logged_mono_ns: Some(499_000 * MS),
+        count: Some(2),
+        measured_ns: None,
+        peer: None,
+    });
+    assert_eq!(g.onset_estimate_mono_ns, Some(259_000 * MS));
+    assert_eq!(
+        (g.start_mono_ns, g.end_mono_ns),
+        (259_000 * MS, 499_000 * MS)
+    );
+    assert_eq!(g.detected_mono_ns, 500_000 * MS);
+    let g = d.reported(&Reported {
+        source: 1,
+        kind: EventKind::SelfStall,
+        read_mono_ns: 10_000 * MS,
+        logged_mono_ns: Some(10_000 * MS),
+        count: None,
+        measured_ns: Some(3307 * MS),
+        peer: None,
+    });
+    assert_eq!(g.kind, GapKind::SelfStall);
+    assert_eq!(g.onset_estimate_mono_ns, Some(6693 * MS));
+    assert_eq!(g.length_ns, 3307 * MS);
+}
+
+#[test]
+fn sources_are_independent_and_out_of_order_is_counted() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    d.declare(2, Some(1000 * MS), None);
+    feed(&mut d, 1, beats(0, 3000));
+    assert!(feed(&mut d, 2, [0, 1000, 2000, 2900, 2500]).is_empty());
+    let a = d.finish(3000 * MS);
+    assert!(a.gaps.is_empty());
+    assert_eq!(a.sources[1].out_of_order, 1);
+}
