@@ -82,8 +82,9 @@ fn softirq_counts_match_proc_softirqs_within_one_percent() {
     for (key, a) in &after {
         let want = a - before.get(key).copied().unwrap_or(0);
         let got = ours.get(key).copied().unwrap_or(0);
-        // A softirq in flight at either edge may fall on different sides of the two readings.
-        let slack = (want / 100).max(3);
+        // Softirqs between the map read and the /proc read at either edge land on different sides
+        // of the two readings: a few per cell on a busy machine. Busy cells must agree within 1 %.
+        let slack = if want >= 300 { want / 100 + 3 } else { 10 };
         assert!(
             got.abs_diff(want) <= slack,
             "cpu {} vector {}: hbwatch {got}, /proc/softirqs {want}",
