@@ -134,6 +134,20 @@ impl Session {
         })
     }
 
+    /// Continues in a new recording at `path` (fresh header, collector states repeated) and
+    /// returns the finished file's path. The running summary keeps counting across files.
+    pub fn rotate(&mut self, path: &Path) -> Result<std::path::PathBuf, RecordingError> {
+        self.writer.flush()?;
+        let header = build_header(&HostRoot::default(), self.summary.header.command.clone());
+        let mut writer = RecordingWriter::create(path, false, &header)?;
+        for s in &self.probes.statuses {
+            writer.push(&Record::Collector(s.clone()))?;
+        }
+        writer.flush()?;
+        let old = std::mem::replace(&mut self.writer, writer);
+        Ok(old.path().to_owned())
+    }
+
     pub fn path(&self) -> &Path {
         self.writer.path()
     }

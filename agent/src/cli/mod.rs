@@ -28,6 +28,10 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Record(a) => crate::commands::record::run(a),
         Command::Report(a) => crate::commands::report::run(a),
+        Command::Export(a) => crate::commands::export::run(a),
+        Command::Serve(a) => crate::commands::serve::run(a),
+        Command::Completions(a) => crate::commands::docs::completions(a.shell),
+        Command::Man => crate::commands::docs::man(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

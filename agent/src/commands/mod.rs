@@ -2,5 +2,8 @@
 //!
 //! [`Failure`]: crate::cli::Failure
 
+pub mod docs;
+pub mod export;
 pub mod record;
+pub mod serve;
 pub mod report;

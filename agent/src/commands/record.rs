@@ -9,7 +9,10 @@ use crate::{
     cli::{Failure, ResultExt as _, args::RecordArgs},
     clock,
     collectors::host::HostRoot,
-    output::units,
+    output::{
+        metrics::{Metrics, server::MetricsServer},
+        units,
+    },
     probes::ProbeOptions,
     session::{Finished, Session},
 };
@@ -17,8 +20,18 @@ use crate::{
 pub fn run(a: RecordArgs) -> Result<(), Failure> {
     let path = a.output.clone().unwrap_or_else(default_output);
     let command: Vec<String> = std::env::args().collect();
+    let metrics = std::sync::Arc::new(Metrics::new());
+    // Bind before attaching probes, so a busy port costs nothing.
+    let server = match a.metrics_addr {
+        Some(addr) => Some(MetricsServer::start(addr, metrics.clone()).usage()?),
+        None => None,
+    };
     let session =
         Session::start(&path, a.force, &ProbeOptions { no_btf: a.no_btf }, command).usage()?;
+    if let Some(s) = &server {
+        metrics.publish(&session.summary);
+        eprintln!("hbwatch: serving metrics at http://{}/metrics", s.addr());
+    }
     eprintln!(
         "hbwatch: recording to {}{}",
         path.display(),
@@ -32,15 +45,26 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         .build()
         .context("starting the async runtime")
         .runtime()?;
-    let finished = rt.block_on(record_loop(session, a.interval, a.duration))?;
+    let publish = server.is_some();
+    let mut after_tick = |s: &mut Session| {
+        if publish {
+            metrics.publish(&s.summary);
+        }
+        Ok(())
+    };
+    let finished = rt.block_on(record_loop(session, a.interval, a.duration, &mut after_tick))?;
     print_summary(&finished);
     Ok(())
 }
 
-async fn record_loop(
+/// What a caller does after every successful tick (publish metrics, rotate files).
+pub(crate) type AfterTick<'a> = dyn FnMut(&mut Session) -> anyhow::Result<()> + 'a;
+
+pub(crate) async fn record_loop(
     mut session: Session,
     interval: Duration,
     duration: Option<Duration>,
+    after_tick: &mut AfterTick<'_>,
 ) -> Result<Finished, Failure> {
     let mut sigint = signal(SignalKind::interrupt())
         .context("installing the SIGINT handler")
@@ -71,6 +95,7 @@ async fn record_loop(
                 "recording stopped: {e}; {path} holds everything recorded up to the previous second"
             )));
         }
+        after_tick(&mut session).runtime()?;
         if status {
             status_line(&session, start.elapsed());
         }

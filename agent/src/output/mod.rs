@@ -2,3 +2,5 @@
 
 pub mod report;
 pub mod units;
+pub mod export;
+pub mod metrics;
