@@ -131,3 +131,22 @@ fn which_prometheus() -> Result<std::path::PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+/// The deployment examples are valid for the real tools.
+#[test]
+fn deploy_examples_pass_promtool() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/deploy");
+    for args in [["check", "rules", "alerts.yml"], ["check", "config", "prometheus.yml"]] {
+        let o = Command::new("promtool")
+            .args(args)
+            .current_dir(&docs)
+            .output()
+            .expect("promtool (Debian's prometheus package) is installed");
+        assert!(
+            o.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
