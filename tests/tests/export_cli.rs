@@ -43,13 +43,31 @@ fn exports_every_format_privately() {
     let p = |n: &str| d.path().join(n).display().to_string();
     let args = [
         rec.to_str().expect("utf8"),
-        "--from", "+10s", "--to", "+30s",
-        "--timeline", &p("t.svg"), "--trace", &p("t.json"), "--json", &p("s.json"),
-        "--ndjson", &p("s.ndjson"), "--histograms", &p("hist"),
+        "--from",
+        "+10s",
+        "--to",
+        "+30s",
+        "--timeline",
+        &p("t.svg"),
+        "--trace",
+        &p("t.json"),
+        "--json",
+        &p("s.json"),
+        "--ndjson",
+        &p("s.ndjson"),
+        "--histograms",
+        &p("hist"),
     ];
     let o = export(&args);
     assert!(o.status.success(), "export failed: {}", stderr(&o));
-    for f in ["t.svg", "t.json", "s.json", "s.ndjson", "hist/softirq-wait.hlog", "hist/softirq-run-cpu1-NET_RX.hgrm"] {
+    for f in [
+        "t.svg",
+        "t.json",
+        "s.json",
+        "s.ndjson",
+        "hist/softirq-wait.hlog",
+        "hist/softirq-run-cpu1-NET_RX.hgrm",
+    ] {
         let m = std::fs::metadata(d.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(m.len() > 0, "{f} is empty");
         assert_eq!(m.permissions().mode() & 0o777, 0o600, "{f} is not private");
@@ -59,7 +77,11 @@ fn exports_every_format_privately() {
     // Again without --force: refused, exit 2, nothing changed.
     let o = export(&args);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("refusing to overwrite"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refusing to overwrite"),
+        "{}",
+        stderr(&o)
+    );
     let mut forced = args.to_vec();
     forced.push("--force");
     assert!(export(&forced).status.success());
@@ -77,7 +99,10 @@ fn impossible_requests_exit_2() {
         (vec![r], "nothing to export"),
         (vec![r, "--gap", "1", "--timeline", o], "no heartbeat gap 1"),
         (vec![r, "--flamegraph", o], "no kernel stacks"),
-        (vec![r, "--from", "+1h", "--timeline", o], "empty or outside"),
+        (
+            vec![r, "--from", "+1h", "--timeline", o],
+            "empty or outside",
+        ),
         (vec!["/nonexistent.hbw", "--timeline", o], "nonexistent"),
     ] {
         let res = export(&args);
@@ -100,8 +125,16 @@ fn one_hour_export_time() {
     let t0 = Instant::now();
     let o = export(&[
         rec.to_str().expect("utf8"),
-        "--timeline", &p("t.svg"), "--trace", &p("t.json"), "--json", &p("s.json"),
-        "--ndjson", &p("s.ndjson"), "--histograms", &p("hist"),
+        "--timeline",
+        &p("t.svg"),
+        "--trace",
+        &p("t.json"),
+        "--json",
+        &p("s.json"),
+        "--ndjson",
+        &p("s.ndjson"),
+        "--histograms",
+        &p("hist"),
     ]);
     let took = t0.elapsed();
     assert!(o.status.success(), "{}", stderr(&o));

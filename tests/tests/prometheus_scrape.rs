@@ -65,12 +65,16 @@ fn query(prom: SocketAddr, q: &str) -> Option<f64> {
 #[test]
 fn prometheus_scrapes_and_returns_values() {
     let Ok(bin) = which_prometheus() else {
-        panic!("Debian's prometheus is not installed: apt-get install -y prometheus (cargo xtask lists it)");
+        panic!(
+            "Debian's prometheus is not installed: apt-get install -y prometheus (cargo xtask lists it)"
+        );
     };
-    let summary = RecordingSummary::from_records(synthetic::header(), (1, 0), synthetic::records(40));
+    let summary =
+        RecordingSummary::from_records(synthetic::header(), (1, 0), synthetic::records(40));
     let metrics = Arc::new(Metrics::new());
     metrics.publish(&summary);
-    let server = MetricsServer::start("127.0.0.1:0".parse().expect("addr"), metrics).expect("serve");
+    let server =
+        MetricsServer::start("127.0.0.1:0".parse().expect("addr"), metrics).expect("serve");
 
     let dir = hbwatch_tests::tempdir();
     let config = dir.path().join("prometheus.yml");
@@ -86,7 +90,10 @@ fn prometheus_scrapes_and_returns_values() {
     let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
     let child = Command::new(bin)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address={prom}"))
         .stdout(Stdio::null())
         .stderr(log)
@@ -95,10 +102,22 @@ fn prometheus_scrapes_and_returns_values() {
     let _guard = Guard(child);
 
     let wanted = [
-        ("hbwatch_softirq_wait_seconds_count{cpu=\"1\",vector=\"NET_RX\"}", 6750.0),
-        ("hbwatch_softirq_entries_total{cpu=\"0\",vector=\"TIMER\"}", 1600.0),
-        ("hbwatch_lost_events_total{stream=\"softirq-interval\"}", 3.0),
-        ("hbwatch_collector_state{collector=\"softirq\",state=\"running\"}", 1.0),
+        (
+            "hbwatch_softirq_wait_seconds_count{cpu=\"1\",vector=\"NET_RX\"}",
+            6750.0,
+        ),
+        (
+            "hbwatch_softirq_entries_total{cpu=\"0\",vector=\"TIMER\"}",
+            1600.0,
+        ),
+        (
+            "hbwatch_lost_events_total{stream=\"softirq-interval\"}",
+            3.0,
+        ),
+        (
+            "hbwatch_collector_state{collector=\"softirq\",state=\"running\"}",
+            1.0,
+        ),
         ("up{job=\"hbwatch\"}", 1.0),
     ];
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -108,7 +127,8 @@ fn prometheus_scrapes_and_returns_values() {
             break;
         }
         if Instant::now() > deadline {
-            let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
             let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().join("\n");
             panic!("Prometheus did not return the values within 60 s: {got:?}\nlog tail:\n{tail}");
         }
@@ -136,7 +156,10 @@ fn which_prometheus() -> Result<std::path::PathBuf, ()> {
 #[test]
 fn deploy_examples_pass_promtool() {
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/deploy");
-    for args in [["check", "rules", "alerts.yml"], ["check", "config", "prometheus.yml"]] {
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["check", "config", "prometheus.yml"],
+    ] {
         let o = Command::new("promtool")
             .args(args)
             .current_dir(&docs)

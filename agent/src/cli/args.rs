@@ -197,8 +197,15 @@ mod tests {
     #[test]
     fn parses_export_serve_and_metrics() {
         let c = Cli::try_parse_from([
-            "hbwatch", "export", "r.hbw", "--from", "+10s", "--to", "2026-11-22T07:00:40Z",
-            "--trace", "t.json",
+            "hbwatch",
+            "export",
+            "r.hbw",
+            "--from",
+            "+10s",
+            "--to",
+            "2026-11-22T07:00:40Z",
+            "--trace",
+            "t.json",
         ])
         .expect("parse");
         let Command::Export(e) = c.command else {
@@ -214,10 +221,18 @@ mod tests {
         assert!(Cli::try_parse_from(["hbwatch", "export", "r.hbw", "--from", "soon"]).is_err());
         let c = Cli::try_parse_from(["hbwatch", "record", "--metrics-addr", "127.0.0.1:9464"])
             .expect("parse");
-        assert!(matches!(c.command, Command::Record(RecordArgs { metrics_addr: Some(_), .. })));
+        assert!(matches!(
+            c.command,
+            Command::Record(RecordArgs {
+                metrics_addr: Some(_),
+                ..
+            })
+        ));
         assert!(Cli::try_parse_from(["hbwatch", "record", "--metrics-addr", "localhost"]).is_err());
         assert!(Cli::try_parse_from(["hbwatch", "serve", "--rotate", "1h"]).is_err());
-        assert!(Cli::try_parse_from(["hbwatch", "serve", "--output-dir", "/x", "--keep", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["hbwatch", "serve", "--output-dir", "/x", "--keep", "0"]).is_err()
+        );
         assert!(Cli::try_parse_from(["hbwatch", "completions", "bash"]).is_ok());
     }
 }

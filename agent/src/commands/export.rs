@@ -50,7 +50,11 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
         && dir.exists()
         && !dir.is_dir()
     {
-        return Err(anyhow::anyhow!("{}: --histograms needs a folder", dir.display())).usage();
+        return Err(anyhow::anyhow!(
+            "{}: --histograms needs a folder",
+            dir.display()
+        ))
+        .usage();
     }
     let started = Instant::now();
     let data = RecordingData::read(&a.path).usage()?;

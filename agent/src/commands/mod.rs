@@ -5,5 +5,5 @@
 pub mod docs;
 pub mod export;
 pub mod record;
-pub mod serve;
 pub mod report;
+pub mod serve;

@@ -52,7 +52,12 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         }
         Ok(())
     };
-    let finished = rt.block_on(record_loop(session, a.interval, a.duration, &mut after_tick))?;
+    let finished = rt.block_on(record_loop(
+        session,
+        a.interval,
+        a.duration,
+        &mut after_tick,
+    ))?;
     print_summary(&finished);
     Ok(())
 }

@@ -23,7 +23,10 @@ const SUFFIX: &str = ".hbw";
 pub fn run(a: ServeArgs) -> Result<(), Failure> {
     let metrics = Arc::new(Metrics::new());
     let server = MetricsServer::start(a.metrics_addr, metrics.clone()).usage()?;
-    let dir = a.output_dir.clone().unwrap_or_else(|| PathBuf::from("/var/lib/hbwatch"));
+    let dir = a
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/hbwatch"));
     if !dir.is_dir() {
         return Err(anyhow::anyhow!(
             "{}: recording folder does not exist (create it or pass --output-dir)",
@@ -71,7 +74,11 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
     ))?;
     eprintln!(
         "hbwatch: stopped ({}); last recording {}",
-        finished.summary.stop.as_ref().map_or("?", |s| s.reason.as_str()),
+        finished
+            .summary
+            .stop
+            .as_ref()
+            .map_or("?", |s| s.reason.as_str()),
         finished.path.display()
     );
     drop(server);
@@ -116,7 +123,12 @@ mod tests {
     #[test]
     fn prune_keeps_newest_and_ignores_others() {
         let d = tempfile::tempdir().expect("tempdir");
-        for n in ["hbwatch-serve-1.hbw", "hbwatch-serve-2.hbw", "hbwatch-serve-3.hbw", "mine.hbw"] {
+        for n in [
+            "hbwatch-serve-1.hbw",
+            "hbwatch-serve-2.hbw",
+            "hbwatch-serve-3.hbw",
+            "mine.hbw",
+        ] {
             std::fs::write(d.path().join(n), b"x").expect("write");
         }
         prune(d.path(), 2).expect("prune");
@@ -125,7 +137,10 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["hbwatch-serve-2.hbw", "hbwatch-serve-3.hbw", "mine.hbw"]);
+        assert_eq!(
+            left,
+            ["hbwatch-serve-2.hbw", "hbwatch-serve-3.hbw", "mine.hbw"]
+        );
         let a = next_path(d.path());
         std::thread::sleep(Duration::from_millis(2));
         assert!(next_path(d.path()) > a, "names must sort by time");

@@ -11,7 +11,9 @@ use super::{ExportInput, StackInput};
 pub enum FlamegraphError {
     #[error("no kernel stacks were sampled in {0}; record with stack sampling to get flamegraphs")]
     NoStacks(String),
-    #[error("no baseline stacks outside {0}: a differential flamegraph needs samples before or after the window")]
+    #[error(
+        "no baseline stacks outside {0}: a differential flamegraph needs samples before or after the window"
+    )]
     NoBaseline(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),

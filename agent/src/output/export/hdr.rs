@@ -71,7 +71,9 @@ pub fn histograms(input: &ExportInput) -> Vec<Named> {
             for (kind, s) in [("wait", &c.wait_hist), ("run", &c.run_hist)] {
                 if s.total() > 0 {
                     add_sparse(
-                        cells.entry(cell_name(kind, c.cpu, &v)).or_insert_with(new_hist),
+                        cells
+                            .entry(cell_name(kind, c.cpu, &v))
+                            .or_insert_with(new_hist),
                         s,
                     );
                 }
@@ -160,7 +162,11 @@ pub fn write_hgrm(h: &Hist, mut w: impl Write) -> std::io::Result<()> {
 
 /// Interval log of softirq `kind` ("wait" or "run"): one tagged histogram per CPU × vector per
 /// recorded interval. Timestamps are seconds since the window start; StartTime is its wall clock.
-pub fn write_softirq_hlog(input: &ExportInput, kind: &str, mut w: impl Write) -> std::io::Result<()> {
+pub fn write_softirq_hlog(
+    input: &ExportInput,
+    kind: &str,
+    mut w: impl Write,
+) -> std::io::Result<()> {
     let start_rt = input.anchor.realtime_of(input.window.start_mono_ns);
     let start = std::time::UNIX_EPOCH + Duration::from_nanos(start_rt.max(0) as u64);
     let mut ser = V2DeflateSerializer::new();
@@ -174,10 +180,15 @@ pub fn write_softirq_hlog(input: &ExportInput, kind: &str, mut w: impl Write) ->
         .with_max_value_divisor(UNIT_NS)
         .begin_log_with(&mut w, &mut ser)?;
     for iv in &input.softirq {
-        let offset = Duration::from_nanos(iv.start_mono_ns.saturating_sub(input.window.start_mono_ns));
+        let offset =
+            Duration::from_nanos(iv.start_mono_ns.saturating_sub(input.window.start_mono_ns));
         let dur = Duration::from_nanos(iv.end_mono_ns.saturating_sub(iv.start_mono_ns));
         for c in &iv.cells {
-            let s = if kind == "run" { &c.run_hist } else { &c.wait_hist };
+            let s = if kind == "run" {
+                &c.run_hist
+            } else {
+                &c.wait_hist
+            };
             if s.total() == 0 {
                 continue;
             }

@@ -37,9 +37,12 @@ pub fn header() -> Header {
             // 2026-11-22T07:00:00Z
             realtime_ns: 1_795_330_800_000_000_000,
         },
-        softirq_vectors: ["HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU"]
-            .map(String::from)
-            .to_vec(),
+        softirq_vectors: [
+            "HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER",
+            "RCU",
+        ]
+        .map(String::from)
+        .to_vec(),
         command: vec!["hbwatch".into(), "record".into()],
     }
 }
@@ -97,7 +100,13 @@ pub fn records(seconds: u64) -> Vec<Record> {
             cell(0, 1, 40, 4_000, start),
             cell(1, 1, 40, 4_000, start),
             cell(0, 3, 200, 8_000, start),
-            cell(1, 3, if stall { 30 } else { 180 }, if stall { 4_000_000 } else { 9_000 }, start),
+            cell(
+                1,
+                3,
+                if stall { 30 } else { 180 },
+                if stall { 4_000_000 } else { 9_000 },
+                start,
+            ),
         ];
         out.push(Record::Softirq(SoftirqInterval {
             start_mono_ns: start,

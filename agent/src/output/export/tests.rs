@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{
+    ExportInput,
     adapt::{self, AnalysisInputs},
     flamegraph, hdr, series, synthetic, timeline, trace,
     window::{self, TimeSpec, WindowSpec},
-    ExportInput,
 };
 
 const SECONDS: u64 = 40;
@@ -37,8 +37,12 @@ fn golden(name: &str, got: &[u8]) {
         std::fs::write(&path, got).expect("bless golden file");
         return;
     }
-    let want = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with HBWATCH_BLESS=1 to create it", path.display()));
+    let want = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with HBWATCH_BLESS=1 to create it",
+            path.display()
+        )
+    });
     if want != got {
         let actual = path.with_extension("actual");
         std::fs::write(&actual, got).expect("write actual");
@@ -79,11 +83,17 @@ fn folded_and_flamegraphs() {
     let folded = render(|w| flamegraph::write_folded(&gap.stacks.window, w).expect("folded"));
     golden("gap1.folded", &folded);
     let text = String::from_utf8(folded).expect("utf8");
-    assert!(text.lines().all(|l| l.rsplit_once(' ').is_some_and(|(_, n)| n.parse::<u64>().is_ok())));
+    assert!(text.lines().all(|l| {
+        l.rsplit_once(' ')
+            .is_some_and(|(_, n)| n.parse::<u64>().is_ok())
+    }));
     let svg = render(|w| flamegraph::write_svg(&gap, w).expect("svg"));
     assert_xml(&svg);
     let s = String::from_utf8_lossy(&svg);
-    assert!(s.contains("node-a") && s.contains("gap 1") && s.contains("samples"), "title lacks host/window/samples");
+    assert!(
+        s.contains("node-a") && s.contains("gap 1") && s.contains("samples"),
+        "title lacks host/window/samples"
+    );
     golden("gap1-flamegraph.svg", &svg);
     let diff = render(|w| flamegraph::write_diff_svg(&gap, w).expect("diff svg"));
     assert_xml(&diff);
@@ -106,11 +116,21 @@ fn hdr_files() {
     let names: Vec<&str> = hs.iter().map(|h| h.name.as_str()).collect();
     assert!(names.contains(&"softirq-wait-cpu1-NET_RX"), "{names:?}");
     assert!(names.contains(&"softirq-run-cpu0-TIMER"), "{names:?}");
-    assert!(names.contains(&"heartbeat-interarrival-corosync_eth0"), "{names:?}");
-    let rx = hs.iter().find(|h| h.name == "softirq-wait-cpu1-NET_RX").expect("cell");
+    assert!(
+        names.contains(&"heartbeat-interarrival-corosync_eth0"),
+        "{names:?}"
+    );
+    let rx = hs
+        .iter()
+        .find(|h| h.name == "softirq-wait-cpu1-NET_RX")
+        .expect("cell");
     // 37 quiet seconds of 180 softirqs and 3 stalled seconds of 30.
     assert_eq!(rx.hist.len(), 37 * 180 + 3 * 30);
-    assert!(rx.hist.max() >= 4_000_000, "stall missing: max {}", rx.hist.max());
+    assert!(
+        rx.hist.max() >= 4_000_000,
+        "stall missing: max {}",
+        rx.hist.max()
+    );
     let hgrm = render(|w| hdr::write_hgrm(&rx.hist, w).expect("hgrm"));
     golden("softirq-wait-cpu1-NET_RX.hgrm", &hgrm);
     let hlog = render(|w| hdr::write_softirq_hlog(&i, "wait", w).expect("hlog"));
@@ -118,8 +138,11 @@ fn hdr_files() {
     // The log reads back with the crate's own parser, every interval tagged.
     let text = String::from_utf8(hlog).expect("utf8");
     let mut n = 0;
-    for item in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(text.as_bytes()) {
-        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(h) = item.expect("log entry") {
+    for item in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(text.as_bytes())
+    {
+        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(h) =
+            item.expect("log entry")
+        {
             assert!(h.tag().is_some());
             n += 1;
         }
@@ -159,17 +182,29 @@ fn check_trace_schema(doc: &Value) -> usize {
         assert!(e["name"].is_string(), "name missing: {e}");
         assert!(e["pid"].is_u64() && e["tid"].is_u64(), "pid/tid: {e}");
         match ph {
-            "M" => assert!(e["args"]["name"].is_string(), "metadata without args.name: {e}"),
+            "M" => assert!(
+                e["args"]["name"].is_string(),
+                "metadata without args.name: {e}"
+            ),
             "X" => {
-                assert!(e["ts"].is_number() && e["dur"].as_f64().is_some_and(|d| d >= 0.0), "{e}")
+                assert!(
+                    e["ts"].is_number() && e["dur"].as_f64().is_some_and(|d| d >= 0.0),
+                    "{e}"
+                )
             }
             "i" => {
                 assert!(e["ts"].is_number(), "{e}");
-                assert!(matches!(e["s"].as_str(), Some("t" | "p" | "g")), "instant scope: {e}");
+                assert!(
+                    matches!(e["s"].as_str(), Some("t" | "p" | "g")),
+                    "instant scope: {e}"
+                );
             }
             "C" => {
                 let args = e["args"].as_object().expect("counter args");
-                assert!(!args.is_empty() && args.values().all(Value::is_number), "{e}");
+                assert!(
+                    !args.is_empty() && args.values().all(Value::is_number),
+                    "{e}"
+                );
             }
             other => panic!("unexpected phase {other}"),
         }
@@ -186,7 +221,10 @@ fn trace_is_valid_and_stable() {
     let n = check_trace_schema(&doc);
     assert!(n > 20);
     let ev = doc["traceEvents"].as_array().expect("events");
-    let has = |ph: &str, name: &str| ev.iter().any(|e| e["ph"] == ph && e["name"].as_str().is_some_and(|s| s.contains(name)));
+    let has = |ph: &str, name: &str| {
+        ev.iter()
+            .any(|e| e["ph"] == ph && e["name"].as_str().is_some_and(|s| s.contains(name)))
+    };
     assert!(has("X", "gap 1") && has("i", "onset") && has("i", "detected") && has("i", "drops"));
     assert!(has("X", "NET_RX waited"), "softirq spike slice missing");
     assert!(has("i", "NET_RX starved"), "verdict annotation missing");
@@ -213,19 +251,52 @@ fn timeline_svg() {
 
 #[test]
 fn windows() {
-    assert_eq!(window::parse_time("+10s"), Ok(TimeSpec::Offset(std::time::Duration::from_secs(10))));
-    assert!(matches!(window::parse_time("2026-11-22T07:00:05Z"), Ok(TimeSpec::Wall(_))));
+    assert_eq!(
+        window::parse_time("+10s"),
+        Ok(TimeSpec::Offset(std::time::Duration::from_secs(10)))
+    );
+    assert!(matches!(
+        window::parse_time("2026-11-22T07:00:05Z"),
+        Ok(TimeSpec::Wall(_))
+    ));
     for bad in ["10s", "+ten", "yesterday", "2026-13-01T00:00:00Z"] {
         assert!(window::parse_time(bad).is_err(), "{bad} accepted");
     }
     let data = synthetic::data(SECONDS);
     let wall = window::parse_time("2026-11-22T07:00:05Z").expect("time");
-    let w = window::resolve(&WindowSpec::Range { from: Some(wall), to: None }, &data, &[]).expect("range");
-    assert_eq!(w.start_mono_ns, synthetic::START_MONO_NS + 5 * synthetic::SEC);
+    let w = window::resolve(
+        &WindowSpec::Range {
+            from: Some(wall),
+            to: None,
+        },
+        &data,
+        &[],
+    )
+    .expect("range");
+    assert_eq!(
+        w.start_mono_ns,
+        synthetic::START_MONO_NS + 5 * synthetic::SEC
+    );
     let e = window::resolve(&WindowSpec::Gap(7), &data, &synthetic::gaps()).expect_err("gap 7");
-    assert!(e.to_string().contains("no heartbeat gap 7 (gaps: 1)"), "{e}");
+    assert!(
+        e.to_string().contains("no heartbeat gap 7 (gaps: 1)"),
+        "{e}"
+    );
     let late = window::parse_time("+1h").expect("offset");
-    assert!(window::resolve(&WindowSpec::Range { from: Some(late), to: None }, &data, &[]).is_err());
+    assert!(
+        window::resolve(
+            &WindowSpec::Range {
+                from: Some(late),
+                to: None
+            },
+            &data,
+            &[]
+        )
+        .is_err()
+    );
     let g = window::resolve(&WindowSpec::Gap(1), &data, &synthetic::gaps()).expect("gap 1");
-    assert_eq!(g.start_mono_ns, synthetic::START_MONO_NS + 18 * synthetic::SEC);
+    assert_eq!(
+        g.start_mono_ns,
+        synthetic::START_MONO_NS + 18 * synthetic::SEC
+    );
 }

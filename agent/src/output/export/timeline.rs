@@ -33,7 +33,10 @@ pub fn write_svg(input: &ExportInput, mut w: impl Write) -> Result<(), TimelineE
     w.write_all(svg.as_bytes()).map_err(err)
 }
 
-fn draw(input: &ExportInput, root: &DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), TimelineError> {
+fn draw(
+    input: &ExportInput,
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+) -> Result<(), TimelineError> {
     root.fill(&WHITE).map_err(err)?;
     let (head, body) = root.split_vertically(50);
     head.draw_text(
@@ -107,7 +110,9 @@ fn note(area: &DrawingArea<SVGBackend<'_>, Shift>, text: &str) -> Result<(), Tim
     let (w, h) = area.dim_in_pixel();
     area.draw_text(
         text,
-        &("sans-serif", 14).into_font().color(&RGBColor(120, 120, 120)),
+        &("sans-serif", 14)
+            .into_font()
+            .color(&RGBColor(120, 120, 120)),
         (w as i32 / 3, h as i32 / 2),
     )
     .map_err(err)
@@ -166,13 +171,14 @@ fn net_rx(
                 .push((s.t_s, cell.wait_p99_ns as f64 / 1e3));
         }
     }
-    let y_max = lines
-        .values()
-        .flatten()
-        .map(|p| p.1)
-        .fold(1.0f64, f64::max)
-        * 1.1;
-    let mut c = chart(area, "NET_RX softirq wait p99 per CPU (µs)", span, y_max, "µs")?;
+    let y_max = lines.values().flatten().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
+    let mut c = chart(
+        area,
+        "NET_RX softirq wait p99 per CPU (µs)",
+        span,
+        y_max,
+        "µs",
+    )?;
     shade_gaps(input, &mut c, y_max)?;
     for (i, (cpu, pts)) in lines.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();

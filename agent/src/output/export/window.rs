@@ -23,9 +23,9 @@ pub fn parse_time(s: &str) -> Result<TimeSpec, String> {
             .map_err(|e| format!("`{s}` is not an offset ({e}); use forms like +10s, +2m30s"))?;
         return Ok(TimeSpec::Offset(d));
     }
-    let ts: jiff::Timestamp = s.parse().map_err(|e| {
-        format!("`{s}` is neither an offset like +10s nor an RFC 3339 time ({e})")
-    })?;
+    let ts: jiff::Timestamp = s
+        .parse()
+        .map_err(|e| format!("`{s}` is neither an offset like +10s nor an RFC 3339 time ({e})"))?;
     i64::try_from(ts.as_nanosecond())
         .map(TimeSpec::Wall)
         .map_err(|_| format!("`{s}`: time out of range"))

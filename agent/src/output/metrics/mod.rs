@@ -22,8 +22,8 @@ use prometheus_client::{
 };
 
 use crate::{
-    analysis::{RecordingSummary, latency::HistAgg},
     analysis::LatencyTable,
+    analysis::{RecordingSummary, latency::HistAgg},
     recording::records::{CollectorState, CollectorStatus},
 };
 
@@ -129,7 +129,8 @@ impl Collector for SoftirqCollector {
             (
                 "softirq_wait_seconds",
                 "Time from softirq raise to handler entry, per CPU and vector.",
-                (|a: &crate::analysis::SoftirqAgg| &a.wait) as fn(&crate::analysis::SoftirqAgg) -> &HistAgg,
+                (|a: &crate::analysis::SoftirqAgg| &a.wait)
+                    as fn(&crate::analysis::SoftirqAgg) -> &HistAgg,
             ),
             (
                 "softirq_run_seconds",
@@ -137,8 +138,7 @@ impl Collector for SoftirqCollector {
                 |a| &a.run,
             ),
         ] {
-            let mut m =
-                encoder.encode_descriptor(metric, help, None, MetricType::Histogram)?;
+            let mut m = encoder.encode_descriptor(metric, help, None, MetricType::Histogram)?;
             for ((cpu, v), agg) in &s.latency.cells {
                 let h = pick(agg);
                 let (sum, buckets) = prometheus_buckets(h);
@@ -189,8 +189,7 @@ impl Collector for RecorderCollector {
                 (CollectorState::Unavailable, "unavailable"),
             ] {
                 let labels = [("collector", name.as_str()), ("state", label)];
-                ConstGauge::new(i64::from(c.state == state))
-                    .encode(m.encode_family(&labels)?)?;
+                ConstGauge::new(i64::from(c.state == state)).encode(m.encode_family(&labels)?)?;
             }
         }
         Ok(())
@@ -215,24 +214,28 @@ mod tests {
         let text = metrics().encode().expect("encode");
         assert!(text.ends_with("# EOF\n"), "not OpenMetrics: {text}");
         assert!(text.contains("# TYPE hbwatch_softirq_wait_seconds histogram"));
-        assert!(text.contains(
-            "hbwatch_softirq_wait_seconds_count{cpu=\"1\",vector=\"NET_RX\"} 6750"
-        ));
+        assert!(
+            text.contains("hbwatch_softirq_wait_seconds_count{cpu=\"1\",vector=\"NET_RX\"} 6750")
+        );
         assert!(text.contains(
             "hbwatch_softirq_wait_seconds_bucket{le=\"+Inf\",cpu=\"1\",vector=\"NET_RX\"} 6750"
         ));
         assert!(text.contains("hbwatch_softirq_entries_total{cpu=\"0\",vector=\"TIMER\"} 1600"));
         assert!(text.contains("hbwatch_lost_events_total{stream=\"softirq-interval\"} 3"));
-        assert!(text.contains(
-            "hbwatch_collector_state{collector=\"softirq\",state=\"running\"} 1"
-        ));
+        assert!(
+            text.contains("hbwatch_collector_state{collector=\"softirq\",state=\"running\"} 1")
+        );
     }
 
     #[test]
     fn buckets_never_report_lower() {
         let mut h = HistAgg::default();
         let idx = agent_common::hist::bucket_index(1_500) as u16;
-        h.add(&crate::recording::records::SparseHist(vec![(idx, 4)]), 6_000, None);
+        h.add(
+            &crate::recording::records::SparseHist(vec![(idx, 4)]),
+            6_000,
+            None,
+        );
         let (sum, b) = prometheus_buckets(&h);
         assert!((sum - 6e-6).abs() < 1e-12);
         // 1.5 µs lands under le=2e-6, not le=1e-6.

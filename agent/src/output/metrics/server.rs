@@ -27,10 +27,7 @@ impl MetricsServer {
             addr,
             why: e.to_string(),
         })?;
-        let bound = server
-            .server_addr()
-            .to_ip()
-            .unwrap_or(addr);
+        let bound = server.server_addr().to_ip().unwrap_or(addr);
         let server = Arc::new(server);
         let s = server.clone();
         let thread = std::thread::Builder::new()
