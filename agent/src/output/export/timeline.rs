@@ -65,10 +65,12 @@ fn chart<'a, 'b>(
     span: f64,
     y_max: f64,
     y_desc: &str,
+    y_labels: usize,
 ) -> Result<Chart<'a, 'b>, TimelineError> {
     let mut c = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 15))
         .margin(8)
+        .margin_right(24)
         .x_label_area_size(30)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..span, 0f64..y_max)
@@ -76,6 +78,7 @@ fn chart<'a, 'b>(
     c.configure_mesh()
         .x_desc("seconds from window start")
         .y_desc(y_desc)
+        .y_labels(y_labels)
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
@@ -130,6 +133,7 @@ fn heartbeats(
         span,
         n,
         "source",
+        0,
     )?;
     shade_gaps(input, &mut c, n)?;
     for (i, h) in input.heartbeats.iter().enumerate() {
@@ -165,10 +169,11 @@ fn net_rx(
     let mut lines: std::collections::BTreeMap<u32, Vec<(f64, f64)>> = Default::default();
     for s in &rows {
         for cell in s.softirq.iter().filter(|c| c.vector == "NET_RX") {
-            lines
-                .entry(cell.cpu)
-                .or_default()
-                .push((s.t_s, cell.wait_p99_ns as f64 / 1e3));
+            // A value holds for its whole interval: draw steps, not slopes.
+            let v = cell.wait_p99_ns as f64 / 1e3;
+            let line = lines.entry(cell.cpu).or_default();
+            line.push((s.t_s, v));
+            line.push((input.offset_s(s.end_mono_ns), v));
         }
     }
     let y_max = lines.values().flatten().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
@@ -178,6 +183,7 @@ fn net_rx(
         span,
         y_max,
         "µs",
+        8,
     )?;
     shade_gaps(input, &mut c, y_max)?;
     for (i, (cpu, pts)) in lines.iter().enumerate() {
@@ -207,10 +213,13 @@ fn drops(
     let pts: Vec<(f64, f64)> = input
         .drops
         .iter()
-        .map(|d| (input.offset_s(d.start_mono_ns), d.total as f64))
+        .flat_map(|d| {
+            let (x, v) = (input.offset_s(d.start_mono_ns), d.total as f64);
+            [(x, v), (x + 1.0, v)]
+        })
         .collect();
     let y_max = pts.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
-    let mut c = chart(area, "Packet drops per second", span, y_max, "drops/s")?;
+    let mut c = chart(area, "Packet drops per second", span, y_max, "drops/s", 8)?;
     shade_gaps(input, &mut c, y_max)?;
     if pts.is_empty() {
         note(area, "no drop analysis in this recording")?;
