@@ -3,8 +3,7 @@
 //! synthetic recording, the same code path `record --metrics-addr` and `serve` publish through.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::SocketAddr,
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
@@ -17,6 +16,7 @@ use hbwatch::{
         metrics::{Metrics, server::MetricsServer},
     },
 };
+use hbwatch_tests::http::{free_port, get_ok};
 
 /// Kills the Prometheus this test started (by its PID only) when the test ends.
 struct Guard(Child);
@@ -25,24 +25,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    let status = head.lines().next()?;
-    (status.split_whitespace().nth(1) == Some("200")).then(|| body.to_owned())
 }
 
 fn encode(q: &str) -> String {
@@ -56,7 +38,7 @@ fn encode(q: &str) -> String {
 
 /// The single value of an instant query, if Prometheus has it yet.
 fn query(prom: SocketAddr, q: &str) -> Option<f64> {
-    let body = http_get(prom, &format!("/api/v1/query?query={}", encode(q)))?;
+    let body = get_ok(prom, &format!("/api/v1/query?query={}", encode(q)))?;
     let v: serde_json::Value = serde_json::from_str(&body).ok()?;
     let result = v["data"]["result"].as_array()?;
     result.first()?["value"][1].as_str()?.parse().ok()
