@@ -139,7 +139,10 @@ fn write_histograms(dir: &Path, force: bool, input: &ExportInput) -> Result<(), 
             .with_context(|| format!("creating {}", dir.display()))
             .usage()?;
     }
-    for h in hdr::histograms(input) {
+    let hists = hdr::histograms(input)
+        .context("building HdrHistograms")
+        .runtime()?;
+    for h in hists {
         let p = dir.join(format!("{}.hgrm", h.name));
         write_file(&p, force, |w| Ok(hdr::write_hgrm(&h.hist, w)?))?;
     }

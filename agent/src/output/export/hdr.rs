@@ -27,9 +27,10 @@ const UNIT_NS: f64 = 1000.0;
 
 pub type Hist = Histogram<u64>;
 
-fn new_hist() -> Hist {
-    // Bounds are constants known to be valid for the crate.
-    Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIGS).expect("valid HdrHistogram bounds")
+/// An empty histogram with hbwatch's bounds; callers clone it rather than build each one.
+fn new_hist() -> std::io::Result<Hist> {
+    Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIGS)
+        .map_err(|e| std::io::Error::other(format!("HdrHistogram bounds: {e:?}")))
 }
 
 /// Adds a kernel log-linear histogram: every sample counts at its bucket's upper bound, the same
@@ -63,7 +64,8 @@ fn cell_name(kind: &str, cpu: u32, vector: &str) -> String {
 }
 
 /// Whole-window histograms: softirq wait/run per cell, inter-arrival per source, probe latency.
-pub fn histograms(input: &ExportInput) -> Vec<Named> {
+pub fn histograms(input: &ExportInput) -> std::io::Result<Vec<Named>> {
+    let empty = new_hist()?;
     let mut cells: std::collections::BTreeMap<String, Hist> = Default::default();
     for iv in &input.softirq {
         for c in &iv.cells {
@@ -73,7 +75,7 @@ pub fn histograms(input: &ExportInput) -> Vec<Named> {
                     add_sparse(
                         cells
                             .entry(cell_name(kind, c.cpu, &v))
-                            .or_insert_with(new_hist),
+                            .or_insert_with(|| empty.clone()),
                         s,
                     );
                 }
@@ -85,7 +87,7 @@ pub fn histograms(input: &ExportInput) -> Vec<Named> {
         .map(|(name, hist)| Named { name, hist })
         .collect();
     for h in &input.heartbeats {
-        let mut hist = new_hist();
+        let mut hist = empty.clone();
         for w in h.arrivals_mono_ns.windows(2) {
             hist.saturating_record(w[1].saturating_sub(w[0]).max(1));
         }
@@ -97,7 +99,7 @@ pub fn histograms(input: &ExportInput) -> Vec<Named> {
         }
     }
     for p in &input.probes {
-        let mut hist = new_hist();
+        let mut hist = empty.clone();
         for &(_, ns) in &p.samples {
             hist.saturating_record(ns.max(1));
         }
@@ -108,7 +110,7 @@ pub fn histograms(input: &ExportInput) -> Vec<Named> {
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// Sub-buckets per bucket, as HdrHistogram derives it from the significant figures.
@@ -169,6 +171,7 @@ pub fn write_softirq_hlog(
 ) -> std::io::Result<()> {
     let start_rt = input.anchor.realtime_of(input.window.start_mono_ns);
     let start = std::time::UNIX_EPOCH + Duration::from_nanos(start_rt.max(0) as u64);
+    let empty = new_hist()?;
     let mut ser = V2DeflateSerializer::new();
     let mut log = IntervalLogWriterBuilder::new()
         .add_comment(&format!(
@@ -192,7 +195,7 @@ pub fn write_softirq_hlog(
             if s.total() == 0 {
                 continue;
             }
-            let mut h = new_hist();
+            let mut h = empty.clone();
             add_sparse(&mut h, s);
             let tag = format!("cpu{}-{}", c.cpu, safe(&input.vector_name(c.vector)));
             log.write_histogram(&h, offset, dur, Tag::new(&tag))
@@ -206,6 +209,7 @@ pub fn write_softirq_hlog(
 pub fn write_heartbeat_hlog(input: &ExportInput, mut w: impl Write) -> std::io::Result<()> {
     let start_rt = input.anchor.realtime_of(input.window.start_mono_ns);
     let start = std::time::UNIX_EPOCH + Duration::from_nanos(start_rt.max(0) as u64);
+    let empty = new_hist()?;
     let mut ser = V2DeflateSerializer::new();
     let mut log = IntervalLogWriterBuilder::new()
         .add_comment(&format!(
@@ -223,7 +227,7 @@ pub fn write_heartbeat_hlog(input: &ExportInput, mut w: impl Write) -> std::io::
             let sec = p[1].saturating_sub(input.window.start_mono_ns) / 1_000_000_000;
             per_second
                 .entry(sec)
-                .or_insert_with(new_hist)
+                .or_insert_with(|| empty.clone())
                 .saturating_record(p[1].saturating_sub(p[0]).max(1));
         }
         for (sec, h) in per_second {

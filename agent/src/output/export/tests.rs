@@ -112,7 +112,7 @@ fn flamegraph_without_stacks_says_so() {
 #[test]
 fn hdr_files() {
     let i = input(WindowSpec::Whole);
-    let hs = hdr::histograms(&i);
+    let hs = hdr::histograms(&i).expect("histograms");
     let names: Vec<&str> = hs.iter().map(|h| h.name.as_str()).collect();
     assert!(names.contains(&"softirq-wait-cpu1-NET_RX"), "{names:?}");
     assert!(names.contains(&"softirq-run-cpu0-TIMER"), "{names:?}");
