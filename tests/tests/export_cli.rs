@@ -139,6 +139,18 @@ fn one_hour_export_time() {
     let took = t0.elapsed();
     assert!(o.status.success(), "{}", stderr(&o));
     eprintln!("one-hour synthetic recording: CLI export of all formats took {took:?}");
+    for f in [
+        "t.svg",
+        "t.json",
+        "s.json",
+        "s.ndjson",
+        "hist/softirq-wait.hlog",
+    ] {
+        let len = std::fs::metadata(d.path().join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        eprintln!("  {f}: {len} bytes");
+    }
     let nd = std::fs::read_to_string(d.path().join("s.ndjson")).expect("ndjson");
     assert_eq!(nd.lines().count(), 3600);
 }
