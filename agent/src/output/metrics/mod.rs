@@ -4,7 +4,9 @@
 //! Registered today (all with real data): softirq wait/run histograms and entry counters per CPU
 //! and vector, lost events per stream, collector state. Registration points for later analyses:
 //! [`Metrics::register`] takes any prometheus-client collector; drops by reason/device/port,
-//! NAPI budget exhaustion and heartbeat gaps by source and cause plug in there.
+//! NAPI budget exhaustion and heartbeat gaps by source and cause plug in there, named (after the
+//! `hbwatch_` prefix) `drops_total{reason,device,port}`, `napi_budget_exhausted_total{cpu,device}`
+//! and `heartbeat_gaps_total{source,cause}` — the names docs/deploy/alerts.yml already uses.
 
 pub mod server;
 
