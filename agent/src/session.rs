@@ -186,6 +186,25 @@ impl Session {
         })
     }
 
+    /// Continues in a new recording at `path` (fresh header, collector states repeated) and
+    /// returns the finished file's path. The running summary keeps counting across files.
+    pub fn rotate(&mut self, path: &Path) -> Result<std::path::PathBuf, RecordingError> {
+        let header = build_header(&HostRoot::default(), self.summary.header.command.clone());
+        let mut writer = RecordingWriter::create(path, false, &header)?;
+        for s in &self.probes.statuses {
+            writer.push(&Record::Collector(s.clone()))?;
+        }
+        writer.flush()?;
+        let mut old = std::mem::replace(&mut self.writer, writer);
+        // The finished file ends like any clean recording; the running summary is not stopped.
+        old.push(&Record::Stop(StopInfo {
+            at_mono_ns: clock::mono_ns(),
+            reason: format!("rotated to {}", path.display()),
+        }))?;
+        old.flush()?;
+        Ok(old.path().to_owned())
+    }
+
     pub fn path(&self) -> &Path {
         self.writer.path()
     }

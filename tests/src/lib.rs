@@ -4,6 +4,7 @@
 //! Every namespace a test makes is named after the test and removed on drop, so tests can run
 //! side by side and leave nothing behind even when they fail.
 
+pub mod http;
 pub mod netns;
 
 use std::path::PathBuf;

@@ -1,11 +1,11 @@
 //! clap definitions. Values are validated while parsing, so a command starts with settings that
 //! are already known to be sound.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::{check::CheckFormat, report::ReportFormat};
+use crate::output::{check::CheckFormat, export::window::TimeSpec, report::ReportFormat};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,8 +29,17 @@ pub enum Command {
     Check(CheckArgs),
     /// Watch live in the terminal while recording underneath (needs root and a TTY).
     Live(LiveArgs),
+    /// Export a recording (or one gap's window) as flamegraphs, HdrHistograms, a timeline, a
+    /// Perfetto trace or per-second JSON.
+    Export(ExportArgs),
+    /// Record continuously for fleets: serve OpenMetrics and write rotating recordings (needs root).
+    Serve(ServeArgs),
     /// List the log presets for heartbeat sources, with an example line each.
     Presets,
+    /// Print shell completions for SHELL to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout.
+    Man,
     /// A heartbeat peer for the demo and tests (runs inside a namespace).
     #[command(hide = true)]
     DemoPeer(DemoPeerArgs),
@@ -89,10 +98,84 @@ pub struct RecordArgs {
     /// How often kernel aggregates are read and the recording is flushed (at most 1s).
     #[arg(long, default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
+    /// Serve OpenMetrics at http://ADDR/metrics while recording (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     pub probes: ProbeArgs,
     #[command(flatten)]
     pub heartbeat: HeartbeatArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Serve OpenMetrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: SocketAddr,
+    /// Folder for rotating recordings; without it nothing is written to disk.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Start a new recording file this often.
+    #[arg(long, default_value = "1h", value_parser = parse_duration, requires = "output_dir")]
+    pub rotate: Duration,
+    /// Keep at most this many recordings in the folder (oldest removed first).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..), requires = "output_dir")]
+    pub keep: u32,
+    /// How often kernel aggregates are read (at most 1s).
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+    #[command(flatten)]
+    pub heartbeat: HeartbeatArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The recording to read.
+    pub path: PathBuf,
+    /// Limit to the evidence window of heartbeat gap N (as numbered by the report).
+    #[arg(long, value_name = "N", conflicts_with_all = ["from", "to"])]
+    pub gap: Option<u32>,
+    /// Window start: an offset from the recording start (+10s) or an RFC 3339 time.
+    #[arg(long, value_name = "T", value_parser = crate::output::export::window::parse_time)]
+    pub from: Option<TimeSpec>,
+    /// Window end: an offset from the recording start (+40s) or an RFC 3339 time.
+    #[arg(long, value_name = "T", value_parser = crate::output::export::window::parse_time)]
+    pub to: Option<TimeSpec>,
+    /// Kernel stacks as an interactive SVG flamegraph (inferno).
+    #[arg(long, value_name = "OUT.svg")]
+    pub flamegraph: Option<PathBuf>,
+    /// Kernel stacks as folded text (flamegraph.pl, speedscope).
+    #[arg(long, value_name = "OUT.folded")]
+    pub folded: Option<PathBuf>,
+    /// Make --flamegraph differential: the window against the rest of the recording.
+    #[arg(long, requires = "flamegraph")]
+    pub diff_baseline: bool,
+    /// HdrHistogram .hgrm and .hlog files into this folder (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub histograms: Option<PathBuf>,
+    /// Timeline picture (SVG): heartbeats, NET_RX wait p99, drops, gaps.
+    #[arg(long, value_name = "OUT.svg")]
+    pub timeline: Option<PathBuf>,
+    /// Chrome Trace Event JSON for Perfetto or chrome://tracing.
+    #[arg(long, value_name = "OUT.json")]
+    pub trace: Option<PathBuf>,
+    /// Per-second series as one JSON document.
+    #[arg(long, value_name = "OUT.json")]
+    pub json: Option<PathBuf>,
+    /// Per-second series as NDJSON (one object per line).
+    #[arg(long, value_name = "OUT.ndjson")]
+    pub ndjson: Option<PathBuf>,
+    /// Overwrite output files that exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
 }
 
 /// Kernel-probe options shared by `record` and `live`.
@@ -331,5 +414,47 @@ mod tests {
         assert_eq!(a.format, CheckFormat::Json);
         assert!(a.root.is_none());
         assert!(Cli::try_parse_from(["hbwatch", "check", "--format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn parses_export_serve_and_metrics() {
+        let c = Cli::try_parse_from([
+            "hbwatch",
+            "export",
+            "r.hbw",
+            "--from",
+            "+10s",
+            "--to",
+            "2026-11-22T07:00:40Z",
+            "--trace",
+            "t.json",
+        ])
+        .expect("parse");
+        let Command::Export(e) = c.command else {
+            panic!("not export")
+        };
+        assert_eq!(e.from, Some(TimeSpec::Offset(Duration::from_secs(10))));
+        assert!(matches!(e.to, Some(TimeSpec::Wall(_))));
+        assert!(
+            Cli::try_parse_from(["hbwatch", "export", "r.hbw", "--gap", "1", "--from", "+1s"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["hbwatch", "export", "r.hbw", "--diff-baseline"]).is_err());
+        assert!(Cli::try_parse_from(["hbwatch", "export", "r.hbw", "--from", "soon"]).is_err());
+        let c = Cli::try_parse_from(["hbwatch", "record", "--metrics-addr", "127.0.0.1:9464"])
+            .expect("parse");
+        assert!(matches!(
+            c.command,
+            Command::Record(RecordArgs {
+                metrics_addr: Some(_),
+                ..
+            })
+        ));
+        assert!(Cli::try_parse_from(["hbwatch", "record", "--metrics-addr", "localhost"]).is_err());
+        assert!(Cli::try_parse_from(["hbwatch", "serve", "--rotate", "1h"]).is_err());
+        assert!(
+            Cli::try_parse_from(["hbwatch", "serve", "--output-dir", "/x", "--keep", "0"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["hbwatch", "completions", "bash"]).is_ok());
     }
 }

@@ -32,6 +32,10 @@ pub fn main() -> ExitCode {
         Command::Live(a) => crate::commands::live::run(a),
         Command::Check(a) => crate::commands::check::run(a),
         Command::Presets => crate::commands::presets::run(),
+        Command::Export(a) => crate::commands::export::run(a),
+        Command::Serve(a) => crate::commands::serve::run(a),
+        Command::Completions(a) => crate::commands::docs::completions(a.shell),
+        Command::Man => crate::commands::docs::man(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

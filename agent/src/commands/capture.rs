@@ -26,7 +26,7 @@ use crate::{
 pub enum LoopEvent<'a, I> {
     /// The session just ticked (records appended and flushed).
     Ticked {
-        session: &'a Session,
+        session: &'a mut Session,
         elapsed: Duration,
     },
     /// Something arrived on the caller's input channel (the live view's keys and resizes).
@@ -218,7 +218,7 @@ pub async fn drive<I>(
                     )));
                 }
                 on_event(LoopEvent::Ticked {
-                    session: &session,
+                    session: &mut session,
                     elapsed: start.elapsed(),
                 })
             }

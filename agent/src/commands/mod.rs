@@ -4,7 +4,10 @@
 
 pub mod capture;
 pub mod check;
+pub mod docs;
+pub mod export;
 pub mod live;
 pub mod presets;
 pub mod record;
 pub mod report;
+pub mod serve;

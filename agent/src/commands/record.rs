@@ -10,7 +10,10 @@ use crate::{
     clock,
     collectors::host::HostRoot,
     commands::capture::{self, Flow, LoopEvent, LoopOptions},
-    output::units,
+    output::{
+        metrics::{Metrics, server::MetricsServer},
+        units,
+    },
     session::{Finished, Session},
 };
 
@@ -19,6 +22,12 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
     let command: Vec<String> = std::env::args().collect();
     // Bad heartbeat specs stop here, before anything is attached.
     let hb = capture::heartbeat_config(&a.heartbeat).usage()?;
+    let metrics = std::sync::Arc::new(Metrics::new());
+    // Bind before attaching probes, so a busy port costs nothing.
+    let server = match a.metrics_addr {
+        Some(addr) => Some(MetricsServer::start(addr, metrics.clone()).usage()?),
+        None => None,
+    };
     let session = Session::start(
         &path,
         a.force,
@@ -26,6 +35,10 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         command,
     )
     .usage()?;
+    if let Some(s) = &server {
+        metrics.publish(&session.summary);
+        eprintln!("hbwatch: serving metrics at http://{}/metrics", s.addr());
+    }
     eprintln!(
         "hbwatch: recording to {}{}",
         path.display(),
@@ -51,8 +64,13 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         opts,
         None::<UnboundedReceiver<()>>,
         |ev| {
-            if let (true, LoopEvent::Ticked { session, elapsed }) = (status, ev) {
-                status_line(session, elapsed);
+            if let LoopEvent::Ticked { session, elapsed } = ev {
+                if server.is_some() {
+                    metrics.publish(&session.summary);
+                }
+                if status {
+                    status_line(session, elapsed);
+                }
             }
             Ok(Flow::Continue)
         },

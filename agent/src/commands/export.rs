@@ -1,0 +1,175 @@
+//! `hbwatch export PATH`: writes the chosen window of a recording in the formats other tools read.
+
+use std::{
+    fs::File,
+    io::{BufWriter, Write},
+    os::unix::fs::DirBuilderExt as _,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::Context as _;
+
+use crate::{
+    cli::{Failure, ResultExt as _, args::ExportArgs},
+    output::{
+        export::{
+            ExportInput,
+            adapt::{self, AnalysisInputs, RecordingData},
+            flamegraph, hdr, series, timeline, trace,
+            window::{self, WindowSpec},
+        },
+        units,
+    },
+    recording::writer::{check_output_path, create_output},
+};
+
+pub fn run(a: ExportArgs) -> Result<(), Failure> {
+    let files: Vec<&PathBuf> = [
+        &a.flamegraph,
+        &a.folded,
+        &a.timeline,
+        &a.trace,
+        &a.json,
+        &a.ndjson,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if files.is_empty() && a.histograms.is_none() {
+        return Err(anyhow::anyhow!(
+            "nothing to export: give at least one of --flamegraph, --folded, --histograms, --timeline, --trace, --json, --ndjson"
+        ))
+        .usage();
+    }
+    // Refuse bad output paths before reading anything.
+    for p in &files {
+        check_output_path(p, a.force).usage()?;
+    }
+    if let Some(dir) = &a.histograms
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        return Err(anyhow::anyhow!(
+            "{}: --histograms needs a folder",
+            dir.display()
+        ))
+        .usage();
+    }
+    let started = Instant::now();
+    let data = RecordingData::read(&a.path).usage()?;
+    let inputs = analysis_inputs(&data);
+    let spec = match (a.gap, &a.from, &a.to) {
+        (Some(n), _, _) => WindowSpec::Gap(n),
+        (None, None, None) => WindowSpec::Whole,
+        (None, from, to) => WindowSpec::Range {
+            from: from.clone(),
+            to: to.clone(),
+        },
+    };
+    let w = window::resolve(&spec, &data, &inputs.gaps).usage()?;
+    let input = adapt::build(&data, &inputs, w);
+    if (a.flamegraph.is_some() || a.folded.is_some()) && input.stacks.window.is_empty() {
+        return Err(anyhow::anyhow!(
+            "{}: no kernel stacks were sampled in {}; flamegraphs need a recording made with stack sampling",
+            a.path.display(),
+            input.window.label
+        ))
+        .usage();
+    }
+    eprintln!(
+        "hbwatch: exporting {} of {} ({:.1} s, {} softirq intervals)",
+        input.window.label,
+        a.path.display(),
+        input.window.duration_ns() as f64 / 1e9,
+        input.softirq.len()
+    );
+    write_all(&a, &input)?;
+    eprintln!(
+        "hbwatch: export done in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Analyses beyond the softirq table. Merge point: the heartbeat analysis fills `heartbeats` and
+/// `gaps`, the drop/NAPI analysis `drops`, and the stack sampler's fold goes into `stacks`.
+fn analysis_inputs(_data: &RecordingData) -> AnalysisInputs<'static> {
+    AnalysisInputs::default()
+}
+
+fn write_all(a: &ExportArgs, input: &ExportInput) -> Result<(), Failure> {
+    if let Some(p) = &a.flamegraph {
+        write_file(p, a.force, |w| {
+            if a.diff_baseline {
+                flamegraph::write_diff_svg(input, w).map_err(anyhow::Error::from)
+            } else {
+                flamegraph::write_svg(input, w).map_err(anyhow::Error::from)
+            }
+        })?;
+    }
+    if let Some(p) = &a.folded {
+        write_file(p, a.force, |w| {
+            Ok(flamegraph::write_folded(&input.stacks.window, w)?)
+        })?;
+    }
+    if let Some(p) = &a.timeline {
+        write_file(p, a.force, |w| Ok(timeline::write_svg(input, w)?))?;
+    }
+    if let Some(p) = &a.trace {
+        write_file(p, a.force, |w| Ok(trace::write(input, w)?))?;
+    }
+    if let Some(p) = &a.json {
+        write_file(p, a.force, |w| Ok(series::write_json(input, w)?))?;
+    }
+    if let Some(p) = &a.ndjson {
+        write_file(p, a.force, |w| Ok(series::write_ndjson(input, w)?))?;
+    }
+    if let Some(dir) = &a.histograms {
+        write_histograms(dir, a.force, input)?;
+    }
+    Ok(())
+}
+
+fn write_histograms(dir: &Path, force: bool, input: &ExportInput) -> Result<(), Failure> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))
+            .usage()?;
+    }
+    let hists = hdr::histograms(input)
+        .context("building HdrHistograms")
+        .runtime()?;
+    for h in hists {
+        let p = dir.join(format!("{}.hgrm", h.name));
+        write_file(&p, force, |w| Ok(hdr::write_hgrm(&h.hist, w)?))?;
+    }
+    for kind in ["wait", "run"] {
+        let p = dir.join(format!("softirq-{kind}.hlog"));
+        write_file(&p, force, |w| Ok(hdr::write_softirq_hlog(input, kind, w)?))?;
+    }
+    if !input.heartbeats.is_empty() {
+        let p = dir.join("heartbeat-interarrival.hlog");
+        write_file(&p, force, |w| Ok(hdr::write_heartbeat_hlog(input, w)?))?;
+    }
+    Ok(())
+}
+
+/// Creates `path` (0600, no symlinks, no overwrite without `--force`), writes it and reports.
+fn write_file(
+    path: &Path,
+    force: bool,
+    f: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> Result<(), Failure> {
+    let file = create_output(path, force).usage()?;
+    let mut w = BufWriter::new(file);
+    f(&mut w)
+        .and_then(|()| w.flush().map_err(anyhow::Error::from))
+        .with_context(|| format!("writing {}", path.display()))
+        .runtime()?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    eprintln!("  wrote {} ({})", path.display(), units::bytes(size));
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Raw per-second series (one row per recorded interval) as one JSON document or as NDJSON,
+//! for notebooks.
+
+use std::{collections::BTreeMap, io::Write};
+
+use serde::Serialize;
+
+use super::ExportInput;
+use crate::analysis::latency::HistAgg;
+
+pub const SCHEMA: &str = "hbwatch-series";
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One CPU × softirq vector over one interval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellSecond {
+    pub cpu: u32,
+    pub vector: String,
+    pub entries: u64,
+    pub raises: u64,
+    pub ksoftirqd_entries: u64,
+    pub wait_p99_ns: u64,
+    pub wait_max_ns: u64,
+    pub run_p99_ns: u64,
+    pub run_max_ns: u64,
+}
+
+/// Everything known about one recorded interval (normally one second).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Second {
+    /// Seconds from the window start to the interval start.
+    pub t_s: f64,
+    pub start_mono_ns: u64,
+    pub end_mono_ns: u64,
+    pub wall: String,
+    pub softirq: Vec<CellSecond>,
+    /// Packet drops in this interval; None when no drop analysis is present.
+    pub drops: Option<u64>,
+    pub heartbeat_arrivals: BTreeMap<String, u64>,
+    pub lost_events: BTreeMap<String, u64>,
+}
+
+/// One row per softirq interval, with drops, arrivals and losses binned into it.
+pub fn seconds(input: &ExportInput) -> Vec<Second> {
+    let have_drops = !input.drops.is_empty();
+    input
+        .softirq
+        .iter()
+        .map(|iv| {
+            let inside = |t: u64| (iv.start_mono_ns..iv.end_mono_ns).contains(&t);
+            let softirq = iv
+                .cells
+                .iter()
+                .map(|c| {
+                    let (mut w, mut r) = (HistAgg::default(), HistAgg::default());
+                    w.add(&c.wait_hist, c.wait_sum_ns, c.wait_max);
+                    r.add(&c.run_hist, c.run_sum_ns, c.run_max);
+                    let (w, r) = (w.distribution(), r.distribution());
+                    CellSecond {
+                        cpu: c.cpu,
+                        vector: input.vector_name(c.vector),
+                        entries: c.entries,
+                        raises: c.raises,
+                        ksoftirqd_entries: c.ksoftirqd_entries,
+                        wait_p99_ns: w.p99_ns,
+                        wait_max_ns: w.max_ns,
+                        run_p99_ns: r.p99_ns,
+                        run_max_ns: r.max_ns,
+                    }
+                })
+                .collect();
+            let drops = have_drops.then(|| {
+                input
+                    .drops
+                    .iter()
+                    .filter(|d| inside(d.start_mono_ns))
+                    .map(|d| d.total)
+                    .sum()
+            });
+            let mut heartbeat_arrivals = BTreeMap::new();
+            for h in &input.heartbeats {
+                let n = h.arrivals_mono_ns.iter().filter(|&&t| inside(t)).count() as u64;
+                heartbeat_arrivals.insert(h.source.clone(), n);
+            }
+            let mut lost_events: BTreeMap<String, u64> = BTreeMap::new();
+            for l in input.lost.iter().filter(|l| inside(l.at_mono_ns)) {
+                *lost_events.entry(l.stream.clone()).or_default() += l.count;
+            }
+            Second {
+                t_s: input.offset_s(iv.start_mono_ns),
+                start_mono_ns: iv.start_mono_ns,
+                end_mono_ns: iv.end_mono_ns,
+                wall: input.wall(iv.start_mono_ns),
+                softirq,
+                drops,
+                heartbeat_arrivals,
+                lost_events,
+            }
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    schema_version: u32,
+    host: &'a str,
+    kernel_release: &'a str,
+    window: &'a super::Window,
+    window_start: String,
+    seconds: Vec<Second>,
+}
+
+/// One JSON document: metadata and the array of seconds.
+pub fn write_json(input: &ExportInput, mut w: impl Write) -> std::io::Result<()> {
+    let doc = Document {
+        schema: SCHEMA,
+        schema_version: SCHEMA_VERSION,
+        host: &input.host,
+        kernel_release: &input.kernel_release,
+        window: &input.window,
+        window_start: input.wall(input.window.start_mono_ns),
+        seconds: seconds(input),
+    };
+    serde_json::to_writer_pretty(&mut w, &doc)?;
+    writeln!(w)
+}
+
+/// NDJSON: one [`Second`] per line, nothing else, so `jq -c` and pandas read it line by line.
+pub fn write_ndjson(input: &ExportInput, mut w: impl Write) -> std::io::Result<()> {
+    for s in seconds(input) {
+        serde_json::to_writer(&mut w, &s)?;
+        writeln!(w)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! A deterministic synthetic recording with one heartbeat gap, for golden tests, the metrics
+//! integration test and export timing. Not random: the same call gives the same bytes.
+
+use std::collections::BTreeMap;
+
+use agent_common::hist::bucket_index;
+
+use super::{DropsSecond, GapInput, HeartbeatSeries, adapt::RecordingData};
+use crate::recording::records::{
+    ClockAnchor, CollectorState, CollectorStatus, Header, LostEvents, NicSummary, Record,
+    SoftirqCell, SoftirqInterval, SparseHist, StopInfo, TimedMax,
+};
+
+pub const START_MONO_NS: u64 = 100_000_000_000;
+pub const SEC: u64 = 1_000_000_000;
+/// The gap: heartbeats stop at +20.1 s and come back at +23.1 s; evidence starts at +20.0 s.
+pub const GAP_LAST_ARRIVAL: u64 = START_MONO_NS + 20_100_000_000;
+pub const GAP_NEXT_ARRIVAL: u64 = START_MONO_NS + 23_100_000_000;
+pub const HEARTBEAT_PERIOD_NS: u64 = 300_000_000;
+
+pub fn header() -> Header {
+    Header {
+        hbwatch_version: "0.0.0-synthetic".into(),
+        host: "node-a".into(),
+        kernel_release: "6.18.0".into(),
+        cpus: 2,
+        online_cpus: vec![0, 1],
+        nics: vec![NicSummary {
+            name: "eth0".into(),
+            driver: Some("virtio_net".into()),
+            rx_queues: 1,
+            tx_queues: 1,
+        }],
+        boot_id: "00000000-0000-0000-0000-000000000000".into(),
+        anchor: ClockAnchor {
+            mono_ns: START_MONO_NS,
+            // 2026-11-22T07:00:00Z
+            realtime_ns: 1_795_330_800_000_000_000,
+        },
+        softirq_vectors: [
+            "HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER",
+            "RCU",
+        ]
+        .map(String::from)
+        .to_vec(),
+        command: vec!["hbwatch".into(), "record".into()],
+    }
+}
+
+fn in_gap(t: u64) -> bool {
+    (START_MONO_NS + 20 * SEC..START_MONO_NS + 23 * SEC).contains(&t)
+}
+
+fn hist(values: impl IntoIterator<Item = u64>) -> (SparseHist, u64) {
+    let mut m: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut sum = 0;
+    for v in values {
+        *m.entry(bucket_index(v) as u16).or_default() += 1;
+        sum += v;
+    }
+    (SparseHist(m.into_iter().collect()), sum)
+}
+
+fn cell(cpu: u32, vector: u8, n: u64, base_ns: u64, start: u64) -> SoftirqCell {
+    let waits = (0..n).map(|i| base_ns + (i * 7919 + cpu as u64 * 131) % (base_ns * 2));
+    let (wait_hist, wait_sum_ns) = hist(waits.clone());
+    let (run_hist, run_sum_ns) = hist((0..n).map(|i| 2_000 + (i * 3571) % 20_000));
+    let wmax = waits.max().unwrap_or(0);
+    SoftirqCell {
+        cpu,
+        vector,
+        entries: n,
+        ksoftirqd_entries: if base_ns > 1_000_000 { n / 2 } else { 0 },
+        raises: n,
+        wait_unknown: 0,
+        wait_sum_ns,
+        run_sum_ns,
+        wait_max: Some(TimedMax {
+            value_ns: wmax,
+            at_mono_ns: start + SEC / 2 + cpu as u64,
+        }),
+        run_max: None,
+        wait_hist,
+        run_hist,
+    }
+}
+
+/// Records of a `seconds`-long run; seconds 20–22 carry the NET_RX stall on CPU 1.
+pub fn records(seconds: u64) -> Vec<Record> {
+    let mut out = vec![Record::Collector(CollectorStatus {
+        at_mono_ns: START_MONO_NS,
+        collector: "softirq".into(),
+        state: CollectorState::Running,
+        detail: "tp_btf".into(),
+    })];
+    for s in 0..seconds {
+        let start = START_MONO_NS + s * SEC;
+        let stall = in_gap(start);
+        let cells = vec![
+            cell(0, 1, 40, 4_000, start),
+            cell(1, 1, 40, 4_000, start),
+            cell(0, 3, 200, 8_000, start),
+            cell(
+                1,
+                3,
+                if stall { 30 } else { 180 },
+                if stall { 4_000_000 } else { 9_000 },
+                start,
+            ),
+        ];
+        out.push(Record::Softirq(SoftirqInterval {
+            start_mono_ns: start,
+            end_mono_ns: start + SEC,
+            cells,
+        }));
+        out.push(Record::Clock(ClockAnchor {
+            mono_ns: start + SEC,
+            realtime_ns: header().anchor.realtime_of(start + SEC),
+        }));
+        if s == 21 {
+            out.push(Record::Lost(LostEvents {
+                at_mono_ns: start + SEC / 2,
+                stream: "softirq-interval".into(),
+                count: 3,
+            }));
+        }
+    }
+    out.push(Record::Stop(StopInfo {
+        at_mono_ns: START_MONO_NS + seconds * SEC,
+        reason: "duration reached".into(),
+    }));
+    out
+}
+
+pub fn data(seconds: u64) -> RecordingData {
+    RecordingData::from_records(header(), records(seconds))
+}
+
+/// Heartbeats every 300 ms from one source, silent during the gap.
+pub fn heartbeats(seconds: u64) -> Vec<HeartbeatSeries> {
+    let end = START_MONO_NS + seconds * SEC;
+    let arrivals = (0..)
+        .map(|i| START_MONO_NS + 100_000_000 + i * HEARTBEAT_PERIOD_NS)
+        .take_while(|&t| t < end)
+        .filter(|&t| t <= GAP_LAST_ARRIVAL || t >= GAP_NEXT_ARRIVAL)
+        .collect();
+    vec![HeartbeatSeries {
+        source: "corosync:eth0".into(),
+        arrivals_mono_ns: arrivals,
+    }]
+}
+
+pub fn gaps() -> Vec<GapInput> {
+    vec![GapInput {
+        number: 1,
+        source: "corosync:eth0".into(),
+        last_arrival_mono_ns: GAP_LAST_ARRIVAL,
+        next_arrival_mono_ns: Some(GAP_NEXT_ARRIVAL),
+        onset_mono_ns: Some(START_MONO_NS + 20 * SEC),
+        detected_mono_ns: Some(GAP_LAST_ARRIVAL + 2 * HEARTBEAT_PERIOD_NS),
+        verdict: Some("NET_RX starved on CPU 1 (wait p99 8 ms, ksoftirqd)".into()),
+        cause: Some("softirq-wait".into()),
+    }]
+}
+
+pub fn drops(seconds: u64) -> Vec<DropsSecond> {
+    (0..seconds)
+        .map(|s| {
+            let start = START_MONO_NS + s * SEC;
+            let total = if in_gap(start) { 150 } else { 0 };
+            DropsSecond {
+                start_mono_ns: start,
+                total,
+                by_reason: if total > 0 {
+                    BTreeMap::from([("NETDEV_BACKLOG".to_owned(), total)])
+                } else {
+                    BTreeMap::new()
+                },
+            }
+        })
+        .collect()
+}
+
+/// Folded stacks sampled in `[start, end)`: a steady background plus a ksoftirqd-heavy pattern
+/// during the stall.
+pub fn fold_stacks(start: u64, end: u64) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    let mut t = start - start % SEC;
+    while t < end {
+        if t >= start {
+            *m.entry("ret_from_fork;kthread;smpboot_thread_fn;run_ksoftirqd;handle_softirqs;net_rx_action;__napi_poll;virtnet_poll".to_owned()).or_default() += if in_gap(t) { 40 } else { 2 };
+            *m.entry("asm_sysvec_apic_timer_interrupt;sysvec_apic_timer_interrupt;irq_exit_rcu;handle_softirqs;run_timer_softirq".to_owned()).or_default() += 5;
+            *m.entry("asm_common_interrupt;common_interrupt;irq_exit_rcu;handle_softirqs;net_rx_action;__napi_poll;virtnet_poll;napi_gro_receive".to_owned()).or_default() += if in_gap(t) { 1 } else { 10 };
+        }
+        t += SEC;
+    }
+    m
+}
