@@ -139,12 +139,17 @@ fn signal_detaches_and_flushes(sig: i32, reason: &str, tag: &str, n: u8) {
     let path = dir.path().join("r.hbw");
     let mut child = spawn_record(&path, &[]);
     wait_for_frames(&path, &mut child, 2);
-    let (progs, links) = bpf::held_by(child.id());
+    let (prog_ids, link_ids) = bpf::held_by(child.id());
+    let names: Vec<String> = bpf::programs()
+        .into_iter()
+        .filter(|p| prog_ids.contains(&p.id))
+        .map(|p| p.name)
+        .collect();
     assert!(
-        progs.iter().any(|p| bpf::is_hbwatch_program(&p.name)),
-        "bpftool shows no hbwatch program held by the recorder: {progs:?}"
+        names.iter().any(|n| bpf::is_hbwatch_program(n)),
+        "bpftool shows no hbwatch program held by the recorder: {names:?}"
     );
-    assert!(!links.is_empty(), "bpftool shows no link held by the recorder");
+    assert!(!link_ids.is_empty(), "the recorder holds no link");
     signal(&child, sig);
     let out = child.wait_with_output().expect("wait");
     assert!(
@@ -153,8 +158,6 @@ fn signal_detaches_and_flushes(sig: i32, reason: &str, tag: &str, n: u8) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let prog_ids: Vec<u64> = progs.iter().map(|p| p.id).collect();
-    let link_ids: Vec<u64> = links.iter().map(|l| l.id).collect();
     let left = bpf::wait_gone(&prog_ids, &link_ids);
     assert!(left.is_empty(), "still loaded after exit: {left:?}");
     let j: serde_json::Value = serde_json::from_slice(&report(&path).stdout).expect("json");
@@ -259,6 +262,7 @@ fn an_error_during_start_up_leaves_nothing_attached() {
     // The path passes the early checks; the header write fails after the probes attached.
     let fs = TinyFs::mount("64k");
     fs.fill("filler");
+    let before = bpf::last_program_id();
     let out = Command::new(hbwatch_bin())
         .args(["record", "-d", "5s", "-o"])
         .arg(fs.path("r.hbw"))
@@ -267,7 +271,10 @@ fn an_error_during_start_up_leaves_nothing_attached() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert!(err.contains("No space left on device"), "{err}");
-    let orphans = bpf::orphaned_hbwatch_programs();
+    // The file is created only after the probes attached, so its presence proves they were
+    // loaded when the failure came (else this test would prove nothing).
+    assert!(fs.path("r.hbw").exists(), "the failure came before the probes loaded");
+    let orphans = bpf::orphaned_hbwatch_programs(before);
     assert!(orphans.is_empty(), "hbwatch programs left behind: {orphans:?}");
 }
 

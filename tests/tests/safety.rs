@@ -142,21 +142,26 @@ fn an_unwritable_folder_is_reported_before_privileges() {
     assert!(err.contains("cannot create files in folder"), "{err}");
 }
 
-/// Every file a traced process opened for writing or created, from an strace log.
+/// Every path a traced process opened for writing, created, renamed, linked or removed, from an
+/// `strace -f` log (lines look like `PID name(args) = result`).
 fn written_paths(log: &str) -> Vec<String> {
+    const CHANGES: &[&str] = &[
+        "mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
+        "symlinkat", "unlink", "unlinkat", "rmdir", "creat", "truncate", "mknod", "mknodat",
+    ];
     log.lines()
-        .filter(|l| {
-            (l.contains("openat(") || l.contains("open(") || l.contains("creat("))
-                && (l.contains("O_WRONLY") || l.contains("O_RDWR") || l.contains("O_CREAT"))
-                && !l.contains("= -1")
+        .filter(|l| !l.contains("= -1"))
+        .filter_map(|l| {
+            let call = l.split_once(' ').map_or(l, |(_, rest)| rest).trim_start();
+            let name = call.split('(').next()?;
+            let writes = match name {
+                "open" | "openat" | "openat2" => {
+                    call.contains("O_WRONLY") || call.contains("O_RDWR") || call.contains("O_CREAT")
+                }
+                n => CHANGES.contains(&n),
+            };
+            writes.then(|| call.split('"').nth(1).map(str::to_owned))?
         })
-        .chain(log.lines().filter(|l| {
-            ["mkdir", "rename", "link(", "linkat(", "symlink", "unlink"]
-                .iter()
-                .any(|s| l.contains(s))
-                && !l.contains("= -1")
-        }))
-        .filter_map(|l| l.split('"').nth(1).map(str::to_owned))
         .collect()
 }
 
@@ -190,7 +195,12 @@ fn record_writes_only_its_output() {
             || p.starts_with("/sys/kernel/debug/tracing/")
             || p == "/dev/null"
     };
-    let unexpected: Vec<String> = written_paths(&log)
+    let written = written_paths(&log);
+    assert!(
+        written.iter().any(|p| p == path_s),
+        "the strace log does not show the output being created: {written:?}"
+    );
+    let unexpected: Vec<String> = written
         .into_iter()
         .filter(|p| !allowed(p))
         .collect();

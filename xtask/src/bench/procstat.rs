@@ -60,8 +60,30 @@ impl BpfStats {
     }
 }
 
-/// run_time_ns and run_cnt per program name, over programs held by `pid`.
+/// run_time_ns and run_cnt per program name, over the programs `pid` holds open. Read from
+/// /proc/PID/fdinfo (Debian's bpftool cannot tell which process holds a program); names come
+/// from `bpftool prog show`.
 pub fn prog_stats(pid: u32) -> Result<BTreeMap<String, (u64, u64)>> {
+    let mut by_id = BTreeMap::<u64, (u64, u64)>::new();
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) {
+        for e in dir.flatten() {
+            let info = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let field = |k: &str| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            // Program fds carry run statistics; link fds name a program but carry none.
+            if let (Some(id), Some(ns), Some(n)) =
+                (field("prog_id:"), field("run_time_ns:"), field("run_cnt:"))
+            {
+                by_id.insert(id, (ns, n));
+            }
+        }
+    }
+    if by_id.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let out = Command::new("bpftool")
         .args(["prog", "show", "-j"])
         .output()
@@ -70,15 +92,12 @@ pub fn prog_stats(pid: u32) -> Result<BTreeMap<String, (u64, u64)>> {
         serde_json::from_slice(&out.stdout).context("parsing bpftool's JSON")?;
     let mut m = BTreeMap::new();
     for p in v.as_array().into_iter().flatten() {
-        let held = p["pids"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x["pid"].as_u64() == Some(pid as u64)));
-        if held {
+        if let Some(&(ns, n)) = p["id"].as_u64().and_then(|id| by_id.get(&id)) {
             let e = m
                 .entry(p["name"].as_str().unwrap_or("?").to_owned())
                 .or_insert((0, 0));
-            e.0 += p["run_time_ns"].as_u64().unwrap_or(0);
-            e.1 += p["run_cnt"].as_u64().unwrap_or(0);
+            e.0 += ns;
+            e.1 += n;
         }
     }
     Ok(m)
