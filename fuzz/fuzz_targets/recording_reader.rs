@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let len = data.len() as u64;
-    if let Ok(mut r) = RecordingReader::from_bytes(std::path::Path::new("fuzz.hbw"), data.to_vec()) {
+    if let Ok(mut r) = RecordingReader::from_bytes(std::path::Path::new("fuzz.hbw"), data.to_vec())
+    {
         let records = r.by_ref().count() as u64;
         let s = r.stats();
         assert_eq!(s.records, records);

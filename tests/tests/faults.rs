@@ -19,7 +19,10 @@ fn record_time(r: &Record) -> Option<u64> {
         Record::Collector(c) => Some(c.at_mono_ns),
         Record::Lost(l) => Some(l.at_mono_ns),
         Record::Stop(s) => Some(s.at_mono_ns),
-        #[allow(unreachable_patterns, reason = "records added later carry their own times")]
+        #[allow(
+            unreachable_patterns,
+            reason = "records added later carry their own times"
+        )]
         _ => None,
     }
 }
@@ -127,7 +130,11 @@ fn sigkill_at_20_random_moments_loses_at_most_the_last_second() {
         );
         report(&path);
     }
-    assert!(load.sent() > 1000, "the load ran: {} datagrams", load.sent());
+    assert!(
+        load.sent() > 1000,
+        "the load ran: {} datagrams",
+        load.sent()
+    );
     eprintln!("worst loss: {:.3} s", worst_ns as f64 / 1e9);
 }
 
@@ -189,7 +196,13 @@ impl TinyFs {
     fn mount(size: &str) -> TinyFs {
         let dir = tempdir();
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .output()
             .expect("mount");
@@ -232,7 +245,10 @@ fn a_full_file_system_stops_the_recording_with_a_clear_error_and_keeps_what_was_
     fs.fill("filler");
     let deadline = Instant::now() + Duration::from_secs(10);
     while child.try_wait().expect("try_wait").is_none() {
-        assert!(Instant::now() < deadline, "recorder kept running on a full disk");
+        assert!(
+            Instant::now() < deadline,
+            "recorder kept running on a full disk"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = child.wait_with_output().expect("wait");
@@ -273,9 +289,15 @@ fn an_error_during_start_up_leaves_nothing_attached() {
     assert!(err.contains("No space left on device"), "{err}");
     // The file is created only after the probes attached, so its presence proves they were
     // loaded when the failure came (else this test would prove nothing).
-    assert!(fs.path("r.hbw").exists(), "the failure came before the probes loaded");
+    assert!(
+        fs.path("r.hbw").exists(),
+        "the failure came before the probes loaded"
+    );
     let orphans = bpf::orphaned_hbwatch_programs(before);
-    assert!(orphans.is_empty(), "hbwatch programs left behind: {orphans:?}");
+    assert!(
+        orphans.is_empty(),
+        "hbwatch programs left behind: {orphans:?}"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::{
 
 use hbwatch::{
     collectors::host::HostRoot,
-    recording::{RecordingWriter, Record, records::StopInfo},
+    recording::{Record, RecordingWriter, records::StopInfo},
     session::build_header,
 };
 use hbwatch_tests::{hbwatch_bin, tempdir};
@@ -89,8 +89,14 @@ fn cases(fx: &Fixtures) -> Vec<Case> {
         case(&["record", "--duration="], "is not a duration"),
         case(&["record", "--duration", "5x"], "is not a duration"),
         case(&["record", "--duration", "1.5.2s"], "is not a duration"),
-        case(&["record", "-d", "99999999999999999999999s"], "is not a duration"),
-        case(&["record", "-d", "1s", "-d", "2s"], "cannot be used multiple times"),
+        case(
+            &["record", "-d", "99999999999999999999999s"],
+            "is not a duration",
+        ),
+        case(
+            &["record", "-d", "1s", "-d", "2s"],
+            "cannot be used multiple times",
+        ),
         case(&["record", "--duration"], "a value is required"),
         // Intervals.
         case(&["record", "--interval", "5s"], "between 100ms and 1s"),
@@ -104,33 +110,84 @@ fn cases(fx: &Fixtures) -> Vec<Case> {
         case(&["record", "--frobnicate"], "unexpected argument"),
         case(&["record", "-d", "1s", "extra"], "unexpected argument"),
         case(&["report"], "required"),
-        case(&["report", &p("good.hbw"), &p("good.hbw")], "unexpected argument"),
-        case(&["report", "--format", "xml", &p("good.hbw")], "invalid value"),
+        case(
+            &["report", &p("good.hbw"), &p("good.hbw")],
+            "unexpected argument",
+        ),
+        case(
+            &["report", "--format", "xml", &p("good.hbw")],
+            "invalid value",
+        ),
         case(&["record", "--output"], "a value is required"),
         // Output paths (all checked before any probe is attached, so no root is needed).
-        case(&["record", "-d", "1s", "-o", &p("exists.hbw")], "refusing to overwrite"),
-        case(&["record", "-d", "1s", "-o", &p("folder")], "is a directory"),
-        case(&["record", "-d", "1s", "-o", &p("link.hbw")], "symbolic link"),
-        case(&["record", "-d", "1s", "-o", &p("link.hbw"), "--force"], "symbolic link"),
-        case(&["record", "-d", "1s", "-o", &p("dangling.hbw")], "symbolic link"),
-        case(&["record", "-d", "1s", "-o", "/nonexistent/dir/x.hbw"], "does not exist"),
-        case(&["record", "-d", "1s", "-o", &format!("{}/x.hbw", p("notes.txt"))], "is not a folder"),
+        case(
+            &["record", "-d", "1s", "-o", &p("exists.hbw")],
+            "refusing to overwrite",
+        ),
+        case(
+            &["record", "-d", "1s", "-o", &p("folder")],
+            "is a directory",
+        ),
+        case(
+            &["record", "-d", "1s", "-o", &p("link.hbw")],
+            "symbolic link",
+        ),
+        case(
+            &["record", "-d", "1s", "-o", &p("link.hbw"), "--force"],
+            "symbolic link",
+        ),
+        case(
+            &["record", "-d", "1s", "-o", &p("dangling.hbw")],
+            "symbolic link",
+        ),
+        case(
+            &["record", "-d", "1s", "-o", "/nonexistent/dir/x.hbw"],
+            "does not exist",
+        ),
+        case(
+            &[
+                "record",
+                "-d",
+                "1s",
+                "-o",
+                &format!("{}/x.hbw", p("notes.txt")),
+            ],
+            "is not a folder",
+        ),
         case(&["record", "-d", "1s", "-o", ""], "a value is required"),
-        case(&["record", "-d", "1s", "-o", &format!("{}/", p("folder"))], "is a directory"),
-        case(&["record", "-d", "1s", "-o", &format!("{new_out}/..")], "not a file path"),
+        case(
+            &["record", "-d", "1s", "-o", &format!("{}/", p("folder"))],
+            "is a directory",
+        ),
+        case(
+            &["record", "-d", "1s", "-o", &format!("{new_out}/..")],
+            "not a file path",
+        ),
         // Recordings that are not recordings.
         case(&["report", &p("notes.txt")], "not an hbwatch recording"),
         case(&["report", &p("empty.hbw")], "not an hbwatch recording"),
         case(&["report", "/dev/null"], "not an hbwatch recording"),
-        case(&["report", &p("preamble-cut.hbw")], "ends inside the preamble"),
+        case(
+            &["report", &p("preamble-cut.hbw")],
+            "ends inside the preamble",
+        ),
         case(&["report", &p("header-cut.hbw")], "header length runs past"),
         case(&["report", &p("header-len.hbw")], "header length runs past"),
-        case(&["report", &p("header-crc.hbw")], "header checksum mismatch"),
-        case(&["report", &p("newer.hbw")], "newer than this hbwatch reads"),
+        case(
+            &["report", &p("header-crc.hbw")],
+            "header checksum mismatch",
+        ),
+        case(
+            &["report", &p("newer.hbw")],
+            "newer than this hbwatch reads",
+        ),
         case(&["report", &p("folder")], "is a directory"),
         case(&["report", &p("missing.hbw")], "No such file"),
         case(&["report", &p("loop.hbw")], "symbolic links"),
-        case(&["report", "--format", "json", &p("notes.txt")], "not an hbwatch recording"),
+        case(
+            &["report", "--format", "json", &p("notes.txt")],
+            "not an hbwatch recording",
+        ),
     ]
 }
 

@@ -84,7 +84,10 @@ fn record_with_setpriv(setpriv_args: &[&str]) -> (Option<i32>, String) {
         .arg(dir.path().join("r.hbw"))
         .output()
         .expect("setpriv");
-    assert!(!dir.path().join("r.hbw").exists(), "no recording without privileges");
+    assert!(
+        !dir.path().join("r.hbw").exists(),
+        "no recording without privileges"
+    );
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -125,13 +128,20 @@ fn the_missing_capability_is_named() {
 fn an_unwritable_folder_is_reported_before_privileges() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP an_unwritable_folder_is_reported_before_privileges: needs root for setpriv");
+        eprintln!(
+            "SKIP an_unwritable_folder_is_reported_before_privileges: needs root for setpriv"
+        );
         return;
     }
     let dir = tempdir();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).expect("chmod");
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(hbwatch_bin())
         .args(["record", "-d", "1s", "-o"])
         .arg(dir.path().join("r.hbw"))
@@ -146,8 +156,22 @@ fn an_unwritable_folder_is_reported_before_privileges() {
 /// `strace -f` log (lines look like `PID name(args) = result`).
 fn written_paths(log: &str) -> Vec<String> {
     const CHANGES: &[&str] = &[
-        "mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
-        "symlinkat", "unlink", "unlinkat", "rmdir", "creat", "truncate", "mknod", "mknodat",
+        "mkdir",
+        "mkdirat",
+        "rename",
+        "renameat",
+        "renameat2",
+        "link",
+        "linkat",
+        "symlink",
+        "symlinkat",
+        "unlink",
+        "unlinkat",
+        "rmdir",
+        "creat",
+        "truncate",
+        "mknod",
+        "mknodat",
     ];
     log.lines()
         .filter(|l| !l.contains("= -1"))
@@ -200,14 +224,12 @@ fn record_writes_only_its_output() {
         written.iter().any(|p| p == path_s),
         "the strace log does not show the output being created: {written:?}"
     );
-    let unexpected: Vec<String> = written
-        .into_iter()
-        .filter(|p| !allowed(p))
-        .collect();
-    assert!(unexpected.is_empty(), "wrote outside its output: {unexpected:?}");
-    let in_cwd: Vec<_> = std::fs::read_dir(cwd.path())
-        .expect("read cwd")
-        .collect();
+    let unexpected: Vec<String> = written.into_iter().filter(|p| !allowed(p)).collect();
+    assert!(
+        unexpected.is_empty(),
+        "wrote outside its output: {unexpected:?}"
+    );
+    let in_cwd: Vec<_> = std::fs::read_dir(cwd.path()).expect("read cwd").collect();
     assert!(in_cwd.is_empty(), "files appeared in the cwd: {in_cwd:?}");
     let beside: Vec<String> = std::fs::read_dir(out_dir.path())
         .expect("read out dir")
@@ -215,5 +237,8 @@ fn record_writes_only_its_output() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n != "r.hbw" && n != "strace.log")
         .collect();
-    assert!(beside.is_empty(), "files appeared beside the output: {beside:?}");
+    assert!(
+        beside.is_empty(),
+        "files appeared beside the output: {beside:?}"
+    );
 }

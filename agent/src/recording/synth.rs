@@ -78,7 +78,7 @@ fn hist(rng: &mut Rng, n: u64, typical_ns: u64) -> (SparseHist, u64, u64) {
     for i in 0..draws {
         let share = n / draws + u64::from(i < n % draws);
         let spread = rng.range(1, 16);
-        let v = if rng.next() % 50 == 0 {
+        let v = if rng.next().is_multiple_of(50) {
             typical_ns * spread * 4
         } else {
             typical_ns * spread / 4 + 1
@@ -91,7 +91,14 @@ fn hist(rng: &mut Rng, n: u64, typical_ns: u64) -> (SparseHist, u64, u64) {
 }
 
 /// One CPU × vector cell with between `entries.0` and `entries.1` softirqs.
-fn cell(rng: &mut Rng, cpu: u32, vector: u8, entries: (u64, u64), at: u64, typical: u64) -> SoftirqCell {
+fn cell(
+    rng: &mut Rng,
+    cpu: u32,
+    vector: u8,
+    entries: (u64, u64),
+    at: u64,
+    typical: u64,
+) -> SoftirqCell {
     let entries = rng.range(entries.0, entries.1);
     let (wait_hist, wait_sum_ns, wait_max) = hist(rng, entries, typical / 2);
     let (run_hist, run_sum_ns, run_max) = hist(rng, entries, typical);
@@ -128,20 +135,20 @@ fn interval(h: &SynthHost, rng: &mut Rng, second: u64) -> SoftirqInterval {
         let busy = queue_cpus.contains(&cpu);
         cells.push(cell(rng, cpu, 1, (100, 1000), start, 2_000));
         cells.push(cell(rng, cpu, 9, (20, 400), start, 3_000));
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             cells.push(cell(rng, cpu, 7, (10, 300), start, 5_000));
         }
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             cells.push(cell(rng, cpu, 8, (1, 50), start, 1_500));
         }
         if busy {
             cells.push(cell(rng, cpu, 3, (2_000, 30_000), start, 20_000));
             cells.push(cell(rng, cpu, 2, (200, 5_000), start, 8_000));
-        } else if rng.next() % 8 == 0 {
+        } else if rng.next().is_multiple_of(8) {
             // RPS/RFS steering some receive work to other CPUs.
             cells.push(cell(rng, cpu, 3, (10, 500), start, 15_000));
         }
-        if rng.next() % 16 == 0 {
+        if rng.next().is_multiple_of(16) {
             cells.push(cell(rng, cpu, 4, (1, 100), start, 10_000));
         }
     }

@@ -79,8 +79,9 @@ pub fn check_output_path(path: &Path, force: bool) -> Result<(), RecordingError>
 /// before any probe is attached so the user hears about the path first.
 fn writable_folder(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt as _;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path holds a NUL byte")
+    })?;
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
     if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
         let e = std::io::Error::last_os_error();

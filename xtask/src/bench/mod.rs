@@ -51,7 +51,16 @@ pub fn run(root: &Path, which: Which) -> Result<()> {
 }
 
 fn build(root: &Path) -> Result<Env> {
-    super::cargo(&["build", "--release", "-p", "hbwatch", "--bin", "hbwatch", "--example", "synth_recording"])?;
+    super::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "hbwatch",
+        "--bin",
+        "hbwatch",
+        "--example",
+        "synth_recording",
+    ])?;
     let scratch = std::env::temp_dir().join(format!("hbwatch-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).context("creating the scratch folder")?;
     Ok(Env {
@@ -65,14 +74,20 @@ fn print_machine() {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let model = read("/proc/cpuinfo")
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load = read("/proc/loadavg");
     println!(
         "machine: {model}, {cpus} CPUs, kernel {}, load average {}",
         read("/proc/sys/kernel/osrelease").trim(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 }
 
@@ -89,12 +104,25 @@ pub fn table(title: &str, header: &[&str], rows: &[Vec<String>]) {
         let s: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = w[i]) } else { format!("{c:>w$}", w = w[i]) })
+            .map(|(i, c)| {
+                if i == 0 {
+                    format!("{c:<w$}", w = w[i])
+                } else {
+                    format!("{c:>w$}", w = w[i])
+                }
+            })
             .collect();
         println!("  {}", s.join("  "));
     };
     line(header.to_vec());
-    line(w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    line(
+        w.iter()
+            .map(|n| "-".repeat(*n))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
     for r in rows {
         line(r.iter().map(String::as_str).collect());
     }
@@ -106,14 +134,21 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Runs a command to completion, failing with its stderr.
 pub fn run_ok(cmd: &mut Command) -> Result<std::process::Output> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(out)
 }

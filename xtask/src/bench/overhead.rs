@@ -103,7 +103,9 @@ fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64) -> Result<Loaded> {
     let tracer = start(env, t)?;
     let pid = tracer.pid().context("a tracer")?;
     let mut flood = Command::new("ip")
-        .args(["netns", "exec", &veth.a, "iperf3", "-c", &veth.b_ip, "-p", "5299", "-u"])
+        .args([
+            "netns", "exec", &veth.a, "iperf3", "-c", &veth.b_ip, "-p", "5299", "-u",
+        ])
         .args(["-b", "0", "-l", "64", "-t", &(secs + 3).to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -132,7 +134,11 @@ fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64) -> Result<Loaded> {
         let (ns0, n0) = s0.get(name).copied().unwrap_or((0, 0));
         let (ns, n) = (ns1 - ns0, n1 - n0);
         total_ns += ns;
-        progs.push((name.clone(), if n > 0 { ns as f64 / n as f64 } else { 0.0 }, n));
+        progs.push((
+            name.clone(),
+            if n > 0 { ns as f64 / n as f64 } else { 0.0 },
+            n,
+        ));
     }
     Ok(Loaded {
         progs,
@@ -143,7 +149,10 @@ fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64) -> Result<Loaded> {
 }
 
 fn secs_from_env(var: &str, default: u64) -> u64 {
-    std::env::var(var).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 pub fn run(env: &Env) -> Result<()> {
@@ -158,7 +167,11 @@ pub fn run(env: &Env) -> Result<()> {
         for (i, t) in order.iter().enumerate() {
             let _tracer = start(env, *t)?;
             let r = veth.udp_pps(secs)?;
-            eprintln!("bench: round {} {:<22} {r:>10.0} packets/s", round + 1, t.label());
+            eprintln!(
+                "bench: round {} {:<22} {r:>10.0} packets/s",
+                round + 1,
+                t.label()
+            );
             pps[i].push(r);
         }
     }
@@ -172,7 +185,10 @@ pub fn run(env: &Env) -> Result<()> {
                 t.label().to_owned(),
                 format!("{m:.0}"),
                 format!("{:.1} %", 100.0 * m / base),
-                v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(" "),
+                v.iter()
+                    .map(|x| format!("{x:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ]
         })
         .collect();
@@ -188,10 +204,19 @@ pub fn run(env: &Env) -> Result<()> {
     let mut rows = Vec::new();
     for (who, l) in [("hbwatch", &hb), ("softirqs", &si)] {
         for (name, ns, n) in &l.progs {
-            rows.push(vec![who.to_owned(), name.clone(), format!("{ns:.0}"), n.to_string()]);
+            rows.push(vec![
+                who.to_owned(),
+                name.clone(),
+                format!("{ns:.0}"),
+                n.to_string(),
+            ]);
         }
     }
-    table("eBPF program cost under a UDP flood (bpf_stats)", &["tool", "program", "ns/run", "runs"], &rows);
+    table(
+        "eBPF program cost under a UDP flood (bpf_stats)",
+        &["tool", "program", "ns/run", "runs"],
+        &rows,
+    );
     table(
         "Total eBPF time per softirq executed",
         &["tool", "ns per softirq"],
@@ -203,7 +228,11 @@ pub fn run(env: &Env) -> Result<()> {
     let lost = lost_events(env)?;
     table(
         &format!("hbwatch record under a UDP flood for {load_secs} s"),
-        &["agent CPU (% of one core)", "peak RSS (VmHWM)", "lost events"],
+        &[
+            "agent CPU (% of one core)",
+            "peak RSS (VmHWM)",
+            "lost events",
+        ],
         &[vec![
             format!("{:.2} %", hb.cpu_pct),
             super::mb(hb.peak_rss as f64),
@@ -221,7 +250,7 @@ fn lost_events(env: &Env) -> Result<u64> {
             .arg(env.scratch.join("overhead.hbw")),
     )?;
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).context("report JSON")?;
-    Ok(j["lost_events"]
-        .as_object()
-        .map_or(0, |m| m.values().filter_map(serde_json::Value::as_u64).sum()))
+    Ok(j["lost_events"].as_object().map_or(0, |m| {
+        m.values().filter_map(serde_json::Value::as_u64).sum()
+    }))
 }

@@ -48,7 +48,12 @@ impl BpfStats {
         attr[..4].copy_from_slice(&BPF_STATS_RUN_TIME.to_ne_bytes());
         // SAFETY: bpf(2) reads `attr.len()` bytes from a live buffer; the result is an fd or -1.
         let fd = unsafe {
-            libc::syscall(libc::SYS_bpf, BPF_ENABLE_STATS, attr.as_mut_ptr(), attr.len() as u32)
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_ENABLE_STATS,
+                attr.as_mut_ptr(),
+                attr.len() as u32,
+            )
         };
         if fd < 0 {
             bail!("BPF_ENABLE_STATS: {}", std::io::Error::last_os_error());
@@ -109,6 +114,11 @@ pub fn softirqs_total() -> u64 {
         .unwrap_or_default()
         .lines()
         .skip(1)
-        .flat_map(|l| l.split_whitespace().skip(1).filter_map(|n| n.parse::<u64>().ok()).collect::<Vec<_>>())
+        .flat_map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .filter_map(|n| n.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
         .sum()
 }

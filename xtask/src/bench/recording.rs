@@ -28,11 +28,11 @@ pub fn run(env: &Env) -> Result<()> {
     }
     for (cpus, queues, secs) in [(2u32, 1u32, 3600u64), (64, 8, 3600)] {
         let path = env.scratch.join(format!("synth-{cpus}.hbw"));
-        let out = run_ok(
-            Command::new(&env.synth)
-                .arg(&path)
-                .args([cpus.to_string(), queues.to_string(), secs.to_string()]),
-        )?;
+        let out = run_ok(Command::new(&env.synth).arg(&path).args([
+            cpus.to_string(),
+            queues.to_string(),
+            secs.to_string(),
+        ]))?;
         let bytes: f64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
         rows.push(vec![
             format!("simulated {cpus} CPUs, {queues} queues, {secs} s"),
@@ -40,6 +40,10 @@ pub fn run(env: &Env) -> Result<()> {
             mb(bytes * 3600.0 / secs as f64),
         ]);
     }
-    table("Recording size (target: 100 MB per hour at 64 CPUs)", &["recording", "bytes", "per hour"], &rows);
+    table(
+        "Recording size (target: 100 MB per hour at 64 CPUs)",
+        &["recording", "bytes", "per hour"],
+        &rows,
+    );
     Ok(())
 }

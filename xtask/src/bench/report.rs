@@ -32,10 +32,16 @@ pub fn run(env: &Env) -> Result<()> {
     for (cpus, queues) in [(2u32, 1u32), (64, 8)] {
         let path = env.scratch.join(format!("synth-{cpus}.hbw"));
         if !path.exists() {
-            run_ok(Command::new(&env.synth).arg(&path).args([cpus.to_string(), queues.to_string(), "3600".into()]))?;
+            run_ok(Command::new(&env.synth).arg(&path).args([
+                cpus.to_string(),
+                queues.to_string(),
+                "3600".into(),
+            ]))?;
         }
         let size = std::fs::metadata(&path)?.len() as f64;
-        let runs: Vec<(f64, u64)> = (0..5).map(|_| timed_report(&env.hbwatch, &path)).collect::<Result<_>>()?;
+        let runs: Vec<(f64, u64)> = (0..5)
+            .map(|_| timed_report(&env.hbwatch, &path))
+            .collect::<Result<_>>()?;
         rows.push(vec![
             format!("1 h, {cpus} CPUs, {queues} queues"),
             mb(size),
@@ -43,6 +49,10 @@ pub fn run(env: &Env) -> Result<()> {
             mb(median(runs.iter().map(|r| r.1 as f64).collect())),
         ]);
     }
-    table("hbwatch report on generated one-hour recordings (median of 5; target 1 s)", &["recording", "file", "time", "peak RSS"], &rows);
+    table(
+        "hbwatch report on generated one-hour recordings (median of 5; target 1 s)",
+        &["recording", "file", "time", "peak RSS"],
+        &rows,
+    );
     Ok(())
 }

@@ -20,13 +20,37 @@ impl Veth {
         for ns in [&a, &b] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
-        let mut v = Veth { a, b, b_ip: "10.199.250.2".into(), server: None };
+        let mut v = Veth {
+            a,
+            b,
+            b_ip: "10.199.250.2".into(),
+            server: None,
+        };
         let ip = |args: &[&str]| run_ok(Command::new("ip").args(args));
         ip(&["netns", "add", &v.a])?;
         ip(&["netns", "add", &v.b])?;
-        ip(&["-n", &v.a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", &v.b])?;
-        ip(&["-n", &v.a, "addr", "add", "10.199.250.1/24", "dev", "veth-a"])?;
-        ip(&["-n", &v.b, "addr", "add", "10.199.250.2/24", "dev", "veth-b"])?;
+        ip(&[
+            "-n", &v.a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns",
+            &v.b,
+        ])?;
+        ip(&[
+            "-n",
+            &v.a,
+            "addr",
+            "add",
+            "10.199.250.1/24",
+            "dev",
+            "veth-a",
+        ])?;
+        ip(&[
+            "-n",
+            &v.b,
+            "addr",
+            "add",
+            "10.199.250.2/24",
+            "dev",
+            "veth-b",
+        ])?;
         for (ns, dev) in [(&v.a, "veth-a"), (&v.b, "veth-b")] {
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
@@ -47,8 +71,22 @@ impl Veth {
     /// highest rate the sender manages.
     pub fn udp_pps(&self, secs: u32) -> Result<f64> {
         let out = run_ok(Command::new("ip").args([
-            "netns", "exec", &self.a, "iperf3", "-c", &self.b_ip, "-p", "5299", "-u", "-b", "0",
-            "-l", "64", "-J", "-t", &secs.to_string(),
+            "netns",
+            "exec",
+            &self.a,
+            "iperf3",
+            "-c",
+            &self.b_ip,
+            "-p",
+            "5299",
+            "-u",
+            "-b",
+            "0",
+            "-l",
+            "64",
+            "-J",
+            "-t",
+            &secs.to_string(),
         ]))?;
         let j: serde_json::Value =
             serde_json::from_slice(&out.stdout).context("parsing iperf3's JSON")?;
