@@ -181,10 +181,13 @@ pub fn run(env: &Env) -> Result<()> {
         .zip(&pps)
         .map(|(t, v)| {
             let m = median(v.clone());
+            // Each run against the untraced run of the same round: robust to slow drift in load.
+            let paired = median(v.iter().zip(&pps[0]).map(|(x, b)| x / b).collect());
             vec![
                 t.label().to_owned(),
                 format!("{m:.0}"),
                 format!("{:.1} %", 100.0 * m / base),
+                format!("{:.1} %", 100.0 * paired),
                 v.iter()
                     .map(|x| format!("{x:.0}"))
                     .collect::<Vec<_>>()
@@ -194,7 +197,13 @@ pub fn run(env: &Env) -> Result<()> {
         .collect();
     table(
         &format!("UDP 64-byte packets/s across veth, median of {rounds} alternated {secs} s runs"),
-        &["tracer", "median pps", "of untraced", "runs"],
+        &[
+            "tracer",
+            "median pps",
+            "of untraced",
+            "paired ratio",
+            "runs",
+        ],
         &rows,
     );
 
