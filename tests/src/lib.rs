@@ -4,7 +4,9 @@
 //! Every namespace a test makes is named after the test and removed on drop, so tests can run
 //! side by side and leave nothing behind even when they fail.
 
+pub mod bpf;
 pub mod http;
+pub mod load;
 pub mod netns;
 
 use std::path::PathBuf;
