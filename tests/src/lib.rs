@@ -62,3 +62,17 @@ pub fn tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("tempdir")
 }
+
+/// Waits until `hbwatch record`/`live` has created its recording, which happens only once every
+/// probe is attached (seconds on a loaded machine); panics after 30 s.
+pub fn wait_for_recording(path: &std::path::Path) {
+    let t0 = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "{} did not appear within 30 s",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
