@@ -17,7 +17,7 @@ use crate::{
     output::{
         live::{
             app::{After, App},
-            draw, keys,
+            draw, feed, keys,
             state::{LiveState, RecordingView},
             terminal::{InputEvent, InputThread, TerminalGuard},
         },
@@ -114,12 +114,25 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Folds one tick's analysis into the view-model. Feeds from further analyses (heartbeat lanes,
-/// drops, NAPI, verdict) are added here, each through its `LiveState::update_from_…`.
+/// Folds one tick's analysis into the view-model, each feed through its `LiveState::update_from_…`.
 pub fn fold_tick(state: &mut LiveState, session: &Session, now_mono_ns: u64) {
-    state.update_from_summary(&session.summary, now_mono_ns);
-    state.update_from_records(&session.summary, &session.tick_records);
+    let (summary, records) = (&session.summary, &session.tick_records);
+    state.update_from_summary(summary, now_mono_ns);
+    state.update_from_records(summary, records);
     state.update_recording_bytes(session.bytes_written());
+    if !summary.heartbeats.is_empty() {
+        state.update_from_heartbeats(
+            now_mono_ns,
+            &summary.header.anchor,
+            &feed::heartbeat_snapshots(summary, now_mono_ns),
+        );
+    }
+    if let Some((span, samples)) = feed::drop_samples(summary, records) {
+        state.update_from_drops(span, &samples, &summary.heartbeats.passive_ports());
+    }
+    if let Some((span, samples)) = feed::napi_samples(summary, records) {
+        state.update_from_napi(span, &samples);
+    }
 }
 
 fn on_event(
