@@ -1,13 +1,13 @@
 //! The OpenMetrics endpoint for fleets: a prometheus-client registry whose collectors read the
 //! latest recording summary at scrape time, served over HTTP by [`server`].
 //!
-//! Registered today (all with real data): softirq wait/run histograms and entry counters per CPU
-//! and vector, lost events per stream, collector state. Registration points for later analyses:
-//! [`Metrics::register`] takes any prometheus-client collector; drops by reason/device/port,
-//! NAPI budget exhaustion and heartbeat gaps by source and cause plug in there, named (after the
-//! `hbwatch_` prefix) `drops_total{reason,device,port}`, `napi_budget_exhausted_total{cpu,device}`
-//! and `heartbeat_gaps_total{source,cause}` — the names docs/deploy/alerts.yml already uses.
+//! Registered (all with real data): softirq wait/run histograms and entry counters per CPU and
+//! vector, lost events per stream, collector state, and from [`evidence`] drops by
+//! reason/device/port, NAPI budget exhaustion per CPU and device, and heartbeat gaps by source
+//! and cause (`hbwatch_heartbeat_gaps_total`, the name docs/deploy/alerts.yml uses).
+//! [`Metrics::register`] takes any further prometheus-client collector.
 
+pub mod evidence;
 pub mod server;
 
 use std::{
@@ -42,6 +42,7 @@ struct Snapshot {
     vectors: Vec<String>,
     lost: BTreeMap<String, u64>,
     collectors: BTreeMap<String, CollectorStatus>,
+    evidence: evidence::EvidenceSnapshot,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +73,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("hbwatch");
         registry.register_collector(Box::new(SoftirqCollector(shared.clone())));
         registry.register_collector(Box::new(RecorderCollector(shared.clone())));
+        registry.register_collector(Box::new(evidence::EvidenceCollector(shared.clone())));
         Metrics { registry, shared }
     }
 
@@ -83,7 +85,10 @@ impl Metrics {
 
     /// Copies what the collectors show from the session's running summary.
     pub fn publish(&self, s: &RecordingSummary) {
+        // Built before taking the lock: a scrape never waits for the naming work.
+        let evidence = evidence::EvidenceSnapshot::of(s);
         let mut snap = self.shared.lock();
+        snap.evidence = evidence;
         snap.latency = s.latency.clone();
         snap.vectors = s.header.softirq_vectors.clone();
         snap.lost = s.lost.clone();
