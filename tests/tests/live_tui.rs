@@ -1,6 +1,8 @@
 //! End to end: `hbwatch live` in a detached tmux session of a fixed size shows the header and
 //! the softirq panel, pauses, follows resizes, quits on `q`, Ctrl-C or SIGTERM with the terminal
 //! restored, the recording finished and its programs unloaded; and it refuses without a TTY.
+//! With a UDP heartbeat source across a veth pair, the lane shows a gap while the sender is
+//! stopped.
 
 use std::{
     collections::BTreeSet,
@@ -12,7 +14,11 @@ use std::{
 
 use agent_common::names;
 use hbwatch::recording::{RecordingReader, records::Record};
-use hbwatch_tests::{hbwatch_bin, require_root, tempdir};
+use hbwatch_tests::{
+    hbwatch_bin,
+    netns::{NetnsPair, run},
+    require_root, tempdir,
+};
 
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux")
@@ -105,6 +111,9 @@ fn hbwatch_programs() -> BTreeSet<u32> {
         names::PROG_SOFTIRQ_RAISE_TP,
         names::PROG_SOFTIRQ_ENTRY_TP,
         names::PROG_SOFTIRQ_EXIT_TP,
+        names::PROG_NETIF_RECEIVE_SKB,
+        names::PROG_SK_DATA_READY,
+        names::PROG_SOCK_RECV_LENGTH,
     ];
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
@@ -358,4 +367,80 @@ fn a_panic_gives_the_terminal_back() {
         after.lines().any(|l| l.trim() == "icanon"),
         "the terminal is still in raw mode:\n{after}"
     );
+}
+
+/// A process this test started; killed (by its own id) and reaped on drop.
+struct Peer(std::process::Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `signal` to a process this test started.
+fn signal(p: &Peer, signal: &str) {
+    run(&["kill", &format!("-{signal}"), &p.0.id().to_string()]);
+}
+
+/// The lane line of `source` on the screen, if shown.
+fn lane<'a>(screen: &'a str, source: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(source))
+}
+
+#[test]
+fn live_lane_shows_a_gap_while_the_sender_is_stopped() {
+    if !require_root("live_lane_shows_a_gap_while_the_sender_is_stopped") {
+        return;
+    }
+    let _serial = serial();
+    const PORT: u16 = 41_207;
+    let pair = NetnsPair::new("hbw-wire-live", 181);
+    let peer = |ns: &str, args: &[&str]| {
+        Peer(
+            NetnsPair::exec(ns, &hbwatch_bin().display().to_string())
+                .arg("demo-peer")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting a demo peer"),
+        )
+    };
+    let _receiver = peer(&pair.b, &["recv", &PORT.to_string()]);
+    let to = format!("{}:{PORT}", pair.b_ip);
+    let sender = peer(&pair.a, &["send", &to, "--every", "100ms"]);
+    let before = hbwatch_programs();
+    // The lane name is cut to 11 characters: "udp:41207@1".
+    let name = "udp:41207@1";
+    let s = Session::start("live-gap", &format!("--heartbeat udp:{PORT}@100ms"));
+    let ok = s.wait_screen("the heartbeat lane on time", |p| {
+        lane(p, name).is_some_and(|l| l.contains(" ok ") && l.contains("gaps 0"))
+    });
+    assert!(ok.contains("Heartbeats"), "{ok}");
+    let loaded: BTreeSet<u32> = hbwatch_programs().difference(&before).copied().collect();
+    assert!(loaded.len() >= 4, "live loaded too few programs: {loaded:?}");
+
+    signal(&sender, "STOP");
+    let gap = s.wait_screen("the lane in a gap", |p| {
+        lane(p, name).is_some_and(|l| l.contains("GAP") && l.contains("gaps 1"))
+    });
+    eprintln!("{}", lane(&gap, name).unwrap_or_default());
+    signal(&sender, "CONT");
+    let back = s.wait_screen("the lane on time again", |p| {
+        lane(p, name).is_some_and(|l| l.contains(" ok ") && l.contains("gaps 1"))
+    });
+    eprintln!("{}", lane(&back, name).unwrap_or_default());
+
+    s.keys("q");
+    let after = s.wait_exit();
+    assert!(after.contains("HBW-EXIT=0"), "exit status:\n{after}");
+    assert!(!s.alternate_screen(), "terminal not restored:\n{after}");
+    assert!(
+        after.contains("temporary recording") && after.contains("was removed"),
+        "{after}"
+    );
+    let left: Vec<u32> = hbwatch_programs().intersection(&loaded).copied().collect();
+    assert!(left.is_empty(), "programs still loaded after exit: {left:?}");
 }
