@@ -158,6 +158,12 @@ fn export_every_format_of_a_recorded_gap() {
     );
     assert_eq!(named(&format!("gap {gap_no}")), 1, "the gap is in the trace");
     assert_eq!(named(&format!("gap {gap_no} detected")), 1);
+    let cause = events
+        .iter()
+        .find(|e| e["name"] == format!("gap {gap_no}"))
+        .and_then(|e| e["args"]["cause"].as_str())
+        .expect("the gap's cause from the diagnosis");
+    eprintln!("gap {gap_no}: cause {cause}");
     let hist = d.path().join("hist");
     let hgrm = std::fs::read_dir(&hist)
         .expect("histograms folder")

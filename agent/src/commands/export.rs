@@ -11,7 +11,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    analysis::RecordingSummary,
+    analysis::{RecordingSummary, diagnosis::diagnose},
     cli::{Failure, ResultExt as _, args::ExportArgs},
     output::{
         export::{
@@ -63,6 +63,9 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
     let data = RecordingData::from_records(rec.header.clone(), rec.records.iter().cloned());
     let fold_stacks = |start, end| inputs::fold_stacks(&rec.records, start, end);
     let mut inputs = inputs::analysis_inputs(&summary, &rec.records);
+    if !inputs.gaps.is_empty() {
+        inputs::add_verdicts(&mut inputs.gaps, &diagnose(&summary, &rec.records));
+    }
     inputs.stacks = inputs::stack_kind(&summary).map(|kind| (&fold_stacks as StackFold, kind));
     let spec = match (a.gap, &a.from, &a.to) {
         (Some(n), _, _) => WindowSpec::Gap(n),

@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 
 use super::{DropsSecond, GapInput, HeartbeatSeries, ProbeLatency, adapt::AnalysisInputs};
 use crate::{
-    analysis::{RecordingSummary, StackFilter, folded_stacks},
+    analysis::{
+        RecordingSummary, StackFilter,
+        diagnosis::{Diagnosis, Finding},
+        folded_stacks,
+    },
     recording::records::Record,
 };
 
@@ -56,6 +60,25 @@ pub fn gap_inputs(summary: &RecordingSummary) -> Vec<GapInput> {
             cause: None,
         })
         .collect()
+}
+
+/// Sets each gap's verdict and cause from the diagnosis (matched by gap number).
+pub fn add_verdicts(gaps: &mut [GapInput], diagnosis: &Diagnosis) {
+    for g in gaps {
+        let Some(d) = diagnosis.gaps.iter().find(|d| d.number == g.number) else {
+            continue;
+        };
+        let Some(f) = d.findings.first() else {
+            continue;
+        };
+        g.verdict = Some(verdict_line(f));
+        g.cause = Some(f.cause.as_str().to_owned());
+    }
+}
+
+/// "the heartbeat socket's receive buffer was full … (80 %)": the cause's phrase and confidence.
+pub fn verdict_line(f: &Finding) -> String {
+    format!("{} ({:.0} %)", f.cause.phrase(), f.confidence * 100.0)
 }
 
 /// Successful probe round trips per probing source, as (sent at, latency).
@@ -213,5 +236,11 @@ mod tests {
         assert_eq!(inputs.drops[0].by_reason.get("NO_SOCKET"), Some(&7));
         assert_eq!(inputs.drops[0].total, 7);
         assert_eq!(stack_kind(&s), None);
+        let mut gaps = inputs.gaps.clone();
+        add_verdicts(&mut gaps, &crate::analysis::diagnosis::diagnose(&s, &recs));
+        let cause = gaps[0].cause.as_deref().expect("a cause");
+        let verdict = gaps[0].verdict.as_deref().expect("a verdict");
+        assert!(verdict.ends_with(" %)"), "{verdict}");
+        assert!(!cause.is_empty());
     }
 }
