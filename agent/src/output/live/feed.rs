@@ -3,16 +3,22 @@
 
 use std::collections::BTreeMap;
 
-use super::state::{DropSample, HeartbeatSourceSnapshot, NapiSample};
+use super::state::{DropSample, HeartbeatSourceSnapshot, NapiSample, Severity, Verdict};
 use crate::{
-    analysis::RecordingSummary,
+    analysis::{
+        RecordingSummary,
+        diagnosis::{Diagnosis, GapDiagnosis},
+    },
+    output::export::inputs::verdict_line,
     recording::records::{DropInterval, NapiInterval, Record},
 };
 
-/// One snapshot per declared heartbeat source at `now_mono_ns`, from the gap detector.
+/// One snapshot per declared heartbeat source at `now_mono_ns`, from the gap detector, with the
+/// cause of each source's latest judged gap.
 pub fn heartbeat_snapshots(
     summary: &RecordingSummary,
     now_mono_ns: u64,
+    diagnosis: Option<&Diagnosis>,
 ) -> Vec<HeartbeatSourceSnapshot> {
     let hb = &summary.heartbeats;
     let open = hb.detector.open_silences(now_mono_ns);
@@ -37,10 +43,39 @@ pub fn heartbeat_snapshots(
                 gap_open,
                 // A running silence is a gap the operator sees now: count it.
                 gaps: now.map_or(0, |n| n.gaps) + u64::from(gap_open),
-                latest_verdict: None,
+                latest_verdict: diagnosis.and_then(|d| {
+                    let g = d
+                        .gaps
+                        .iter()
+                        .filter(|g| g.gap.source == id)
+                        .max_by_key(|g| g.gap.start_mono_ns)?;
+                    Some(format!("gap {}: {}", g.number, g.verdict().cause))
+                }),
             }
         })
         .collect()
+}
+
+/// The verdict line for the latest gap: its top finding and the first recommendation.
+pub fn verdict(g: &GapDiagnosis) -> Verdict {
+    let f = g.verdict();
+    Verdict {
+        severity: if g.gap.open {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        finding: format!(
+            "gap {} on {}: {}",
+            g.number,
+            g.source_spec,
+            verdict_line(f)
+        ),
+        recommendation: g
+            .recommendations
+            .first()
+            .map_or_else(|| "no change suggested".to_owned(), |r| r.title.clone()),
+    }
 }
 
 /// "PassiveUdp" → "passive udp".
@@ -186,7 +221,7 @@ mod tests {
             }));
         }
         let last = start + 9 * SEC / 10;
-        let ok = heartbeat_snapshots(&s, last + SEC / 10);
+        let ok = heartbeat_snapshots(&s, last + SEC / 10, None);
         assert_eq!(ok.len(), 1);
         let l = &ok[0];
         assert_eq!(
@@ -197,9 +232,35 @@ mod tests {
         assert_eq!(l.gap_threshold_ns, Some(300_000_000));
         assert!(!l.gap_open);
         assert_eq!(l.gaps, 0);
-        let silent = heartbeat_snapshots(&s, last + SEC);
+        let silent = heartbeat_snapshots(&s, last + SEC, None);
         assert!(silent[0].gap_open);
         assert_eq!(silent[0].gaps, 1, "the running silence counts");
+        // Judged: the lane carries the cause, the verdict line the finding.
+        s.add(&Record::Heartbeat(HeartbeatEvent {
+            source: 1,
+            kind: crate::recording::records::EventKind::Arrival,
+            read_mono_ns: last + 2 * SEC,
+            read_realtime_ns: 0,
+            stamped_realtime_ns: None,
+            peer: None,
+            count: None,
+            measured_ns: None,
+            line: String::new(),
+        }));
+        let d = crate::analysis::diagnosis::diagnose(&s, &[]);
+        let lanes = heartbeat_snapshots(&s, last + 2 * SEC, Some(&d));
+        let cause = d.gaps[0].verdict().cause.as_str();
+        assert_eq!(
+            lanes[0].latest_verdict.as_deref(),
+            Some(format!("gap 1: {cause}").as_str())
+        );
+        let v = verdict(&d.gaps[0]);
+        assert_eq!(v.severity, Severity::Warning);
+        assert!(
+            v.finding.starts_with("gap 1 on udp:5405@100ms: "),
+            "{}",
+            v.finding
+        );
     }
 
     #[test]
