@@ -10,10 +10,21 @@ use prometheus_client::{
 };
 
 use super::Shared;
-use crate::analysis::RecordingSummary;
+use crate::analysis::{RecordingSummary, diagnosis::Diagnosis};
 
 /// The cause label of a gap whose diagnosis has not been computed.
 pub const CAUSE_UNKNOWN: &str = "unknown";
+
+/// (source, gap start) → cause, from a diagnosis.
+pub type Causes = BTreeMap<(u32, u64), &'static str>;
+
+/// The cause of each judged gap.
+pub fn causes(d: &Diagnosis) -> Causes {
+    d.gaps
+        .iter()
+        .map(|g| ((g.gap.source, g.gap.start_mono_ns), g.verdict().cause.as_str()))
+        .collect()
+}
 
 /// What these collectors show, named, copied from the summary after every tick.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -28,7 +39,7 @@ pub struct EvidenceSnapshot {
 }
 
 impl EvidenceSnapshot {
-    pub fn of(s: &RecordingSummary) -> EvidenceSnapshot {
+    pub fn of(s: &RecordingSummary, causes: &Causes) -> EvidenceSnapshot {
         let p = &s.packet;
         let mut out = EvidenceSnapshot::default();
         for (&(reason, netns, ifindex, _queue, _cpu), &n) in &p.drops {
@@ -49,7 +60,11 @@ impl EvidenceSnapshot {
         }
         let hb = &s.heartbeats;
         for g in hb.detector.gaps_so_far() {
-            let key = (hb.source_name(g.source), CAUSE_UNKNOWN.to_owned());
+            let cause = causes
+                .get(&(g.source, g.start_mono_ns))
+                .copied()
+                .unwrap_or(CAUSE_UNKNOWN);
+            let key = (hb.source_name(g.source), cause.to_owned());
             *out.gaps.entry(key).or_default() += 1;
         }
         out
@@ -106,6 +121,8 @@ impl Collector for EvidenceCollector {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::super::Metrics;
     use crate::{
         analysis::RecordingSummary,
@@ -200,6 +217,20 @@ mod tests {
         );
         m.publish(&s);
         let text = m.encode().expect("encode");
+        let judged = Metrics::new();
+        judged.publish_tick(&s, &recs, t0 + 2_400 * MS);
+        let d = crate::analysis::diagnosis::diagnose(&s, &recs);
+        let judged_text = judged.encode().expect("encode");
+        let mut by_cause: BTreeMap<&str, u64> = BTreeMap::new();
+        for g in &d.gaps {
+            *by_cause.entry(g.verdict().cause.as_str()).or_default() += 1;
+        }
+        for (cause, n) in by_cause {
+            let line = format!(
+                "hbwatch_heartbeat_gaps_total{{source=\"udp:5405@100ms\",cause=\"{cause}\"}} {n}"
+            );
+            assert!(judged_text.contains(&line), "missing {line} in:\n{judged_text}");
+        }
         for line in [
             "hbwatch_drops_total{reason=\"SOCKET_RCVBUFF\",device=\"eth0\",port=\"\"} 11",
             "hbwatch_drops_total{reason=\"SOCKET_RCVBUFF\",device=\"\",port=\"5405\"} 11",

@@ -25,8 +25,12 @@ use prometheus_client::{
 
 use crate::{
     analysis::LatencyTable,
-    analysis::{RecordingSummary, latency::HistAgg},
-    recording::records::{CollectorState, CollectorStatus},
+    analysis::{
+        RecordingSummary,
+        latency::HistAgg,
+        recent::{self, RecentDiagnosis},
+    },
+    recording::records::{CollectorState, CollectorStatus, Record},
 };
 
 /// Histogram bucket upper bounds in seconds: 1 µs to 1 s in 1-2-5 steps, then +Inf.
@@ -59,6 +63,9 @@ impl Shared {
 pub struct Metrics {
     registry: Registry,
     shared: Shared,
+    /// Recent records and their diagnosis, for the gaps' cause label; only the capture loop
+    /// takes this lock, never a scrape.
+    recent: Mutex<RecentDiagnosis>,
 }
 
 impl Default for Metrics {
@@ -74,7 +81,11 @@ impl Metrics {
         registry.register_collector(Box::new(SoftirqCollector(shared.clone())));
         registry.register_collector(Box::new(RecorderCollector(shared.clone())));
         registry.register_collector(Box::new(evidence::EvidenceCollector(shared.clone())));
-        Metrics { registry, shared }
+        Metrics {
+            registry,
+            shared,
+            recent: Mutex::new(RecentDiagnosis::new(recent::KEEP_NS)),
+        }
     }
 
     /// Registration point for other analyses' metrics (drops by reason/device/port, NAPI budget
@@ -83,10 +94,31 @@ impl Metrics {
         self.registry.register_collector(collector);
     }
 
-    /// Copies what the collectors show from the session's running summary.
+    /// After a tick: [`Metrics::publish`], with the gaps' causes from a diagnosis over the
+    /// recent records, redone when the gaps changed.
+    pub fn publish_tick(&self, s: &RecordingSummary, tick_records: &[Record], now_mono_ns: u64) {
+        let causes = {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if !s.heartbeats.is_empty() {
+                recent.tick(s, tick_records, now_mono_ns);
+            }
+            recent
+                .diagnosis()
+                .map(evidence::causes)
+                .unwrap_or_default()
+        };
+        self.publish_with(s, &causes);
+    }
+
+    /// Copies what the collectors show from the session's running summary; gaps have the
+    /// cause `unknown` (see [`Metrics::publish_tick`]).
     pub fn publish(&self, s: &RecordingSummary) {
+        self.publish_with(s, &BTreeMap::new());
+    }
+
+    fn publish_with(&self, s: &RecordingSummary, causes: &evidence::Causes) {
         // Built before taking the lock: a scrape never waits for the naming work.
-        let evidence = evidence::EvidenceSnapshot::of(s);
+        let evidence = evidence::EvidenceSnapshot::of(s, causes);
         let mut snap = self.shared.lock();
         snap.evidence = evidence;
         snap.latency = s.latency.clone();
