@@ -64,7 +64,15 @@ fn export_every_format_of_a_recorded_gap() {
     let spec = format!("udp:{PORT}@100ms");
     // A gap is silence over 500 ms: scheduling jitter on a busy test machine is not one.
     let mut record = Command::new(hbwatch_bin())
-        .args(["record", "-d", "7s", "--heartbeat", &spec, "--gap-factor", "5"])
+        .args([
+            "record",
+            "-d",
+            "7s",
+            "--heartbeat",
+            &spec,
+            "--gap-factor",
+            "5",
+        ])
         .args(["--stack-rate", "499", "--all-stacks", "-o"])
         .arg(&rec)
         .stdout(Stdio::null())
@@ -74,7 +82,10 @@ fn export_every_format_of_a_recorded_gap() {
     // Attaching takes a while: the first ticks reach the file once it runs.
     let t0 = Instant::now();
     while std::fs::metadata(&rec).map_or(0, |m| m.len()) < 4096 {
-        assert!(t0.elapsed() < Duration::from_secs(20), "record never started");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "record never started"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // Beats for a second or more, one and a half seconds of silence, then beats to the end.
@@ -132,9 +143,9 @@ fn export_every_format_of_a_recorded_gap() {
     let folded = read(d.path(), "f.folded");
     assert!(folded.lines().count() > 0, "no stacks in the gap window");
     assert!(
-        folded
-            .lines()
-            .all(|l| l.rsplit_once(' ').is_some_and(|(_, n)| n.parse::<u64>().is_ok())),
+        folded.lines().all(|l| l
+            .rsplit_once(' ')
+            .is_some_and(|(_, n)| n.parse::<u64>().is_ok())),
         "not folded text:\n{folded}"
     );
     for svg in ["f.svg", "t.svg"] {
@@ -156,7 +167,11 @@ fn export_every_format_of_a_recorded_gap() {
         events.iter().any(|e| e["cat"] == "heartbeat"),
         "no heartbeat arrivals in the trace"
     );
-    assert_eq!(named(&format!("gap {gap_no}")), 1, "the gap is in the trace");
+    assert_eq!(
+        named(&format!("gap {gap_no}")),
+        1,
+        "the gap is in the trace"
+    );
     assert_eq!(named(&format!("gap {gap_no} detected")), 1);
     let cause = events
         .iter()

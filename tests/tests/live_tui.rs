@@ -420,7 +420,10 @@ fn live_lane_shows_a_gap_while_the_sender_is_stopped() {
     });
     assert!(ok.contains("Heartbeats"), "{ok}");
     let loaded: BTreeSet<u32> = hbwatch_programs().difference(&before).copied().collect();
-    assert!(loaded.len() >= 4, "live loaded too few programs: {loaded:?}");
+    assert!(
+        loaded.len() >= 4,
+        "live loaded too few programs: {loaded:?}"
+    );
 
     signal(&sender, "STOP");
     let gap = s.wait_screen("the lane in a gap", |p| {
@@ -442,5 +445,8 @@ fn live_lane_shows_a_gap_while_the_sender_is_stopped() {
         "{after}"
     );
     let left: Vec<u32> = hbwatch_programs().intersection(&loaded).copied().collect();
-    assert!(left.is_empty(), "programs still loaded after exit: {left:?}");
+    assert!(
+        left.is_empty(),
+        "programs still loaded after exit: {left:?}"
+    );
 }

@@ -38,7 +38,12 @@ impl RecentDiagnosis {
 
     /// Keeps a tick's records and re-diagnoses if the gaps changed since the last time; returns
     /// whether it did. Gaps older than the kept records are judged on what is left of them.
-    pub fn tick(&mut self, summary: &RecordingSummary, records: &[Record], now_mono_ns: u64) -> bool {
+    pub fn tick(
+        &mut self,
+        summary: &RecordingSummary,
+        records: &[Record],
+        now_mono_ns: u64,
+    ) -> bool {
         self.ticks.push_back((now_mono_ns, records.to_vec()));
         while self
             .ticks
@@ -130,8 +135,14 @@ mod tests {
         assert!(!feed(&mut s, first, t0 + 1_000 * MS), "no gap yet");
         // Silent since 900 ms: a gap is open at 2 s.
         assert!(feed(&mut s, Vec::new(), t0 + 2_000 * MS), "the gap opened");
-        assert!(!feed(&mut s, Vec::new(), t0 + 2_500 * MS), "same gap, no redo");
-        assert!(feed(&mut s, vec![beat(t0 + 2_600 * MS)], t0 + 3_000 * MS), "closed");
+        assert!(
+            !feed(&mut s, Vec::new(), t0 + 2_500 * MS),
+            "same gap, no redo"
+        );
+        assert!(
+            feed(&mut s, vec![beat(t0 + 2_600 * MS)], t0 + 3_000 * MS),
+            "closed"
+        );
         let g = r.latest_gap().expect("a judged gap");
         assert_eq!(g.number, 1);
         assert_eq!(g.gap.start_mono_ns, t0 + 900 * MS);

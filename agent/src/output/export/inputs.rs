@@ -141,7 +141,11 @@ pub fn stack_kind(summary: &RecordingSummary) -> Option<String> {
 }
 
 /// The stack fold exports use: every recorded stack in the window.
-pub fn fold_stacks(records: &[Record], start_mono_ns: u64, end_mono_ns: u64) -> BTreeMap<String, u64> {
+pub fn fold_stacks(
+    records: &[Record],
+    start_mono_ns: u64,
+    end_mono_ns: u64,
+) -> BTreeMap<String, u64> {
     folded_stacks(records, start_mono_ns, end_mono_ns, StackFilter::All)
 }
 

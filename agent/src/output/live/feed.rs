@@ -65,12 +65,7 @@ pub fn verdict(g: &GapDiagnosis) -> Verdict {
         } else {
             Severity::Warning
         },
-        finding: format!(
-            "gap {} on {}: {}",
-            g.number,
-            g.source_spec,
-            verdict_line(f)
-        ),
+        finding: format!("gap {} on {}: {}", g.number, g.source_spec, verdict_line(f)),
         recommendation: g
             .recommendations
             .first()

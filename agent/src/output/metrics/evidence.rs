@@ -22,7 +22,12 @@ pub type Causes = BTreeMap<(u32, u64), &'static str>;
 pub fn causes(d: &Diagnosis) -> Causes {
     d.gaps
         .iter()
-        .map(|g| ((g.gap.source, g.gap.start_mono_ns), g.verdict().cause.as_str()))
+        .map(|g| {
+            (
+                (g.gap.source, g.gap.start_mono_ns),
+                g.verdict().cause.as_str(),
+            )
+        })
         .collect()
 }
 
@@ -43,7 +48,11 @@ impl EvidenceSnapshot {
         let p = &s.packet;
         let mut out = EvidenceSnapshot::default();
         for (&(reason, netns, ifindex, _queue, _cpu), &n) in &p.drops {
-            let key = (p.reason_name(reason), p.ifname(ifindex, netns), String::new());
+            let key = (
+                p.reason_name(reason),
+                p.ifname(ifindex, netns),
+                String::new(),
+            );
             *out.drops.entry(key).or_default() += n;
         }
         for (&(_proto, port, reason), &n) in &p.port_drops {
@@ -229,7 +238,10 @@ mod tests {
             let line = format!(
                 "hbwatch_heartbeat_gaps_total{{source=\"udp:5405@100ms\",cause=\"{cause}\"}} {n}"
             );
-            assert!(judged_text.contains(&line), "missing {line} in:\n{judged_text}");
+            assert!(
+                judged_text.contains(&line),
+                "missing {line} in:\n{judged_text}"
+            );
         }
         for line in [
             "hbwatch_drops_total{reason=\"SOCKET_RCVBUFF\",device=\"eth0\",port=\"\"} 11",

@@ -102,10 +102,7 @@ impl Metrics {
             if !s.heartbeats.is_empty() {
                 recent.tick(s, tick_records, now_mono_ns);
             }
-            recent
-                .diagnosis()
-                .map(evidence::causes)
-                .unwrap_or_default()
+            recent.diagnosis().map(evidence::causes).unwrap_or_default()
         };
         self.publish_with(s, &causes);
     }
