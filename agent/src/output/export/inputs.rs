@@ -7,7 +7,7 @@ use super::{DropsSecond, GapInput, HeartbeatSeries, ProbeLatency, adapt::Analysi
 use crate::{
     analysis::{
         RecordingSummary, StackFilter,
-        diagnosis::{Diagnosis, Finding},
+        diagnosis::{Cause, Diagnosis, Finding},
         folded_stacks,
     },
     recording::records::Record,
@@ -76,8 +76,12 @@ pub fn add_verdicts(gaps: &mut [GapInput], diagnosis: &Diagnosis) {
     }
 }
 
-/// "the heartbeat socket's receive buffer was full … (80 %)": the cause's phrase and confidence.
+/// "the heartbeat socket's receive buffer was full … (80 %)": the cause's phrase and confidence
+/// (none for `unknown`, whose confidence is in having no answer).
 pub fn verdict_line(f: &Finding) -> String {
+    if f.cause == Cause::Unknown {
+        return f.cause.phrase().to_owned();
+    }
     format!("{} ({:.0} %)", f.cause.phrase(), f.confidence * 100.0)
 }
 
@@ -244,7 +248,10 @@ mod tests {
         add_verdicts(&mut gaps, &crate::analysis::diagnosis::diagnose(&s, &recs));
         let cause = gaps[0].cause.as_deref().expect("a cause");
         let verdict = gaps[0].verdict.as_deref().expect("a verdict");
-        assert!(verdict.ends_with(" %)"), "{verdict}");
         assert!(!cause.is_empty());
+        assert!(
+            cause == "unknown" || verdict.ends_with(" %)"),
+            "{cause}: {verdict}"
+        );
     }
 }
