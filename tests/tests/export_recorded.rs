@@ -63,7 +63,7 @@ fn export_every_format_of_a_recorded_gap() {
     let rec = d.path().join("gap.hbw");
     let spec = format!("udp:{PORT}@100ms");
     // A gap is silence over 500 ms: scheduling jitter on a busy test machine is not one.
-    let mut record = Command::new(hbwatch_bin())
+    let record = Command::new(hbwatch_bin())
         .args([
             "record",
             "-d",

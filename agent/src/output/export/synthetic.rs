@@ -180,7 +180,7 @@ pub fn evidence_records(seconds: u64) -> Vec<Record> {
             start_mono_ns: start,
             end_mono_ns: start + SEC,
             cells: (drops > 0)
-                .then(|| DropCell {
+                .then_some(DropCell {
                     reason: 6,
                     ifindex: 2,
                     netns: 1,
@@ -192,7 +192,7 @@ pub fn evidence_records(seconds: u64) -> Vec<Record> {
                 .into_iter()
                 .collect(),
             ports: (drops > 0)
-                .then(|| PortDropCell {
+                .then_some(PortDropCell {
                     reason: 6,
                     proto: 17,
                     port: 5405,
