@@ -5,6 +5,8 @@ pub mod advisor;
 pub mod build;
 pub mod cause;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod recommend;
 pub mod rules;
 mod timeouts;
@@ -127,5 +129,7 @@ fn heartbeat_process(s: &RecordingSummary) -> Option<(String, u32)> {
         .map(|t| (t.comm.clone(), t.tgid))
 }
 
+#[cfg(test)]
+mod recorded_tests;
 #[cfg(test)]
 mod tests;
