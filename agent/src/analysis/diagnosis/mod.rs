@@ -72,7 +72,7 @@ pub fn diagnose(summary: &RecordingSummary, records: &[Record]) -> Diagnosis {
         .collect();
     let audit = audit_recording(summary, None);
     let app = heartbeat_process(summary);
-    let gaps = analysis
+    let gaps: Vec<GapDiagnosis> = analysis
         .gaps
         .iter()
         .zip(evidence)
@@ -97,9 +97,10 @@ pub fn diagnose(summary: &RecordingSummary, records: &[Record]) -> Diagnosis {
             }
         })
         .collect();
+    let timeout_advice = timeouts::advice(summary, records, &analysis, &gaps);
     Diagnosis {
         gaps,
-        timeout_advice: timeouts::advice(summary, records, &analysis),
+        timeout_advice,
         rx_cpus,
         unavailable: summary
             .collectors
