@@ -384,6 +384,36 @@ fn signal(p: &Peer, signal: &str) {
     run(&["kill", &format!("-{signal}"), &p.0.id().to_string()]);
 }
 
+/// The pid of `hbwatch live` running in the session's pane (the shell's child).
+fn live_pid(session: &str) -> u32 {
+    let shell = tmux(&["display", "-p", "-t", session, "#{pane_pid}"]);
+    let shell = shell.trim();
+    let children =
+        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+    children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u32>().ok())
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "hbwatch")
+        })
+        .unwrap_or_else(|| panic!("no hbwatch under the pane's shell {shell}"))
+}
+
+/// Ids of the BPF programs a process holds open (other hbwatch runs on the machine do not count).
+fn programs_of(pid: u32) -> BTreeSet<u32> {
+    let dir = format!("/proc/{pid}/fdinfo");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("prog_id:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .collect()
+}
+
 /// The lane line of `source` on the screen, if shown.
 fn lane<'a>(screen: &'a str, source: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(source))
@@ -411,7 +441,6 @@ fn live_lane_shows_a_gap_while_the_sender_is_stopped() {
     let _receiver = peer(&pair.b, &["recv", &PORT.to_string()]);
     let to = format!("{}:{PORT}", pair.b_ip);
     let sender = peer(&pair.a, &["send", &to, "--every", "100ms"]);
-    let before = hbwatch_programs();
     // The lane name is cut to 11 characters: "udp:41207@1".
     let name = "udp:41207@1";
     let s = Session::start("live-gap", &format!("--heartbeat udp:{PORT}@100ms"));
@@ -419,11 +448,9 @@ fn live_lane_shows_a_gap_while_the_sender_is_stopped() {
         lane(p, name).is_some_and(|l| l.contains(" ok ") && l.contains("gaps 0"))
     });
     assert!(ok.contains("Heartbeats"), "{ok}");
-    let loaded: BTreeSet<u32> = hbwatch_programs().difference(&before).copied().collect();
-    assert!(
-        loaded.len() >= 4,
-        "live loaded too few programs: {loaded:?}"
-    );
+    let pid = live_pid(&s.0);
+    let loaded = programs_of(pid);
+    assert!(loaded.len() >= 4, "live holds too few programs: {loaded:?}");
 
     signal(&sender, "STOP");
     let gap = s.wait_screen("the lane in a gap", |p| {
@@ -450,7 +477,15 @@ fn live_lane_shows_a_gap_while_the_sender_is_stopped() {
         joined.contains("temporary recording") && joined.contains("was removed"),
         "{after}"
     );
-    let left: Vec<u32> = hbwatch_programs().intersection(&loaded).copied().collect();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "hbwatch {pid} is still there"
+    );
+    let still: BTreeSet<u32> = aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .map(|p| p.id())
+        .collect();
+    let left: Vec<u32> = loaded.intersection(&still).copied().collect();
     assert!(
         left.is_empty(),
         "programs still loaded after exit: {left:?}"
