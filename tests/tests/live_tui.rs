@@ -414,6 +414,16 @@ fn programs_of(pid: u32) -> BTreeSet<u32> {
         .collect()
 }
 
+/// The "gaps N" count of a lane line.
+fn gaps_in(line: &str) -> Option<u64> {
+    line.split("gaps ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The lane line of `source` on the screen, if shown.
 fn lane<'a>(screen: &'a str, source: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(source))
@@ -443,29 +453,32 @@ fn live_lane_shows_a_gap_while_the_sender_is_stopped() {
     let sender = peer(&pair.a, &["send", &to, "--every", "100ms"]);
     // The lane name is cut to 11 characters: "udp:41207@1".
     let name = "udp:41207@1";
-    let s = Session::start("live-gap", &format!("--heartbeat udp:{PORT}@100ms"));
-    let ok = s.wait_screen("the heartbeat lane on time", |p| {
-        lane(p, name).is_some_and(|l| l.contains(" ok ") && l.contains("gaps 0"))
+    // A gap is silence over 500 ms: other tests flooding the machine delay some beats.
+    let s = Session::start(
+        "live-gap",
+        &format!("--heartbeat udp:{PORT}@100ms --gap-factor 5"),
+    );
+    let flowing = |l: &str| l.contains(" ok ") || l.contains(" late ");
+    let ok = s.wait_screen("the heartbeat lane receiving", |p| {
+        lane(p, name).is_some_and(|l| flowing(l) && gaps_in(l).is_some())
     });
-    assert!(ok.contains("Heartbeats"), "{ok}");
+    let before = lane(&ok, name).and_then(gaps_in).unwrap_or_default();
     let pid = live_pid(&s.0);
     let loaded = programs_of(pid);
     assert!(loaded.len() >= 4, "live holds too few programs: {loaded:?}");
 
     signal(&sender, "STOP");
     let gap = s.wait_screen("the lane in a gap", |p| {
-        lane(p, name).is_some_and(|l| l.contains("GAP") && l.contains("gaps 1"))
+        lane(p, name).is_some_and(|l| l.contains("GAP") && gaps_in(l) > Some(before))
     });
     eprintln!("{}", lane(&gap, name).unwrap_or_default());
     signal(&sender, "CONT");
-    let back = s.wait_screen("the lane on time again", |p| {
-        lane(p, name).is_some_and(|l| l.contains(" ok ") && l.contains("gaps 1"))
+    let back = s.wait_screen("the lane receiving again", |p| {
+        lane(p, name).is_some_and(|l| flowing(l) && gaps_in(l) > Some(before))
     });
     eprintln!("{back}");
     // The verdict line carries the diagnosis of the gap.
-    s.wait_screen("the gap's verdict", |p| {
-        p.contains("gap 1 on udp:41207@100ms: ")
-    });
+    s.wait_screen("the gap's verdict", |p| p.contains("on udp:41207@100ms: "));
 
     s.keys("q");
     let after = s.wait_exit();
