@@ -88,8 +88,7 @@ impl Metrics {
         }
     }
 
-    /// Registration point for other analyses' metrics (drops by reason/device/port, NAPI budget
-    /// exhaustion, heartbeat gaps by source and cause). Register only what has real data.
+    /// Registers a further collector; register only what has real data.
     pub fn register(&mut self, collector: Box<dyn Collector>) {
         self.registry.register_collector(collector);
     }
