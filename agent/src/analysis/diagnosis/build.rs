@@ -157,12 +157,25 @@ pub fn rx_cpus(s: &RecordingSummary, records: &[Record], ports: &[Port]) -> BTre
     if cpus.is_empty()
         && let Some(c) = &s.host_config
     {
+        let mut rx_irqs = BTreeSet::new();
         for nic in c.nics.iter().filter(|n| !n.is_virtual) {
             for irq in nic.queue_irqs() {
+                rx_irqs.insert(irq.irq);
                 cpus.extend(irq.taken.iter().filter(|(_, n)| *n > 0).map(|(c, _)| *c));
             }
             for q in &nic.rx_queues {
                 cpus.extend(q.rps_cpus.iter().copied());
+            }
+        }
+        // Where the queue interrupts actually fired during the recording.
+        for r in records {
+            if let Record::System(x) = r {
+                cpus.extend(
+                    x.interrupts
+                        .iter()
+                        .filter(|(irq, _, n)| *n > 0 && rx_irqs.contains(irq))
+                        .map(|(_, cpu, _)| *cpu),
+                );
             }
         }
     }

@@ -302,7 +302,7 @@ fn app_stall(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Recommendation {
         "app-stall",
         Severity::Critical,
         &name,
-        format!("{name} stalled: it did not read or send heartbeats in time"),
+        format!("Find why {name} stalled and protect it (priority, CPU isolation)"),
         "The heartbeats reached this host but the application did not handle them; network tuning will not help.".into(),
     )
     .evidence("gap evidence", why);

@@ -128,3 +128,49 @@ fn quiet_recording_has_no_gaps_and_says_so() {
         d.timeout_advice
     );
 }
+
+#[test]
+fn without_port_events_rx_cpus_come_from_queue_interrupts() {
+    use crate::recording::records::{
+        HostConfig, IrqKind, NicConfig, NicIrq, Record, RxQueue, SystemSample,
+    };
+    let recs = vec![
+        Record::HostConfig(HostConfig {
+            nics: vec![NicConfig {
+                name: "eth0".into(),
+                rx_queues: vec![RxQueue {
+                    index: 0,
+                    rps_cpus: Vec::new(),
+                    rps_flow_cnt: 0,
+                }],
+                irqs: vec![
+                    NicIrq {
+                        irq: 30,
+                        name: "virtio0-input.0".into(),
+                        kind: IrqKind::Rx,
+                        ..NicIrq::default()
+                    },
+                    NicIrq {
+                        irq: 31,
+                        name: "virtio0-config".into(),
+                        kind: IrqKind::Other,
+                        ..NicIrq::default()
+                    },
+                ],
+                ..NicConfig::default()
+            }],
+            ..HostConfig::default()
+        }),
+        Record::System(SystemSample {
+            interrupts: vec![(30, 1, 500), (31, 0, 3), (30, 0, 0)],
+            ..SystemSample::default()
+        }),
+    ];
+    let s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 1),
+        recs.clone(),
+    );
+    let cpus: Vec<u32> = super::build::rx_cpus(&s, &recs, &[]).into_iter().collect();
+    assert_eq!(cpus, vec![1]);
+}

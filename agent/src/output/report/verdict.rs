@@ -231,7 +231,11 @@ pub fn text_bottom(
         writeln!(out, "{}", st.bold("Heartbeat timeout advice"))?;
         for (src, a) in &d.timeout_advice {
             let spec = crate::analysis::diagnosis::source_spec(s, *src);
-            writeln!(out, "  {}", wrap(&format!("{spec}: {}", a.text), 94, "    "))?;
+            writeln!(
+                out,
+                "  {}",
+                wrap(&format!("{spec}: {}", a.text), 94, "    ")
+            )?;
         }
     }
     let nm = not_measured(d);
