@@ -1,6 +1,8 @@
 //! End to end: `hbwatch live` in a detached tmux session of a fixed size shows the header and
 //! the softirq panel, pauses, follows resizes, quits on `q`, Ctrl-C or SIGTERM with the terminal
 //! restored, the recording finished and its programs unloaded; and it refuses without a TTY.
+//! With a UDP heartbeat source across a veth pair, the lane shows a gap while the sender is
+//! stopped.
 
 use std::{
     collections::BTreeSet,
@@ -12,7 +14,11 @@ use std::{
 
 use agent_common::names;
 use hbwatch::recording::{RecordingReader, records::Record};
-use hbwatch_tests::{hbwatch_bin, require_root, tempdir};
+use hbwatch_tests::{
+    hbwatch_bin,
+    netns::{NetnsPair, run},
+    require_root, tempdir,
+};
 
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux")
@@ -105,6 +111,9 @@ fn hbwatch_programs() -> BTreeSet<u32> {
         names::PROG_SOFTIRQ_RAISE_TP,
         names::PROG_SOFTIRQ_ENTRY_TP,
         names::PROG_SOFTIRQ_EXIT_TP,
+        names::PROG_NETIF_RECEIVE_SKB,
+        names::PROG_SK_DATA_READY,
+        names::PROG_SOCK_RECV_LENGTH,
     ];
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
@@ -357,5 +366,141 @@ fn a_panic_gives_the_terminal_back() {
     assert!(
         after.lines().any(|l| l.trim() == "icanon"),
         "the terminal is still in raw mode:\n{after}"
+    );
+}
+
+/// A process this test started; killed (by its own id) and reaped on drop.
+struct Peer(std::process::Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `signal` to a process this test started.
+fn signal(p: &Peer, signal: &str) {
+    run(&["kill", &format!("-{signal}"), &p.0.id().to_string()]);
+}
+
+/// The pid of `hbwatch live` running in the session's pane (the shell's child).
+fn live_pid(session: &str) -> u32 {
+    let shell = tmux(&["display", "-p", "-t", session, "#{pane_pid}"]);
+    let shell = shell.trim();
+    let children =
+        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+    children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u32>().ok())
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "hbwatch")
+        })
+        .unwrap_or_else(|| panic!("no hbwatch under the pane's shell {shell}"))
+}
+
+/// Ids of the BPF programs a process holds open (other hbwatch runs on the machine do not count).
+fn programs_of(pid: u32) -> BTreeSet<u32> {
+    let dir = format!("/proc/{pid}/fdinfo");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("prog_id:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// The "gaps N" count of a lane line.
+fn gaps_in(line: &str) -> Option<u64> {
+    line.split("gaps ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The lane line of `source` on the screen, if shown.
+fn lane<'a>(screen: &'a str, source: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(source))
+}
+
+#[test]
+fn live_lane_shows_a_gap_while_the_sender_is_stopped() {
+    if !require_root("live_lane_shows_a_gap_while_the_sender_is_stopped") {
+        return;
+    }
+    let _serial = serial();
+    const PORT: u16 = 41_207;
+    let pair = NetnsPair::new("hbw-wire-live", 181);
+    let peer = |ns: &str, args: &[&str]| {
+        Peer(
+            NetnsPair::exec(ns, &hbwatch_bin().display().to_string())
+                .arg("demo-peer")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting a demo peer"),
+        )
+    };
+    let _receiver = peer(&pair.b, &["recv", &PORT.to_string()]);
+    let to = format!("{}:{PORT}", pair.b_ip);
+    let sender = peer(&pair.a, &["send", &to, "--every", "100ms"]);
+    // The lane name is cut to 11 characters: "udp:41207@1".
+    let name = "udp:41207@1";
+    // A gap is silence over 500 ms: other tests flooding the machine delay some beats.
+    let s = Session::start(
+        "live-gap",
+        &format!("--heartbeat udp:{PORT}@100ms --gap-factor 5"),
+    );
+    let flowing = |l: &str| l.contains(" ok ") || l.contains(" late ");
+    let ok = s.wait_screen("the heartbeat lane receiving", |p| {
+        lane(p, name).is_some_and(|l| flowing(l) && gaps_in(l).is_some())
+    });
+    let before = lane(&ok, name).and_then(gaps_in).unwrap_or_default();
+    let pid = live_pid(&s.0);
+    let loaded = programs_of(pid);
+    assert!(loaded.len() >= 4, "live holds too few programs: {loaded:?}");
+
+    signal(&sender, "STOP");
+    let gap = s.wait_screen("the lane in a gap", |p| {
+        lane(p, name).is_some_and(|l| l.contains("GAP") && gaps_in(l) > Some(before))
+    });
+    eprintln!("{}", lane(&gap, name).unwrap_or_default());
+    signal(&sender, "CONT");
+    let back = s.wait_screen("the lane receiving again", |p| {
+        lane(p, name).is_some_and(|l| flowing(l) && gaps_in(l) > Some(before))
+    });
+    eprintln!("{back}");
+    // The verdict line carries the diagnosis of the gap.
+    s.wait_screen("the gap's verdict", |p| p.contains("on udp:41207@100ms: "));
+
+    s.keys("q");
+    let after = s.wait_exit();
+    assert!(after.contains("HBW-EXIT=0"), "exit status:\n{after}");
+    assert!(!s.alternate_screen(), "terminal not restored:\n{after}");
+    // The summary line wraps at 80 columns.
+    let joined = after.replace('\n', "");
+    assert!(
+        joined.contains("temporary recording") && joined.contains("was removed"),
+        "{after}"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "hbwatch {pid} is still there"
+    );
+    let still: BTreeSet<u32> = aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .map(|p| p.id())
+        .collect();
+    let left: Vec<u32> = loaded.intersection(&still).copied().collect();
+    assert!(
+        left.is_empty(),
+        "programs still loaded after exit: {left:?}"
     );
 }

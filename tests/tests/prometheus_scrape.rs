@@ -1,6 +1,7 @@
 //! Debian's real `prometheus` scrapes hbwatch's OpenMetrics endpoint on loopback, and the values
 //! come back through Prometheus's HTTP API. No root needed: the endpoint serves the fold of a
-//! synthetic recording, the same code path `record --metrics-addr` and `serve` publish through.
+//! synthetic recording (softirq, drops, NAPI and a judged heartbeat gap), the same code path
+//! `record --metrics-addr` and `serve` publish through.
 
 use std::{
     net::SocketAddr,
@@ -10,7 +11,7 @@ use std::{
 };
 
 use hbwatch::{
-    analysis::RecordingSummary,
+    analysis::{RecordingSummary, diagnosis::diagnose},
     output::{
         export::synthetic,
         metrics::{Metrics, server::MetricsServer},
@@ -51,10 +52,22 @@ fn prometheus_scrapes_and_returns_values() {
             "Debian's prometheus is not installed: apt-get install -y prometheus (cargo xtask lists it)"
         );
     };
-    let summary =
-        RecordingSummary::from_records(synthetic::header(), (1, 0), synthetic::records(40));
+    let mut records = synthetic::records(40);
+    records.extend(synthetic::evidence_records(40));
+    let summary = RecordingSummary::from_records(synthetic::header(), (1, 0), records.clone());
     let metrics = Arc::new(Metrics::new());
-    metrics.publish(&summary);
+    // As `record` publishes after a tick: the gap is judged, its cause becomes the label.
+    metrics.publish_tick(&summary, &records, summary.last_mono_ns);
+    let diagnosis = diagnose(&summary, &records);
+    assert_eq!(
+        diagnosis.gaps.len(),
+        1,
+        "the synthetic recording has one gap"
+    );
+    let cause = diagnosis.gaps[0].verdict().cause.as_str();
+    eprintln!("synthetic gap judged: {cause}");
+    let gap_series =
+        format!("hbwatch_heartbeat_gaps_total{{source=\"udp:5405@300ms\",cause=\"{cause}\"}}");
     let server =
         MetricsServer::start("127.0.0.1:0".parse().expect("addr"), metrics).expect("serve");
 
@@ -101,6 +114,19 @@ fn prometheus_scrapes_and_returns_values() {
             1.0,
         ),
         ("up{job=\"hbwatch\"}", 1.0),
+        (
+            "hbwatch_drops_total{reason=\"SOCKET_RCVBUFF\",device=\"eth0\",port=\"\"}",
+            75.0,
+        ),
+        (
+            "hbwatch_drops_total{reason=\"SOCKET_RCVBUFF\",device=\"\",port=\"5405\"}",
+            75.0,
+        ),
+        (
+            "hbwatch_napi_budget_exhausted_total{cpu=\"1\",device=\"eth0\"}",
+            80.0,
+        ),
+        (gap_series.as_str(), 1.0),
     ];
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

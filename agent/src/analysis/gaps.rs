@@ -118,6 +118,18 @@ pub struct GapAnalysis {
     pub sources: Vec<SourceGaps>,
 }
 
+/// What the detector knows of one source at this moment (for the live view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceNow {
+    pub last_arrival_mono_ns: Option<u64>,
+    /// Given or learned; `None` while still learning.
+    pub expected_interval_ns: Option<u64>,
+    /// Silence longer than this is a gap; `None` while still learning.
+    pub gap_threshold_ns: Option<u64>,
+    /// Gaps found so far (closed silences and reported losses), not counting one running now.
+    pub gaps: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct GapDetector {
     factor: f64,
@@ -267,6 +279,23 @@ impl GapDetector {
         };
         self.gaps.push(g.clone());
         g
+    }
+
+    /// Gaps found so far, in the order they were found; silences still running are not in it.
+    pub fn gaps_so_far(&self) -> &[Gap] {
+        &self.gaps
+    }
+
+    /// The state of `source` now; `None` when it was never declared nor heard.
+    pub fn source_now(&self, source: u32) -> Option<SourceNow> {
+        let s = self.sources.get(&source)?;
+        let interval = s.interval();
+        Some(SourceNow {
+            last_arrival_mono_ns: s.last,
+            expected_interval_ns: interval,
+            gap_threshold_ns: interval.map(|i| (i as f64 * self.factor) as u64),
+            gaps: self.gaps.iter().filter(|g| g.source == source).count() as u64,
+        })
     }
 
     /// Silences still running at `now` (for the live view); nothing is recorded.

@@ -152,3 +152,22 @@ fn sources_are_independent_and_out_of_order_is_counted() {
     assert!(a.gaps.is_empty());
     assert_eq!(a.sources[1].out_of_order, 1);
 }
+
+#[test]
+fn source_now_reports_last_arrival_threshold_and_gaps() {
+    let mut d = GapDetector::new(3.0);
+    assert_eq!(d.source_now(1), None);
+    d.declare(1, None, None);
+    let learning = d.source_now(1).expect("declared source");
+    assert_eq!(
+        (learning.last_arrival_mono_ns, learning.gap_threshold_ns),
+        (None, None)
+    );
+    feed(&mut d, 1, beats(0, 2000).chain(beats(3000, 3500)));
+    let now = d.source_now(1).expect("source");
+    assert_eq!(now.last_arrival_mono_ns, Some(3400 * MS));
+    assert_eq!(now.expected_interval_ns, Some(100 * MS));
+    assert_eq!(now.gap_threshold_ns, Some(300 * MS));
+    assert_eq!(now.gaps, 1);
+    assert_eq!(d.gaps_so_far().len(), 1);
+}

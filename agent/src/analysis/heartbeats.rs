@@ -128,16 +128,48 @@ impl HeartbeatSummary {
     /// passive source on that port (a stalled reader therefore shows as a gap, with the packets'
     /// fate in the kernel recorded beside it).
     pub fn port_packet(&mut self, e: &PortPacketEvent) {
+        if let Some(a) = self.port_arrival(e) {
+            self.arrival(&a);
+        }
+    }
+
+    fn port_arrival(&self, e: &PortPacketEvent) -> Option<Arrival> {
         if e.stage != PortStage::Read {
-            return;
+            return None;
         }
-        if let Some(&source) = self.passive_ports.get(&(e.proto, e.local_port)) {
-            self.arrival(&Arrival {
-                source,
-                at_mono_ns: e.mono_ns,
-                peer: e.peer.clone(),
-            });
+        let &source = self.passive_ports.get(&(e.proto, e.local_port))?;
+        Some(Arrival {
+            source,
+            at_mono_ns: e.mono_ns,
+            peer: e.peer.clone(),
+        })
+    }
+
+    /// The heartbeat arrival a record stands for, by the rules the gap detector is fed with
+    /// (exports plot these). Passive ports must have been declared, i.e. the summary folded.
+    pub fn arrival_of(&self, r: &Record) -> Option<Arrival> {
+        match r {
+            Record::Heartbeat(e) => event_arrival(e),
+            Record::Probe(p) => probe_arrival(p),
+            Record::PortPacket(e) => self.port_arrival(e),
+            _ => None,
         }
+    }
+
+    /// Ports watched by passive sources, each once (the live view highlights them).
+    pub fn passive_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self.passive_ports.keys().map(|&(_, p)| p).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
+    /// The source's spec as the user wrote it, or `#N` when it was never declared.
+    pub fn source_name(&self, source: u32) -> String {
+        self.sources
+            .get(&source)
+            .and_then(|s| s.declared.as_ref())
+            .map_or_else(|| format!("#{source}"), |d| d.spec.clone())
     }
 
     /// The passive source watching `proto`/`port`, if any.
@@ -172,9 +204,7 @@ impl HeartbeatSummary {
     }
 
     fn event(&mut self, e: &HeartbeatEvent) {
-        // The stamp on the monotonic clock, through the offset at read time.
-        let offset = e.read_realtime_ns - e.read_mono_ns as i64;
-        let logged = e.stamped_realtime_ns.map(|t| (t - offset).max(0) as u64);
+        let logged = logged_mono_ns(e);
         let s = self.stats(e.source);
         *s.events.entry(kind_name(e.kind).to_owned()).or_default() += 1;
         if let Some(t) = e.stamped_realtime_ns {
@@ -185,11 +215,9 @@ impl HeartbeatSummary {
         }
         match e.kind {
             EventKind::Arrival => {
-                self.detector.arrival(&Arrival {
-                    source: e.source,
-                    at_mono_ns: logged.unwrap_or(e.read_mono_ns),
-                    peer: e.peer.clone(),
-                });
+                if let Some(a) = event_arrival(e) {
+                    self.detector.arrival(&a);
+                }
             }
             EventKind::ClockJump => {
                 self.detector
@@ -226,11 +254,9 @@ impl HeartbeatSummary {
         }
         s.probe_latency_max_ns = s.probe_latency_max_ns.max(p.latency_ns);
         s.probe_latency_sum_ns += p.latency_ns;
-        self.detector.arrival(&Arrival {
-            source: p.source,
-            at_mono_ns: p.start_mono_ns + p.latency_ns,
-            peer: None,
-        });
+        if let Some(a) = probe_arrival(p) {
+            self.detector.arrival(&a);
+        }
     }
 
     /// Feeds an arrival from outside the recorded heartbeat records (e.g. packets on a port).
@@ -247,4 +273,28 @@ impl HeartbeatSummary {
     pub fn gaps(&self, end_mono_ns: u64) -> GapAnalysis {
         self.detector.clone().finish(end_mono_ns)
     }
+}
+
+/// A line's own stamp on the monotonic clock, through the clock offset at read time.
+fn logged_mono_ns(e: &HeartbeatEvent) -> Option<u64> {
+    let offset = e.read_realtime_ns - e.read_mono_ns as i64;
+    e.stamped_realtime_ns.map(|t| (t - offset).max(0) as u64)
+}
+
+/// An arrival line is a heartbeat at its stamp (or when it was read, without one).
+fn event_arrival(e: &HeartbeatEvent) -> Option<Arrival> {
+    (e.kind == EventKind::Arrival).then(|| Arrival {
+        source: e.source,
+        at_mono_ns: logged_mono_ns(e).unwrap_or(e.read_mono_ns),
+        peer: e.peer.clone(),
+    })
+}
+
+/// A successful probe is a heartbeat when its reply came back.
+fn probe_arrival(p: &ProbeAttempt) -> Option<Arrival> {
+    p.error.is_none().then(|| Arrival {
+        source: p.source,
+        at_mono_ns: p.start_mono_ns + p.latency_ns,
+        peer: None,
+    })
 }

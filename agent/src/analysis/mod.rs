@@ -8,6 +8,7 @@ pub mod heartbeats;
 pub mod ksched;
 pub mod latency;
 pub mod packet;
+pub mod recent;
 pub mod recommendation;
 pub mod summary;
 pub mod system;

@@ -11,12 +11,13 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
+    analysis::{RecordingSummary, diagnosis::diagnose},
     cli::{Failure, ResultExt as _, args::ExportArgs},
     output::{
         export::{
             ExportInput,
-            adapt::{self, AnalysisInputs, RecordingData},
-            flamegraph, hdr, series, timeline, trace,
+            adapt::{self, Recording, RecordingData, StackFold},
+            flamegraph, hdr, inputs, series, timeline, trace,
             window::{self, WindowSpec},
         },
         units,
@@ -57,8 +58,15 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
         .usage();
     }
     let started = Instant::now();
-    let data = RecordingData::read(&a.path).usage()?;
-    let inputs = analysis_inputs(&data);
+    let rec = Recording::read(&a.path).usage()?;
+    let summary = fold(&rec);
+    let data = RecordingData::from_records(rec.header.clone(), rec.records.iter().cloned());
+    let fold_stacks = |start, end| inputs::fold_stacks(&rec.records, start, end);
+    let mut inputs = inputs::analysis_inputs(&summary, &rec.records);
+    if !inputs.gaps.is_empty() {
+        inputs::add_verdicts(&mut inputs.gaps, &diagnose(&summary, &rec.records));
+    }
+    inputs.stacks = inputs::stack_kind(&summary).map(|kind| (&fold_stacks as StackFold, kind));
     let spec = match (a.gap, &a.from, &a.to) {
         (Some(n), _, _) => WindowSpec::Gap(n),
         (None, None, None) => WindowSpec::Whole,
@@ -92,10 +100,13 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Analyses beyond the softirq table. Merge point: the heartbeat analysis fills `heartbeats` and
-/// `gaps`, the drop/NAPI analysis `drops`, and the stack sampler's fold goes into `stacks`.
-fn analysis_inputs(_data: &RecordingData) -> AnalysisInputs<'static> {
-    AnalysisInputs::default()
+/// The summary every analysis input starts from, folded as `report` folds it.
+fn fold(rec: &Recording) -> RecordingSummary {
+    let mut s = RecordingSummary::new(rec.header.clone(), rec.version);
+    for r in &rec.records {
+        s.add(r);
+    }
+    s
 }
 
 fn write_all(a: &ExportArgs, input: &ExportInput) -> Result<(), Failure> {

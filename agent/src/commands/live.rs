@@ -8,6 +8,7 @@ use anyhow::{Context as _, anyhow};
 use tokio::sync::mpsc;
 
 use crate::{
+    analysis::recent::{self, RecentDiagnosis},
     cli::{Failure, ResultExt as _, args::LiveArgs},
     clock,
     commands::{
@@ -17,7 +18,7 @@ use crate::{
     output::{
         live::{
             app::{After, App},
-            draw, keys,
+            draw, feed, keys,
             state::{LiveState, RecordingView},
             terminal::{InputEvent, InputThread, TerminalGuard},
         },
@@ -79,9 +80,12 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
         heartbeats: hb,
     };
     let result = match guard.terminal.draw(|f| draw::draw(f, app.shown(), &app.ui)) {
-        Ok(_) => rt.block_on(capture::drive(session, opts, Some(rx), |ev| {
-            on_event(&mut app, &mut guard, ev)
-        })),
+        Ok(_) => {
+            let mut recent = RecentDiagnosis::new(recent::KEEP_NS);
+            rt.block_on(capture::drive(session, opts, Some(rx), |ev| {
+                on_event(&mut app, &mut recent, &mut guard, ev)
+            }))
+        }
         Err(e) => Err(Failure::Runtime(
             anyhow!(e).context("drawing the live view"),
         )),
@@ -114,22 +118,45 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Folds one tick's analysis into the view-model. Feeds from further analyses (heartbeat lanes,
-/// drops, NAPI, verdict) are added here, each through its `LiveState::update_from_…`.
-pub fn fold_tick(state: &mut LiveState, session: &Session, now_mono_ns: u64) {
-    state.update_from_summary(&session.summary, now_mono_ns);
-    state.update_from_records(&session.summary, &session.tick_records);
+/// Folds one tick's analysis into the view-model, each feed through its `LiveState::update_from_…`.
+/// The diagnosis is redone only when the gaps changed, at most once per tick.
+pub fn fold_tick(
+    state: &mut LiveState,
+    recent: &mut RecentDiagnosis,
+    session: &Session,
+    now_mono_ns: u64,
+) {
+    let (summary, records) = (&session.summary, &session.tick_records);
+    state.update_from_summary(summary, now_mono_ns);
+    state.update_from_records(summary, records);
     state.update_recording_bytes(session.bytes_written());
+    if !summary.heartbeats.is_empty() {
+        if recent.tick(summary, records, now_mono_ns) {
+            state.update_verdict(recent.latest_gap().map(feed::verdict));
+        }
+        state.update_from_heartbeats(
+            now_mono_ns,
+            &summary.header.anchor,
+            &feed::heartbeat_snapshots(summary, now_mono_ns, recent.diagnosis()),
+        );
+    }
+    if let Some((span, samples)) = feed::drop_samples(summary, records) {
+        state.update_from_drops(span, &samples, &summary.heartbeats.passive_ports());
+    }
+    if let Some((span, samples)) = feed::napi_samples(summary, records) {
+        state.update_from_napi(span, &samples);
+    }
 }
 
 fn on_event(
     app: &mut App,
+    recent: &mut RecentDiagnosis,
     guard: &mut TerminalGuard,
     ev: LoopEvent<'_, InputEvent>,
 ) -> anyhow::Result<Flow> {
     match ev {
         LoopEvent::Ticked { session, .. } => {
-            fold_tick(&mut app.live, session, clock::mono_ns());
+            fold_tick(&mut app.live, recent, session, clock::mono_ns());
         }
         LoopEvent::Input(InputEvent::Resize) => guard.terminal.autoresize()?,
         LoopEvent::Input(InputEvent::Key(k)) => match keys::action(k).map(|a| app.apply(a)) {

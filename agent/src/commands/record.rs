@@ -66,7 +66,11 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
         |ev| {
             if let LoopEvent::Ticked { session, elapsed } = ev {
                 if server.is_some() {
-                    metrics.publish(&session.summary);
+                    metrics.publish_tick(
+                        &session.summary,
+                        &session.tick_records,
+                        crate::clock::mono_ns(),
+                    );
                 }
                 if status {
                     status_line(session, elapsed);

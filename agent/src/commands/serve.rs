@@ -70,7 +70,11 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
         None::<tokio::sync::mpsc::UnboundedReceiver<()>>,
         |ev| {
             if let LoopEvent::Ticked { session, .. } = ev {
-                metrics.publish(&session.summary);
+                metrics.publish_tick(
+                    &session.summary,
+                    &session.tick_records,
+                    crate::clock::mono_ns(),
+                );
                 if rotated_at.elapsed() >= a.rotate {
                     rotated_at = Instant::now();
                     let done = session.rotate(&next_path(&dir))?;

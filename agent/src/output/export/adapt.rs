@@ -68,16 +68,8 @@ impl RecordingData {
 
     /// Reads a whole recording (damaged frames are skipped, as the report does).
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        if path.is_dir() {
-            anyhow::bail!(
-                "{}: is a directory, expected a recording file",
-                path.display()
-            );
-        }
-        let mut reader = RecordingReader::open(path)
-            .with_context(|| format!("opening recording {}", path.display()))?;
-        let header = reader.header().clone();
-        Ok(Self::from_records(header, reader.by_ref()))
+        let r = Recording::read(path)?;
+        Ok(Self::from_records(r.header, r.records))
     }
 
     /// The whole recording as a window.
@@ -87,6 +79,34 @@ impl RecordingData {
             end_mono_ns: self.last_mono_ns.max(self.first_mono_ns + 1),
             label: "whole recording".into(),
         }
+    }
+}
+
+/// A whole recording in memory: what exports read once and then analyse.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub header: Header,
+    pub version: (u16, u16),
+    pub records: Vec<Record>,
+}
+
+impl Recording {
+    /// Reads every record (damaged frames are skipped, as the report does).
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        if path.is_dir() {
+            anyhow::bail!(
+                "{}: is a directory, expected a recording file",
+                path.display()
+            );
+        }
+        let mut reader = RecordingReader::open(path)
+            .with_context(|| format!("opening recording {}", path.display()))?;
+        let (header, version) = (reader.header().clone(), reader.version());
+        Ok(Recording {
+            header,
+            version,
+            records: reader.by_ref().collect(),
+        })
     }
 }
 

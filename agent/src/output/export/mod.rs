@@ -8,6 +8,7 @@
 pub mod adapt;
 pub mod flamegraph;
 pub mod hdr;
+pub mod inputs;
 pub mod series;
 pub mod synthetic;
 pub mod timeline;

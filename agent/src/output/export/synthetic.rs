@@ -7,8 +7,10 @@ use agent_common::hist::bucket_index;
 
 use super::{DropsSecond, GapInput, HeartbeatSeries, adapt::RecordingData};
 use crate::recording::records::{
-    ClockAnchor, CollectorState, CollectorStatus, Header, LostEvents, NicSummary, Record,
-    SoftirqCell, SoftirqInterval, SparseHist, StopInfo, TimedMax,
+    ClockAnchor, CollectorState, CollectorStatus, DropCell, DropInterval, EventKind, Header,
+    HeartbeatEvent, LostEvents, NapiCell, NapiInterval, NicSummary, PacketTables, PortDropCell,
+    Record, SoftirqCell, SoftirqInterval, SourceDeclared, SourceKind, SparseHist, StopInfo,
+    TimedMax,
 };
 
 pub const START_MONO_NS: u64 = 100_000_000_000;
@@ -129,6 +131,92 @@ pub fn records(seconds: u64) -> Vec<Record> {
         at_mono_ns: START_MONO_NS + seconds * SEC,
         reason: "duration reached".into(),
     }));
+    out
+}
+
+/// Packet-path and heartbeat records to go with [`records`]: a `udp:5405@300ms` source beating
+/// every 300 ms but silent during the gap, receive-buffer drops on eth0 and port 5405 during it,
+/// and NAPI polls on eth0 (a few using the whole budget) every second.
+pub fn evidence_records(seconds: u64) -> Vec<Record> {
+    let mut out = vec![
+        Record::PacketTables(PacketTables {
+            drop_reasons: vec![(6, "SOCKET_RCVBUFF".into())],
+            interfaces: vec![(2, "eth0".into())],
+            host_netns: 1,
+            irq_lines: Vec::new(),
+        }),
+        Record::HeartbeatSource(SourceDeclared {
+            at_mono_ns: START_MONO_NS,
+            source: 0,
+            spec: "udp:5405@300ms".into(),
+            kind: SourceKind::PassiveUdp,
+            preset: None,
+            expected_interval_ns: Some(HEARTBEAT_PERIOD_NS),
+            gap_factor: 3.0,
+            preset_interval_ns: None,
+        }),
+    ];
+    let mut t = START_MONO_NS;
+    while t < START_MONO_NS + seconds * SEC {
+        if !(GAP_LAST_ARRIVAL + 1..GAP_NEXT_ARRIVAL).contains(&t) {
+            out.push(Record::Heartbeat(HeartbeatEvent {
+                source: 0,
+                kind: EventKind::Arrival,
+                read_mono_ns: t,
+                read_realtime_ns: header().anchor.realtime_of(t),
+                stamped_realtime_ns: None,
+                peer: Some("10.0.0.2".into()),
+                count: None,
+                measured_ns: None,
+                line: String::new(),
+            }));
+        }
+        t += HEARTBEAT_PERIOD_NS;
+    }
+    for s in 0..seconds {
+        let start = START_MONO_NS + s * SEC;
+        let drops = if in_gap(start) { 25 } else { 0 };
+        out.push(Record::Drops(DropInterval {
+            start_mono_ns: start,
+            end_mono_ns: start + SEC,
+            cells: (drops > 0)
+                .then_some(DropCell {
+                    reason: 6,
+                    ifindex: 2,
+                    netns: 1,
+                    rx_queue: Some(0),
+                    protocol: 0x0800,
+                    cpu: 1,
+                    count: drops,
+                })
+                .into_iter()
+                .collect(),
+            ports: (drops > 0)
+                .then_some(PortDropCell {
+                    reason: 6,
+                    proto: 17,
+                    port: 5405,
+                    count: drops,
+                })
+                .into_iter()
+                .collect(),
+            ..DropInterval::default()
+        }));
+        out.push(Record::Napi(NapiInterval {
+            start_mono_ns: start,
+            end_mono_ns: start + SEC,
+            cells: vec![NapiCell {
+                ifindex: 2,
+                netns: 1,
+                napi_id: 8193,
+                cpu: 1,
+                polls: 100,
+                work: 400,
+                full_budget: 2,
+                ..NapiCell::default()
+            }],
+        }));
+    }
     out
 }
 

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 const DROP_ROWS: usize = 16;
 
 /// One drop counter over the last interval; the dimensions a source does not know are `None`.
+/// A sample with a port but neither device nor CPU is a per-port count that the kernel keeps
+/// beside the per-device one: it feeds the port breakdown only, so no drop counts twice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DropSample {
     pub reason: String,
@@ -79,6 +81,10 @@ impl DropsView {
         let mut cpu: BTreeMap<String, u64> = BTreeMap::new();
         let mut port: BTreeMap<u16, u64> = BTreeMap::new();
         for s in samples {
+            if let (Some(p), None, None) = (s.port, &s.device, s.cpu) {
+                *port.entry(p).or_default() += s.count;
+                continue;
+            }
             *reason.entry(s.reason.clone()).or_default() += s.count;
             if let Some(dev) = &s.device {
                 let key = match s.queue {

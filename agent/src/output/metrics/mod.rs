@@ -1,13 +1,13 @@
 //! The OpenMetrics endpoint for fleets: a prometheus-client registry whose collectors read the
 //! latest recording summary at scrape time, served over HTTP by [`server`].
 //!
-//! Registered today (all with real data): softirq wait/run histograms and entry counters per CPU
-//! and vector, lost events per stream, collector state. Registration points for later analyses:
-//! [`Metrics::register`] takes any prometheus-client collector; drops by reason/device/port,
-//! NAPI budget exhaustion and heartbeat gaps by source and cause plug in there, named (after the
-//! `hbwatch_` prefix) `drops_total{reason,device,port}`, `napi_budget_exhausted_total{cpu,device}`
-//! and `heartbeat_gaps_total{source,cause}` — the names docs/deploy/alerts.yml already uses.
+//! Registered (all with real data): softirq wait/run histograms and entry counters per CPU and
+//! vector, lost events per stream, collector state, and from [`evidence`] drops by
+//! reason/device/port, NAPI budget exhaustion per CPU and device, and heartbeat gaps by source
+//! and cause (`hbwatch_heartbeat_gaps_total`, the name docs/deploy/alerts.yml uses).
+//! [`Metrics::register`] takes any further prometheus-client collector.
 
+pub mod evidence;
 pub mod server;
 
 use std::{
@@ -25,8 +25,12 @@ use prometheus_client::{
 
 use crate::{
     analysis::LatencyTable,
-    analysis::{RecordingSummary, latency::HistAgg},
-    recording::records::{CollectorState, CollectorStatus},
+    analysis::{
+        RecordingSummary,
+        latency::HistAgg,
+        recent::{self, RecentDiagnosis},
+    },
+    recording::records::{CollectorState, CollectorStatus, Record},
 };
 
 /// Histogram bucket upper bounds in seconds: 1 µs to 1 s in 1-2-5 steps, then +Inf.
@@ -42,6 +46,7 @@ struct Snapshot {
     vectors: Vec<String>,
     lost: BTreeMap<String, u64>,
     collectors: BTreeMap<String, CollectorStatus>,
+    evidence: evidence::EvidenceSnapshot,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -58,6 +63,9 @@ impl Shared {
 pub struct Metrics {
     registry: Registry,
     shared: Shared,
+    /// Recent records and their diagnosis, for the gaps' cause label; only the capture loop
+    /// takes this lock, never a scrape.
+    recent: Mutex<RecentDiagnosis>,
 }
 
 impl Default for Metrics {
@@ -72,18 +80,43 @@ impl Metrics {
         let mut registry = Registry::with_prefix("hbwatch");
         registry.register_collector(Box::new(SoftirqCollector(shared.clone())));
         registry.register_collector(Box::new(RecorderCollector(shared.clone())));
-        Metrics { registry, shared }
+        registry.register_collector(Box::new(evidence::EvidenceCollector(shared.clone())));
+        Metrics {
+            registry,
+            shared,
+            recent: Mutex::new(RecentDiagnosis::new(recent::KEEP_NS)),
+        }
     }
 
-    /// Registration point for other analyses' metrics (drops by reason/device/port, NAPI budget
-    /// exhaustion, heartbeat gaps by source and cause). Register only what has real data.
+    /// Registers a further collector; register only what has real data.
     pub fn register(&mut self, collector: Box<dyn Collector>) {
         self.registry.register_collector(collector);
     }
 
-    /// Copies what the collectors show from the session's running summary.
+    /// After a tick: [`Metrics::publish`], with the gaps' causes from a diagnosis over the
+    /// recent records, redone when the gaps changed.
+    pub fn publish_tick(&self, s: &RecordingSummary, tick_records: &[Record], now_mono_ns: u64) {
+        let causes = {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if !s.heartbeats.is_empty() {
+                recent.tick(s, tick_records, now_mono_ns);
+            }
+            recent.diagnosis().map(evidence::causes).unwrap_or_default()
+        };
+        self.publish_with(s, &causes);
+    }
+
+    /// Copies what the collectors show from the session's running summary; gaps have the
+    /// cause `unknown` (see [`Metrics::publish_tick`]).
     pub fn publish(&self, s: &RecordingSummary) {
+        self.publish_with(s, &BTreeMap::new());
+    }
+
+    fn publish_with(&self, s: &RecordingSummary, causes: &evidence::Causes) {
+        // Built before taking the lock: a scrape never waits for the naming work.
+        let evidence = evidence::EvidenceSnapshot::of(s, causes);
         let mut snap = self.shared.lock();
+        snap.evidence = evidence;
         snap.latency = s.latency.clone();
         snap.vectors = s.header.softirq_vectors.clone();
         snap.lost = s.lost.clone();
