@@ -1,30 +1,39 @@
-//! Writes a synthetic recording for timing `hbwatch report`: `synth_recording PATH SECONDS`
-//! gives a 1 s UDP heartbeat with a gap of a rotating cause every five minutes.
+//! Writes a synthetic recording (see `hbwatch::recording::synth`) for benchmarks and fuzz seeds:
+//! `synth_recording PATH CPUS QUEUES SECONDS [SEED]`; prints the bytes written.
 
-use hbwatch::analysis::diagnosis::fixtures::{GapSpec, Scenario, write};
+use std::{path::PathBuf, process::ExitCode};
 
-fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let (Some(path), Some(secs)) = (args.next(), args.next()) else {
-        anyhow::bail!("usage: synth_recording PATH SECONDS");
+use hbwatch::recording::synth::{SynthHost, write};
+
+fn main() -> ExitCode {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, default: Option<u64>| -> Option<u64> {
+        a.get(i).and_then(|s| s.parse().ok()).or(default)
     };
-    let secs: u64 = secs.parse()?;
-    let causes = [
-        Scenario::RcvbufOverflow,
-        Scenario::SoftirqDelay,
-        Scenario::AppStall,
-        Scenario::Netfilter,
-        Scenario::BacklogOverflow,
-        Scenario::PeerStopped,
-    ];
-    let gaps: Vec<GapSpec> = (1..secs / 300)
-        .map(|i| GapSpec {
-            at_s: i * 300,
-            len_s: 4,
-            scenario: causes[i as usize % causes.len()],
-        })
-        .collect();
-    write(std::path::Path::new(&path), secs, &gaps)?;
-    println!("{path}: {secs} s, {} gaps", gaps.len());
-    Ok(())
+    let (Some(path), Some(cpus), Some(queues), Some(seconds), Some(seed)) = (
+        a.first().map(PathBuf::from),
+        num(1, None),
+        num(2, None),
+        num(3, None),
+        num(4, Some(1)),
+    ) else {
+        eprintln!("usage: synth_recording PATH CPUS QUEUES SECONDS [SEED]");
+        return ExitCode::from(2);
+    };
+    let host = SynthHost {
+        cpus: cpus as u32,
+        queues: queues as u32,
+        seconds,
+        seed,
+    };
+    match write(&path, &host) {
+        Ok(bytes) => {
+            println!("{bytes}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("synth_recording: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -39,6 +39,33 @@ pub struct Session {
     tick_ended: bool,
     /// Host configuration and kernel counters (procfs, sysfs, ethtool).
     system: SystemCapture,
+    /// Records that describe the run rather than what happened in it (collector states, name
+    /// tables, host configuration, heartbeat sources), latest of each: a rotated file starts
+    /// with them so it reads on its own.
+    preamble: Vec<Record>,
+}
+
+/// The key under which a describing record replaces an earlier one in the preamble; None for
+/// records about what happened.
+fn preamble_key(r: &Record) -> Option<String> {
+    match r {
+        Record::Collector(c) => Some(format!("collector {}", c.collector)),
+        Record::PacketTables(_) => Some("packet tables".to_owned()),
+        Record::HostConfig(_) => Some("host config".to_owned()),
+        Record::HeartbeatSource(d) => Some(format!("heartbeat source {}", d.source)),
+        _ => None,
+    }
+}
+
+fn remember(preamble: &mut Vec<Record>, r: &Record) {
+    let Some(key) = preamble_key(r) else { return };
+    match preamble
+        .iter_mut()
+        .find(|p| preamble_key(p).as_deref() == Some(key.as_str()))
+    {
+        Some(slot) => *slot = r.clone(),
+        None => preamble.push(r.clone()),
+    }
 }
 
 pub fn build_header(host: &HostRoot, command: Vec<String>) -> Header {
@@ -88,9 +115,11 @@ impl Session {
             clock::mono_ns(),
         );
         session_records.extend(records);
+        let mut preamble = Vec::new();
         for r in &session_records {
             writer.push(r)?;
             summary.add(r);
+            remember(&mut preamble, r);
         }
         writer.flush()?;
         Ok(Session {
@@ -101,12 +130,14 @@ impl Session {
             tick_records: Vec::new(),
             tick_ended: false,
             system,
+            preamble,
         })
     }
 
     fn push(&mut self, r: Record) -> Result<(), RecordingError> {
         self.writer.push(&r)?;
         self.summary.add(&r);
+        remember(&mut self.preamble, &r);
         if std::mem::take(&mut self.tick_ended) {
             self.tick_records.clear();
         }
@@ -191,8 +222,8 @@ impl Session {
     pub fn rotate(&mut self, path: &Path) -> Result<std::path::PathBuf, RecordingError> {
         let header = build_header(&HostRoot::default(), self.summary.header.command.clone());
         let mut writer = RecordingWriter::create(path, false, &header)?;
-        for s in &self.probes.statuses {
-            writer.push(&Record::Collector(s.clone()))?;
+        for r in &self.preamble {
+            writer.push(r)?;
         }
         writer.flush()?;
         let mut old = std::mem::replace(&mut self.writer, writer);

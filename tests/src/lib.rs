@@ -4,7 +4,9 @@
 //! Every namespace a test makes is named after the test and removed on drop, so tests can run
 //! side by side and leave nothing behind even when they fail.
 
+pub mod bpf;
 pub mod http;
+pub mod load;
 pub mod netns;
 
 use std::path::PathBuf;
@@ -59,4 +61,18 @@ pub fn tempdir() -> tempfile::TempDir {
         .prefix("hbwatch-test-")
         .tempdir()
         .expect("tempdir")
+}
+
+/// Waits until `hbwatch record`/`live` has created its recording, which happens only once every
+/// probe is attached (seconds on a loaded machine); panics after 30 s.
+pub fn wait_for_recording(path: &std::path::Path) {
+    let t0 = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "{} did not appear within 30 s",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -40,8 +40,9 @@ fn record_three_seconds_then_report_json_shows_net_rx() {
         .arg(&path)
         .spawn()
         .expect("spawn record");
-    // Give the recorder time to attach, then send for two seconds.
-    std::thread::sleep(Duration::from_millis(700));
+    // The file appears once the probes are attached (slow on a loaded machine); then send for
+    // two seconds, well inside the three recorded.
+    hbwatch_tests::wait_for_recording(&path);
     let dst = format!("{}:40021", pair.b_ip);
     in_netns(&pair.a, move || {
         let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
@@ -92,10 +93,7 @@ fn sigterm_detaches_and_flushes() {
         .spawn()
         .expect("spawn record");
     // The file appears once the probes are attached; then let two ticks pass.
-    let t0 = Instant::now();
-    while !path.exists() && t0.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    hbwatch_tests::wait_for_recording(&path);
     std::thread::sleep(Duration::from_millis(2500));
     // SAFETY: signalling the child this test started, by its PID.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -60,8 +60,10 @@ fn record_shows_log_and_probe_gaps() {
         ))
         .spawn()
         .expect("spawn hbwatch record");
-    // Give it time to attach and start following (from the files' ends).
-    std::thread::sleep(Duration::from_millis(800));
+    // Attached once the recording exists; then give the followers a moment to open the files
+    // (they start from the files' ends).
+    hbwatch_tests::wait_for_recording(&rec);
+    std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     let mut paused = false;
     let mut resumed = false;

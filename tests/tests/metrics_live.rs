@@ -106,6 +106,9 @@ fn serve_rotates_and_keeps() {
             "1s",
             "--keep",
             "2",
+            // Nothing listens there: the source only has to be declared in every file.
+            "--heartbeat",
+            "probe:tcp://127.0.0.1:9@1s",
         ])
         .arg("--output-dir")
         .arg(d.path())
@@ -144,6 +147,19 @@ fn serve_rotates_and_keeps() {
             "{}: {}",
             f.display(),
             r["recording"]
+        );
+        // A rotated file starts with what describes the run, so it reads on its own.
+        let collectors = r["collectors"].as_array().expect("collectors");
+        assert!(
+            collectors.iter().any(|c| c["name"] == "softirq"),
+            "{}: collectors {collectors:?}",
+            f.display()
+        );
+        let sources = r["heartbeats"]["sources"].to_string();
+        assert!(
+            sources.contains("probe:tcp://127.0.0.1:9@1s"),
+            "{}: heartbeat sources {sources}",
+            f.display()
         );
     }
 }

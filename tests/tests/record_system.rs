@@ -27,7 +27,7 @@ fn recording_holds_host_config_and_system_deltas() {
         .arg(&path)
         .spawn()
         .expect("start hbwatch record");
-    std::thread::sleep(Duration::from_millis(1500));
+    hbwatch_tests::wait_for_recording(&path);
 
     // A socket nobody reads: once its buffer is full, the kernel drops and counts.
     let sink = UdpSocket::bind(("127.0.0.1", PORT)).expect("bind sink");

@@ -2,6 +2,7 @@
 //! benchmarks it. Every command runs the idempotent setup first, so the README's two commands
 //! work on a clean clone with nothing installed by hand.
 
+mod bench;
 mod setup;
 
 use std::process::{Command, ExitCode};
@@ -33,6 +34,11 @@ enum Cmd {
         /// Extra arguments passed to `cargo test` (e.g. a test name filter after `--`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Set up, build release, then measure overhead, recording size and report speed (as root).
+    Bench {
+        #[arg(value_enum, default_value = "all")]
+        which: bench::Which,
     },
 }
 
@@ -75,6 +81,10 @@ fn run(cli: Cli) -> Result<()> {
             let mut a = vec!["test"];
             a.extend(args.iter().map(String::as_str));
             cargo(&a)
+        }
+        Cmd::Bench { which } => {
+            setup::all(setup::Needs::Tests)?;
+            bench::run(&workspace_root()?, which)
         }
     }
 }

@@ -112,7 +112,7 @@ pub struct ServeArgs {
     /// Serve OpenMetrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
-    /// Folder for rotating recordings; without it nothing is written to disk.
+    /// Folder for the rotating recordings [default: /var/lib/hbwatch].
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
     /// Start a new recording file this often.

@@ -19,10 +19,14 @@ pub const EXIT_RUNTIME: u8 = 1;
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+        Err(e) if !e.use_stderr() => {
+            // --help and --version go to stdout with status 0.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("hbwatch: error: {}", one_line_clap_error(&e));
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     let result = match cli.command {
@@ -57,4 +61,24 @@ fn demo_peer(a: args::DemoPeerArgs) -> Result<(), Failure> {
         } => peer::recv(port, rcvbuf, read_delay),
     }
     .runtime()
+}
+
+/// clap's usage error as one line (its first), so every bad-input message has the same shape;
+/// the usage block and tips clap adds are replaced by a pointer to `--help`.
+fn one_line_clap_error(e: &clap::Error) -> String {
+    use clap::error::ErrorKind;
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return "no subcommand given (record, report, ...); try `hbwatch --help`".to_owned();
+    }
+    let text = e.render().to_string();
+    // The message runs until the first blank line (a list of missing arguments is indented).
+    let message: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("{message}; try `hbwatch --help`")
 }

@@ -17,6 +17,7 @@
 pub mod format;
 pub mod reader;
 pub mod records;
+pub mod synth;
 pub mod writer;
 
 pub use reader::{ReadStats, RecordingReader};

@@ -141,7 +141,14 @@ impl RecordingReader {
                 self.resync(1);
                 continue;
             }
-            let Ok(raw) = zstd::bulk::decompress(payload, MAX_SECTION_LEN as usize) else {
+            // The writer stores each frame's decompressed size; allocating that, not the 64 MB
+            // limit, keeps a report (and a fuzzer) from reserving the limit once per frame.
+            let capacity = zstd::zstd_safe::get_frame_content_size(payload)
+                .ok()
+                .flatten()
+                .filter(|&n| n <= MAX_SECTION_LEN as u64)
+                .unwrap_or(MAX_SECTION_LEN as u64) as usize;
+            let Ok(raw) = zstd::bulk::decompress(payload, capacity) else {
                 self.resync(1);
                 continue;
             };

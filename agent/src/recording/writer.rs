@@ -50,15 +50,45 @@ pub fn check_output_path(path: &Path, force: bool) -> Result<(), RecordingError>
         }
         _ => {}
     }
+    if path.as_os_str().is_empty() || path.file_name().is_none() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file path (empty, or ends in `/` or `..`)",
+        )));
+    }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    if parent.exists() && !parent.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} is not a folder", parent.display()),
+        )));
+    }
     if !parent.is_dir() {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("folder {} does not exist", parent.display()),
         )));
+    }
+    writable_folder(parent).map_err(io)
+}
+
+/// Whether this process may create files in `dir` (permissions and read-only mounts), asked
+/// before any probe is attached so the user hears about the path first.
+fn writable_folder(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path holds a NUL byte")
+    })?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(std::io::Error::new(
+            e.kind(),
+            format!("cannot create files in folder {}: {e}", dir.display()),
+        ));
     }
     Ok(())
 }
