@@ -132,6 +132,18 @@ fn mixed_recording_ranks_each_gap_and_flows_are_reported() {
         "{text}"
     );
     assert!(!text.contains("Gap 1 "), "{text}");
+    // Piped output has no colour even without NO_COLOR.
+    let piped = Command::new(hbwatch_bin())
+        .current_dir(dir.path())
+        .env_remove("NO_COLOR")
+        .args(["report", "m.hbw"])
+        .output()
+        .expect("run");
+    assert!(piped.status.success() && !piped.stdout.contains(&0x1b));
+    let one_json = report(dir.path(), "m.hbw", &["--gap", "3", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&one_json.stdout).expect("json");
+    assert_eq!(j["diagnosis"]["gaps"].as_array().map(Vec::len), Some(1));
+    assert_eq!(j["diagnosis"]["gaps"][0]["number"], 3);
     let bad = report(dir.path(), "m.hbw", &["--gap", "9"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("3 heartbeat gap"));
