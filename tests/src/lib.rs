@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod netns;
+pub mod scenario;
 
 use std::path::PathBuf;
 
@@ -59,4 +60,17 @@ pub fn tempdir() -> tempfile::TempDir {
         .prefix("hbwatch-test-")
         .tempdir()
         .expect("tempdir")
+}
+
+/// Holds an exclusive lock on `/tmp/hbwatch-test-<name>.lock` while alive, so test binaries that
+/// change the same global setting (a sysctl) never run those tests at the same time.
+pub struct GlobalLock(#[allow(dead_code, reason = "held for its lock")] std::fs::File);
+
+pub fn global_lock(name: &str) -> GlobalLock {
+    use std::os::fd::AsRawFd as _;
+    let f = std::fs::File::create(format!("/tmp/hbwatch-test-{name}.lock")).expect("lock file");
+    // SAFETY: a valid open fd; flock blocks until the lock is ours and is released on close.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+    GlobalLock(f)
 }

@@ -56,6 +56,9 @@ pub struct HeartbeatSummary {
     factor_override: Option<f64>,
     /// (IP protocol, port) → the passive source watching it.
     passive_ports: BTreeMap<(u8, u16), u32>,
+    /// Passive source → the flow (peer address:port) of its first read: other peers' datagrams
+    /// on the same port (a flood, a scanner) are not that heartbeat and must not hide its gaps.
+    passive_flows: BTreeMap<u32, String>,
 }
 
 impl Default for HeartbeatSummary {
@@ -66,6 +69,7 @@ impl Default for HeartbeatSummary {
             notable: Vec::new(),
             factor_override: None,
             passive_ports: BTreeMap::new(),
+            passive_flows: BTreeMap::new(),
         }
     }
 }
@@ -132,6 +136,15 @@ impl HeartbeatSummary {
             return;
         }
         if let Some(&source) = self.passive_ports.get(&(e.proto, e.local_port)) {
+            if let Some(peer) = &e.peer {
+                let flow = self
+                    .passive_flows
+                    .entry(source)
+                    .or_insert_with(|| peer.clone());
+                if flow != peer {
+                    return;
+                }
+            }
             self.arrival(&Arrival {
                 source,
                 at_mono_ns: e.mono_ns,

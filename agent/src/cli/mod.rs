@@ -28,6 +28,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Record(a) => crate::commands::record::run(a),
         Command::Report(a) => crate::commands::report::run(a),
+        Command::Demo(a) => crate::commands::demo::run(a),
         Command::DemoPeer(a) => demo_peer(a),
         Command::Live(a) => crate::commands::live::run(a),
         Command::Check(a) => crate::commands::check::run(a),
