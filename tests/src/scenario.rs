@@ -22,7 +22,11 @@ pub struct Scenario {
     pub extra: Vec<Peer>,
     pub pair: NetnsPair,
     pub port: u16,
+    /// The heartbeat interval (`100ms` unless started with [`Scenario::start_every`]).
+    pub every: String,
     dir: tempfile::TempDir,
+    /// Scenarios run one at a time (floods and stalls would blur each other's evidence).
+    _serial: crate::GlobalLock,
 }
 
 /// A running `hbwatch record`, terminated on drop if the test fails before it ends.
@@ -47,6 +51,12 @@ impl Scenario {
     /// Namespaces `<tag>-a/-b` on 10.199.<n>.0/24; a receiver on `port` in b started with
     /// `recv_args` (e.g. `--rcvbuf 2048`), then the 100 ms heartbeat from a.
     pub fn start(tag: &str, n: u8, port: u16, recv_args: &[&str]) -> Scenario {
+        Scenario::start_every(tag, n, port, recv_args, "100ms")
+    }
+
+    /// [`Scenario::start`] with a heartbeat every `every` (e.g. `5ms`).
+    pub fn start_every(tag: &str, n: u8, port: u16, recv_args: &[&str], every: &str) -> Scenario {
+        let serial = crate::global_lock("scenarios");
         let pair = NetnsPair::new(tag, n);
         let bin = hbwatch_bin();
         let p = port.to_string();
@@ -55,7 +65,7 @@ impl Scenario {
         let recv = Peer::spawn(&bin, &pair.b, &args, "receiver").expect("start receiver");
         std::thread::sleep(Duration::from_millis(200));
         let to = format!("{}:{port}", pair.b_ip);
-        let send = Peer::spawn(&bin, &pair.a, &["send", &to, "--every", "100ms"], "sender")
+        let send = Peer::spawn(&bin, &pair.a, &["send", &to, "--every", every], "sender")
             .expect("start sender");
         Scenario {
             send,
@@ -63,7 +73,9 @@ impl Scenario {
             extra: Vec::new(),
             pair,
             port,
+            every: every.to_owned(),
             dir: tempdir(),
+            _serial: serial,
         }
     }
 
@@ -93,7 +105,7 @@ impl Scenario {
         let mut child = Command::new(hbwatch_bin())
             .args(["record", "--force", "-d", &format!("{secs}s"), "-o"])
             .arg(&path)
-            .args(["--heartbeat", &format!("udp:{}@100ms", self.port)])
+            .args(["--heartbeat", &format!("udp:{}@{}", self.port, self.every)])
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

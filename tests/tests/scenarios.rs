@@ -139,9 +139,11 @@ fn cpu_backlog_overflow() {
     let mut sc = Scenario::start("hbw-sc-backlog", 182, PORT, &[]);
     let j = {
         let _g = BacklogGuard::set(1);
-        sc.record(8, &[], |sc| {
+        // A gap is one lost heartbeat (silence > 1.5 × 100 ms): the backlog, refilled by the
+        // flood, takes some heartbeats but rarely two in a row.
+        sc.record(9, &["--gap-factor", "1.5"], |sc| {
             // To another port, so only the CPU backlog (not the receiver's buffer) overflows.
-            steer_and_flood(sc, PORT + 1, 2, SLEEP_FAULT);
+            steer_and_flood(sc, PORT + 1, 3, Duration::from_secs(3));
             std::thread::sleep(Duration::from_millis(300));
         })
     };
@@ -154,17 +156,25 @@ fn cpu_backlog_overflow() {
         .sum();
     let on_port = port_drops(&j, PORT, "CPU_BACKLOG");
     eprintln!("CPU_BACKLOG drops: {backlog}, of heartbeats: {on_port}");
+    assert!(on_port >= 1, "no heartbeat dropped by the backlog");
+    // Every gap whose heartbeats the backlog dropped is blamed on it.
+    let dg = j["diagnosis"]["gaps"].as_array().expect("diagnosis.gaps");
+    let backlog_gaps: Vec<&Value> = dg
+        .iter()
+        .filter(|g| {
+            g["flow"]["dropped"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|r| r[0] == "CPU_BACKLOG"))
+        })
+        .collect();
     assert!(
-        on_port >= 5,
-        "heartbeats not dropped by the backlog: {on_port}"
-    );
-    assert!(!gaps(&j).is_empty(), "no heartbeat gap");
-    let top = top_causes(&j);
-    assert!(
-        top.iter().all(|c| c == "cpu_backlog_overflow"),
-        "{:?}",
+        !backlog_gaps.is_empty(),
+        "no gap with backlog drops: {:?}",
         causes(&j)
     );
+    for g in backlog_gaps {
+        assert_eq!(g["findings"][0]["cause"], "cpu_backlog_overflow", "{g:#}");
+    }
 }
 
 #[test]
@@ -177,11 +187,15 @@ fn softirq_delay_under_a_flood_on_the_heartbeat_cpu() {
     const PORT: u16 = 41_231;
     // The backlog is left as it is; nothing else here touches it, but it shares CPU 0's.
     let _lock = global_lock("netdev_max_backlog");
-    let mut sc = Scenario::start("hbw-sc-softirq", 183, PORT, &[]);
-    let j = sc.record(9, &["--softirq-threshold", "1ms"], |sc| {
-        steer_and_flood(sc, PORT + 1, 3, Duration::from_millis(2500));
-        std::thread::sleep(Duration::from_millis(300));
-    });
+    let mut sc = Scenario::start_every("hbw-sc-softirq", 183, PORT, &[], "2ms");
+    let j = sc.record(
+        9,
+        &["--softirq-threshold", "1ms", "--gap-factor", "3"],
+        |sc| {
+            steer_and_flood(sc, PORT + 1, 3, SLEEP_FAULT);
+            std::thread::sleep(Duration::from_millis(300));
+        },
+    );
     let rows = j["softirq"]["by_cpu"].as_array().expect("by_cpu");
     for r in rows.iter().filter(|r| r["vector"] == "NET_RX") {
         eprintln!(
@@ -198,11 +212,20 @@ fn softirq_delay_under_a_flood_on_the_heartbeat_cpu() {
         .iter()
         .find(|r| r["vector"] == "NET_RX" && r["cpu"] == 0)
         .expect("NET_RX on CPU 0");
-    // The flood really loaded NET_RX on the steered CPU.
+    // The flood really loaded NET_RX on the heartbeat's CPU and pushed it to ksoftirqd.
     assert!(cpu0["count"].as_u64().unwrap_or(0) > 1000, "{cpu0}");
-    let g = gaps(&j);
-    eprintln!("gaps under the flood: {g:?}; causes {:?}", causes(&j));
-    // Where a gap did open, the verdict must name the softirq delay, not the application.
+    assert!(cpu0["ksoftirqd"].as_u64().unwrap_or(0) > 0, "{cpu0}");
+    assert!(
+        cpu0["wait_ns"]["max_ns"].as_u64().unwrap_or(0) >= 1_000_000,
+        "{cpu0}"
+    );
+    eprintln!(
+        "gaps under the flood: {:?}; causes {:?}",
+        gaps(&j),
+        causes(&j)
+    );
+    // NET_RX waits of a few ms do not silence a 100 ms heartbeat on this kernel; where a gap did
+    // open, the verdict must name the CPU's packet processing, not the application or the peer.
     for c in top_causes(&j) {
         assert!(
             c == "softirq_delay" || c == "cpu_backlog_overflow",

@@ -261,3 +261,52 @@ impl HeartbeatSummary {
         self.detector.clone().finish(end_mono_ns)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::records::{PortPacketEvent, PortStage, SourceDeclared, SourceKind};
+
+    fn read(at_ms: u64, peer: &str) -> PortPacketEvent {
+        PortPacketEvent {
+            mono_ns: at_ms * 1_000_000,
+            stage: PortStage::Read,
+            cpu: 0,
+            proto: libc::IPPROTO_UDP as u8,
+            local_port: 5405,
+            peer: Some(peer.to_owned()),
+            ifindex: 0,
+            netns: 0,
+            len: 32,
+            code: 0,
+        }
+    }
+
+    #[test]
+    fn a_flood_from_another_peer_does_not_hide_a_passive_gap() {
+        let mut h = HeartbeatSummary::default();
+        h.add(&Record::HeartbeatSource(SourceDeclared {
+            at_mono_ns: 0,
+            source: 0,
+            spec: "udp:5405@100ms".into(),
+            kind: SourceKind::PassiveUdp,
+            preset: None,
+            expected_interval_ns: Some(100_000_000),
+            gap_factor: 2.0,
+            preset_interval_ns: None,
+        }));
+        for t in (100..=1000).step_by(100) {
+            h.port_packet(&read(t, "10.0.0.1:4000"));
+        }
+        // 1.5 s in which only a flooding peer is read, every 10 ms.
+        for t in (1010..2500).step_by(10) {
+            h.port_packet(&read(t, "10.0.0.9:5555"));
+        }
+        for t in (2500..=3000).step_by(100) {
+            h.port_packet(&read(t, "10.0.0.1:4000"));
+        }
+        let g = h.gaps(3_000_000_000).gaps;
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].length_ns, 1_500_000_000);
+    }
+}
