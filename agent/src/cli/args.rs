@@ -276,6 +276,13 @@ pub struct HeartbeatArgs {
     /// A heartbeat gap is silence longer than this many expected intervals [default: 2].
     #[arg(long, value_name = "K", value_parser = parse_gap_factor)]
     pub gap_factor: Option<f64>,
+    /// Show only gap N (as numbered in the gap timeline), in full.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub gap: Option<u32>,
+    /// Also write the recommendations as a reviewable shell script with an undo section (mode
+    /// 0600, never overwrites; nothing is applied).
+    #[arg(long, value_name = "PATH")]
+    pub fix_script: Option<PathBuf>,
 }
 
 fn parse_tz(s: &str) -> Result<jiff::tz::TimeZone, String> {
@@ -303,6 +310,13 @@ pub struct ReportArgs {
     /// Re-run heartbeat gap detection with this factor instead of the recorded one.
     #[arg(long, value_name = "K", value_parser = parse_gap_factor)]
     pub gap_factor: Option<f64>,
+    /// Show only gap N (as numbered in the gap timeline), in full.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub gap: Option<u32>,
+    /// Also write the recommendations as a reviewable shell script with an undo section (mode
+    /// 0600, never overwrites; nothing is applied).
+    #[arg(long, value_name = "PATH")]
+    pub fix_script: Option<PathBuf>,
 }
 
 /// A positive duration such as `30s`, `500ms`, `2m`, `1h30m`.

@@ -1,24 +1,61 @@
-//! `hbwatch report PATH`: read a recording (damaged or not) and print the summary.
+//! `hbwatch report PATH`: read a recording (damaged or not), judge its heartbeat gaps and print
+//! the report; optionally write the recommendations as a fix script.
 
 use std::io::Write as _;
 
 use anyhow::Context as _;
 
 use crate::{
-    analysis::RecordingSummary,
+    analysis::{RecordingSummary, diagnosis},
     cli::{Failure, ResultExt as _, args::ReportArgs},
-    output::report,
-    recording::RecordingReader,
+    output::report::{self, ReportFormat, Style, verdict},
+    recording::{RecordingReader, records::Record},
 };
 
 pub fn run(a: ReportArgs) -> Result<(), Failure> {
-    let summary = summarize_with(&a.path, a.gap_factor).usage()?;
+    if let Some(p) = &a.fix_script {
+        crate::recording::writer::check_output_path(p, false).usage()?;
+    }
+    let (summary, records) = load(&a.path, a.gap_factor).usage()?;
+    let mut d = diagnosis::diagnose(&summary, &records);
+    drop(records);
+    if let Some(n) = a.gap {
+        let count = d.gaps.len();
+        d.gaps.retain(|g| g.number == n);
+        if d.gaps.is_empty() {
+            return Err(anyhow::anyhow!(
+                "--gap {n}: the recording has {count} heartbeat gap(s)"
+            ))
+            .usage();
+        }
+    }
+    let path = a.path.display().to_string();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    report::render(&summary, &a.path.display().to_string(), a.format, &mut out)
+    let st = Style::for_stdout();
+    let written = match (a.format, &d.gaps[..]) {
+        (ReportFormat::Text, [g]) if a.gap.is_some() => {
+            report::text::render_header(&summary, &path, &mut out)
+                .and_then(|()| verdict::text_gap(&summary, g, st, &mut out))
+        }
+        (f, _) => report::render_with(&summary, &d, &path, f, st, &mut out),
+    };
+    written
         .and_then(|()| out.flush())
         .context("writing the report")
-        .runtime()
+        .runtime()?;
+    if let Some(p) = &a.fix_script {
+        let recs = verdict::unique_recommendations(&d);
+        report::fix_script::write(p, &recs, &path)
+            .with_context(|| format!("writing the fix script {}", p.display()))
+            .runtime()?;
+        eprintln!(
+            "fix script written to {} ({} recommendation(s); review it, nothing was applied)",
+            p.display(),
+            recs.len()
+        );
+    }
+    Ok(())
 }
 
 /// Reads a whole recording into its summary, with the read statistics filled in.
@@ -31,6 +68,22 @@ pub fn summarize_with(
     path: &std::path::Path,
     gap_factor: Option<f64>,
 ) -> anyhow::Result<RecordingSummary> {
+    read(path, gap_factor, false).map(|(s, _)| s)
+}
+
+/// The summary and the records themselves (the diagnosis looks into windows of them).
+pub fn load(
+    path: &std::path::Path,
+    gap_factor: Option<f64>,
+) -> anyhow::Result<(RecordingSummary, Vec<Record>)> {
+    read(path, gap_factor, true)
+}
+
+fn read(
+    path: &std::path::Path,
+    gap_factor: Option<f64>,
+    keep: bool,
+) -> anyhow::Result<(RecordingSummary, Vec<Record>)> {
     if path.is_dir() {
         anyhow::bail!(
             "{}: is a directory, expected a recording file",
@@ -42,9 +95,13 @@ pub fn summarize_with(
     if let Some(k) = gap_factor {
         s.heartbeats.override_factor(k);
     }
+    let mut records = Vec::new();
     for r in reader.by_ref() {
         s.add(&r);
+        if keep {
+            records.push(r);
+        }
     }
     s.read = reader.stats().clone();
-    Ok(s)
+    Ok((s, records))
 }

@@ -1,7 +1,7 @@
 //! The host audit behind `hbwatch check`: pure rules over a [`HostConfig`] and counter deltas,
 //! each returning [`Recommendation`]s. The diagnosis engine runs the same rules on a recording.
 
-mod drops;
+pub(crate) mod drops;
 mod queues;
 mod tuning;
 

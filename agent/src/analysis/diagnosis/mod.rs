@@ -1,16 +1,131 @@
 //! Diagnosis: for each heartbeat gap, the evidence around it, the ranked likely causes, and what
-//! to change. Pure: evidence in, findings out.
+//! to change. Pure: records in, findings and recommendations out.
 
 pub mod advisor;
+pub mod build;
 pub mod cause;
 pub mod evidence;
+pub mod recommend;
 pub mod rules;
+mod timeouts;
 
+use serde::Serialize;
+
+pub use advisor::TimeoutAdvice;
 pub use cause::Cause;
 pub use evidence::{
     Counter, CpuSoftirq, FlowFate, GapEvidence, ReasonDrops, SelfStall, SourceKind,
 };
-pub use rules::{Finding, judge};
+pub use rules::{Finding, VERDICT_THRESHOLD, judge};
+
+use crate::{
+    analysis::{
+        RecordingSummary, audit::audit_recording, gaps::Gap, recommendation::Recommendation,
+    },
+    recording::records::Record,
+};
+
+/// One gap, judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct GapDiagnosis {
+    /// 1-based, as `report` and `export --gap N` number gaps.
+    pub number: u32,
+    pub gap: Gap,
+    pub source_spec: String,
+    pub evidence: GapEvidence,
+    /// Ranked; `findings[0]` is the verdict (may be `unknown`).
+    pub findings: Vec<Finding>,
+    pub recommendations: Vec<Recommendation>,
+}
+
+impl GapDiagnosis {
+    pub fn verdict(&self) -> &Finding {
+        &self.findings[0]
+    }
+}
+
+/// Every gap of a recording, judged, and the timeout advice per source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Diagnosis {
+    pub gaps: Vec<GapDiagnosis>,
+    pub timeout_advice: Vec<(u32, TimeoutAdvice)>,
+    /// CPUs found to take the heartbeat flows' receive work.
+    pub rx_cpus: Vec<u32>,
+    /// Collectors that were unavailable, with why.
+    pub unavailable: Vec<String>,
+    pub lost_events: u64,
+}
+
+/// Judges every gap of the recording summarised in `summary`, whose records are `records`.
+pub fn diagnose(summary: &RecordingSummary, records: &[Record]) -> Diagnosis {
+    let analysis = summary.heartbeats.gaps(summary.last_mono_ns);
+    let evidence = build::build(summary, records, &analysis.gaps);
+    let ports: Vec<build::Port> = analysis
+        .gaps
+        .iter()
+        .filter_map(|g| build::source_port(summary, g.source))
+        .collect();
+    let rx_cpus: Vec<u32> = build::rx_cpus(summary, records, &ports)
+        .into_iter()
+        .collect();
+    let audit = audit_recording(summary, None);
+    let app = heartbeat_process(summary);
+    let gaps = analysis
+        .gaps
+        .iter()
+        .zip(evidence)
+        .enumerate()
+        .map(|(i, (g, e))| {
+            let findings = judge(&e);
+            let cx = recommend::Context {
+                config: summary.host_config.as_ref(),
+                audit: &audit,
+                port: build::source_port(summary, g.source),
+                rx_cpus: &rx_cpus,
+                app: app.clone(),
+            };
+            let recommendations = recommend::recommend(&e, &findings, &cx);
+            GapDiagnosis {
+                number: i as u32 + 1,
+                gap: g.clone(),
+                source_spec: source_spec(summary, g.source),
+                evidence: e,
+                findings,
+                recommendations,
+            }
+        })
+        .collect();
+    Diagnosis {
+        gaps,
+        timeout_advice: timeouts::advice(summary, records, &analysis),
+        rx_cpus,
+        unavailable: summary
+            .collectors
+            .values()
+            .filter(|c| c.state == crate::recording::records::CollectorState::Unavailable)
+            .map(|c| format!("{}: {}", c.collector, c.detail))
+            .collect(),
+        lost_events: summary.total_lost(),
+    }
+}
+
+/// The spec a source was declared with, or "source N".
+pub fn source_spec(s: &RecordingSummary, source: u32) -> String {
+    s.heartbeats
+        .sources
+        .get(&source)
+        .and_then(|st| st.declared.as_ref())
+        .map_or_else(|| format!("source {source}"), |d| d.spec.clone())
+}
+
+/// The watched process with the longest scheduling delay: the heartbeat daemon hbwatch followed.
+fn heartbeat_process(s: &RecordingSummary) -> Option<(String, u32)> {
+    s.ksched
+        .sched
+        .values()
+        .max_by_key(|t| t.runq.count)
+        .map(|t| (t.comm.clone(), t.tgid))
+}
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,9 @@ pub struct Report {
     pub packet: super::packet::PacketJson,
     /// Heartbeat sources and gaps (added in hbwatch-report 1; absent sources give empty lists).
     pub heartbeats: super::heartbeats::HeartbeatsJson,
+    /// Verdict, per-gap causes, recommendations and timeout advice (added in hbwatch-report 1;
+    /// no schema bump).
+    pub diagnosis: super::diagnosis::DiagnosisJson,
 }
 
 #[derive(Serialize)]
@@ -143,6 +146,17 @@ impl Report {
             kernel_stacks: super::ksched::stacks_json(s),
             packet: super::packet::json(&s.packet),
             heartbeats: super::heartbeats::json(s),
+            diagnosis: super::diagnosis::json(s, &crate::analysis::diagnosis::Diagnosis::default()),
         }
+    }
+
+    /// Replaces the diagnosis with `d`.
+    pub fn with_diagnosis(
+        mut self,
+        s: &RecordingSummary,
+        d: &crate::analysis::diagnosis::Diagnosis,
+    ) -> Self {
+        self.diagnosis = super::diagnosis::json(s, d);
+        self
     }
 }

@@ -2,13 +2,29 @@
 
 use std::io::Write;
 
+use super::verdict::{self, Style};
 use crate::{
-    analysis::{Distribution, RecordingSummary, SoftirqAgg},
+    analysis::{Distribution, RecordingSummary, SoftirqAgg, diagnosis::Diagnosis},
     clock,
     output::units,
 };
 
-pub fn render(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io::Result<()> {
+/// The whole text report: run facts, verdict and gap timeline, detail sections, recommendations.
+pub fn render(
+    s: &RecordingSummary,
+    d: &Diagnosis,
+    path: &str,
+    st: Style,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    render_header(s, path, out)?;
+    verdict::text_top(s, d, st, out)?;
+    render_details(s, out)?;
+    verdict::text_bottom(s, d, st, out)
+}
+
+/// The run facts: host, NICs, damage, collectors, lost events, clock steps.
+pub fn render_header(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io::Result<()> {
     let h = &s.header;
     writeln!(out, "hbwatch report: {path}")?;
     writeln!(
@@ -70,7 +86,11 @@ pub fn render(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> std::io:
             (st.at_mono_ns.saturating_sub(s.first_mono_ns)) as f64 / 1e9
         )?;
     }
+    Ok(())
+}
 
+/// Latency tables, scheduling, packet path and heartbeat sources.
+pub fn render_details(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,

@@ -1,0 +1,461 @@
+//! Builds each gap's [`GapEvidence`] from the recorded records in one pass: everything inside the
+//! gap's evidence window is summed per gap, everything outside it forms that gap's baseline.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::evidence::{
+    Counter, CpuSoftirq, FlowFate, GapEvidence, ReasonDrops, SelfStall, SourceKind,
+};
+use crate::{
+    analysis::{
+        RecordingSummary, audit::drops::MISSED_STATS, gaps::Gap, gaps::GapKind, latency::HistAgg,
+    },
+    heartbeat::spec::{self, Proto, Source},
+    recording::records::{
+        CollectorState, EventKind, PortPacketEvent, PortStage, Record, UDP_RC_RCVBUF,
+    },
+};
+
+/// The window opens at least this long before the estimated onset.
+const MIN_LEAD_NS: u64 = 1_000_000_000;
+/// Stand-in interval when a source has none.
+const DEFAULT_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// What the gap's source watches, for flow and process evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    pub proto: u8,
+    pub port: u16,
+}
+
+/// The evidence window of `gap`: [onset − max(interval, 1 s), end].
+pub fn window(gap: &Gap) -> (u64, u64) {
+    let onset = gap.onset_estimate_mono_ns.unwrap_or(gap.start_mono_ns);
+    let lead = gap
+        .expected_interval_ns
+        .unwrap_or(DEFAULT_INTERVAL_NS)
+        .max(MIN_LEAD_NS);
+    (onset.saturating_sub(lead), gap.end_mono_ns.max(onset))
+}
+
+/// The passive port a source watches, from its declared spec.
+pub fn source_port(s: &RecordingSummary, source: u32) -> Option<Port> {
+    let spec_text = &s.heartbeats.sources.get(&source)?.declared.as_ref()?.spec;
+    match spec::parse(spec_text).ok()?.source {
+        Source::Passive { proto, port, .. } => Some(Port {
+            proto: match proto {
+                Proto::Udp => libc::IPPROTO_UDP as u8,
+                Proto::Tcp => libc::IPPROTO_TCP as u8,
+            },
+            port,
+        }),
+        _ => None,
+    }
+}
+
+fn source_kind(s: &RecordingSummary, gap: &Gap) -> SourceKind {
+    let kind = s
+        .heartbeats
+        .sources
+        .get(&gap.source)
+        .and_then(|st| st.declared.as_ref())
+        .map(|d| d.kind.as_str());
+    match (kind, gap.kind) {
+        (Some("PassiveUdp" | "PassiveTcp"), _) => SourceKind::Port,
+        (Some("ProbeTcp" | "ProbeHttp" | "ProbeUdp"), _) => SourceKind::Probe,
+        (_, GapKind::SelfStall) => SourceKind::LogSelfStall,
+        _ => SourceKind::LogPeerSilence,
+    }
+}
+
+/// Per-gap sums while walking the records.
+#[derive(Default)]
+struct Acc {
+    from: u64,
+    to: u64,
+    port: Option<Port>,
+    wait_win: BTreeMap<u32, HistAgg>,
+    wait_base: BTreeMap<u32, HistAgg>,
+    wait_max: BTreeMap<u32, u64>,
+    run_max: BTreeMap<u32, u64>,
+    ksoftirqd: BTreeMap<u32, u64>,
+    napi_full: u64,
+    squeeze: u64,
+    softnet_dropped: u64,
+    nic_missed: u64,
+    rcvbuf: u64,
+    drops: BTreeMap<u32, u64>,
+    covered_ns: u64,
+    steal_max: u64,
+    sched_max: Option<u64>,
+    offcpu_max: Option<u64>,
+    self_stalls: Vec<SelfStall>,
+    lost: u64,
+    flow: FlowCounts,
+}
+
+#[derive(Default)]
+struct FlowCounts {
+    any: bool,
+    seen: u64,
+    queued: u64,
+    read: u64,
+    dropped: BTreeMap<String, u64>,
+}
+
+/// Whole-recording totals for baselines.
+#[derive(Default)]
+struct Totals {
+    ksoftirqd: BTreeMap<u32, u64>,
+    napi_full: u64,
+    squeeze: u64,
+    softnet_dropped: u64,
+    nic_missed: u64,
+    rcvbuf: u64,
+    drops: BTreeMap<u32, u64>,
+    covered_ns: u64,
+}
+
+impl Acc {
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        start < self.to && end > self.from
+    }
+    fn contains(&self, t: u64) -> bool {
+        t >= self.from && t <= self.to
+    }
+}
+
+fn nic_missed(sample: &crate::recording::records::SystemSample) -> u64 {
+    let eth: u64 = sample
+        .ethtool
+        .iter()
+        .filter(|(_, stat, _)| MISSED_STATS.contains(&stat.as_str()))
+        .map(|(_, _, v)| v)
+        .sum();
+    let dev: u64 = sample.netdev.iter().map(|d| d.rx_fifo).sum();
+    eth.max(dev)
+}
+
+/// The CPUs that take the heartbeat flow first: where the watched port's packets were seen, else
+/// the NIC RX-queue IRQs that fired and the RPS targets.
+pub fn rx_cpus(s: &RecordingSummary, records: &[Record], ports: &[Port]) -> BTreeSet<u32> {
+    let mut cpus: BTreeSet<u32> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::PortPacket(e)
+                if e.stage == PortStage::Seen
+                    && ports
+                        .iter()
+                        .any(|p| p.proto == e.proto && p.port == e.local_port) =>
+            {
+                Some(e.cpu)
+            }
+            _ => None,
+        })
+        .collect();
+    if cpus.is_empty()
+        && let Some(c) = &s.host_config
+    {
+        for nic in c.nics.iter().filter(|n| !n.is_virtual) {
+            for irq in nic.queue_irqs() {
+                cpus.extend(irq.taken.iter().filter(|(_, n)| *n > 0).map(|(c, _)| *c));
+            }
+            for q in &nic.rx_queues {
+                cpus.extend(q.rps_cpus.iter().copied());
+            }
+        }
+    }
+    cpus
+}
+
+/// The evidence for each gap, in the order given.
+pub fn build(s: &RecordingSummary, records: &[Record], gaps: &[Gap]) -> Vec<GapEvidence> {
+    let net_rx = s
+        .header
+        .softirq_vectors
+        .iter()
+        .position(|v| v == "NET_RX")
+        .unwrap_or(3) as u8;
+    let mut accs: Vec<Acc> = gaps
+        .iter()
+        .map(|g| {
+            let (from, to) = window(g);
+            Acc {
+                from,
+                to,
+                port: source_port(s, g.source),
+                ..Acc::default()
+            }
+        })
+        .collect();
+    let ports: Vec<Port> = accs.iter().filter_map(|a| a.port).collect();
+    let heartbeat_cpus = rx_cpus(s, records, &ports);
+    let mut t = Totals::default();
+    for r in records {
+        fold(r, s, net_rx, &mut t, &mut accs, gaps);
+    }
+    let unavailable: Vec<String> = s
+        .collectors
+        .values()
+        .filter(|c| c.state == CollectorState::Unavailable)
+        .map(|c| format!("{} ({})", c.collector, c.detail))
+        .collect();
+    gaps.iter()
+        .zip(accs)
+        .map(|(g, a)| finish(s, g, a, &t, &heartbeat_cpus, &unavailable))
+        .collect()
+}
+
+fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary) {
+    let Some(p) = a.port else { return };
+    if p.proto != e.proto || p.port != e.local_port {
+        return;
+    }
+    a.flow.any = true;
+    // Strictly inside the gap: the read that ends it (and the one that started it) are arrivals.
+    if e.mono_ns <= gap.start_mono_ns || e.mono_ns >= gap.end_mono_ns {
+        return;
+    }
+    let interval = gap.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
+    // Packets queued just before the end were read by the arrival that closed the gap: they are
+    // late deliveries, not evidence of an unread socket.
+    let unread_cutoff = gap
+        .end_mono_ns
+        .saturating_sub(interval.min(gap.length_ns / 2));
+    match e.stage {
+        PortStage::Seen => a.flow.seen += 1,
+        PortStage::Queued if e.mono_ns < unread_cutoff => a.flow.queued += 1,
+        PortStage::Queued => {}
+        PortStage::Read => a.flow.read += 1,
+        PortStage::Dropped => {
+            *a.flow
+                .dropped
+                .entry(s.packet.reason_name(e.code as u32))
+                .or_default() += 1
+        }
+        PortStage::QueueFailed => {
+            let name = if e.code == UDP_RC_RCVBUF {
+                "SOCKET_RCVBUFF".to_owned()
+            } else {
+                format!("UDP_QUEUE_FAILED({})", e.code)
+            };
+            *a.flow.dropped.entry(name).or_default() += 1
+        }
+    }
+}
+
+fn fold(
+    r: &Record,
+    s: &RecordingSummary,
+    net_rx: u8,
+    t: &mut Totals,
+    accs: &mut [Acc],
+    gaps: &[Gap],
+) {
+    match r {
+        Record::Softirq(iv) => {
+            for c in iv.cells.iter().filter(|c| c.vector == net_rx) {
+                *t.ksoftirqd.entry(c.cpu).or_default() += c.ksoftirqd_entries;
+                for a in accs.iter_mut() {
+                    if a.overlaps(iv.start_mono_ns, iv.end_mono_ns) {
+                        a.wait_win.entry(c.cpu).or_default().add(
+                            &c.wait_hist,
+                            c.wait_sum_ns,
+                            c.wait_max,
+                        );
+                        *a.ksoftirqd.entry(c.cpu).or_default() += c.ksoftirqd_entries;
+                        let w = a.wait_max.entry(c.cpu).or_default();
+                        *w = (*w).max(c.wait_max.map_or(0, |m| m.value_ns));
+                        let rm = a.run_max.entry(c.cpu).or_default();
+                        *rm = (*rm).max(c.run_max.map_or(0, |m| m.value_ns));
+                    } else {
+                        a.wait_base.entry(c.cpu).or_default().add(
+                            &c.wait_hist,
+                            c.wait_sum_ns,
+                            c.wait_max,
+                        );
+                    }
+                }
+            }
+        }
+        Record::Napi(iv) => {
+            let full: u64 = iv.cells.iter().map(|c| c.full_budget).sum();
+            t.napi_full += full;
+            for a in accs
+                .iter_mut()
+                .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
+            {
+                a.napi_full += full;
+            }
+        }
+        Record::System(x) => {
+            let squeeze: u64 = x.softnet.iter().map(|d| d.time_squeeze).sum();
+            let dropped: u64 = x.softnet.iter().map(|d| d.dropped).sum();
+            let missed = nic_missed(x);
+            let rcvbuf = x.snmp("Udp.RcvbufErrors") + x.snmp("Udp6.RcvbufErrors");
+            let steal = x.cpu_time.iter().map(|c| c.steal_ns).max().unwrap_or(0);
+            t.squeeze += squeeze;
+            t.softnet_dropped += dropped;
+            t.nic_missed += missed;
+            t.rcvbuf += rcvbuf;
+            t.covered_ns += x.duration_ns();
+            for a in accs
+                .iter_mut()
+                .filter(|a| a.overlaps(x.start_mono_ns, x.end_mono_ns))
+            {
+                a.squeeze += squeeze;
+                a.softnet_dropped += dropped;
+                a.nic_missed += missed;
+                a.rcvbuf += rcvbuf;
+                a.covered_ns += x.duration_ns();
+                a.steal_max = a.steal_max.max(steal);
+            }
+        }
+        Record::Drops(iv) => {
+            let mut by: BTreeMap<u32, u64> = BTreeMap::new();
+            for c in &iv.cells {
+                *by.entry(c.reason).or_default() += c.count;
+            }
+            for (r, n) in &by {
+                *t.drops.entry(*r).or_default() += n;
+            }
+            for a in accs
+                .iter_mut()
+                .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
+            {
+                for (r, n) in &by {
+                    *a.drops.entry(*r).or_default() += n;
+                }
+            }
+        }
+        Record::PortPacket(e) => {
+            for (a, g) in accs.iter_mut().zip(gaps) {
+                flow_event(a, g, e, s);
+            }
+        }
+        Record::Sched(iv) => {
+            for a in accs
+                .iter_mut()
+                .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
+            {
+                for task in &iv.tasks {
+                    if let Some(m) = task.runq_max {
+                        a.sched_max = Some(a.sched_max.unwrap_or(0).max(m.value_ns));
+                    }
+                    if let Some(m) = task.offcpu_max {
+                        a.offcpu_max = Some(a.offcpu_max.unwrap_or(0).max(m.value_ns));
+                    }
+                }
+            }
+        }
+        Record::Heartbeat(h) if h.kind == EventKind::SelfStall => {
+            for (a, g) in accs.iter_mut().zip(gaps) {
+                // A self-stall line speaks for the process itself, whatever source logged it.
+                let near = a.contains(h.read_mono_ns)
+                    || (h.read_mono_ns >= g.start_mono_ns
+                        && h.read_mono_ns <= g.end_mono_ns + DEFAULT_INTERVAL_NS);
+                if near {
+                    a.self_stalls.push(SelfStall {
+                        at_mono_ns: h.read_mono_ns,
+                        measured_ns: h.measured_ns,
+                        line: h.line.clone(),
+                    });
+                }
+            }
+        }
+        Record::Lost(l) => {
+            for a in accs.iter_mut().filter(|a| a.contains(l.at_mono_ns)) {
+                a.lost += l.count;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The port watch ran, so silence on the port means no packet came.
+fn portwatch_running(s: &RecordingSummary) -> bool {
+    s.collectors
+        .get("portwatch")
+        .is_some_and(|c| c.state != CollectorState::Unavailable)
+}
+
+fn counter(window: u64, total: u64, baseline_ns: u64) -> Counter {
+    let rest = total.saturating_sub(window);
+    Counter {
+        window,
+        baseline_per_s: if baseline_ns > 0 {
+            rest as f64 / (baseline_ns as f64 / 1e9)
+        } else {
+            0.0
+        },
+    }
+}
+
+fn finish(
+    s: &RecordingSummary,
+    g: &Gap,
+    a: Acc,
+    t: &Totals,
+    hb_cpus: &BTreeSet<u32>,
+    unavailable: &[String],
+) -> GapEvidence {
+    let interval = g.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
+    let mut e = GapEvidence::empty(source_kind(s, g), g.length_ns, interval);
+    e.window_ns = a.to.saturating_sub(a.from).max(1);
+    // Baseline time: the rest of the recording (counters only exist where samples were taken).
+    let base_ns = s.duration_ns().saturating_sub(e.window_ns);
+    let sys_base_ns = t.covered_ns.saturating_sub(a.covered_ns).min(base_ns);
+    e.net_rx = a
+        .wait_win
+        .iter()
+        .map(|(cpu, w)| {
+            let d = w.distribution();
+            CpuSoftirq {
+                cpu: *cpu,
+                handles_heartbeat_rx: hb_cpus.contains(cpu),
+                window_wait_max_ns: a.wait_max.get(cpu).copied().unwrap_or(0).max(d.max_ns),
+                window_wait_p99_ns: d.p99_ns,
+                baseline_wait_p99_ns: a.wait_base.get(cpu).map_or(0, |b| b.distribution().p99_ns),
+                window_run_max_ns: a.run_max.get(cpu).copied().unwrap_or(0),
+                ksoftirqd: counter(
+                    a.ksoftirqd.get(cpu).copied().unwrap_or(0),
+                    t.ksoftirqd.get(cpu).copied().unwrap_or(0),
+                    base_ns,
+                ),
+            }
+        })
+        .collect();
+    e.napi_budget_exhausted = counter(a.napi_full, t.napi_full, base_ns);
+    e.time_squeeze = counter(a.squeeze, t.squeeze, sys_base_ns);
+    e.softnet_dropped = counter(a.softnet_dropped, t.softnet_dropped, sys_base_ns);
+    e.nic_missed = counter(a.nic_missed, t.nic_missed, sys_base_ns);
+    e.udp_rcvbuf_errors = counter(a.rcvbuf, t.rcvbuf, sys_base_ns);
+    e.drops = t
+        .drops
+        .iter()
+        .map(|(r, total)| ReasonDrops {
+            reason: s.packet.reason_name(*r),
+            count: counter(a.drops.get(r).copied().unwrap_or(0), *total, base_ns),
+        })
+        .filter(|d| d.count.window > 0)
+        .collect();
+    e.flow = (a.port.is_some() && (a.flow.any || portwatch_running(s))).then(|| FlowFate {
+        seen_at_device: a.flow.seen,
+        queued_to_socket: a.flow.queued,
+        read_by_app: a.flow.read,
+        dropped: a.flow.dropped.into_iter().collect(),
+    });
+    e.app_sched_delay_max_ns = a.sched_max;
+    e.app_off_cpu_max_ns = a.offcpu_max;
+    e.self_stalls = a.self_stalls;
+    e.steal_max_ns = a.steal_max;
+    e.clock_steps_ns = s
+        .clock_steps
+        .iter()
+        .filter(|c| c.at_mono_ns >= a.from && c.at_mono_ns <= a.to + MIN_LEAD_NS)
+        .map(|c| c.step_ns)
+        .collect();
+    e.lost_events = a.lost;
+    e.unavailable = unavailable.to_vec();
+    e
+}

@@ -1,0 +1,94 @@
+//! Gathers, per heartbeat source, the delays a timeout must ride out (inter-arrival p99.9 and
+//! maximum, self-stalls, probe latencies) and asks the advisor for a timeout.
+
+use std::collections::BTreeMap;
+
+use super::advisor::{Delay, TimeoutAdvice, advise};
+use crate::{
+    analysis::{RecordingSummary, gaps::GapAnalysis},
+    recording::records::{EventKind, PortStage, Record},
+};
+
+/// Arrival times per source, in recording order.
+fn arrivals(s: &RecordingSummary, records: &[Record]) -> BTreeMap<u32, Vec<u64>> {
+    let mut out: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for r in records {
+        let hit = match r {
+            Record::PortPacket(e) if e.stage == PortStage::Read => s
+                .heartbeats
+                .passive_source(e.proto, e.local_port)
+                .map(|src| (src, e.mono_ns)),
+            Record::Heartbeat(h) if h.kind == EventKind::Arrival => {
+                Some((h.source, h.read_mono_ns))
+            }
+            Record::Probe(p) if p.error.is_none() => {
+                Some((p.source, p.start_mono_ns + p.latency_ns))
+            }
+            _ => None,
+        };
+        if let Some((src, t)) = hit {
+            out.entry(src).or_default().push(t);
+        }
+    }
+    out
+}
+
+/// The value at quantile `q` of sorted `v`.
+fn quantile(v: &[u64], q: f64) -> u64 {
+    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
+}
+
+/// Timeout advice for every source that has measured delays.
+pub fn advice(
+    s: &RecordingSummary,
+    records: &[Record],
+    analysis: &GapAnalysis,
+) -> Vec<(u32, TimeoutAdvice)> {
+    let arr = arrivals(s, records);
+    let mut out = Vec::new();
+    for sg in &analysis.sources {
+        let Some(interval) = sg.expected_interval_ns else {
+            continue;
+        };
+        let mut delays = Vec::new();
+        if let Some(times) = arr.get(&sg.source) {
+            let mut gaps: Vec<u64> = times
+                .windows(2)
+                .map(|w| w[1].saturating_sub(w[0]))
+                .collect();
+            gaps.sort_unstable();
+            if gaps.len() >= 10 {
+                delays.push(Delay {
+                    ns: quantile(&gaps, 0.999),
+                    what: "inter-arrival p99.9".into(),
+                });
+            }
+        }
+        if let Some(st) = s.heartbeats.sources.get(&sg.source)
+            && st.probe_latency_max_ns > 0
+        {
+            delays.push(Delay {
+                ns: st.probe_latency_max_ns,
+                what: "probe latency".into(),
+            });
+        }
+        if let Some(m) = s
+            .heartbeats
+            .notable
+            .iter()
+            .filter(|h| h.kind == EventKind::SelfStall)
+            .filter_map(|h| h.measured_ns)
+            .max()
+        {
+            delays.push(Delay {
+                ns: m,
+                what: "self-stall".into(),
+            });
+        }
+        if let Some(a) = advise(interval, analysis.gap_factor, &delays) {
+            out.push((sg.source, a));
+        }
+    }
+    out
+}

@@ -1,0 +1,403 @@
+//! The diagnosis in the text and Markdown reports: verdict first, the gap timeline, then (after
+//! the detail sections) recommendations, timeout advice and what could not be measured.
+
+use std::io::{Result, Write};
+
+use super::diagnosis::{not_measured, onset, pct, verdict};
+use crate::{
+    analysis::{
+        RecordingSummary,
+        diagnosis::{Diagnosis, GapDiagnosis},
+        recommendation::Recommendation,
+    },
+    output::units::ns,
+};
+
+/// ANSI colour on a terminal, plain text otherwise.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    /// Colour when `out` is a terminal and NO_COLOR is unset or empty.
+    pub fn for_stdout() -> Self {
+        use std::io::IsTerminal as _;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    pub fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    fn cause(&self, g: &GapDiagnosis) -> String {
+        let c = g.verdict().cause;
+        let code = if c.is_network() {
+            "1;31"
+        } else if c == crate::analysis::diagnosis::Cause::Unknown {
+            "1;33"
+        } else {
+            "1;35"
+        };
+        self.paint(code, c.as_str())
+    }
+}
+
+/// Seconds since the recording's start.
+fn rel(s: &RecordingSummary, mono: u64) -> String {
+    format!("+{:.1}s", mono.saturating_sub(s.first_mono_ns) as f64 / 1e9)
+}
+
+/// Wraps `text` at `width` columns with `indent` before continuation lines.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split(' ') {
+        let w = word.chars().count();
+        if line > 0 && line + 1 + w > width {
+            out.push('\n');
+            out.push_str(indent);
+            line = indent.len();
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += w;
+    }
+    out
+}
+
+/// Verdict and timeline: the top of the text report.
+pub fn text_top(s: &RecordingSummary, d: &Diagnosis, st: Style, out: &mut dyn Write) -> Result<()> {
+    writeln!(out)?;
+    writeln!(out, "{}", st.bold("Verdict"))?;
+    writeln!(out, "  {}", wrap(&verdict(s, d), 96, "  "))?;
+    if d.gaps.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", st.bold("Gaps"))?;
+    writeln!(
+        out,
+        "  {:>3} {:<18} {:>9} {:>9} {:>9} {:>8}  {:<22} {:>5}",
+        "#", "source", "onset", "detected", "end", "length", "cause", "conf"
+    )?;
+    for g in &d.gaps {
+        let f = g.verdict();
+        let spec: String = g.source_spec.chars().take(18).collect();
+        let cause = st.cause(g);
+        // Pad the visible cause name, not the escape codes around it.
+        let pad = 22usize.saturating_sub(f.cause.as_str().len());
+        writeln!(
+            out,
+            "  {:>3} {:<18} {:>9} {:>9} {:>9} {:>8}  {cause}{:pad$} {:>5}",
+            g.number,
+            spec,
+            rel(s, onset(g)),
+            rel(s, g.gap.detected_mono_ns),
+            if g.gap.open {
+                "open".to_owned()
+            } else {
+                rel(s, g.gap.end_mono_ns)
+            },
+            ns(g.gap.length_ns),
+            "",
+            pct(f.confidence),
+        )?;
+        for e in f.evidence.iter().take(3) {
+            writeln!(out, "        · {}", wrap(e, 90, "          "))?;
+        }
+    }
+    Ok(())
+}
+
+/// One gap in full: every finding, the flow, the recommendations (for `--gap N`).
+pub fn text_gap(
+    s: &RecordingSummary,
+    g: &GapDiagnosis,
+    st: Style,
+    out: &mut dyn Write,
+) -> Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} — {} from {} to {}{} ({}), detected {}",
+        st.bold(&format!("Gap {}", g.number)),
+        g.source_spec,
+        rel(s, onset(g)),
+        rel(s, g.gap.end_mono_ns),
+        if g.gap.open { " (still open)" } else { "" },
+        ns(g.gap.length_ns),
+        rel(s, g.gap.detected_mono_ns)
+    )?;
+    for (i, f) in g.findings.iter().enumerate() {
+        writeln!(
+            out,
+            "  {}. {} ({}): {}",
+            i + 1,
+            if i == 0 {
+                st.cause(g)
+            } else {
+                f.cause.as_str().to_owned()
+            },
+            pct(f.confidence),
+            wrap(f.cause.phrase(), 80, "       ")
+        )?;
+        for e in &f.evidence {
+            writeln!(out, "       · {}", wrap(e, 88, "         "))?;
+        }
+    }
+    if let Some(fl) = &g.evidence.flow {
+        let dropped: Vec<String> = fl.dropped.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        writeln!(
+            out,
+            "  heartbeat packets during the gap: {} seen at the device, {} queued to the socket, {} read, dropped: {}",
+            fl.seen_at_device,
+            fl.queued_to_socket,
+            fl.read_by_app,
+            if dropped.is_empty() {
+                "none".to_owned()
+            } else {
+                dropped.join(", ")
+            }
+        )?;
+    }
+    recommendations(&g.recommendations, st, out)
+}
+
+fn recommendations(recs: &[Recommendation], st: Style, out: &mut dyn Write) -> Result<()> {
+    for (i, r) in recs.iter().enumerate() {
+        writeln!(
+            out,
+            "  {}",
+            st.bold(&format!("[{}] {} ({})", i + 1, r.title, r.id))
+        )?;
+        writeln!(out, "      why:    {}", wrap(&r.risk, 86, "              "))?;
+        for e in &r.evidence {
+            writeln!(out, "              {}: {}", e.what, e.value)?;
+        }
+        for c in &r.apply {
+            writeln!(out, "      now:    {c}")?;
+        }
+        for p in &r.persist {
+            let content = p.content.replace('\n', "; ");
+            match &p.file {
+                Some(f) => writeln!(out, "      keep:   {} ({f}): {content}", p.mechanism)?,
+                None => writeln!(out, "      keep:   {}: {content}", p.mechanism)?,
+            }
+        }
+        if !r.cost.is_empty() {
+            writeln!(out, "      risk:   {}", wrap(&r.cost, 86, "              "))?;
+        }
+        for v in &r.verify {
+            writeln!(out, "      verify: {v}")?;
+        }
+        for u in &r.undo {
+            writeln!(out, "      undo:   {u}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Recommendations (each once, in gap order), timeout advice, and what was not measured.
+pub fn text_bottom(
+    s: &RecordingSummary,
+    d: &Diagnosis,
+    st: Style,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let recs = unique_recommendations(d);
+    if !recs.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            st.bold("Recommendations (nothing is applied; --fix-script writes them as a script)")
+        )?;
+        recommendations(&recs, st, out)?;
+    }
+    if !d.timeout_advice.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", st.bold("Heartbeat timeout advice"))?;
+        for (src, a) in &d.timeout_advice {
+            let spec = crate::analysis::diagnosis::source_spec(s, *src);
+            writeln!(out, "  {spec}: {}", wrap(&a.text, 90, "    "))?;
+        }
+    }
+    let nm = not_measured(d);
+    writeln!(out)?;
+    writeln!(out, "{}", st.bold("Not measured"))?;
+    if nm.is_empty() {
+        writeln!(
+            out,
+            "  nothing: every collector ran and no events were lost"
+        )?;
+    }
+    for l in nm {
+        writeln!(out, "  {}", wrap(&l, 96, "    "))?;
+    }
+    Ok(())
+}
+
+/// Every gap's recommendations, each id+subject once, in order of first appearance.
+pub fn unique_recommendations(d: &Diagnosis) -> Vec<Recommendation> {
+    let mut out: Vec<Recommendation> = Vec::new();
+    for r in d.gaps.iter().flat_map(|g| &g.recommendations) {
+        if !out.iter().any(|o| o.id == r.id && o.subject == r.subject) {
+            out.push(r.clone());
+        }
+    }
+    out
+}
+
+/// The Markdown report: verdict, timeline, gap details, recommendations, advice, not measured.
+pub fn markdown(
+    s: &RecordingSummary,
+    d: &Diagnosis,
+    path: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let h = &s.header;
+    writeln!(out, "# hbwatch report: `{path}`")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Host `{}`, kernel `{}`, {} CPUs, {:.1} s recorded.",
+        h.host,
+        h.kernel_release,
+        h.cpus,
+        s.duration_ns() as f64 / 1e9
+    )?;
+    writeln!(out)?;
+    writeln!(out, "## Verdict")?;
+    writeln!(out)?;
+    writeln!(out, "{}", verdict(s, d))?;
+    if !d.gaps.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "## Gaps")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| # | source | onset | detected | end | length | cause | confidence |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+        for g in &d.gaps {
+            writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} | {} | `{}` | {} |",
+                g.number,
+                g.source_spec,
+                rel(s, onset(g)),
+                rel(s, g.gap.detected_mono_ns),
+                if g.gap.open {
+                    "open".to_owned()
+                } else {
+                    rel(s, g.gap.end_mono_ns)
+                },
+                ns(g.gap.length_ns),
+                g.verdict().cause,
+                pct(g.verdict().confidence)
+            )?;
+        }
+        for g in &d.gaps {
+            writeln!(out)?;
+            writeln!(out, "### Gap {}: `{}`", g.number, g.verdict().cause)?;
+            writeln!(out)?;
+            for f in &g.findings {
+                writeln!(
+                    out,
+                    "- **{}** ({}): {}",
+                    f.cause,
+                    pct(f.confidence),
+                    f.cause.phrase()
+                )?;
+                for e in &f.evidence {
+                    writeln!(out, "  - {e}")?;
+                }
+            }
+        }
+    }
+    let recs = unique_recommendations(d);
+    if !recs.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "## Recommendations")?;
+        for r in &recs {
+            writeln!(out)?;
+            writeln!(out, "### {} (`{}`)", r.title, r.id)?;
+            writeln!(out)?;
+            writeln!(out, "{}", r.risk)?;
+            writeln!(out)?;
+            for e in &r.evidence {
+                writeln!(out, "- {}: {}", e.what, e.value)?;
+            }
+            block(out, "Now", &r.apply)?;
+            let keep: Vec<String> = r
+                .persist
+                .iter()
+                .map(|p| match &p.file {
+                    Some(f) => format!("# {} ({f})\n{}", p.mechanism, p.content),
+                    None => format!("# {}: {}", p.mechanism, p.content),
+                })
+                .collect();
+            block(out, "Persist", &keep)?;
+            if !r.cost.is_empty() {
+                writeln!(out)?;
+                writeln!(out, "Risk: {}", r.cost)?;
+            }
+            block(out, "Verify", &r.verify)?;
+            block(out, "Undo", &r.undo)?;
+        }
+    }
+    if !d.timeout_advice.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "## Heartbeat timeout advice")?;
+        writeln!(out)?;
+        for (src, a) in &d.timeout_advice {
+            writeln!(
+                out,
+                "- `{}`: {}",
+                crate::analysis::diagnosis::source_spec(s, *src),
+                a.text
+            )?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "## Not measured")?;
+    writeln!(out)?;
+    let nm = not_measured(d);
+    if nm.is_empty() {
+        writeln!(out, "Nothing: every collector ran and no events were lost.")?;
+    }
+    for l in nm {
+        writeln!(out, "- {l}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Details")?;
+    writeln!(out)?;
+    writeln!(out, "```text")?;
+    super::text::render_details(s, out)?;
+    writeln!(out, "```")
+}
+
+fn block(out: &mut dyn Write, title: &str, lines: &[String]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "{title}:")?;
+    writeln!(out)?;
+    writeln!(out, "```sh")?;
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    writeln!(out, "```")
+}
