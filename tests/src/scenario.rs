@@ -79,14 +79,15 @@ impl Scenario {
         }
     }
 
-    /// A flood sender (as fast as it can) from a to the heartbeat port for `for_`.
-    pub fn flood(&mut self, for_: Duration) {
+    /// A flood sender from a to the heartbeat port for `for_`, one datagram every `every`
+    /// (`0s`: as fast as it can).
+    pub fn flood(&mut self, for_: Duration, every: &str) {
         let to = format!("{}:{}", self.pair.b_ip, self.port);
         let f = format!("{}ms", for_.as_millis());
         let p = Peer::spawn(
             &hbwatch_bin(),
             &self.pair.a,
-            &["send", &to, "--every", "0s", "--for", &f],
+            &["send", &to, "--every", every, "--for", &f],
             "flood",
         )
         .expect("start flood");

@@ -29,7 +29,7 @@ fn rcvbuf_overflow_on_the_heartbeat_port() {
     }
     const PORT: u16 = 41_211;
     // A small buffer and a reader pausing 2 ms per datagram: fine for 10 heartbeats a second,
-    // overwhelmed by a flood to the same port.
+    // overwhelmed by a flood from another peer to the same port.
     let mut sc = Scenario::start(
         "hbw-sc-rcvbuf",
         181,
@@ -37,20 +37,21 @@ fn rcvbuf_overflow_on_the_heartbeat_port() {
         &["--rcvbuf", "2048", "--read-delay", "2ms"],
     );
     let j = sc.record(8, &[], |sc| {
-        sc.flood(SLEEP_FAULT);
+        sc.flood(SLEEP_FAULT, "0s");
         std::thread::sleep(SLEEP_FAULT + Duration::from_millis(300));
     });
     let drops = port_drops(&j, PORT, "SOCKET_RCVBUFF");
-    eprintln!("SOCKET_RCVBUFF drops on the port: {drops}");
+    let lost = j["lost_events"]["port-events"].as_u64().unwrap_or(0);
+    eprintln!("SOCKET_RCVBUFF drops on the port: {drops}; port events lost: {lost}");
     assert!(drops > 100, "no receive-buffer overflow: {drops}");
-    let g = gaps(&j);
-    assert!(!g.is_empty(), "no heartbeat gap during the flood");
-    let top = top_causes(&j);
-    assert!(
-        top.iter().all(|c| c == "socket_rcvbuf_overflow"),
-        "{:?}",
-        causes(&j)
-    );
+    assert!(!gaps(&j).is_empty(), "no heartbeat gap during the flood");
+    let c = causes(&j);
+    // The flood outruns the port-event ring (256 KiB, read once a second), so later gaps may
+    // miss the reads that show the application kept reading; the first gap opens before that.
+    assert_eq!(c[0][0], "socket_rcvbuf_overflow", "{c:?}");
+    for g in &c {
+        assert!(g.iter().any(|x| x == "socket_rcvbuf_overflow"), "{c:?}");
+    }
 }
 
 /// Lowers net.core.netdev_max_backlog; restores it on drop, even when the test fails.

@@ -53,6 +53,9 @@ pub struct DemoArgs {
     /// Keep the demo's recording in this file (otherwise it is temporary and removed).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Overwrite the --output file if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
     /// UDP port of the demo heartbeat (inside the demo's own namespaces).
     #[arg(long, default_value_t = 47_999, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,

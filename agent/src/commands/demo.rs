@@ -104,7 +104,9 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         send,
     };
     if interrupted() {
-        return Err(Failure::Runtime(anyhow::anyhow!("interrupted; cleaned up")));
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "interrupted; removing what the demo created"
+        )));
     }
 
     let spec = format!("udp:{}@100ms", a.port);
@@ -119,9 +121,12 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         path.display()
     ));
     let command = vec!["hbwatch".to_owned(), "demo".to_owned()];
-    let session = Session::start(&path, true, &opts, command).usage()?;
+    let force = a.force || a.output.is_none();
+    let session = Session::start(&path, force, &opts, command).usage()?;
     if interrupted() {
-        return Err(Failure::Runtime(anyhow::anyhow!("interrupted; cleaned up")));
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "interrupted; removing what the demo created"
+        )));
     }
 
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
