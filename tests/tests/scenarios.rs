@@ -74,11 +74,16 @@ impl Drop for BacklogGuard {
 
 /// Pins the calling thread to `cpu`.
 fn pin_to(cpu: usize) {
+    pin_pid_to(0, cpu);
+}
+
+/// Pins process (or thread) `pid` to `cpu` (0: the calling thread).
+fn pin_pid_to(pid: u32, cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; the pointers are valid for the call.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        let rc = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+        let rc = libc::sched_setaffinity(pid as libc::pid_t, size_of::<libc::cpu_set_t>(), &set);
         assert_eq!(
             rc,
             0,
@@ -138,6 +143,9 @@ fn cpu_backlog_overflow() {
     const PORT: u16 = 41_221;
     let _lock = global_lock("netdev_max_backlog");
     let mut sc = Scenario::start("hbw-sc-backlog", 182, PORT, &[]);
+    // The heartbeat sender shares CPU 1 with the flood, so its datagrams meet CPU 0's backlog
+    // as the flood's do.
+    pin_pid_to(sc.send.pid(), 1);
     let j = {
         let _g = BacklogGuard::set(1);
         // A gap is one lost heartbeat (silence > 1.5 × 100 ms): the backlog, refilled by the
@@ -188,15 +196,11 @@ fn softirq_delay_under_a_flood_on_the_heartbeat_cpu() {
     const PORT: u16 = 41_231;
     // The backlog is left as it is; nothing else here touches it, but it shares CPU 0's.
     let _lock = global_lock("netdev_max_backlog");
-    let mut sc = Scenario::start_every("hbw-sc-softirq", 183, PORT, &[], "2ms");
-    let j = sc.record(
-        9,
-        &["--softirq-threshold", "1ms", "--gap-factor", "3"],
-        |sc| {
-            steer_and_flood(sc, PORT + 1, 3, SLEEP_FAULT);
-            std::thread::sleep(Duration::from_millis(300));
-        },
-    );
+    let mut sc = Scenario::start("hbw-sc-softirq", 183, PORT, &[]);
+    let j = sc.record(8, &["--softirq-threshold", "1ms"], |sc| {
+        steer_and_flood(sc, PORT + 1, 3, SLEEP_FAULT);
+        std::thread::sleep(Duration::from_millis(300));
+    });
     let rows = j["softirq"]["by_cpu"].as_array().expect("by_cpu");
     for r in rows.iter().filter(|r| r["vector"] == "NET_RX") {
         eprintln!(
@@ -254,18 +258,17 @@ fn receiver_stopped_is_an_app_stall() {
     let c = causes(&j);
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(c[0][0], "app_stall", "{c:?}");
-    let network = [
-        "softirq_delay",
-        "nic_ring_overflow",
-        "cpu_backlog_overflow",
-        "socket_rcvbuf_overflow",
-        "netfilter_drop",
-        "other_kernel_drop",
-    ];
-    assert!(
-        !c[0].iter().any(|x| network.contains(&x.as_str())),
-        "a network cause was named for a stopped reader: {c:?}"
-    );
+    // A network finding may be listed (the stall also shows in the kernel), never level with it.
+    let f = j["diagnosis"]["gaps"][0]["findings"]
+        .as_array()
+        .expect("findings");
+    let top = f[0]["confidence"].as_f64().expect("confidence");
+    for x in &f[1..] {
+        assert!(
+            x["confidence"].as_f64().expect("confidence") < top,
+            "a network cause ranks with the stall: {f:#?}"
+        );
+    }
 }
 
 #[test]

@@ -217,13 +217,15 @@ fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary)
         return;
     }
     let interval = gap.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
-    // Packets queued just before the end were read by the arrival that closed the gap: they are
-    // late deliveries, not evidence of an unread socket.
+    // Packets seen or queued just before the end were read by the arrival that closed the gap
+    // (a resumed sender's catch-up burst): late deliveries, not evidence of packets that
+    // vanished or of an unread socket.
     let unread_cutoff = gap
         .end_mono_ns
         .saturating_sub(interval.min(gap.length_ns / 2));
     match e.stage {
-        PortStage::Seen => a.flow.seen += 1,
+        PortStage::Seen if e.mono_ns < unread_cutoff => a.flow.seen += 1,
+        PortStage::Seen => {}
         PortStage::Queued if e.mono_ns < unread_cutoff => a.flow.queued += 1,
         PortStage::Queued => {}
         PortStage::Read => a.flow.read += 1,
