@@ -143,9 +143,10 @@ fn cpu_backlog_overflow() {
     const PORT: u16 = 41_221;
     let _lock = global_lock("netdev_max_backlog");
     let mut sc = Scenario::start("hbw-sc-backlog", 182, PORT, &[]);
-    // The heartbeat sender shares CPU 1 with the flood, so its datagrams meet CPU 0's backlog
-    // as the flood's do.
-    pin_pid_to(sc.send.pid(), 1);
+    // The heartbeat sender runs on CPU 0, whose backlog the flood from CPU 1 keeps full: its
+    // datagrams are enqueued there between drains. (On CPU 1 it would only run while the flood
+    // threads do not, and find room.)
+    pin_pid_to(sc.send.pid(), 0);
     let j = {
         let _g = BacklogGuard::set(1);
         // A gap is one lost heartbeat (silence > 1.5 × 100 ms): the backlog, refilled by the
