@@ -110,7 +110,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     }
 
     let spec = format!("udp:{}@100ms", a.port);
-    let hb = crate::heartbeat::HeartbeatConfig::build(&[spec.clone()], None, None)
+    let hb = crate::heartbeat::HeartbeatConfig::build(std::slice::from_ref(&spec), None, None)
         .context("the demo's heartbeat source")
         .runtime()?;
     let mut opts = ProbeOptions::default();
