@@ -86,7 +86,8 @@ struct Acc {
     rcvbuf: u64,
     drops: BTreeMap<u32, u64>,
     covered_ns: u64,
-    steal_max: u64,
+    /// Steal time per CPU, summed over the window.
+    steal: BTreeMap<u32, u64>,
     sched_max: Option<u64>,
     offcpu_max: Option<u64>,
     self_stalls: Vec<SelfStall>,
@@ -156,12 +157,25 @@ pub fn rx_cpus(s: &RecordingSummary, records: &[Record], ports: &[Port]) -> BTre
     if cpus.is_empty()
         && let Some(c) = &s.host_config
     {
+        let mut rx_irqs = BTreeSet::new();
         for nic in c.nics.iter().filter(|n| !n.is_virtual) {
             for irq in nic.queue_irqs() {
+                rx_irqs.insert(irq.irq);
                 cpus.extend(irq.taken.iter().filter(|(_, n)| *n > 0).map(|(c, _)| *c));
             }
             for q in &nic.rx_queues {
                 cpus.extend(q.rps_cpus.iter().copied());
+            }
+        }
+        // Where the queue interrupts actually fired during the recording.
+        for r in records {
+            if let Record::System(x) = r {
+                cpus.extend(
+                    x.interrupts
+                        .iter()
+                        .filter(|(irq, _, n)| *n > 0 && rx_irqs.contains(irq))
+                        .map(|(_, cpu, _)| *cpu),
+                );
             }
         }
     }
@@ -217,9 +231,8 @@ fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary)
         return;
     }
     let interval = gap.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
-    // Packets seen or queued just before the end were read by the arrival that closed the gap
-    // (a resumed sender's catch-up burst): late deliveries, not evidence of packets that
-    // vanished or of an unread socket.
+    // Packets seen or queued just before the end were read by the arrival that closed the gap:
+    // they are late deliveries, not packets that arrived during the silence.
     let unread_cutoff = gap
         .end_mono_ns
         .saturating_sub(interval.min(gap.length_ns / 2));
@@ -295,7 +308,6 @@ fn fold(
             let dropped: u64 = x.softnet.iter().map(|d| d.dropped).sum();
             let missed = nic_missed(x);
             let rcvbuf = x.snmp("Udp.RcvbufErrors") + x.snmp("Udp6.RcvbufErrors");
-            let steal = x.cpu_time.iter().map(|c| c.steal_ns).max().unwrap_or(0);
             t.squeeze += squeeze;
             t.softnet_dropped += dropped;
             t.nic_missed += missed;
@@ -310,7 +322,9 @@ fn fold(
                 a.nic_missed += missed;
                 a.rcvbuf += rcvbuf;
                 a.covered_ns += x.duration_ns();
-                a.steal_max = a.steal_max.max(steal);
+                for c in &x.cpu_time {
+                    *a.steal.entry(c.cpu).or_default() += c.steal_ns;
+                }
             }
         }
         Record::Drops(iv) => {
@@ -450,7 +464,7 @@ fn finish(
     e.app_sched_delay_max_ns = a.sched_max;
     e.app_off_cpu_max_ns = a.offcpu_max;
     e.self_stalls = a.self_stalls;
-    e.steal_max_ns = a.steal_max;
+    e.steal_max_ns = a.steal.values().copied().max().unwrap_or(0);
     e.clock_steps_ns = s
         .clock_steps
         .iter()

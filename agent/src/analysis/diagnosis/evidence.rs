@@ -104,7 +104,7 @@ pub struct GapEvidence {
     /// The heartbeat process's threads were stopped (e.g. SIGSTOP) or off-CPU the whole window.
     pub app_off_cpu_max_ns: Option<u64>,
     pub self_stalls: Vec<SelfStall>,
-    /// Largest per-CPU steal time in the window.
+    /// Steal time in the window, summed per CPU; the largest CPU's sum.
     pub steal_max_ns: u64,
     pub clock_steps_ns: Vec<i64>,
     /// Events lost in the window (ring buffer full, unreadable lines): evidence may be missing.

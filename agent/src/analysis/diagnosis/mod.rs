@@ -5,6 +5,8 @@ pub mod advisor;
 pub mod build;
 pub mod cause;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod recommend;
 pub mod rules;
 mod timeouts;
@@ -70,7 +72,7 @@ pub fn diagnose(summary: &RecordingSummary, records: &[Record]) -> Diagnosis {
         .collect();
     let audit = audit_recording(summary, None);
     let app = heartbeat_process(summary);
-    let gaps = analysis
+    let gaps: Vec<GapDiagnosis> = analysis
         .gaps
         .iter()
         .zip(evidence)
@@ -95,9 +97,10 @@ pub fn diagnose(summary: &RecordingSummary, records: &[Record]) -> Diagnosis {
             }
         })
         .collect();
+    let timeout_advice = timeouts::advice(summary, records, &analysis, &gaps);
     Diagnosis {
         gaps,
-        timeout_advice: timeouts::advice(summary, records, &analysis),
+        timeout_advice,
         rx_cpus,
         unavailable: summary
             .collectors
@@ -127,5 +130,7 @@ fn heartbeat_process(s: &RecordingSummary) -> Option<(String, u32)> {
         .map(|t| (t.comm.clone(), t.tgid))
 }
 
+#[cfg(test)]
+mod recorded_tests;
 #[cfg(test)]
 mod tests;

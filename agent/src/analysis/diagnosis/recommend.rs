@@ -292,19 +292,31 @@ fn app_stall(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Recommendation {
     } else {
         "<PID>".into()
     };
-    let delay = e
-        .app_sched_delay_max_ns
-        .max(e.self_stalls.iter().filter_map(|s| s.measured_ns).max());
+    let stall = e.self_stalls.iter().filter_map(|s| s.measured_ns).max();
+    // Off-CPU time is normal for a reader waiting on packets; only a stretch as long as the
+    // heartbeat interval says something.
+    let off = e
+        .app_off_cpu_max_ns
+        .filter(|&o| o >= e.expected_interval_ns);
     let mut r = Recommendation::new(
         "app-stall",
         Severity::Critical,
         &name,
-        format!("{name} stalled: it did not read or send heartbeats in time"),
+        format!("Find why {name} stalled and protect it (priority, CPU isolation)"),
         "The heartbeats reached this host but the application did not handle them; network tuning will not help.".into(),
     )
     .evidence("gap evidence", why);
-    if let Some(d) = delay {
-        r = r.evidence("longest measured delay of the process", ns(d));
+    for (what, v) in [
+        (
+            "longest scheduling delay of the process",
+            e.app_sched_delay_max_ns,
+        ),
+        ("longest off-CPU stretch of the process", off),
+        ("stall the application logged", stall),
+    ] {
+        if let Some(v) = v {
+            r = r.evidence(what, ns(v));
+        }
     }
     r.apply(format!("cat /proc/{pid_s}/status | grep -E 'State|ctxt'; cat /proc/{pid_s}/stack   # stopped, swapping, blocked on I/O?"))
         .apply(format!("chrt -r -p 10 {pid_s}   # real-time priority for the heartbeat daemon (if it does not already have one)"))

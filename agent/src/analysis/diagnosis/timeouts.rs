@@ -1,9 +1,13 @@
-//! Gathers, per heartbeat source, the delays a timeout must ride out (inter-arrival p99.9 and
-//! maximum, self-stalls, probe latencies) and asks the advisor for a timeout.
+//! Gathers, per heartbeat source, the delays a timeout must ride out — the inter-arrival p99.9
+//! outside gaps (normal jitter), self-stalls, probe latencies, and gaps diagnosed as transient
+//! delays (stall, softirq delay, VM pause) rather than losses — and asks the advisor for a timeout.
 
 use std::collections::BTreeMap;
 
-use super::advisor::{Delay, TimeoutAdvice, advise};
+use super::{
+    Cause, GapDiagnosis,
+    advisor::{Delay, TimeoutAdvice, advise},
+};
 use crate::{
     analysis::{RecordingSummary, gaps::GapAnalysis},
     recording::records::{EventKind, PortStage, Record},
@@ -44,6 +48,7 @@ pub fn advice(
     s: &RecordingSummary,
     records: &[Record],
     analysis: &GapAnalysis,
+    judged: &[GapDiagnosis],
 ) -> Vec<(u32, TimeoutAdvice)> {
     let arr = arrivals(s, records);
     let mut out = Vec::new();
@@ -85,6 +90,16 @@ pub fn advice(
                 ns: m,
                 what: "self-stall".into(),
             });
+        }
+        // A delay the peer would see as a missed heartbeat but that recovers by itself.
+        for g in judged.iter().filter(|g| g.gap.source == sg.source) {
+            let c = g.findings[0].cause;
+            if matches!(c, Cause::AppStall | Cause::SoftirqDelay | Cause::VmPause) {
+                delays.push(Delay {
+                    ns: g.gap.length_ns,
+                    what: format!("{c}, gap {}", g.number),
+                });
+            }
         }
         if let Some(a) = advise(interval, analysis.gap_factor, &delays) {
             out.push((sg.source, a));

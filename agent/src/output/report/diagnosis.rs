@@ -172,6 +172,14 @@ pub fn verdict(s: &RecordingSummary, d: &Diagnosis) -> String {
             pct(conf),
         ));
     }
+    let others: Vec<String> = by
+        .iter()
+        .filter(|(c, _)| **c != cause)
+        .map(|(c, (k, _))| format!("{c} ({k})"))
+        .collect();
+    if !others.is_empty() {
+        out.push_str(&format!(" Other gaps: {}.", others.join(", ")));
+    }
     let first = d
         .gaps
         .iter()

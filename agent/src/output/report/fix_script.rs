@@ -9,7 +9,13 @@ use crate::analysis::recommendation::Recommendation;
 fn line(cmd: &str) -> String {
     let t = cmd.trim();
     if t.starts_with('#') {
-        format!("    {t}\n")
+        format!("    {}\n", comment(t))
+    } else if t.contains('`') || t.contains("$(") || t.contains('\n') {
+        // hbwatch never writes these; a name read from the recording could. Never run them.
+        format!(
+            "    # REFUSED (command substitution from recorded names): {}\n",
+            comment(t)
+        )
     } else if t.contains('<') && t.contains('>') && !t.contains("<<") {
         format!("    # EDIT FIRST (fill in the <...> part): {t}\n")
     } else {
@@ -103,4 +109,53 @@ pub fn write(path: &std::path::Path, recs: &[Recommendation], source: &str) -> a
     f.write_all(script(recs, source).as_bytes())?;
     f.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::recommendation::Severity;
+
+    fn rec() -> Recommendation {
+        Recommendation::new(
+            "x",
+            Severity::Warning,
+            "eth0",
+            "Title".into(),
+            "Risk\nline".into(),
+        )
+        .apply("sysctl -w net.core.netdev_max_backlog=4096   # note")
+        .apply("taskset -apc <CPUs> 42")
+        .apply("ethtool -G $(reboot) rx 4096")
+        .persist(
+            "sysctl.d",
+            Some("/etc/sysctl.d/90-hbwatch.conf"),
+            "a = 1\nb = 2",
+        )
+        .undo("sysctl -w net.core.netdev_max_backlog=1000")
+    }
+
+    #[test]
+    fn placeholders_and_substitutions_are_never_live_commands() {
+        let s = script(&[rec()], "r.hbw");
+        let live: Vec<&str> = s
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        assert!(live.contains(&"sysctl -w net.core.netdev_max_backlog=4096   # note"));
+        assert!(live.contains(&"sysctl -w net.core.netdev_max_backlog=1000"));
+        assert!(
+            !live
+                .iter()
+                .any(|l| l.contains("<CPUs>") || l.contains("$(reboot)")),
+            "{s}"
+        );
+        assert!(s.contains("# EDIT FIRST") && s.contains("# REFUSED"));
+        // Multi-line text stays inside comments.
+        assert!(s.contains("    #   b = 2\n"), "{s}");
+        assert!(s.contains("# why: Risk line"), "{s}");
+        let undo = s.find("undo() {").expect("undo section");
+        assert!(s[undo..].contains("netdev_max_backlog=1000"));
+    }
 }

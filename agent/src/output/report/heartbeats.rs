@@ -238,7 +238,7 @@ pub fn text(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
         writeln!(
             out,
-            "  {:<4} {:<12} {:>10} {:>10} {:>10} {:>10} {:>10}  peer / wall-clock start",
+            "  {:<4} {:<12} {:>10} {:>10} {:>10} {:>10} {:>10}",
             "src", "kind", "start", "end", "length", "detected", "onset≈",
         )?;
         for g in &a.gaps {
@@ -250,7 +250,8 @@ pub fn text(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
             };
             writeln!(
                 out,
-                "  #{:<3} {:<12} {:>+9.3}s {:>+9.3}s {:>10} {:>+9.3}s {:>10}  {}{}",
+                // Peer and wall clock on their own line: the row stays within 100 columns.
+                "  #{:<3} {:<12} {:>+9.3}s {:>+9.3}s {:>10} {:>+9.3}s {:>10}\n       {}{}",
                 g.source,
                 kind,
                 rel(s, g.start_mono_ns),

@@ -56,7 +56,7 @@ fn rel(s: &RecordingSummary, mono: u64) -> String {
     format!("+{:.1}s", mono.saturating_sub(s.first_mono_ns) as f64 / 1e9)
 }
 
-/// Wraps `text` at `width` columns with `indent` before continuation lines.
+/// Wraps `text` at `width` columns of text, with `indent` before continuation lines.
 fn wrap(text: &str, width: usize, indent: &str) -> String {
     let mut out = String::new();
     let mut line = 0;
@@ -65,7 +65,7 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
         if line > 0 && line + 1 + w > width {
             out.push('\n');
             out.push_str(indent);
-            line = indent.len();
+            line = 0;
         } else if line > 0 {
             out.push(' ');
             line += 1;
@@ -183,7 +183,8 @@ fn recommendations(recs: &[Recommendation], st: Style, out: &mut dyn Write) -> R
         )?;
         writeln!(out, "      why:    {}", wrap(&r.risk, 86, "              "))?;
         for e in &r.evidence {
-            writeln!(out, "              {}: {}", e.what, e.value)?;
+            let line = format!("{}: {}", e.what, e.value);
+            writeln!(out, "              {}", wrap(&line, 84, "                "))?;
         }
         for c in &r.apply {
             writeln!(out, "      now:    {c}")?;
@@ -230,7 +231,11 @@ pub fn text_bottom(
         writeln!(out, "{}", st.bold("Heartbeat timeout advice"))?;
         for (src, a) in &d.timeout_advice {
             let spec = crate::analysis::diagnosis::source_spec(s, *src);
-            writeln!(out, "  {spec}: {}", wrap(&a.text, 90, "    "))?;
+            writeln!(
+                out,
+                "  {}",
+                wrap(&format!("{spec}: {}", a.text), 94, "    ")
+            )?;
         }
     }
     let nm = not_measured(d);

@@ -1,0 +1,176 @@
+//! Synthetic recordings (records as the recorder writes them) through the evidence builder and
+//! the rules: one per cause and mixed ones, each with its expected verdict.
+
+use super::{
+    Cause, diagnose,
+    fixtures::{GapSpec, Scenario, records},
+};
+use crate::analysis::RecordingSummary;
+
+fn diagnosed(gaps: &[GapSpec]) -> super::Diagnosis {
+    let recs = records(60, gaps);
+    let s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 1),
+        recs.clone(),
+    );
+    diagnose(&s, &recs)
+}
+
+fn verdicts(sc: Scenario) -> Vec<Cause> {
+    let d = diagnosed(&[GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: sc,
+    }]);
+    d.gaps.iter().map(|g| g.findings[0].cause).collect()
+}
+
+#[test]
+fn each_cause_is_the_verdict_of_its_recording() {
+    for (sc, want) in [
+        (Scenario::RcvbufOverflow, Cause::SocketRcvbufOverflow),
+        (Scenario::BacklogOverflow, Cause::CpuBacklogOverflow),
+        (Scenario::SoftirqDelay, Cause::SoftirqDelay),
+        (Scenario::NicRing, Cause::NicRingOverflow),
+        (Scenario::Netfilter, Cause::NetfilterDrop),
+        (Scenario::AppStall, Cause::AppStall),
+        (Scenario::VmPause, Cause::VmPause),
+        (Scenario::PeerStopped, Cause::PeerOrUpstream),
+        (Scenario::AppStallWithHostNoise, Cause::AppStall),
+    ] {
+        assert_eq!(verdicts(sc), vec![want], "{sc:?}");
+    }
+}
+
+#[test]
+fn mixed_recording_judges_each_gap_on_its_own_window() {
+    let d = diagnosed(&[
+        GapSpec {
+            at_s: 10,
+            len_s: 3,
+            scenario: Scenario::Netfilter,
+        },
+        GapSpec {
+            at_s: 30,
+            len_s: 5,
+            scenario: Scenario::AppStall,
+        },
+        GapSpec {
+            at_s: 45,
+            len_s: 4,
+            scenario: Scenario::RcvbufOverflow,
+        },
+    ]);
+    let got: Vec<(u32, Cause)> = d
+        .gaps
+        .iter()
+        .map(|g| (g.number, g.findings[0].cause))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, Cause::NetfilterDrop),
+            (2, Cause::AppStall),
+            (3, Cause::SocketRcvbufOverflow)
+        ]
+    );
+    // The stall is never blamed on the network, nor the drops on the application.
+    let stall = &d.gaps[1];
+    assert!(
+        stall
+            .findings
+            .iter()
+            .all(|f| !f.cause.is_network() || f.confidence < 0.4)
+    );
+    let nf = &d.gaps[0];
+    assert!(
+        nf.findings
+            .iter()
+            .all(|f| f.cause != Cause::AppStall || f.confidence < 0.4)
+    );
+    assert_eq!(
+        nf.evidence.flow.as_ref().map(|f| f.dropped_total()),
+        Some(3)
+    );
+    assert!(
+        nf.recommendations
+            .iter()
+            .any(|r| r.id == "netfilter-inspect")
+    );
+    assert!(stall.recommendations.iter().any(|r| r.id == "app-stall"));
+}
+
+#[test]
+fn baseline_and_window_are_separated() {
+    let d = diagnosed(&[GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::SoftirqDelay,
+    }]);
+    let e = &d.gaps[0].evidence;
+    let cpu0 = e.net_rx.iter().find(|c| c.cpu == 0).expect("cpu 0");
+    assert!(cpu0.handles_heartbeat_rx);
+    assert!(cpu0.window_wait_max_ns >= 900_000_000, "{cpu0:?}");
+    assert!(cpu0.baseline_wait_p99_ns < 100_000, "{cpu0:?}");
+    assert!(e.time_squeeze.window > 0 && e.time_squeeze.baseline_per_s == 0.0);
+    assert_eq!(d.rx_cpus, vec![0]);
+}
+
+#[test]
+fn quiet_recording_has_no_gaps_and_says_so() {
+    let d = diagnosed(&[]);
+    assert!(d.gaps.is_empty());
+    assert_eq!(d.timeout_advice.len(), 1);
+    assert!(
+        d.timeout_advice[0].1.text.contains("no change needed"),
+        "{:?}",
+        d.timeout_advice
+    );
+}
+
+#[test]
+fn without_port_events_rx_cpus_come_from_queue_interrupts() {
+    use crate::recording::records::{
+        HostConfig, IrqKind, NicConfig, NicIrq, Record, RxQueue, SystemSample,
+    };
+    let recs = vec![
+        Record::HostConfig(HostConfig {
+            nics: vec![NicConfig {
+                name: "eth0".into(),
+                rx_queues: vec![RxQueue {
+                    index: 0,
+                    rps_cpus: Vec::new(),
+                    rps_flow_cnt: 0,
+                }],
+                irqs: vec![
+                    NicIrq {
+                        irq: 30,
+                        name: "virtio0-input.0".into(),
+                        kind: IrqKind::Rx,
+                        ..NicIrq::default()
+                    },
+                    NicIrq {
+                        irq: 31,
+                        name: "virtio0-config".into(),
+                        kind: IrqKind::Other,
+                        ..NicIrq::default()
+                    },
+                ],
+                ..NicConfig::default()
+            }],
+            ..HostConfig::default()
+        }),
+        Record::System(SystemSample {
+            interrupts: vec![(30, 1, 500), (31, 0, 3), (30, 0, 0)],
+            ..SystemSample::default()
+        }),
+    ];
+    let s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 1),
+        recs.clone(),
+    );
+    let cpus: Vec<u32> = super::build::rx_cpus(&s, &recs, &[]).into_iter().collect();
+    assert_eq!(cpus, vec![1]);
+}
