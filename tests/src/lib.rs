@@ -8,6 +8,7 @@ pub mod bpf;
 pub mod http;
 pub mod load;
 pub mod netns;
+pub mod scenario;
 
 use std::path::PathBuf;
 
@@ -75,4 +76,17 @@ pub fn wait_for_recording(path: &std::path::Path) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Holds an exclusive lock on `/tmp/hbwatch-test-<name>.lock` while alive, so test binaries that
+/// change the same global setting (a sysctl) never run those tests at the same time.
+pub struct GlobalLock(#[expect(dead_code, reason = "held for its lock")] std::fs::File);
+
+pub fn global_lock(name: &str) -> GlobalLock {
+    use std::os::fd::AsRawFd as _;
+    let f = std::fs::File::create(format!("/tmp/hbwatch-test-{name}.lock")).expect("lock file");
+    // SAFETY: a valid open fd; flock blocks until the lock is ours and is released on close.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+    GlobalLock(f)
 }

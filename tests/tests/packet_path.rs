@@ -217,6 +217,8 @@ fn cpu_backlog_drops_equal_softnet_dropped() {
         return;
     }
     let _g = serial();
+    // Other test binaries lower the same sysctl (the scenarios).
+    let _lock = hbwatch_tests::global_lock("netdev_max_backlog");
     const PORT: u16 = 41_102;
     let pair = NetnsPair::new("hbw-kd-backlog", 172);
     // RPS steers every packet veth-b receives to CPU 0, so a sender on another CPU fills CPU 0's

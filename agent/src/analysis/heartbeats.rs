@@ -56,6 +56,9 @@ pub struct HeartbeatSummary {
     factor_override: Option<f64>,
     /// (IP protocol, port) → the passive source watching it.
     passive_ports: BTreeMap<(u8, u16), u32>,
+    /// Passive source → the flow (peer address:port) of its first read: other peers' datagrams
+    /// on the same port (a flood, a scanner) are not that heartbeat and must not hide its gaps.
+    passive_flows: BTreeMap<u32, String>,
 }
 
 impl Default for HeartbeatSummary {
@@ -66,6 +69,7 @@ impl Default for HeartbeatSummary {
             notable: Vec::new(),
             factor_override: None,
             passive_ports: BTreeMap::new(),
+            passive_flows: BTreeMap::new(),
         }
     }
 }
@@ -128,9 +132,21 @@ impl HeartbeatSummary {
     /// passive source on that port (a stalled reader therefore shows as a gap, with the packets'
     /// fate in the kernel recorded beside it).
     pub fn port_packet(&mut self, e: &PortPacketEvent) {
-        if let Some(a) = self.port_arrival(e) {
-            self.arrival(&a);
+        let Some(a) = self.port_arrival(e) else {
+            return;
+        };
+        // A passive source follows the flow of its first read: reads from other peers on the
+        // same port (a flood, another client) must not hide a gap in the heartbeats.
+        if let Some(peer) = &a.peer {
+            let flow = self
+                .passive_flows
+                .entry(a.source)
+                .or_insert_with(|| peer.clone());
+            if flow != peer {
+                return;
+            }
         }
+        self.arrival(&a);
     }
 
     fn port_arrival(&self, e: &PortPacketEvent) -> Option<Arrival> {
@@ -297,4 +313,53 @@ fn probe_arrival(p: &ProbeAttempt) -> Option<Arrival> {
         at_mono_ns: p.start_mono_ns + p.latency_ns,
         peer: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::records::{PortPacketEvent, PortStage, SourceDeclared, SourceKind};
+
+    fn read(at_ms: u64, peer: &str) -> PortPacketEvent {
+        PortPacketEvent {
+            mono_ns: at_ms * 1_000_000,
+            stage: PortStage::Read,
+            cpu: 0,
+            proto: libc::IPPROTO_UDP as u8,
+            local_port: 5405,
+            peer: Some(peer.to_owned()),
+            ifindex: 0,
+            netns: 0,
+            len: 32,
+            code: 0,
+        }
+    }
+
+    #[test]
+    fn a_flood_from_another_peer_does_not_hide_a_passive_gap() {
+        let mut h = HeartbeatSummary::default();
+        h.add(&Record::HeartbeatSource(SourceDeclared {
+            at_mono_ns: 0,
+            source: 0,
+            spec: "udp:5405@100ms".into(),
+            kind: SourceKind::PassiveUdp,
+            preset: None,
+            expected_interval_ns: Some(100_000_000),
+            gap_factor: 2.0,
+            preset_interval_ns: None,
+        }));
+        for t in (100..=1000).step_by(100) {
+            h.port_packet(&read(t, "10.0.0.1:4000"));
+        }
+        // 1.5 s in which only a flooding peer is read, every 10 ms.
+        for t in (1010..2500).step_by(10) {
+            h.port_packet(&read(t, "10.0.0.9:5555"));
+        }
+        for t in (2500..=3000).step_by(100) {
+            h.port_packet(&read(t, "10.0.0.1:4000"));
+        }
+        let g = h.gaps(3_000_000_000).gaps;
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].length_ns, 1_500_000_000);
+    }
 }

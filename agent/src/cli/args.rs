@@ -40,9 +40,25 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man,
+    /// A one-minute tour (needs root, ip and nft): two namespaces, a UDP heartbeat, a
+    /// receive-buffer overflow, a receiver stall and a firewall drop, recorded and explained.
+    Demo(DemoArgs),
     /// A heartbeat peer for the demo and tests (runs inside a namespace).
     #[command(hide = true)]
     DemoPeer(DemoPeerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Keep the demo's recording in this file (otherwise it is temporary and removed).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Overwrite the --output file if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// UDP port of the demo heartbeat (inside the demo's own namespaces).
+    #[arg(long, default_value_t = 47_999, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
 }
 
 #[derive(Args, Debug)]

@@ -32,6 +32,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Record(a) => crate::commands::record::run(a),
         Command::Report(a) => crate::commands::report::run(a),
+        Command::Demo(a) => crate::commands::demo::run(a),
         Command::DemoPeer(a) => demo_peer(a),
         Command::Live(a) => crate::commands::live::run(a),
         Command::Check(a) => crate::commands::check::run(a),
@@ -52,6 +53,9 @@ pub fn main() -> ExitCode {
 
 fn demo_peer(a: args::DemoPeerArgs) -> Result<(), Failure> {
     use crate::demo::peer;
+    // A peer never outlives the demo or test that started it, even one killed with SIGKILL.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches no memory.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     match a.role {
         args::DemoPeerRole::Send { to, every, for_ } => peer::send(to, every, for_),
         args::DemoPeerRole::Recv {

@@ -123,15 +123,23 @@ pub fn sysfs_stats(root: &HostRoot, iface: &str) -> BTreeMap<String, u64> {
 }
 
 fn netlink_config(iface: &str) -> Result<EthtoolConfig, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    rt.block_on(async {
-        tokio::time::timeout(NETLINK_TIMEOUT, query(iface))
-            .await
-            .map_err(|_| "no answer within 2 s".to_owned())?
+    // On its own thread: callers (the capture loop's tick) may already run inside a runtime,
+    // where starting another one on the same thread panics.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+                .map_err(|e| format!("tokio runtime: {e}"))?;
+            rt.block_on(async {
+                tokio::time::timeout(NETLINK_TIMEOUT, query(iface))
+                    .await
+                    .map_err(|_| "no answer within 2 s".to_owned())?
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the ethtool query panicked".to_owned()))
     })
 }
 

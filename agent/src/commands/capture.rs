@@ -51,7 +51,11 @@ pub struct LoopOptions {
 
 /// What the probes need: the probe options, plus every passively watched heartbeat port.
 pub fn probe_options(p: &ProbeArgs, hb: &HeartbeatConfig) -> ProbeOptions {
-    let mut o = p.probe_options();
+    probe_options_with(p.probe_options(), hb)
+}
+
+/// `o`, plus every passively watched heartbeat port.
+pub fn probe_options_with(mut o: ProbeOptions, hb: &HeartbeatConfig) -> ProbeOptions {
     for w in hb.watched_ports() {
         let proto = match w.proto {
             Proto::Udp => libc::IPPROTO_UDP as u8,

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod check;
+pub mod demo;
 pub mod docs;
 pub mod export;
 pub mod live;

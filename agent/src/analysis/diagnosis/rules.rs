@@ -83,12 +83,21 @@ fn vm_pause(e: &GapEvidence) -> Option<Finding> {
     )
 }
 
+/// Heartbeats reached the socket and the application read none. Only when no event was lost:
+/// a flood on the port overflows the port-event ring, and the reads that show the application
+/// kept reading are then missing.
+fn unread(e: &GapEvidence) -> bool {
+    e.lost_events == 0
+        && e.flow
+            .as_ref()
+            .is_some_and(|f| f.queued_to_socket > 0 && f.read_by_app == 0)
+}
+
 fn app_stall(e: &GapEvidence) -> Option<Finding> {
     let mut conf: f64 = 0.0;
     let mut ev = Vec::new();
     if let Some(f) = &e.flow
-        && f.queued_to_socket > 0
-        && f.read_by_app == 0
+        && unread(e)
     {
         conf = conf.max(0.9);
         ev.push(format!(
@@ -300,10 +309,7 @@ pub fn judge(e: &GapEvidence) -> Vec<Finding> {
     .collect();
 
     let flow_drops = e.flow.as_ref().map_or(0, |f| f.dropped_total());
-    let unread = e
-        .flow
-        .as_ref()
-        .is_some_and(|f| f.queued_to_socket > 0 && f.read_by_app == 0);
+    let unread = unread(e);
     for f in &mut found {
         // Packets reached the socket unread: whatever the network did, the application is why.
         if unread && f.cause.is_network() {
