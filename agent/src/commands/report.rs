@@ -40,10 +40,11 @@ pub fn run(a: ReportArgs) -> Result<(), Failure> {
         }
         (f, _) => report::render_with(&summary, &d, &path, f, st, &mut out),
     };
-    written
-        .and_then(|()| out.flush())
-        .context("writing the report")
-        .runtime()?;
+    match written.and_then(|()| out.flush()) {
+        // The reader went away (`hbwatch report … | head`): not an error of ours.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        other => other.context("writing the report").runtime()?,
+    }
     if let Some(p) = &a.fix_script {
         let recs = verdict::unique_recommendations(&d);
         report::fix_script::write(p, &recs, &path)

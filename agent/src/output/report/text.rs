@@ -7,6 +7,7 @@ use crate::{
     analysis::{Distribution, RecordingSummary, SoftirqAgg, diagnosis::Diagnosis},
     clock,
     output::units,
+    recording::records::CollectorState,
 };
 
 /// The whole text report: run facts, verdict and gap timeline, detail sections, recommendations.
@@ -65,7 +66,35 @@ pub fn render_header(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> s
             r.corrupt_frames, r.skipped_bytes, r.truncated_tail_bytes, r.unknown_records
         )?;
     }
-    for c in s.collectors.values() {
+    // Running collectors are listed by name only; the others with what went wrong.
+    let running: Vec<&str> = s
+        .collectors
+        .values()
+        .filter(|c| c.state == CollectorState::Running)
+        .map(|c| c.collector.as_str())
+        .collect();
+    if !running.is_empty() {
+        // Wrapped to stay within 100 columns.
+        let mut line = String::from("collectors running:");
+        for (i, name) in running.iter().enumerate() {
+            let piece = if i + 1 < running.len() {
+                format!(" {name},")
+            } else {
+                format!(" {name}")
+            };
+            if line.chars().count() + piece.chars().count() > 100 {
+                writeln!(out, "{line}")?;
+                line = String::from(" ");
+            }
+            line.push_str(&piece);
+        }
+        writeln!(out, "{line}")?;
+    }
+    for c in s
+        .collectors
+        .values()
+        .filter(|c| c.state != CollectorState::Running)
+    {
         writeln!(
             out,
             "collector {}: {:?} — {}",
