@@ -58,9 +58,12 @@ pub fn advice(
         };
         let mut delays = Vec::new();
         if let Some(times) = arr.get(&sg.source) {
+            // Jitter outside gaps: an inter-arrival past the gap threshold is a gap, judged below.
+            let threshold = interval as f64 * analysis.gap_factor;
             let mut gaps: Vec<u64> = times
                 .windows(2)
                 .map(|w| w[1].saturating_sub(w[0]))
+                .filter(|&d| d as f64 <= threshold)
                 .collect();
             gaps.sort_unstable();
             if gaps.len() >= 10 {
