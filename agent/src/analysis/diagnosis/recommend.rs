@@ -205,7 +205,9 @@ fn backlog(cx: &Context<'_>, why: &str) -> Vec<Recommendation> {
 
 fn so_rcvbuf(cx: &Context<'_>, why: &str) -> Recommendation {
     let rmax = sysctl(cx, "net.core.rmem_max").unwrap_or(212_992);
-    let new = rmax.max(4 << 20);
+    // At least 4 MiB; when the ceiling is already there, the socket did not use it: still double
+    // it, so the advice changes something and its undo restores what was read.
+    let new = if rmax >= 4 << 20 { rmax * 2 } else { 4 << 20 };
     Recommendation::new(
         "so-rcvbuf",
         Severity::Critical,
