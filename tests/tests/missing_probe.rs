@@ -26,7 +26,12 @@ fn disabled_tracepoints_are_reported_unavailable_and_the_rest_runs() {
     let path = dir.path().join("missing.hbw");
     let mut child = Command::new(hbwatch_bin())
         .args(["record", "-d", "3s", "--stack-rate", "0"])
-        .args(["--disable-probe", "napi_poll", "--disable-probe", "kfree_skb"])
+        .args([
+            "--disable-probe",
+            "napi_poll",
+            "--disable-probe",
+            "kfree_skb",
+        ])
         .args(["--disable-probe", "softirq_raise"])
         .arg("-o")
         .arg(&path)
@@ -48,7 +53,11 @@ fn disabled_tracepoints_are_reported_unavailable_and_the_rest_runs() {
         .arg(&path)
         .output()
         .expect("run report");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let j: Value = serde_json::from_slice(&out.stdout).expect("report json");
 
     for (name, tp) in [("napi", "napi_poll"), ("drops:kfree_skb", "kfree_skb")] {
@@ -61,12 +70,21 @@ fn disabled_tracepoints_are_reported_unavailable_and_the_rest_runs() {
         );
     }
     // The other drop tracepoints and the hard IRQ probe are untouched.
-    assert_eq!(collector(&j, "drops:udp_fail_queue_rcv_skb")["state"], "running");
+    assert_eq!(
+        collector(&j, "drops:udp_fail_queue_rcv_skb")["state"],
+        "running"
+    );
     assert_eq!(collector(&j, "hardirq")["state"], "running");
     // Softirq without raise: degraded, says why, and still counts runs.
     let s = collector(&j, "softirq");
     assert_eq!(s["state"], "degraded", "{s}");
-    assert!(s["detail"].as_str().expect("detail").contains("softirq_raise"), "{s}");
+    assert!(
+        s["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("softirq_raise"),
+        "{s}"
+    );
     let net_rx = j["softirq"]["by_vector"]
         .as_array()
         .expect("by_vector")
@@ -80,10 +98,21 @@ fn disabled_tracepoints_are_reported_unavailable_and_the_rest_runs() {
 #[test]
 fn unknown_probe_name_is_a_usage_error() {
     let out = Command::new(hbwatch_bin())
-        .args(["record", "--disable-probe", "nosuch", "-d", "1s", "-o", "/nonexistent/x.hbw"])
+        .args([
+            "record",
+            "--disable-probe",
+            "nosuch",
+            "-d",
+            "1s",
+            "-o",
+            "/nonexistent/x.hbw",
+        ])
         .output()
         .expect("run hbwatch");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown tracepoint") && err.contains("napi_poll"), "{err}");
+    assert!(
+        err.contains("unknown tracepoint") && err.contains("napi_poll"),
+        "{err}"
+    );
 }

@@ -212,7 +212,12 @@ fn hundred_rotations_alternating_rename_and_copytruncate() {
         }
     };
     let writer = {
-        let (p, done, read, seen) = (p.clone(), done.clone(), read.clone(), seen_rotations.clone());
+        let (p, done, read, seen) = (
+            p.clone(),
+            done.clone(),
+            read.clone(),
+            seen_rotations.clone(),
+        );
         std::thread::spawn(move || {
             let open = || {
                 std::fs::OpenOptions::new()
@@ -265,5 +270,9 @@ fn hundred_rotations_alternating_rename_and_copytruncate() {
         .enumerate()
         .all(|(i, l)| *l == format!("line {i:08} payload"));
     assert!(in_order, "lines out of order or altered");
-    assert_eq!(seen_rotations.load(Ordering::SeqCst), ROTATIONS, "every rotation noticed");
+    assert_eq!(
+        seen_rotations.load(Ordering::SeqCst),
+        ROTATIONS,
+        "every rotation noticed"
+    );
 }

@@ -77,11 +77,18 @@ mod tests {
         {
             let _s = Scope::new(&["napi_poll".to_owned()]);
             let e = check("napi_poll").expect_err("disabled");
-            assert!(e.contains("napi_poll") && e.contains("--disable-probe"), "{e}");
+            assert!(
+                e.contains("napi_poll") && e.contains("--disable-probe"),
+                "{e}"
+            );
             assert!(check("kfree_skb").is_ok());
         }
         assert!(check("napi_poll").is_ok());
         assert!(parse_probe_name("napi_poll").is_ok());
-        assert!(parse_probe_name("nosuch").expect_err("unknown").contains("napi_poll"));
+        assert!(
+            parse_probe_name("nosuch")
+                .expect_err("unknown")
+                .contains("napi_poll")
+        );
     }
 }

@@ -223,7 +223,9 @@ impl Probes {
             None => (CollectorState::Running, detail),
             Some(why) => (
                 CollectorState::Degraded,
-                format!("{detail}: {why}; wait (raise to entry) not measured, counts and run time are"),
+                format!(
+                    "{detail}: {why}; wait (raise to entry) not measured, counts and run time are"
+                ),
             ),
         };
         let mut statuses = vec![CollectorStatus {

@@ -10,11 +10,11 @@ use std::{
 use serde::Serialize;
 
 use super::{
-    source::Source,
     format::{
         FRAME_HEAD_LEN, FRAME_SYNC, MAGIC, MAJOR, MAX_SECTION_LEN, PREAMBLE_LEN, RecordingError,
     },
     records::{Header, Record},
+    source::Source,
 };
 
 /// What reading skipped or could not understand; shown in every report.
@@ -142,7 +142,11 @@ impl RecordingReader {
             Err(e) => {
                 // The file became unreadable mid-way: what follows cannot be read, so it counts
                 // as a lost tail, and the report still shows everything before it.
-                log::warn!("{}: read error at byte {}: {e}", self.path.display(), self.pos);
+                log::warn!(
+                    "{}: read error at byte {}: {e}",
+                    self.path.display(),
+                    self.pos
+                );
                 self.stats.truncated_tail_bytes += self.src.len() - self.pos;
                 self.pos = self.src.len();
                 false
@@ -268,7 +272,10 @@ mod stream_tests {
         };
         synth::write(&path, &h).expect("write");
         let mut bytes = std::fs::read(&path).expect("read");
-        assert!(bytes.len() > 3 * super::super::source::WINDOW, "spans several windows");
+        assert!(
+            bytes.len() > 3 * super::super::source::WINDOW,
+            "spans several windows"
+        );
         // Flip a byte inside a frame a little past the first window, and tear the tail.
         let mid = super::super::source::WINDOW + 4321;
         bytes[mid] ^= 0x5a;
@@ -280,7 +287,11 @@ mod stream_tests {
         let a: Vec<Record> = mem.by_ref().collect();
         let b: Vec<Record> = file.by_ref().collect();
         assert_eq!(a.len(), b.len());
-        assert!(a.iter().zip(&b).all(|(x, y)| format!("{x:?}") == format!("{y:?}")));
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| format!("{x:?}") == format!("{y:?}"))
+        );
         assert_eq!(mem.stats(), file.stats());
         assert_eq!(file.stats().corrupt_frames, 1);
         assert!(file.stats().truncated_tail_bytes > 0);
