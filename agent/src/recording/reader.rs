@@ -61,7 +61,13 @@ impl RecordingReader {
             path: path.to_owned(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(io)?;
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            // A pipe or device (`report /dev/stdin`) cannot be read at offsets: take it whole.
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut data).map_err(io)?;
+            return Self::from_bytes(path, data);
+        }
         Self::with_source(path, Source::from_file(file).map_err(io)?)
     }
 
