@@ -17,6 +17,8 @@ use hbwatch_tests::{hbwatch_bin, tempdir};
 /// Files the rows point at, made once in a temporary folder.
 struct Fixtures {
     dir: PathBuf,
+    /// Held for the whole table so `serve --metrics-addr` meets a busy port.
+    busy: std::net::TcpListener,
 }
 
 impl Fixtures {
@@ -29,6 +31,13 @@ impl Fixtures {
         std::os::unix::fs::symlink(f("exists.hbw"), f("link.hbw")).expect("symlink");
         std::os::unix::fs::symlink(f("nowhere"), f("dangling.hbw")).expect("dangling symlink");
         std::os::unix::fs::symlink(f("loop.hbw"), f("loop.hbw")).expect("symlink loop");
+        std::fs::write(f("exists.svg"), "x").expect("write existing export");
+        std::fs::write(
+            f("unknown-key.toml"),
+            "[[heartbeat]]\nspec = \"udp:5405\"\nbogus = 1\n",
+        )
+        .expect("write config");
+        std::fs::write(f("latin1.toml"), b"gap_factor = 2 # caf\xe9\n").expect("write config");
         // A real recording, then damaged copies of it.
         let good = f("good.hbw");
         let mut w = RecordingWriter::create(
@@ -57,6 +66,7 @@ impl Fixtures {
         std::fs::write(f("header-len.hbw"), &huge).expect("write");
         Fixtures {
             dir: dir.to_owned(),
+            busy: std::net::TcpListener::bind("127.0.0.1:0").expect("bind a busy port"),
         }
     }
 
@@ -187,6 +197,108 @@ fn cases(fx: &Fixtures) -> Vec<Case> {
         case(
             &["report", "--format", "json", &p("notes.txt")],
             "not an hbwatch recording",
+        ),
+        // Heartbeat specs (validated before anything is attached).
+        case(
+            &["record", "-d", "1s", "--heartbeat", "log:/tmp/x.log:nosuch"],
+            "expected a preset name",
+        ),
+        case(
+            &[
+                "record",
+                "-d",
+                "1s",
+                "--heartbeat",
+                "log:/tmp/x.log:regex=(open",
+            ],
+            "valid regular expression",
+        ),
+        case(
+            &[
+                "record",
+                "-d",
+                "1s",
+                "--heartbeat",
+                "log:/tmp/x.log:regex=(?<who>\\w+)",
+            ],
+            "group names among",
+        ),
+        case(
+            &["record", "-d", "1s", "--heartbeat", "bogus:thing"],
+            "expected a source kind",
+        ),
+        case(
+            &["record", "-d", "1s", "--heartbeat", "udp:70000"],
+            "port number 1-65535",
+        ),
+        case(
+            &["record", "-d", "1s", "--heartbeat", "udp:5405@-1s"],
+            "expected a duration",
+        ),
+        case(
+            &["record", "-d", "1s", "--heartbeat", "tcp:2380@0s"],
+            "expected a duration",
+        ),
+        case(
+            &[
+                "record",
+                "-d",
+                "1s",
+                "--heartbeat",
+                "probe:tcp://127.0.0.1:1@0s",
+            ],
+            "expected a duration",
+        ),
+        case(
+            &["record", "-d", "1s", "--tz", "Mars/Olympus"],
+            "not a known time zone",
+        ),
+        case(&["record", "-d", "1s", "--gap-factor", "1"], "above 1"),
+        case(
+            &["report", "--gap-factor", "0.5", &p("good.hbw")],
+            "above 1",
+        ),
+        // Config files.
+        case(
+            &["record", "-d", "1s", "--config", &p("nosuch.toml")],
+            "No such file",
+        ),
+        case(
+            &["record", "-d", "1s", "--config", &p("folder")],
+            "directory",
+        ),
+        case(
+            &["record", "-d", "1s", "--config", &p("latin1.toml")],
+            "UTF-8",
+        ),
+        case(
+            &["record", "-d", "1s", "--config", &p("unknown-key.toml")],
+            "unknown field `bogus`",
+        ),
+        // Exports, host checks and the metrics endpoint.
+        case(
+            &["export", &p("good.hbw"), "--flamegraph", &p("exists.svg")],
+            "refusing to overwrite",
+        ),
+        case(
+            &["export", &p("good.hbw"), "--flamegraph", &p("folder")],
+            "is a directory",
+        ),
+        case(
+            &["check", "--iface", "nosuch"],
+            "unknown interface `nosuch`",
+        ),
+        case(
+            &["record", "-d", "1s", "--disable-probe", "nosuch"],
+            "unknown tracepoint",
+        ),
+        case(
+            &[
+                "serve",
+                "--metrics-addr",
+                &fx.busy.local_addr().expect("addr").to_string(),
+            ],
+            "Address already in use",
         ),
     ]
 }

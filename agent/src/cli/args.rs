@@ -219,6 +219,9 @@ pub struct ProbeArgs {
     /// (repeatable): seen at the device, queued to the socket, read, dropped.
     #[arg(long = "watch-port", value_name = "PROTO:PORT", value_parser = crate::probes::portwatch::parse_watch_port)]
     pub watch_ports: Vec<crate::probes::portwatch::WatchPort>,
+    /// Treat this tracepoint as missing from the kernel (repeatable; tests the degraded paths).
+    #[arg(long = "disable-probe", value_name = "NAME", hide = true, value_parser = crate::probes::disable::parse_probe_name)]
+    pub disable_probe: Vec<String>,
 }
 
 impl ProbeArgs {
@@ -233,6 +236,7 @@ impl ProbeArgs {
                 comms: self.watch_comm.clone(),
             },
             watch_ports: self.watch_ports.clone(),
+            disabled: self.disable_probe.clone(),
             stacks: (self.stack_rate > 0).then_some(crate::probes::stacks::StackOptions {
                 rate_hz: self.stack_rate,
                 all_stacks: self.all_stacks,

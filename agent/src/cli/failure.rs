@@ -35,3 +35,36 @@ impl<T, E: Into<anyhow::Error>> ResultExt<T> for Result<T, E> {
         self.map_err(|e| Failure::Runtime(e.into()))
     }
 }
+
+/// The error and its causes on one line, leaving out a cause whose text the line already ends
+/// with (errors that print their source themselves, such as `{path}: {source}`).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.ends_with(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    #[test]
+    fn a_cause_printed_by_its_parent_is_not_repeated() {
+        let io = std::io::Error::other("is a directory");
+        let e = anyhow::Error::new(crate::recording::format::RecordingError::Io {
+            path: "out".into(),
+            source: io,
+        })
+        .context("writing the export");
+        assert_eq!(
+            super::one_line(&e),
+            "writing the export: out: is a directory"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::one_line(&plain), "outer: inner");
+    }
+}

@@ -45,7 +45,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("hbwatch: error: {:#}", f.error());
+            eprintln!("hbwatch: error: {}", failure::one_line(f.error()));
             ExitCode::from(f.code())
         }
     }

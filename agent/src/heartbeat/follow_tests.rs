@@ -183,3 +183,96 @@ fn vanished_file_is_reported_once_and_new_file_read() {
     append(&p, b"again\n");
     assert_eq!(collect(&mut f).0, ["again"]);
 }
+
+/// 100 rotations alternating rename and copytruncate while a writer appends as fast as it can:
+/// every line comes out exactly once, in order. Around each copytruncate the writer pauses until
+/// the follower has read everything and seen the truncation, as logrotate-style tests do: lines
+/// written between the copy and the truncate exist only in the copy, and a file that regrows past
+/// the old offset before the next poll hides its truncation; both windows belong to copytruncate
+/// itself (its documentation says data can be lost), not to the follower.
+#[test]
+fn hundred_rotations_alternating_rename_and_copytruncate() {
+    use std::sync::atomic::AtomicU64;
+    const ROTATIONS: u64 = 100;
+    const EVERY: u64 = 1_000;
+    const LINES: u64 = ROTATIONS * EVERY + 500;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("app.log");
+    append(&p, b"");
+    let mut f = Follower::new(&p, false);
+    assert!(collect(&mut f).0.is_empty());
+    let read = Arc::new(AtomicU64::new(0));
+    let seen_rotations = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let wait_until = |what: &AtomicU64, n: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while what.load(Ordering::SeqCst) < n {
+            assert!(std::time::Instant::now() < deadline, "follower stalled");
+            std::thread::yield_now();
+        }
+    };
+    let writer = {
+        let (p, done, read, seen) = (
+            p.clone(),
+            done.clone(),
+            read.clone(),
+            seen_rotations.clone(),
+        );
+        std::thread::spawn(move || {
+            let open = || {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .expect("open log")
+            };
+            let mut out = open();
+            let mut rotations = 0;
+            for i in 0..LINES {
+                writeln!(out, "line {i:08} payload").expect("write");
+                if i % EVERY == EVERY - 1 && rotations < ROTATIONS {
+                    rotations += 1;
+                    let old = p.with_extension(format!("log.{rotations}"));
+                    if rotations % 2 == 1 {
+                        // No pause: the follower drains the renamed file through its open handle.
+                        std::fs::rename(&p, &old).expect("rename");
+                        out = open();
+                    } else {
+                        wait_until(&read, i + 1);
+                        std::fs::copy(&p, &old).expect("copy");
+                        out.set_len(0).expect("truncate");
+                        wait_until(&seen, rotations);
+                    }
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let finished = done.load(Ordering::SeqCst);
+        let w = f.poll(&mut |l| got.push(l.to_owned()));
+        let rotated = w.iter().filter(|w| w.kind == WarningKind::Rotated).count();
+        seen_rotations.fetch_add(rotated as u64, Ordering::SeqCst);
+        read.store(got.len() as u64, Ordering::SeqCst);
+        if finished {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "writer too slow");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    writer.join().expect("writer");
+    f.poll(&mut |l| got.push(l.to_owned()));
+    assert_eq!(got.len() as u64, LINES, "lines lost or read twice");
+    let in_order = got
+        .iter()
+        .enumerate()
+        .all(|(i, l)| *l == format!("line {i:08} payload"));
+    assert!(in_order, "lines out of order or altered");
+    assert_eq!(
+        seen_rotations.load(Ordering::SeqCst),
+        ROTATIONS,
+        "every rotation noticed"
+    );
+}

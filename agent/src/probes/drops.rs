@@ -18,6 +18,7 @@ use crate::{collectors::host::HostRoot, recording::records::*};
 
 /// Attaches one tp_btf program to the tracepoint of the same name.
 pub fn attach_btf(ebpf: &mut Ebpf, btf: &Btf, prog: &str, tracepoint: &str) -> Result<(), String> {
+    super::disable::check(tracepoint)?;
     let p: &mut BtfTracePoint = ebpf
         .program_mut(prog)
         .ok_or_else(|| format!("program {prog} missing from the object"))?

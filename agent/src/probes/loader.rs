@@ -70,6 +70,8 @@ pub struct ProbeOptions {
     pub stacks: Option<StackOptions>,
     /// Heartbeat ports whose packets are reported one by one (`udp:PORT`, `tcp:PORT`).
     pub watch_ports: Vec<WatchPort>,
+    /// Tracepoints treated as missing (`--disable-probe`, for testing the degraded paths).
+    pub disabled: Vec<String>,
 }
 
 impl Default for ProbeOptions {
@@ -80,6 +82,7 @@ impl Default for ProbeOptions {
             watch: WatchList::default(),
             stacks: Some(StackOptions::default()),
             watch_ports: Vec::new(),
+            disabled: Vec::new(),
         }
     }
 }
@@ -123,6 +126,7 @@ impl Probes {
             return Err(ProbeError::NotBuilt);
         }
         raise_memlock_limit();
+        let _disabled = super::disable::Scope::new(&opts.disabled);
 
         let btf = if opts.no_btf || !Path::new("/sys/kernel/btf/vmlinux").exists() {
             None
@@ -215,10 +219,19 @@ impl Probes {
             AttachMode::BtfTracepoint => "tp_btf irq:softirq_{raise,entry,exit}".to_owned(),
             AttachMode::Classic => "classic tracepoints irq:softirq_{raise,entry,exit}".to_owned(),
         };
+        let (state, detail) = match &softirq.missing_raise {
+            None => (CollectorState::Running, detail),
+            Some(why) => (
+                CollectorState::Degraded,
+                format!(
+                    "{detail}: {why}; wait (raise to entry) not measured, counts and run time are"
+                ),
+            ),
+        };
         let mut statuses = vec![CollectorStatus {
             at_mono_ns: clock::mono_ns(),
             collector: "softirq".into(),
-            state: CollectorState::Running,
+            state,
             detail,
         }];
         statuses.extend(packet_statuses);

@@ -58,6 +58,7 @@ impl SchedProbe {
         host: HostRoot,
     ) -> Result<Self, String> {
         for (name, tp) in PROGRAMS {
+            super::disable::check(tp)?;
             let p: &mut BtfTracePoint = ebpf
                 .program_mut(name)
                 .ok_or_else(|| format!("program {name} missing from the object"))?

@@ -24,6 +24,8 @@ pub struct SoftirqProbe {
     /// Previous cumulative values, [vector][cpu].
     prev: Vec<Vec<SoftirqStats>>,
     prev_mono_ns: u64,
+    /// Why softirq_raise is not attached (counts and run time still measured, wait is not).
+    pub missing_raise: Option<String>,
 }
 
 const PROGRAMS: [(&str, &str, &str); 3] = [
@@ -51,7 +53,16 @@ impl SoftirqProbe {
         btf: Option<&Btf>,
         host: &HostRoot,
     ) -> Result<Self, String> {
+        let mut missing_raise = None;
         for (btf_name, tp_name, tracepoint) in PROGRAMS {
+            if let Err(why) = super::disable::check(tracepoint) {
+                // Without raise the wait cannot be timed, but entry/exit still count and time runs.
+                if tracepoint == names::TP_SOFTIRQ_RAISE {
+                    missing_raise = Some(why);
+                    continue;
+                }
+                return Err(why);
+            }
             match (mode, btf) {
                 (AttachMode::BtfTracepoint, Some(btf)) => {
                     let p: &mut BtfTracePoint = prog(ebpf, btf_name)?
@@ -83,6 +94,7 @@ impl SoftirqProbe {
             vectors,
             prev: Vec::new(),
             prev_mono_ns: crate::clock::mono_ns(),
+            missing_raise,
         };
         probe.prev = probe.read_all()?;
         Ok(probe)

@@ -17,6 +17,7 @@
 pub mod format;
 pub mod reader;
 pub mod records;
+mod source;
 pub mod synth;
 pub mod writer;
 

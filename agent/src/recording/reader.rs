@@ -14,6 +14,7 @@ use super::{
         FRAME_HEAD_LEN, FRAME_SYNC, MAGIC, MAJOR, MAX_SECTION_LEN, PREAMBLE_LEN, RecordingError,
     },
     records::{Header, Record},
+    source::Source,
 };
 
 /// What reading skipped or could not understand; shown in every report.
@@ -31,11 +32,16 @@ pub struct ReadStats {
     pub unknown_records: u64,
 }
 
+/// Streams records frame by frame: only the current frame (and a read window) is in memory, so
+/// folding a long recording costs what its summary costs, not what the file weighs.
 pub struct RecordingReader {
-    data: Vec<u8>,
+    src: Source,
+    path: PathBuf,
     header: Header,
     version: (u16, u16),
-    pos: usize,
+    /// Where the first frame starts (for [`RecordingReader::rewind`]).
+    frames_at: u64,
+    pos: u64,
     stats: ReadStats,
     queue: VecDeque<Record>,
 }
@@ -48,48 +54,70 @@ fn le_u32(b: &[u8]) -> u32 {
 }
 
 impl RecordingReader {
+    /// Opens a recording file; frames are read as the iterator advances. Bytes appended after
+    /// this call (a recording still being written) are not read.
     pub fn open(path: &Path) -> Result<Self, RecordingError> {
-        let data = std::fs::read(path).map_err(|source| RecordingError::Io {
+        let io = |source| RecordingError::Io {
             path: path.to_owned(),
             source,
-        })?;
-        Self::from_bytes(path, data)
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            // A pipe or device (`report /dev/stdin`) cannot be read at offsets: take it whole.
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut data).map_err(io)?;
+            return Self::from_bytes(path, data);
+        }
+        Self::with_source(path, Source::from_file(file).map_err(io)?)
     }
 
     /// `path` only names the data in errors.
     pub fn from_bytes(path: &Path, data: Vec<u8>) -> Result<Self, RecordingError> {
+        Self::with_source(path, Source::from_bytes(data))
+    }
+
+    fn with_source(path: &Path, mut src: Source) -> Result<Self, RecordingError> {
         let path: PathBuf = path.to_owned();
-        if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
+        let io = |source| RecordingError::Io {
+            path: path.clone(),
+            source,
+        };
+        let total = src.len();
+        let pre = src.get(0, PREAMBLE_LEN).map_err(io)?;
+        if pre.len() < MAGIC.len() || &pre[..MAGIC.len()] != MAGIC {
             return Err(RecordingError::NotARecording { path });
         }
         let corrupt = |why: &str| RecordingError::CorruptHeader {
             path: path.clone(),
             why: why.into(),
         };
-        if data.len() < PREAMBLE_LEN {
+        if pre.len() < PREAMBLE_LEN {
             return Err(corrupt("file ends inside the preamble"));
         }
-        let major = le_u16(&data[8..]);
-        let minor = le_u16(&data[10..]);
+        let major = le_u16(&pre[8..]);
+        let minor = le_u16(&pre[10..]);
         if major > MAJOR {
             return Err(RecordingError::NewerVersion { path, major, minor });
         }
-        let len = le_u32(&data[12..]) as usize;
-        let crc = le_u32(&data[16..]);
-        if len as u64 > MAX_SECTION_LEN as u64 || PREAMBLE_LEN + len > data.len() {
+        let len = le_u32(&pre[12..]) as usize;
+        let crc = le_u32(&pre[16..]);
+        if len as u64 > MAX_SECTION_LEN as u64 || (PREAMBLE_LEN + len) as u64 > total {
             return Err(corrupt("header length runs past the end of the file"));
         }
-        let body = &data[PREAMBLE_LEN..PREAMBLE_LEN + len];
+        let body = src.get(PREAMBLE_LEN as u64, len).map_err(io)?;
         if crc32fast::hash(body) != crc {
             return Err(corrupt("header checksum mismatch"));
         }
         let header: Header = postcard::from_bytes(body)
             .map_err(|e| corrupt(&format!("header does not decode: {e}")))?;
+        let frames_at = (PREAMBLE_LEN + len) as u64;
         Ok(RecordingReader {
-            data,
+            src,
+            path,
             header,
             version: (major, minor),
-            pos: PREAMBLE_LEN + len,
+            frames_at,
+            pos: frames_at,
             stats: ReadStats::default(),
             queue: VecDeque::new(),
         })
@@ -106,39 +134,66 @@ impl RecordingReader {
         &self.stats
     }
 
+    /// Starts again at the first frame with fresh counts, for a second pass over the records.
+    pub fn rewind(&mut self) {
+        self.pos = self.frames_at;
+        self.stats = ReadStats::default();
+        self.queue.clear();
+    }
+
     /// Decodes the next valid frame into the queue; false at the end of the data.
     fn read_frame(&mut self) -> bool {
+        match self.try_read_frame() {
+            Ok(more) => more,
+            Err(e) => {
+                // The file became unreadable mid-way: what follows cannot be read, so it counts
+                // as a lost tail, and the report still shows everything before it.
+                log::warn!(
+                    "{}: read error at byte {}: {e}",
+                    self.path.display(),
+                    self.pos
+                );
+                self.stats.truncated_tail_bytes += self.src.len() - self.pos;
+                self.pos = self.src.len();
+                false
+            }
+        }
+    }
+
+    fn try_read_frame(&mut self) -> std::io::Result<bool> {
         loop {
-            let rest = &self.data[self.pos..];
-            if rest.is_empty() {
-                return false;
+            let remaining = self.src.len() - self.pos;
+            if remaining == 0 {
+                return Ok(false);
             }
-            if rest.len() < FRAME_HEAD_LEN || &rest[..4] != FRAME_SYNC {
-                if rest.len() < FRAME_HEAD_LEN && FRAME_SYNC.starts_with(&rest[..rest.len().min(4)])
+            let head = self.src.get(self.pos, FRAME_HEAD_LEN)?;
+            if head.len() < FRAME_HEAD_LEN || &head[..4] != FRAME_SYNC {
+                if head.len() < FRAME_HEAD_LEN && FRAME_SYNC.starts_with(&head[..head.len().min(4)])
                 {
-                    self.stats.truncated_tail_bytes += rest.len() as u64;
-                    self.pos = self.data.len();
-                    return false;
+                    self.stats.truncated_tail_bytes += remaining;
+                    self.pos = self.src.len();
+                    return Ok(false);
                 }
-                self.resync(1);
+                self.resync()?;
                 continue;
             }
-            let len = le_u32(&rest[4..]) as usize;
-            let crc = le_u32(&rest[8..]);
-            let end = FRAME_HEAD_LEN + len;
-            if len as u64 > MAX_SECTION_LEN as u64 || end > rest.len() {
+            let len = le_u32(&head[4..]) as usize;
+            let crc = le_u32(&head[8..]);
+            let end = (FRAME_HEAD_LEN + len) as u64;
+            if len as u64 > MAX_SECTION_LEN as u64 || end > remaining {
                 // Incomplete: the torn tail, unless a valid-looking frame follows.
-                if self.next_sync(self.pos + 1).is_none() {
-                    self.stats.truncated_tail_bytes += rest.len() as u64;
-                    self.pos = self.data.len();
-                    return false;
+                if self.src.find(self.pos + 1, FRAME_SYNC)?.is_none() {
+                    self.stats.truncated_tail_bytes += remaining;
+                    self.pos = self.src.len();
+                    return Ok(false);
                 }
-                self.resync(1);
+                self.resync()?;
                 continue;
             }
-            let payload = &rest[FRAME_HEAD_LEN..end];
+            let frame = self.src.get(self.pos, end as usize)?;
+            let payload = &frame[FRAME_HEAD_LEN..];
             if crc32fast::hash(payload) != crc {
-                self.resync(1);
+                self.resync()?;
                 continue;
             }
             // The writer stores each frame's decompressed size; allocating that, not the 64 MB
@@ -149,13 +204,13 @@ impl RecordingReader {
                 .filter(|&n| n <= MAX_SECTION_LEN as u64)
                 .unwrap_or(MAX_SECTION_LEN as u64) as usize;
             let Ok(raw) = zstd::bulk::decompress(payload, capacity) else {
-                self.resync(1);
+                self.resync()?;
                 continue;
             };
             self.pos += end;
             self.stats.frames += 1;
             self.decode_records(&raw);
-            return true;
+            return Ok(true);
         }
     }
 
@@ -177,19 +232,16 @@ impl RecordingReader {
         }
     }
 
-    fn next_sync(&self, from: usize) -> Option<usize> {
-        let hay = self.data.get(from..)?;
-        hay.windows(4)
-            .position(|w| w == FRAME_SYNC)
-            .map(|p| from + p)
-    }
-
-    /// Counts one corrupt frame and moves to the next frame marker after `pos + skip`.
-    fn resync(&mut self, skip: usize) {
+    /// Counts one corrupt frame and moves to the next frame marker after the current byte.
+    fn resync(&mut self) -> std::io::Result<()> {
         self.stats.corrupt_frames += 1;
-        let target = self.next_sync(self.pos + skip).unwrap_or(self.data.len());
-        self.stats.skipped_bytes += (target - self.pos) as u64;
+        let target = self
+            .src
+            .find(self.pos + 1, FRAME_SYNC)?
+            .unwrap_or(self.src.len());
+        self.stats.skipped_bytes += target - self.pos;
         self.pos = target;
+        Ok(())
     }
 }
 
@@ -204,5 +256,56 @@ impl Iterator for RecordingReader {
                 return None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+    use crate::recording::synth::{self, SynthHost};
+
+    /// A recording larger than several read windows, damaged in the middle and torn at the end:
+    /// streaming it from the file must give exactly what reading it from memory gives.
+    #[test]
+    fn file_stream_matches_in_memory_read_on_a_damaged_recording() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.hbw");
+        let h = SynthHost {
+            cpus: 64,
+            queues: 8,
+            seconds: 300,
+            seed: 3,
+        };
+        synth::write(&path, &h).expect("write");
+        let mut bytes = std::fs::read(&path).expect("read");
+        assert!(
+            bytes.len() > 3 * super::super::source::WINDOW,
+            "spans several windows"
+        );
+        // Flip a byte inside a frame a little past the first window, and tear the tail.
+        let mid = super::super::source::WINDOW + 4321;
+        bytes[mid] ^= 0x5a;
+        bytes.truncate(bytes.len() - 7);
+        std::fs::write(&path, &bytes).expect("rewrite");
+
+        let mut mem = RecordingReader::from_bytes(&path, bytes).expect("open bytes");
+        let mut file = RecordingReader::open(&path).expect("open file");
+        let a: Vec<Record> = mem.by_ref().collect();
+        let b: Vec<Record> = file.by_ref().collect();
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| format!("{x:?}") == format!("{y:?}"))
+        );
+        assert_eq!(mem.stats(), file.stats());
+        assert_eq!(file.stats().corrupt_frames, 1);
+        assert!(file.stats().truncated_tail_bytes > 0);
+
+        // A second pass (the diagnosis may need one) sees the same again.
+        let first = file.stats().clone();
+        file.rewind();
+        assert_eq!(file.by_ref().count(), b.len());
+        assert_eq!(file.stats(), &first);
     }
 }
