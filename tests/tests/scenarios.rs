@@ -221,8 +221,10 @@ fn softirq_delay_under_a_flood_on_the_heartbeat_cpu() {
     // The flood really loaded NET_RX on the heartbeat's CPU and pushed it to ksoftirqd.
     assert!(cpu0["count"].as_u64().unwrap_or(0) > 1000, "{cpu0}");
     assert!(cpu0["ksoftirqd"].as_u64().unwrap_or(0) > 0, "{cpu0}");
+    // The worst wait is hundreds of µs to a few ms (its median is a few hundred ns): seen from
+    // 0.98 to 10.4 ms across runs on this VM, so the bound sits well below the lowest.
     assert!(
-        cpu0["wait_ns"]["max_ns"].as_u64().unwrap_or(0) >= 1_000_000,
+        cpu0["wait_ns"]["max_ns"].as_u64().unwrap_or(0) >= 200_000,
         "{cpu0}"
     );
     eprintln!(
