@@ -177,7 +177,7 @@ pub async fn drive<I>(
         };
         let step = tokio::select! {
             r = next_heartbeat(&mut hb) => match r {
-                Some(r) => Step::Heartbeat(r),
+                Some(r) => Step::Heartbeat(Box::new(r)),
                 None => Step::HeartbeatsEnded,
             },
             _ = tick.tick() => Step::Tick,
@@ -202,7 +202,7 @@ pub async fn drive<I>(
                 continue;
             }
             Step::Heartbeat(r) => {
-                if let Err(e) = session.push_heartbeat(r) {
+                if let Err(e) = session.push_heartbeat(*r) {
                     let path = session.path().display().to_string();
                     drop(session);
                     return Err(Failure::Runtime(anyhow::anyhow!(
@@ -260,7 +260,8 @@ pub async fn drive<I>(
 
 enum Step<I> {
     Tick,
-    Heartbeat(Record),
+    // Boxed: a record is large and a step is moved on every loop turn.
+    Heartbeat(Box<Record>),
     HeartbeatsEnded,
     Input(I),
     InputClosed,

@@ -275,14 +275,13 @@ fn first_and_last_line(msg: &str) -> String {
     let verdict = msg
         .lines()
         .map(str::trim)
-        .filter(|l| {
+        .rfind(|l| {
             !l.is_empty()
                 && !l.starts_with("verification time")
                 && !l.starts_with("processed ")
                 && !l.starts_with("stack depth")
                 && *l != ")"
         })
-        .last()
         .unwrap_or_default();
     if verdict == first {
         first.to_owned()
