@@ -6,19 +6,43 @@
 pub enum Stream {
     /// Softirqs whose wait or run time exceeded the threshold: [`SoftirqEvent`].
     SoftirqEvents = 0,
+    /// NAPI instances not counted because `NAPI_STATS` was full (new keys only).
+    NapiKeys = 1,
+    /// Drops not counted because `DROPS` was full.
+    DropKeys = 2,
+    /// Drops not counted per port because `PORT_DROPS` was full.
+    PortDropKeys = 3,
+    /// UDP enqueue failures not counted because `UDP_FAIL` was full.
+    UdpFailKeys = 4,
+    /// Watched tasks whose scheduling delay could not be tracked because `SCHED_STATS` or
+    /// `SCHED_TIMES` was full.
+    SchedTasks = 5,
 }
 
 /// Slots in `LOST_EVENTS`; streams added later take the next free index.
 pub const MAX_STREAMS: usize = 8;
+const _: () = assert!(Stream::ALL.len() <= MAX_STREAMS);
 
 impl Stream {
     /// Every stream, for userspace to read each counter.
-    pub const ALL: [Stream; 1] = [Stream::SoftirqEvents];
+    pub const ALL: [Stream; 6] = [
+        Stream::SoftirqEvents,
+        Stream::NapiKeys,
+        Stream::DropKeys,
+        Stream::PortDropKeys,
+        Stream::UdpFailKeys,
+        Stream::SchedTasks,
+    ];
 
     /// Stable name used in `Lost` records and reports.
     pub const fn name(self) -> &'static str {
         match self {
             Stream::SoftirqEvents => "softirq-events",
+            Stream::NapiKeys => "napi-stats (map full)",
+            Stream::DropKeys => "drop-counts (map full)",
+            Stream::PortDropKeys => "port-drop-counts (map full)",
+            Stream::UdpFailKeys => "udp-fail-counts (map full)",
+            Stream::SchedTasks => "sched-tasks (map full)",
         }
     }
 }

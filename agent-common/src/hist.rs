@@ -13,7 +13,20 @@ pub const MAX_LOG2: u32 = 39;
 /// Number of buckets: 8 linear ones, then 8 per power of two from 2^3 to 2^39.
 pub const BUCKETS: usize = ((MAX_LOG2 - SUB_BITS + 2) as u64 * SUB_BUCKETS) as usize;
 
-/// floor(log2(v)) for v > 0, branch-light and loop-free.
+/// floor(log2(b)) for every byte value (0 for 0 and 1): the last step of [`log2_floor`].
+static LOG2_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 2;
+    while i < 256 {
+        t[i] = t[i / 2] + 1;
+        i += 1;
+    }
+    t
+};
+
+/// floor(log2(v)) for v > 0, loop-free: three halving steps find the top byte, a 256-entry table
+/// finishes. eBPF has no count-leading-zeros instruction, and this runs twice per softirq in the
+/// kernel, so it is half the instructions of a six-step binary search.
 #[inline(always)]
 pub fn log2_floor(mut v: u64) -> u32 {
     let mut r = 0;
@@ -29,18 +42,7 @@ pub fn log2_floor(mut v: u64) -> u32 {
         v >>= 8;
         r += 8;
     }
-    if v >= 1 << 4 {
-        v >>= 4;
-        r += 4;
-    }
-    if v >= 1 << 2 {
-        v >>= 2;
-        r += 2;
-    }
-    if v >= 1 << 1 {
-        r += 1;
-    }
-    r
+    r + LOG2_BYTE[(v & 0xff) as usize] as u32
 }
 
 /// Bucket index for a value; always `< BUCKETS`.
@@ -116,6 +118,14 @@ mod tests {
     fn log2_matches_std() {
         for v in [1u64, 2, 3, 7, 8, 255, 256, 1 << 33, u64::MAX] {
             assert_eq!(log2_floor(v), 63 - v.leading_zeros());
+        }
+        for shift in 0..64 {
+            for low in [0u64, 1, 0x55, 0xff] {
+                let v = (1u64 << shift) | (low & ((1u64 << shift) - 1));
+                assert_eq!(log2_floor(v), 63 - v.leading_zeros(), "v={v:#x}");
+                let w = v | (v >> 1);
+                assert_eq!(log2_floor(w), 63 - w.leading_zeros(), "w={w:#x}");
+            }
         }
     }
 }

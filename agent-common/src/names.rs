@@ -113,10 +113,11 @@ pub const MAP_WATCH_PORTS: &str = "WATCH_PORTS";
 pub const MAP_PORT_EVENTS: &str = "PORT_EVENTS";
 /// Per-CPU array, one u64: failed `PORT_EVENTS` reserves.
 pub const MAP_PORT_EVENTS_LOST: &str = "PORT_EVENTS_LOST";
-/// Per-CPU hash [`crate::napi::NapiKey`] → [`crate::napi::NapiStats`].
+/// Per-CPU hash [`crate::napi::NapiKey`] → [`crate::napi::NapiStats`], for instances whose
+/// slot in `NAPI_SLOTS` is taken on that CPU.
 pub const MAP_NAPI_STATS: &str = "NAPI_STATS";
-/// Per-CPU array, one [`crate::napi::NapiScratch`].
-pub const MAP_NAPI_SCRATCH: &str = "NAPI_SCRATCH";
+/// Per-CPU array of [`crate::napi::NapiSlot`], indexed by [`crate::napi::slot_index`].
+pub const MAP_NAPI_SLOTS: &str = "NAPI_SLOTS_MAP";
 /// Per-CPU hash irq (u32) → [`crate::hardirq::HardirqStats`].
 pub const MAP_HARDIRQ_STATS: &str = "HARDIRQ_STATS";
 /// Per-CPU array, one [`crate::hardirq::HardirqScratch`].
@@ -154,7 +155,7 @@ pub const PACKET_MAPS: &[&str] = &[
     MAP_PORT_EVENTS,
     MAP_PORT_EVENTS_LOST,
     MAP_NAPI_STATS,
-    MAP_NAPI_SCRATCH,
+    MAP_NAPI_SLOTS,
     MAP_HARDIRQ_STATS,
     MAP_HARDIRQ_SCRATCH,
 ];

@@ -2,7 +2,7 @@
 
 /// Key of `NAPI_STATS` (per-CPU hash): one NAPI instance.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NapiKey {
     pub ifindex: u32,
     /// Network namespace inode of the device, 0 when unknown or no device (backlog).
@@ -27,11 +27,44 @@ pub struct NapiStats {
     pub time_max_at_ns: u64,
 }
 
-/// Per-CPU scratch: when the previous poll in the current NET_RX run ended (0 outside NET_RX).
+/// Per-CPU scratch for timing polls within one NET_RX run.
+///
+/// A poll is closed (its time taken) lazily, by the next event on this CPU that reads the clock
+/// anyway: the next poll of the same run or the NET_RX softirq exit. A run with one poll, the
+/// common case, then costs no clock read in `napi_poll` at all.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NapiScratch {
+    /// Start of the NET_RX run these fields belong to (its softirq entry time).
+    pub run_start_ns: u64,
+    /// When the previous poll of this run was closed, or the run's start.
     pub mark_ns: u64,
+    /// Slot index + 1 of the poll not yet closed; 0 when none.
+    pub pending_slot: u32,
+    pub _pad: u32,
+}
+
+/// Direct-mapped per-CPU slots for NAPI instances ([`NapiSlot`]), indexed by [`slot_index`].
+/// A key whose slot is already taken on that CPU goes to the `NAPI_STATS` hash instead, so every
+/// (instance, CPU) lives in exactly one of the two.
+pub const NAPI_SLOTS: u32 = 64;
+
+/// One slot of `NAPI_SLOTS_MAP`: the instance it belongs to (`used` = 1) and its counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NapiSlot {
+    pub key: NapiKey,
+    pub used: u32,
+    pub stats: NapiStats,
+}
+
+/// Slot of a NAPI instance: a multiplicative hash of its key, below [`NAPI_SLOTS`].
+#[inline(always)]
+pub fn slot_index(k: &NapiKey) -> u32 {
+    let h = k.ifindex.wrapping_mul(0x9E37_79B1)
+        ^ k.netns.wrapping_mul(0x85EB_CA6B)
+        ^ k.napi_id.wrapping_mul(0xC2B2_AE35);
+    h >> (32 - NAPI_SLOTS.trailing_zeros())
 }
 
 /// Softirq vector number of NET_RX (include/linux/interrupt.h; fixed since 2.6).
@@ -39,6 +72,9 @@ pub const NET_RX_SOFTIRQ: u32 = 3;
 
 const _: () = assert!(core::mem::size_of::<NapiKey>() == 12);
 const _: () = assert!(core::mem::size_of::<NapiStats>() == 7 * 8);
+const _: () = assert!(core::mem::size_of::<NapiScratch>() == 24);
+const _: () = assert!(core::mem::size_of::<NapiSlot>() == 16 + 7 * 8);
+const _: () = assert!(NAPI_SLOTS.is_power_of_two());
 
 #[cfg(feature = "user")]
 mod pod {
@@ -46,4 +82,28 @@ mod pod {
     unsafe impl aya::Pod for super::NapiKey {}
     // SAFETY: repr(C), u64 fields, no padding.
     unsafe impl aya::Pod for super::NapiStats {}
+    // SAFETY: repr(C): 12-byte key + u32 (16 bytes), then u64 fields; no padding.
+    unsafe impl aya::Pod for super::NapiSlot {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_stay_in_range_and_spread() {
+        let mut seen = [0u32; NAPI_SLOTS as usize];
+        for i in 0..4096u32 {
+            let k = NapiKey {
+                ifindex: i % 97,
+                netns: 4_026_531_840 + i / 97,
+                napi_id: 8192 + i,
+            };
+            let s = slot_index(&k);
+            assert!(s < NAPI_SLOTS);
+            seen[s as usize] += 1;
+        }
+        // 4096 keys over 64 slots: every slot used, none with more than 3× its share.
+        assert!(seen.iter().all(|&n| n > 0 && n < 3 * 64), "{seen:?}");
+    }
 }

@@ -53,16 +53,19 @@ pub struct VectorScratch {
     pub from_ksoftirqd: u32,
 }
 
+/// Per-CPU scratch of the softirq programs, plus the NAPI poll timing that lives inside NET_RX
+/// runs (one map lookup serves both the NET_RX exit and `napi_poll`).
 #[repr(C, align(32))]
 #[derive(Clone, Copy)]
 pub struct SoftirqScratch {
     pub vectors: [VectorScratch; MAX_VECTORS],
+    pub napi: crate::napi::NapiScratch,
 }
 
 const _: () = assert!(core::mem::size_of::<SoftirqStats>() == 10 * 8 + 2 * BUCKETS * 8);
 const _: () = assert!(core::mem::align_of::<SoftirqStats>() == 8);
 const _: () = assert!(core::mem::size_of::<VectorScratch>() == 32);
-const _: () = assert!(core::mem::size_of::<SoftirqScratch>() == 32 * MAX_VECTORS);
+const _: () = assert!(core::mem::size_of::<SoftirqScratch>() == 32 * MAX_VECTORS + 32);
 
 #[cfg(feature = "user")]
 mod pod {

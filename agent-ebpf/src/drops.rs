@@ -13,6 +13,7 @@ use agent_common::{
         DropKey, IPPROTO_TCP, IPPROTO_UDP, KernelOffsets, MAX_WATCH_PORTS, NO_OFFSET, NO_QUEUE,
         PortDropKey, UdpFailKey, watch_key,
     },
+    events::Stream,
     portwatch::{PortEvent, PortEventKind},
 };
 use aya_ebpf::{
@@ -22,11 +23,11 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 
-use crate::portwatch::emit;
-
-/// Set by userspace from /sys/kernel/btf/vmlinux.
-#[unsafe(no_mangle)]
-static KERNEL_OFFSETS: KernelOffsets = KernelOffsets::UNKNOWN;
+use crate::{
+    field::{kernel_offset, load},
+    portwatch::emit,
+    softirq_events::count_lost,
+};
 
 #[map]
 static DROPS: PerCpuHashMap<DropKey, u64> = PerCpuHashMap::with_max_entries(4096, 0);
@@ -48,7 +49,7 @@ const AF_INET6: u16 = 10;
 #[inline(always)]
 pub(crate) fn offsets() -> KernelOffsets {
     // SAFETY: read_volatile of a plain global the loader rewrote; nothing writes it at run time.
-    unsafe { core::ptr::read_volatile(&KERNEL_OFFSETS) }
+    unsafe { core::ptr::read_volatile(&crate::field::KERNEL_OFFSETS) }
 }
 
 /// Reads a `T` at `base + off` from kernel memory; None when the offset is unknown or the read
@@ -63,9 +64,10 @@ pub(crate) fn read<T>(base: *const u8, off: u32) -> Option<T> {
 }
 
 /// Adds one to `map[key]` on this CPU. NOEXIST insert so a racing insert on another CPU is not
-/// overwritten; then the retry finds it.
+/// overwritten; then the retry finds it. A key that fits nowhere (map full) is counted in
+/// `LOST_EVENTS[full]`, never dropped silently.
 #[inline(always)]
-fn bump<K>(map: &PerCpuHashMap<K, u64>, key: &K) {
+fn bump<K>(map: &PerCpuHashMap<K, u64>, key: &K, full: Stream) {
     for _ in 0..2 {
         if let Some(p) = map.get_ptr_mut(key) {
             // SAFETY: this CPU's slot; programs on one CPU do not run concurrently on it.
@@ -76,6 +78,7 @@ fn bump<K>(map: &PerCpuHashMap<K, u64>, key: &K) {
             return;
         }
     }
+    count_lost(full);
 }
 
 /// What the packet-path programs learn from one skb.
@@ -99,16 +102,19 @@ pub(crate) enum IpAt {
 /// Addresses and ports only: the cheap first step when most packets are not of interest.
 #[inline(always)]
 pub(crate) fn parse_addrs(skb: *const u8, at: IpAt) -> (u16, PortEvent) {
-    let o = offsets();
-    let protocol = u16::from_be(read::<u16>(skb, o.skb_protocol).unwrap_or(0));
+    let protocol = u16::from_be(load::<u16>(skb, kernel_offset!(skb_protocol)));
     let mut ev = empty_event();
+    // `data` and `head` are byte pointers: the verifier gives them as plain numbers, so the
+    // headers behind them are read with bpf_probe_read_kernel (`parse_ip`).
     let ip: *const u8 = match at {
-        IpAt::Data => read::<u64>(skb, o.skb_data).unwrap_or(0) as *const u8,
+        IpAt::Data => load::<u64>(skb, kernel_offset!(skb_data)) as *const u8,
         IpAt::NetworkHeader => {
-            let head = read::<u64>(skb, o.skb_head).unwrap_or(0);
-            match read::<u16>(skb, o.skb_network_header) {
-                Some(nh) if nh != u16::MAX && head != 0 => (head + nh as u64) as *const u8,
-                _ => core::ptr::null(),
+            let head = load::<u64>(skb, kernel_offset!(skb_head));
+            let nh = load::<u16>(skb, kernel_offset!(skb_network_header));
+            if nh != u16::MAX && head != 0 {
+                (head + nh as u64) as *const u8
+            } else {
+                core::ptr::null()
             }
         }
     };
@@ -119,13 +125,12 @@ pub(crate) fn parse_addrs(skb: *const u8, at: IpAt) -> (u16, PortEvent) {
 /// Receiving device, RX queue and length, into `ev`; returns the RX queue.
 #[inline(always)]
 pub(crate) fn fill_device(skb: *const u8, ev: &mut PortEvent) -> u32 {
-    let o = offsets();
-    let dev: *const u8 = read::<u64>(skb, o.skb_dev).unwrap_or(0) as *const u8;
-    ev.ifindex = read::<u32>(dev, o.dev_ifindex).unwrap_or(0);
-    let net: *const u8 = read::<u64>(dev, o.dev_nd_net).unwrap_or(0) as *const u8;
-    ev.netns = read::<u32>(net, o.net_ns_inum).unwrap_or(0);
-    ev.len = read::<u32>(skb, o.skb_len).unwrap_or(0) as i32;
-    let qm = read::<u16>(skb, o.skb_queue_mapping).unwrap_or(0);
+    let dev = load::<u64>(skb, kernel_offset!(skb_dev)) as *const u8;
+    ev.ifindex = load::<u32>(dev, kernel_offset!(dev_ifindex));
+    let net = load::<u64>(dev, kernel_offset!(dev_nd_net)) as *const u8;
+    ev.netns = load::<u32>(net, kernel_offset!(net_ns_inum));
+    ev.len = load::<u32>(skb, kernel_offset!(skb_len)) as i32;
+    let qm = load::<u16>(skb, kernel_offset!(skb_queue_mapping));
     if qm > 0 { qm as u32 - 1 } else { NO_QUEUE }
 }
 
@@ -223,6 +228,7 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
             queue: p.queue,
             protocol: p.protocol as u32,
         },
+        Stream::DropKeys,
     );
     if p.ev.local_port != 0 {
         bump(
@@ -232,6 +238,7 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
                 proto: p.ev.proto,
                 port: p.ev.local_port,
             },
+            Stream::PortDropKeys,
         );
         if watched(p.ev.proto, p.ev.local_port) {
             let mut ev = p.ev;
@@ -248,10 +255,13 @@ pub fn udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
     let rc: i32 = ctx.arg(0);
     let sk: *const u8 = ctx.arg(1);
     let skb: *const u8 = ctx.arg(2);
-    let o = offsets();
-    let port = read::<u16>(sk, o.sk_num).unwrap_or(0);
-    let family = read::<u16>(sk, o.sk_family).unwrap_or(0);
-    bump(&UDP_FAIL, &UdpFailKey { rc, port, family });
+    let port = load::<u16>(sk, kernel_offset!(sk_num));
+    let family = load::<u16>(sk, kernel_offset!(sk_family));
+    bump(
+        &UDP_FAIL,
+        &UdpFailKey { rc, port, family },
+        Stream::UdpFailKeys,
+    );
     if watched(IPPROTO_UDP as u16, port) {
         let mut ev = parse_skb(skb, IpAt::NetworkHeader).ev;
         ev.kind = PortEventKind::QueueFailed as u32;

@@ -3,7 +3,9 @@
 #![no_std]
 #![no_main]
 
+mod dist;
 mod drops;
+mod field;
 mod hardirq;
 mod napi;
 mod portwatch;

@@ -14,7 +14,10 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 
-use crate::drops::{IpAt, empty_event, fill_device, offsets, parse_addrs, read, watched};
+use crate::{
+    drops::{IpAt, empty_event, fill_device, offsets, parse_addrs, read, watched},
+    field::{kernel_offset, load},
+};
 
 #[map]
 static PORT_EVENTS: RingBuf = RingBuf::with_byte_size(PORT_EVENTS_BYTES, 0);
@@ -60,9 +63,8 @@ pub fn netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
 /// A socket-side event: local port, protocol and (for connected sockets) the peer.
 #[inline(always)]
 fn socket_event(sk: *const u8, kind: PortEventKind, len: i32) {
-    let o = offsets();
-    let port = read::<u16>(sk, o.sk_num).unwrap_or(0);
-    let proto = read::<u16>(sk, o.sk_protocol).unwrap_or(0);
+    let port = load::<u16>(sk, kernel_offset!(sk_num));
+    let proto = load::<u16>(sk, kernel_offset!(sk_protocol));
     if !watched(proto, port) {
         return;
     }
@@ -71,8 +73,10 @@ fn socket_event(sk: *const u8, kind: PortEventKind, len: i32) {
     ev.len = len;
     ev.proto = proto;
     ev.local_port = port;
-    ev.family = read::<u16>(sk, o.sk_family).unwrap_or(0);
-    ev.peer_port = u16::from_be(read::<u16>(sk, o.sk_dport).unwrap_or(0));
+    ev.family = load::<u16>(sk, kernel_offset!(sk_family));
+    ev.peer_port = u16::from_be(load::<u16>(sk, kernel_offset!(sk_dport)));
+    // Addresses are arrays inside unions: copied with bpf_probe_read_kernel.
+    let o = offsets();
     if ev.family == 10 {
         if let Some(a) = read::<[u8; 16]>(sk, o.sk_v6_daddr) {
             ev.peer_addr = a;

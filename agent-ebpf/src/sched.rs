@@ -7,11 +7,13 @@
 //! userspace found in BTF (`TASK_OFFSETS`), never hard-coded.
 
 use agent_common::{
-    hist::bucket_index,
+    events::Stream,
     sched::{MAX_SCHED_TASKS, MAX_WATCHED, SchedStats, SchedTimes, TaskOffsets},
 };
+
+use crate::{dist::add_sample, field::load, softirq_events::count_lost};
 use aya_ebpf::{
-    helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::bpf_ktime_get_ns,
     macros::{btf_tracepoint, map},
     maps::{HashMap, PerCpuArray},
     programs::BtfTracePointContext,
@@ -57,37 +59,36 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-#[inline(always)]
-fn offsets() -> TaskOffsets {
-    // SAFETY: read_volatile of a plain global the loader rewrote; no mutable access exists.
-    unsafe { core::ptr::read_volatile(&TASK_OFFSETS) }
+/// A `u32` field of a task (a BTF-typed pointer from the tracepoint), as a direct load: see
+/// `field.rs` for why the offset must be read field by field from the read-only global.
+macro_rules! task_field {
+    ($task:expr, $field:ident) => {
+        // SAFETY: read_volatile of a field of a frozen read-only global.
+        load::<u32>($task, unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!(TASK_OFFSETS.$field))
+        })
+    };
 }
 
+/// (tid, tgid) of a task when its process is watched. Runs for both tasks of every context
+/// switch, so it is two plain loads and one hash lookup.
 #[inline(always)]
-fn read_u32(task: *const u8, off: u32) -> u32 {
-    // SAFETY: bpf_probe_read_kernel checks the address; a bad one yields Err, read as 0.
-    unsafe { bpf_probe_read_kernel(task.wrapping_add(off as usize) as *const u32) }.unwrap_or(0)
-}
-
-/// (tid, tgid) of a task when its process is watched.
-#[inline(always)]
-fn watched(task: *const u8, o: &TaskOffsets) -> Option<(u32, u32)> {
+fn watched(task: *const u8) -> Option<(u32, u32)> {
     if task.is_null() {
         return None;
     }
-    let tgid = read_u32(task, o.tgid);
+    let tgid = task_field!(task, tgid);
     if tgid == 0 {
         return None;
     }
     // SAFETY: the map only holds plain u32 values.
     unsafe { SCHED_WATCHED.get(&tgid) }?;
-    Some((read_u32(task, o.pid), tgid))
+    Some((task_field!(task, pid), tgid))
 }
 
 #[inline(always)]
 fn on_wakeup(task: *const u8) {
-    let o = offsets();
-    let Some((tid, _)) = watched(task, &o) else {
+    let Some((tid, _)) = watched(task) else {
         return;
     };
     // SAFETY: helper with no arguments.
@@ -100,13 +101,12 @@ fn on_wakeup(task: *const u8) {
             }
         },
         None => {
-            let _ = SCHED_TIMES.insert(
-                &tid,
-                &SchedTimes {
+            insert_times(
+                tid,
+                SchedTimes {
                     runnable_at_ns: now,
                     off_at_ns: 0,
                 },
-                0,
             );
         }
     }
@@ -114,9 +114,8 @@ fn on_wakeup(task: *const u8) {
 
 #[inline(always)]
 fn on_switch(prev: *const u8, next: *const u8) {
-    let o = offsets();
-    let prev_w = watched(prev, &o);
-    let next_w = watched(next, &o);
+    let prev_w = watched(prev);
+    let next_w = watched(next);
     if prev_w.is_none() && next_w.is_none() {
         return;
     }
@@ -124,7 +123,7 @@ fn on_switch(prev: *const u8, next: *const u8) {
     let now = unsafe { bpf_ktime_get_ns() };
     if let Some((tid, _)) = prev_w {
         // Still TASK_RUNNING (0) when switched out: preempted, so it waits on the runqueue now.
-        let state = read_u32(prev, o.state);
+        let state = task_field!(prev, state);
         let runnable = if state == 0 { now } else { 0 };
         match SCHED_TIMES.get_ptr_mut(&tid) {
             // SAFETY: map value pointer; updating in place avoids a hash update per switch.
@@ -133,13 +132,12 @@ fn on_switch(prev: *const u8, next: *const u8) {
                 (*t).off_at_ns = now;
             },
             None => {
-                let _ = SCHED_TIMES.insert(
-                    &tid,
-                    &SchedTimes {
+                insert_times(
+                    tid,
+                    SchedTimes {
                         runnable_at_ns: runnable,
                         off_at_ns: now,
                     },
-                    0,
                 );
             }
         }
@@ -159,30 +157,34 @@ fn on_switch(prev: *const u8, next: *const u8) {
         return;
     };
     if runnable != 0 && runnable <= now {
-        let d = now - runnable;
         st.runq_count += 1;
-        st.runq_sum_ns += d;
-        if d > st.runq_max_ns {
-            st.runq_max_ns = d;
-            st.runq_max_at_ns = now;
-        }
-        let i = bucket_index(d);
-        if i < st.runq_hist.len() {
-            st.runq_hist[i] += 1;
-        }
+        add_sample(
+            &mut st.runq_sum_ns,
+            &mut st.runq_max_ns,
+            &mut st.runq_max_at_ns,
+            &mut st.runq_hist,
+            now - runnable,
+            now,
+        );
     }
     if off != 0 && off <= now {
-        let d = now - off;
         st.offcpu_count += 1;
-        st.offcpu_sum_ns += d;
-        if d > st.offcpu_max_ns {
-            st.offcpu_max_ns = d;
-            st.offcpu_max_at_ns = now;
-        }
-        let i = bucket_index(d);
-        if i < st.offcpu_hist.len() {
-            st.offcpu_hist[i] += 1;
-        }
+        add_sample(
+            &mut st.offcpu_sum_ns,
+            &mut st.offcpu_max_ns,
+            &mut st.offcpu_max_at_ns,
+            &mut st.offcpu_hist,
+            now - off,
+            now,
+        );
+    }
+}
+
+/// A thread's first timestamps; a full map is counted, not ignored.
+#[inline(always)]
+fn insert_times(tid: u32, t: SchedTimes) {
+    if SCHED_TIMES.insert(&tid, &t, 0).is_err() {
+        count_lost(Stream::SchedTasks);
     }
 }
 
@@ -196,7 +198,10 @@ fn stats_for(tid: u32, tgid: u32) -> Option<&'static mut SchedStats> {
     // SAFETY: per-CPU map value used as a template; nothing else writes it but this line.
     let zero = unsafe { &mut *zero };
     zero.tgid = tgid;
-    SCHED_STATS.insert(&tid, &*zero, 0).ok()?;
+    if SCHED_STATS.insert(&tid, &*zero, 0).is_err() {
+        count_lost(Stream::SchedTasks);
+        return None;
+    }
     // SAFETY: as above.
     SCHED_STATS.get_ptr_mut(&tid).map(|p| unsafe { &mut *p })
 }

@@ -10,7 +10,7 @@
 //! passed in as a global by userspace (never hard-coded).
 
 use agent_common::{
-    hist::bucket_index,
+    napi::NET_RX_SOFTIRQ,
     softirq::{MAX_CPUS, MAX_VECTORS, SoftirqScratch, SoftirqStats, WAIT_UNKNOWN},
 };
 use aya_ebpf::{
@@ -19,6 +19,8 @@ use aya_ebpf::{
     maps::PerCpuArray,
     programs::{BtfTracePointContext, TracePointContext},
 };
+
+use crate::dist::add_sample;
 
 #[map]
 static SOFTIRQ_STATS: PerCpuArray<SoftirqStats> =
@@ -157,8 +159,8 @@ fn on_exit(vec: u32) {
         return;
     }
     let v = vector_index(vec);
-    let Some(s) = scratch() else { return };
-    let s = &mut s.vectors[v];
+    let Some(sc) = scratch() else { return };
+    let s = &mut sc.vectors[v];
     let entered = s.entered_at_ns;
     if entered == 0 {
         return; // attached mid-run: no entry seen
@@ -175,6 +177,9 @@ fn on_exit(vec: u32) {
     if run > thr || (wait != WAIT_UNKNOWN && wait > thr) {
         crate::softirq_events::emit(now, vec, wait, run, ksoftirqd);
     }
+    if vec == NET_RX_SOFTIRQ {
+        crate::napi::on_net_rx_exit(&mut sc.napi, entered, now);
+    }
     let Some(st) = SOFTIRQ_STATS.get_ptr_mut(vec) else {
         return;
     };
@@ -183,26 +188,24 @@ fn on_exit(vec: u32) {
     st.entries += 1;
     st.raises += raises;
     st.ksoftirqd_entries += ksoftirqd;
-    st.run_sum_ns += run;
-    if run > st.run_max_ns {
-        st.run_max_ns = run;
-        st.run_max_at_ns = now;
-    }
-    let ri = bucket_index(run);
-    if ri < st.run_hist.len() {
-        st.run_hist[ri] += 1;
-    }
+    add_sample(
+        &mut st.run_sum_ns,
+        &mut st.run_max_ns,
+        &mut st.run_max_at_ns,
+        &mut st.run_hist,
+        run,
+        now,
+    );
     if wait == WAIT_UNKNOWN {
         st.wait_unknown += 1;
         return;
     }
-    st.wait_sum_ns += wait;
-    if wait > st.wait_max_ns {
-        st.wait_max_ns = wait;
-        st.wait_max_at_ns = entered;
-    }
-    let wi = bucket_index(wait);
-    if wi < st.wait_hist.len() {
-        st.wait_hist[wi] += 1;
-    }
+    add_sample(
+        &mut st.wait_sum_ns,
+        &mut st.wait_max_ns,
+        &mut st.wait_max_at_ns,
+        &mut st.wait_hist,
+        wait,
+        entered,
+    );
 }

@@ -1,21 +1,24 @@
 //! NAPI probe: attaches napi:napi_poll (timed against the softirq probe's NET_RX start) and turns
-//! per-CPU cumulative counters into [`NapiInterval`] records.
+//! per-CPU cumulative counters into [`NapiInterval`] records. The kernel keeps each (instance,
+//! CPU) either in a direct-mapped per-CPU slot or, when that slot is taken, in a per-CPU hash;
+//! both are read and merged here.
 
 use std::collections::HashMap;
 
 use agent_common::{
     names,
-    napi::{NapiKey, NapiStats},
+    napi::{NAPI_SLOTS, NapiKey, NapiSlot, NapiStats},
 };
 use aya::{
     Btf, Ebpf,
-    maps::{MapData, PerCpuHashMap},
+    maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
 
 use super::drops::{attach_btf, read_percpu_hash, status, take_percpu_hash};
 use crate::recording::records::{CollectorStatus, NapiCell, NapiInterval, TimedMax};
 
 pub struct NapiProbe {
+    slots: PerCpuArray<MapData, NapiSlot>,
     stats: PerCpuHashMap<MapData, NapiKey, NapiStats>,
     prev: HashMap<NapiKey, Vec<NapiStats>>,
     prev_mono_ns: u64,
@@ -24,11 +27,13 @@ pub struct NapiProbe {
 impl NapiProbe {
     pub fn attach(ebpf: &mut Ebpf, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
         let r = attach_btf(ebpf, btf, names::PROG_NAPI_POLL, "napi_poll")
-            .and_then(|()| take_percpu_hash(ebpf, names::MAP_NAPI_STATS));
+            .and_then(|()| take_percpu_hash(ebpf, names::MAP_NAPI_STATS))
+            .and_then(|stats| Ok((take_slots(ebpf)?, stats)));
         match r {
-            Ok(stats) => {
+            Ok((slots, stats)) => {
                 let detail = "tp_btf napi_poll, timed within NET_RX runs";
                 let mut p = NapiProbe {
+                    slots,
                     stats,
                     prev: HashMap::new(),
                     prev_mono_ns: at,
@@ -41,8 +46,15 @@ impl NapiProbe {
     }
 
     pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<NapiInterval, String> {
-        let cur =
+        let mut cur =
             read_percpu_hash(&self.stats).map_err(|e| format!("{}: {e}", names::MAP_NAPI_STATS))?;
+        for i in 0..NAPI_SLOTS {
+            let per_cpu = self
+                .slots
+                .get(&i, 0)
+                .map_err(|e| format!("{}[{i}]: {e}", names::MAP_NAPI_SLOTS))?;
+            merge_slots(&mut cur, per_cpu.iter());
+        }
         let mut cells = Vec::new();
         for (k, per_cpu) in &cur {
             for (cpu, c) in per_cpu.iter().enumerate() {
@@ -78,5 +90,92 @@ impl NapiProbe {
         self.prev = cur;
         self.prev_mono_ns = now_mono_ns;
         Ok(iv)
+    }
+}
+
+fn take_slots(ebpf: &mut Ebpf) -> Result<PerCpuArray<MapData, NapiSlot>, String> {
+    let map = ebpf
+        .take_map(names::MAP_NAPI_SLOTS)
+        .ok_or_else(|| format!("map {} missing from the eBPF object", names::MAP_NAPI_SLOTS))?;
+    PerCpuArray::try_from(map).map_err(|e| format!("{}: {e}", names::MAP_NAPI_SLOTS))
+}
+
+/// Adds one slot index's per-CPU values to the per-key table: a used slot on CPU n is that key's
+/// counters on CPU n (on that CPU the key is in no other place, so adding never double-counts).
+fn merge_slots<'a>(
+    cur: &mut HashMap<NapiKey, Vec<NapiStats>>,
+    per_cpu: impl ExactSizeIterator<Item = &'a NapiSlot>,
+) {
+    let cpus = per_cpu.len();
+    for (cpu, slot) in per_cpu.enumerate() {
+        if slot.used == 0 {
+            continue;
+        }
+        let v = cur
+            .entry(slot.key)
+            .or_insert_with(|| vec![NapiStats::default(); cpus]);
+        if v.len() < cpus {
+            v.resize(cpus, NapiStats::default());
+        }
+        let t = &mut v[cpu];
+        let s = &slot.stats;
+        t.polls += s.polls;
+        t.work += s.work;
+        t.full_budget += s.full_budget;
+        t.timed_polls += s.timed_polls;
+        t.time_sum_ns += s.time_sum_ns;
+        if s.time_max_ns > t.time_max_ns {
+            t.time_max_ns = s.time_max_ns;
+            t.time_max_at_ns = s.time_max_at_ns;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(ifindex: u32, polls: u64, max: u64) -> NapiSlot {
+        NapiSlot {
+            key: NapiKey {
+                ifindex,
+                netns: 1,
+                napi_id: 0,
+            },
+            used: 1,
+            stats: NapiStats {
+                polls,
+                time_max_ns: max,
+                time_max_at_ns: 7,
+                ..NapiStats::default()
+            },
+        }
+    }
+
+    #[test]
+    fn slots_merge_per_key_and_cpu_with_the_hash() {
+        let mut cur = HashMap::new();
+        // Key 2 on CPU 0 overflowed into the hash; on CPU 1 it has a slot.
+        let k2 = slot(2, 0, 0).key;
+        cur.insert(
+            k2,
+            vec![
+                NapiStats {
+                    polls: 5,
+                    ..NapiStats::default()
+                },
+                NapiStats::default(),
+            ],
+        );
+        let unused = NapiSlot::default();
+        merge_slots(&mut cur, [slot(1, 3, 10), slot(2, 4, 20)].iter());
+        merge_slots(&mut cur, [unused, unused].iter());
+        assert_eq!(cur.len(), 2);
+        assert_eq!(cur[&slot(1, 0, 0).key][0].polls, 3);
+        assert_eq!(cur[&slot(1, 0, 0).key][1].polls, 0);
+        assert_eq!(cur[&k2][0].polls, 5);
+        assert_eq!(cur[&k2][1].polls, 4);
+        assert_eq!(cur[&k2][1].time_max_ns, 20);
+        assert_eq!(cur[&k2][1].time_max_at_ns, 7);
     }
 }
