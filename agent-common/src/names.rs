@@ -94,7 +94,9 @@ pub const SCHED_STACK_MAPS: &[&str] = &[
 ];
 
 // Packet path: drops, NAPI, hard IRQs and watched-port events (agent-ebpf/src/{drops,napi,
-// hardirq,portwatch}.rs). All are tp_btf programs; their tracepoint is the program name's suffix.
+// hardirq,portwatch}.rs). tp_btf programs are named after their tracepoint; the `_tp` twins are
+// the classic-tracepoint fallback for kernels without BTF (no struct offsets there, so they
+// record less: see `crate::drops::TracepointOffsets`).
 
 /// Global: [`crate::drops::KernelOffsets`] resolved from the running kernel's BTF.
 pub const GLOBAL_KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";
@@ -118,6 +120,11 @@ pub const MAP_PORT_EVENTS_LOST: &str = "PORT_EVENTS_LOST";
 pub const MAP_NAPI_STATS: &str = "NAPI_STATS";
 /// Per-CPU array of [`crate::napi::NapiSlot`], indexed by [`crate::napi::slot_index`].
 pub const MAP_NAPI_SLOTS: &str = "NAPI_SLOTS_MAP";
+/// Per-CPU hash device name (`[u8; 16]`, NUL-padded) → [`crate::napi::NapiStats`]: NAPI polls
+/// seen by the classic tracepoint, which names the device but cannot reach the NAPI instance.
+pub const MAP_NAPI_BY_NAME: &str = "NAPI_BY_NAME";
+/// Global: [`crate::drops::TracepointOffsets`] from the classic tracepoints' format files.
+pub const GLOBAL_TP_OFFSETS: &str = "TP_OFFSETS";
 /// Per-CPU hash irq (u32) → [`crate::hardirq::HardirqStats`].
 pub const MAP_HARDIRQ_STATS: &str = "HARDIRQ_STATS";
 /// Per-CPU array, one [`crate::hardirq::HardirqScratch`].
@@ -132,6 +139,12 @@ pub const PROG_IRQ_HANDLER_EXIT: &str = "irq_handler_exit";
 pub const PROG_NETIF_RECEIVE_SKB: &str = "netif_receive_skb";
 pub const PROG_SK_DATA_READY: &str = "sk_data_ready";
 pub const PROG_SOCK_RECV_LENGTH: &str = "sock_recv_length";
+pub const PROG_KFREE_SKB_TP: &str = "kfree_skb_tp";
+pub const PROG_UDP_FAIL_QUEUE_RCV_SKB_TP: &str = "udp_fail_queue_rcv_skb_tp";
+pub const PROG_SOCK_RCVQUEUE_FULL_TP: &str = "sock_rcvqueue_full_tp";
+pub const PROG_NAPI_POLL_TP: &str = "napi_poll_tp";
+pub const PROG_IRQ_HANDLER_ENTRY_TP: &str = "irq_handler_entry_tp";
+pub const PROG_IRQ_HANDLER_EXIT_TP: &str = "irq_handler_exit_tp";
 
 /// Packet-path programs the built ELF must contain.
 pub const PACKET_PROGRAMS: &[&str] = &[
@@ -144,6 +157,12 @@ pub const PACKET_PROGRAMS: &[&str] = &[
     PROG_NETIF_RECEIVE_SKB,
     PROG_SK_DATA_READY,
     PROG_SOCK_RECV_LENGTH,
+    PROG_KFREE_SKB_TP,
+    PROG_UDP_FAIL_QUEUE_RCV_SKB_TP,
+    PROG_SOCK_RCVQUEUE_FULL_TP,
+    PROG_NAPI_POLL_TP,
+    PROG_IRQ_HANDLER_ENTRY_TP,
+    PROG_IRQ_HANDLER_EXIT_TP,
 ];
 /// Packet-path maps the built ELF must contain.
 pub const PACKET_MAPS: &[&str] = &[
@@ -156,6 +175,7 @@ pub const PACKET_MAPS: &[&str] = &[
     MAP_PORT_EVENTS_LOST,
     MAP_NAPI_STATS,
     MAP_NAPI_SLOTS,
+    MAP_NAPI_BY_NAME,
     MAP_HARDIRQ_STATS,
     MAP_HARDIRQ_SCRATCH,
 ];

@@ -6,7 +6,8 @@
 //! tp_btf arguments (include/trace/events/skb.h, udp.h, sock.h on 6.18):
 //! kfree_skb(struct sk_buff *skb, void *location, enum skb_drop_reason reason, struct sock *rx_sk),
 //! udp_fail_queue_rcv_skb(int rc, struct sock *sk, struct sk_buff *skb),
-//! sock_rcvqueue_full(struct sock *sk, struct sk_buff *skb).
+//! sock_rcvqueue_full(struct sock *sk, struct sk_buff *skb). The `_tp` twins at the end are the
+//! classic-tracepoint fallback.
 
 use agent_common::{
     drops::{
@@ -18,13 +19,13 @@ use agent_common::{
 };
 use aya_ebpf::{
     helpers::bpf_probe_read_kernel,
-    macros::{btf_tracepoint, map},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, TracePointContext},
 };
 
 use crate::{
-    field::{kernel_offset, load},
+    field::{kernel_offset, load, tp_offset, tp_read},
     portwatch::emit,
     softirq_events::count_lost,
 };
@@ -274,9 +275,56 @@ pub fn udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sock_rcvqueue_full")]
 pub fn sock_rcvqueue_full(_ctx: BtfTracePointContext) -> i32 {
+    count_rcvqueue_full();
+    0
+}
+
+#[inline(always)]
+fn count_rcvqueue_full() {
     if let Some(p) = RCVQUEUE_FULL.get_ptr_mut(0) {
         // SAFETY: this CPU's slot.
         unsafe { *p += 1 };
     }
+}
+
+// --- classic-tracepoint twins (no BTF): no skb or sock pointer can be followed, so drops are
+// counted by reason and protocol per CPU (device, queue and ports unknown), UDP failures by the
+// port and family the tracepoint itself records.
+
+#[tracepoint(category = "skb", name = "kfree_skb")]
+pub fn kfree_skb_tp(ctx: TracePointContext) -> u32 {
+    // Kernels before 5.17 have no reason field: counted as 0 (unknown), as userspace reports.
+    let reason = tp_read::<u32>(&ctx, tp_offset!(kfree_reason)).unwrap_or(0);
+    let protocol = tp_read::<u16>(&ctx, tp_offset!(kfree_protocol)).unwrap_or(0);
+    bump(
+        &DROPS,
+        &DropKey {
+            reason,
+            ifindex: 0,
+            netns: 0,
+            queue: NO_QUEUE,
+            protocol: protocol as u32,
+        },
+        Stream::DropKeys,
+    );
+    0
+}
+
+#[tracepoint(category = "udp", name = "udp_fail_queue_rcv_skb")]
+pub fn udp_fail_queue_rcv_skb_tp(ctx: TracePointContext) -> u32 {
+    let rc = tp_read::<i32>(&ctx, tp_offset!(udp_rc)).unwrap_or(0);
+    let port = tp_read::<u16>(&ctx, tp_offset!(udp_lport)).unwrap_or(0);
+    let family = tp_read::<u16>(&ctx, tp_offset!(udp_family)).unwrap_or(0);
+    bump(
+        &UDP_FAIL,
+        &UdpFailKey { rc, port, family },
+        Stream::UdpFailKeys,
+    );
+    0
+}
+
+#[tracepoint(category = "sock", name = "sock_rcvqueue_full")]
+pub fn sock_rcvqueue_full_tp(_ctx: TracePointContext) -> u32 {
+    count_rcvqueue_full();
     0
 }

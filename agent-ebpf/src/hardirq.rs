@@ -6,10 +6,12 @@
 use agent_common::hardirq::{HardirqScratch, HardirqStats};
 use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
-    macros::{btf_tracepoint, map},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{PerCpuArray, PerCpuHashMap},
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, TracePointContext},
 };
+
+use crate::field::{tp_offset, tp_read};
 
 #[map]
 static HARDIRQ_STATS: PerCpuHashMap<u32, HardirqStats> = PerCpuHashMap::with_max_entries(1024, 0);
@@ -26,28 +28,54 @@ const ZERO: HardirqStats = HardirqStats {
 
 #[btf_tracepoint(function = "irq_handler_entry")]
 pub fn irq_handler_entry(ctx: BtfTracePointContext) -> i32 {
-    let irq: i32 = ctx.arg(0);
-    if let Some(s) = HARDIRQ_SCRATCH.get_ptr_mut(0) {
-        // SAFETY: this CPU's slot; helper with no arguments.
-        unsafe {
-            (*s).entered_ns = bpf_ktime_get_ns();
-            (*s).irq = irq as u32 as u64;
-        }
-    }
+    on_entry(ctx.arg::<i32>(0) as u32);
     0
 }
 
 #[btf_tracepoint(function = "irq_handler_exit")]
 pub fn irq_handler_exit(ctx: BtfTracePointContext) -> i32 {
-    let irq = ctx.arg::<i32>(0) as u32;
+    on_exit(ctx.arg::<i32>(0) as u32);
+    0
+}
+
+/// Classic-tracepoint twins (no BTF): `irq` from the record at the format file's offset.
+#[tracepoint(category = "irq", name = "irq_handler_entry")]
+pub fn irq_handler_entry_tp(ctx: TracePointContext) -> u32 {
+    if let Some(irq) = tp_read::<i32>(&ctx, tp_offset!(irq_entry_irq)) {
+        on_entry(irq as u32);
+    }
+    0
+}
+
+#[tracepoint(category = "irq", name = "irq_handler_exit")]
+pub fn irq_handler_exit_tp(ctx: TracePointContext) -> u32 {
+    if let Some(irq) = tp_read::<i32>(&ctx, tp_offset!(irq_exit_irq)) {
+        on_exit(irq as u32);
+    }
+    0
+}
+
+#[inline(always)]
+fn on_entry(irq: u32) {
+    if let Some(s) = HARDIRQ_SCRATCH.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; helper with no arguments.
+        unsafe {
+            (*s).entered_ns = bpf_ktime_get_ns();
+            (*s).irq = irq as u64;
+        }
+    }
+}
+
+#[inline(always)]
+fn on_exit(irq: u32) {
     let Some(s) = HARDIRQ_SCRATCH.get_ptr_mut(0) else {
-        return 0;
+        return;
     };
     // SAFETY: this CPU's slot.
     let s = unsafe { &mut *s };
     let entered = s.entered_ns;
     if entered == 0 || s.irq != irq as u64 {
-        return 0;
+        return;
     }
     s.entered_ns = 0;
     // SAFETY: helper with no arguments.
@@ -59,7 +87,7 @@ pub fn irq_handler_exit(ctx: BtfTracePointContext) -> i32 {
             let _ = HARDIRQ_STATS.insert(&irq, &ZERO, BPF_NOEXIST);
             match HARDIRQ_STATS.get_ptr_mut(&irq) {
                 Some(p) => p,
-                None => return 0,
+                None => return,
             }
         }
     };
@@ -71,5 +99,4 @@ pub fn irq_handler_exit(ctx: BtfTracePointContext) -> i32 {
         st.time_max_ns = t;
         st.time_max_at_ns = now;
     }
-    0
 }

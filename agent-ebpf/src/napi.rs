@@ -16,14 +16,15 @@ use agent_common::napi::{
     NAPI_SLOTS, NET_RX_SOFTIRQ, NapiKey, NapiScratch, NapiSlot, NapiStats, slot_index,
 };
 use aya_ebpf::{
-    helpers::bpf_ktime_get_ns,
-    macros::{btf_tracepoint, map},
+    EbpfContext as _,
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_kernel_str_bytes},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{PerCpuArray, PerCpuHashMap},
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, TracePointContext},
 };
 
 use crate::{
-    field::{kernel_offset, load},
+    field::{kernel_offset, load, tp_offset, tp_read},
     softirq::SOFTIRQ_SCRATCH,
 };
 
@@ -31,6 +32,9 @@ use crate::{
 static NAPI_SLOTS_MAP: PerCpuArray<NapiSlot> = PerCpuArray::with_max_entries(NAPI_SLOTS, 0);
 #[map]
 static NAPI_STATS: PerCpuHashMap<NapiKey, NapiStats> = PerCpuHashMap::with_max_entries(256, 0);
+/// Classic-tracepoint fallback: by device name (the NAPI instance is out of reach without BTF).
+#[map]
+static NAPI_BY_NAME: PerCpuHashMap<[u8; 16], NapiStats> = PerCpuHashMap::with_max_entries(256, 0);
 
 const BPF_NOEXIST: u64 = 1;
 const ZERO: NapiStats = NapiStats {
@@ -100,6 +104,59 @@ pub fn napi_poll(ctx: BtfTracePointContext) -> i32 {
         // SAFETY: helper with no arguments.
         let now = unsafe { bpf_ktime_get_ns() };
         close_pending(s, now);
+        add_time(st, s.mark_ns, now);
+        s.mark_ns = now;
+    }
+    0
+}
+
+/// Classic-tracepoint twin (no BTF): keyed by the `dev_name` string of the record and timed at
+/// once (one clock read per poll; the lazy close needs the slot path).
+#[tracepoint(category = "napi", name = "napi_poll")]
+pub fn napi_poll_tp(ctx: TracePointContext) -> u32 {
+    let work = tp_read::<i32>(&ctx, tp_offset!(napi_work)).unwrap_or(0);
+    let budget = tp_read::<i32>(&ctx, tp_offset!(napi_budget)).unwrap_or(i32::MAX);
+    // `__data_loc char[]`: the low 16 bits are the string's offset in the record.
+    let Some(loc) = tp_read::<u32>(&ctx, tp_offset!(napi_dev_name)) else {
+        return 0;
+    };
+    let mut name = [0u8; 16];
+    // SAFETY: reads at most 16 bytes of the record, stopping at the NUL; the rest stays zero.
+    let src = unsafe { (ctx.as_ptr() as *const u8).add((loc & 0xffff) as usize) };
+    // SAFETY: as above; a fault leaves the name empty.
+    if unsafe { bpf_probe_read_kernel_str_bytes(src, &mut name) }.is_err() {
+        return 0;
+    }
+    let st = match NAPI_BY_NAME.get_ptr_mut(&name) {
+        Some(p) => p,
+        None => {
+            if NAPI_BY_NAME.insert(&name, &ZERO, BPF_NOEXIST).is_err() {
+                crate::softirq_events::count_lost(agent_common::events::Stream::NapiKeys);
+            }
+            match NAPI_BY_NAME.get_ptr_mut(&name) {
+                Some(p) => p,
+                None => return 0,
+            }
+        }
+    };
+    // SAFETY: this CPU's slot of a per-CPU hash value.
+    let st = unsafe { &mut *st };
+    count(st, work, budget);
+    let Some(sc) = SOFTIRQ_SCRATCH.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: per-CPU value, see `napi_poll`.
+    let sc = unsafe { &mut *sc };
+    let rx_start = sc.vectors[NET_RX_SOFTIRQ as usize].entered_at_ns;
+    if rx_start != 0 {
+        let s = &mut sc.napi;
+        if s.run_start_ns != rx_start {
+            s.run_start_ns = rx_start;
+            s.mark_ns = rx_start;
+            s.pending_slot = 0;
+        }
+        // SAFETY: helper with no arguments.
+        let now = unsafe { bpf_ktime_get_ns() };
         add_time(st, s.mark_ns, now);
         s.mark_ns = now;
     }

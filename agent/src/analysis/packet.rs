@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::recording::records::{
-    DropInterval, HardirqInterval, IrqLine, NapiInterval, PacketTables, PortPacketEvent, PortStage,
-    TimedMax, UDP_RC_RCVBUF,
+    DropInterval, HardirqInterval, IrqLine, NAPI_OTHER_NETNS, NapiInterval, PacketTables,
+    PortPacketEvent, PortStage, TimedMax, UDP_RC_RCVBUF,
 };
 
 /// How many recent drop / queue-failure events on watched ports the summary keeps.
@@ -159,6 +159,16 @@ impl PacketSummary {
             .find(|(i, _)| *i == ifindex)
             .map(|(_, n)| n.clone())
             .unwrap_or_else(|| format!("if{ifindex}"))
+    }
+
+    /// The device a NAPI row belongs to: `backlog` for the per-CPU backlog (no device), `other
+    /// namespaces` for the classic fallback's devices outside hbwatch's namespace.
+    pub fn napi_device(&self, ifindex: u32, netns: u32) -> String {
+        match (ifindex, netns) {
+            (0, NAPI_OTHER_NETNS) => "other namespaces".to_owned(),
+            (0, _) => "backlog".to_owned(),
+            _ => self.ifname(ifindex, netns),
+        }
     }
 
     pub fn irq_line(&self, irq: u32) -> Option<&IrqLine> {

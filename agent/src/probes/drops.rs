@@ -11,7 +11,7 @@ use agent_common::{
 use aya::{
     Btf, Ebpf, Pod,
     maps::{MapData, PerCpuArray, PerCpuHashMap},
-    programs::BtfTracePoint,
+    programs::{BtfTracePoint, TracePoint},
 };
 
 use crate::{collectors::host::HostRoot, recording::records::*};
@@ -28,6 +28,25 @@ pub fn attach_btf(ebpf: &mut Ebpf, btf: &Btf, prog: &str, tracepoint: &str) -> R
         .map_err(|e| format!("tracepoint {tracepoint}: {e:#}"))?;
     p.attach()
         .map_err(|e| format!("attach tp_btf/{tracepoint}: {e:#}"))?;
+    Ok(())
+}
+
+/// Loads and attaches the classic-tracepoint twin `prog` to `category:tracepoint`.
+pub fn attach_classic(
+    ebpf: &mut Ebpf,
+    prog: &str,
+    category: &str,
+    tracepoint: &str,
+) -> Result<(), String> {
+    super::disable::check(tracepoint)?;
+    let p: &mut TracePoint = ebpf
+        .program_mut(prog)
+        .ok_or_else(|| format!("program {prog} missing from the object"))?
+        .try_into()
+        .map_err(|e| format!("{prog}: {e}"))?;
+    p.load().map_err(|e| format!("load {prog}: {e:#}"))?;
+    p.attach(category, tracepoint)
+        .map_err(|e| format!("attach {category}:{tracepoint}: {e:#}"))?;
     Ok(())
 }
 
@@ -92,14 +111,74 @@ impl DropProbe {
         let kfree = ok(names::PROG_KFREE_SKB, "kfree_skb");
         let udp = ok(names::PROG_UDP_FAIL_QUEUE_RCV_SKB, "udp_fail_queue_rcv_skb");
         let rcvq = ok(names::PROG_SOCK_RCVQUEUE_FULL, "sock_rcvqueue_full");
+        (Self::from_maps(ebpf, kfree, kfree, udp, rcvq, at), statuses)
+    }
+
+    /// The classic-tracepoint fallback (no kernel BTF): drops by reason and protocol per CPU,
+    /// UDP enqueue failures by port, receive-queue-full events; no device, queue or per-port
+    /// drop counts (those need skb fields only BTF locates). `notes` say which fields this
+    /// kernel's records lack.
+    pub fn attach_classic(
+        ebpf: &mut Ebpf,
+        notes: &[String],
+        at: u64,
+    ) -> (Option<Self>, Vec<CollectorStatus>) {
+        let mut statuses = Vec::new();
+        let mut ok = |name: &str, category: &str, tp: &str, what: &str| {
+            let r = attach_classic(ebpf, name, category, tp);
+            let mut st = status(
+                at,
+                &format!("drops:{tp}"),
+                &r,
+                &format!("classic {category}:{tp} (no kernel BTF): {what}"),
+            );
+            if r.is_ok() {
+                st.state = CollectorState::Degraded;
+                if !notes.is_empty() {
+                    st.detail = format!("{} ({})", st.detail, notes.join("; "));
+                }
+            }
+            statuses.push(st);
+            r.is_ok()
+        };
+        let kfree = ok(
+            names::PROG_KFREE_SKB_TP,
+            "skb",
+            "kfree_skb",
+            "drops by reason and protocol per CPU; device, RX queue and ports unknown",
+        );
+        let udp = ok(
+            names::PROG_UDP_FAIL_QUEUE_RCV_SKB_TP,
+            "udp",
+            "udp_fail_queue_rcv_skb",
+            "UDP enqueue failures by local port and result",
+        );
+        let rcvq = ok(
+            names::PROG_SOCK_RCVQUEUE_FULL_TP,
+            "sock",
+            "sock_rcvqueue_full",
+            "receive queue full events",
+        );
+        (Self::from_maps(ebpf, kfree, false, udp, rcvq, at), statuses)
+    }
+
+    /// Takes the maps of what attached; None when nothing did.
+    fn from_maps(
+        ebpf: &mut Ebpf,
+        kfree: bool,
+        ports: bool,
+        udp: bool,
+        rcvq: bool,
+        at: u64,
+    ) -> Option<Self> {
         if !(kfree || udp || rcvq) {
-            return (None, statuses);
+            return None;
         }
         let mut probe = DropProbe {
             drops: kfree
                 .then(|| take_percpu_hash(ebpf, names::MAP_DROPS).ok())
                 .flatten(),
-            ports: kfree
+            ports: ports
                 .then(|| take_percpu_hash(ebpf, names::MAP_PORT_DROPS).ok())
                 .flatten(),
             udp_fail: udp
@@ -119,7 +198,7 @@ impl DropProbe {
         };
         // Start from what is already counted (nothing, unless another reader shares the maps).
         let _ = probe.read_interval(at);
-        (Some(probe), statuses)
+        Some(probe)
     }
 
     pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<DropInterval, String> {

@@ -9,7 +9,7 @@ use aya::{
     maps::{MapData, PerCpuHashMap},
 };
 
-use super::drops::{attach_btf, read_percpu_hash, status, take_percpu_hash};
+use super::drops::{attach_btf, attach_classic, read_percpu_hash, status, take_percpu_hash};
 use crate::{
     collectors::host::HostRoot,
     recording::records::{CollectorStatus, HardirqCell, HardirqInterval, IrqLine, TimedMax},
@@ -40,6 +40,39 @@ impl HardirqProbe {
                 };
                 let _ = p.read_interval(at);
                 let detail = "tp_btf irq_handler_{entry,exit}";
+                (Some(p), status(at, "hardirq", &Ok(()), detail))
+            }
+            Err(e) => (None, status(at, "hardirq", &Err(e), "")),
+        }
+    }
+
+    /// The classic-tracepoint fallback (no kernel BTF): the same counters, `irq` read from the
+    /// records at the format files' offsets.
+    pub fn attach_classic(ebpf: &mut Ebpf, at: u64) -> (Option<Self>, CollectorStatus) {
+        let r = attach_classic(
+            ebpf,
+            names::PROG_IRQ_HANDLER_ENTRY_TP,
+            "irq",
+            "irq_handler_entry",
+        )
+        .and_then(|()| {
+            attach_classic(
+                ebpf,
+                names::PROG_IRQ_HANDLER_EXIT_TP,
+                "irq",
+                "irq_handler_exit",
+            )
+        })
+        .and_then(|()| take_percpu_hash(ebpf, names::MAP_HARDIRQ_STATS));
+        match r {
+            Ok(stats) => {
+                let mut p = HardirqProbe {
+                    stats,
+                    prev: HashMap::new(),
+                    prev_mono_ns: at,
+                };
+                let _ = p.read_interval(at);
+                let detail = "classic irq:irq_handler_{entry,exit} (no kernel BTF)";
                 (Some(p), status(at, "hardirq", &Ok(()), detail))
             }
             Err(e) => (None, status(at, "hardirq", &Err(e), "")),

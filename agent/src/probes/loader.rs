@@ -9,7 +9,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 
 use super::{
     extras::attach_extras,
-    packet::{PacketBtf, PacketProbes},
+    packet::{ClassicPacket, PacketBtf, PacketProbes},
     portwatch::WatchPort,
     privileges,
     sched::{self, SchedProbe, WatchList},
@@ -163,10 +163,17 @@ impl Probes {
         let mut pids = host.ksoftirqd_pids(cpus.min(MAX_CPUS));
         pids.resize(MAX_CPUS, 0);
         let mut vec_offset: u32 = 8;
+        let mut classic = None;
         if mode == AttachMode::Classic {
             let tfs = tracefs::ensure_mounted()?;
             vec_offset = tracefs::field_offset(&tfs, "irq", names::TP_SOFTIRQ_ENTRY, "vec")?;
+            classic = Some(ClassicPacket::read(&tfs));
         }
+        let tp_offsets = classic
+            .as_ref()
+            .map_or(agent_common::drops::TracepointOffsets::UNKNOWN, |c| {
+                c.offsets
+            });
         let all_stacks = u32::from(opts.stacks.is_some_and(|s| s.all_stacks));
         let task_offsets_read = match (mode, opts.watch.is_empty()) {
             (AttachMode::BtfTracepoint, false) => Some(sched::task_offsets()),
@@ -190,6 +197,7 @@ impl Probes {
         let mut ebpf = EbpfLoader::new()
             .btf(btf)
             .override_global(names::GLOBAL_KERNEL_OFFSETS, &offsets, true)
+            .override_global(names::GLOBAL_TP_OFFSETS, &tp_offsets, true)
             .override_global(names::GLOBAL_KSOFTIRQD_PIDS, pids.as_slice(), true)
             .override_global(names::GLOBAL_TP_VEC_OFFSET, &vec_offset, true)
             .override_global(
@@ -207,6 +215,10 @@ impl Probes {
         let (packet, packet_statuses) = match (btf, pbtf) {
             (Some(btf), Some(Ok(pbtf))) => {
                 PacketProbes::attach(&mut ebpf, btf, &pbtf, host, &opts.watch_ports, now)
+            }
+            (None, _) if classic.is_some() => {
+                let classic = classic.as_ref().expect("checked");
+                PacketProbes::attach_classic(&mut ebpf, classic, host, watching, now)
             }
             (_, Some(Err(e))) => {
                 PacketProbes::unavailable(now, &format!("kernel BTF: {e}"), watching)

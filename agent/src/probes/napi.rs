@@ -14,15 +14,32 @@ use aya::{
     maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
 
-use super::drops::{attach_btf, read_percpu_hash, status, take_percpu_hash};
+use super::drops::{attach_btf, attach_classic, read_percpu_hash, status, take_percpu_hash};
 use crate::recording::records::{CollectorStatus, NapiCell, NapiInterval, TimedMax};
 
 pub struct NapiProbe {
-    slots: PerCpuArray<MapData, NapiSlot>,
-    stats: PerCpuHashMap<MapData, NapiKey, NapiStats>,
+    source: Source,
     prev: HashMap<NapiKey, Vec<NapiStats>>,
     prev_mono_ns: u64,
 }
+
+/// Where the kernel keeps the counters: per NAPI instance (tp_btf) or per device name (classic).
+enum Source {
+    Instances {
+        slots: PerCpuArray<MapData, NapiSlot>,
+        stats: PerCpuHashMap<MapData, NapiKey, NapiStats>,
+    },
+    ByName {
+        map: PerCpuHashMap<MapData, [u8; 16], NapiStats>,
+        /// Interfaces of hbwatch's namespace: name → ifindex.
+        ifindex: HashMap<String, u32>,
+        host_netns: u32,
+    },
+}
+
+use crate::recording::records::NAPI_OTHER_NETNS as OTHER_NETNS;
+/// The classic tracepoint's name for the per-CPU backlog (a NAPI instance without a device).
+const NO_DEVICE: &str = "(no_device)";
 
 impl NapiProbe {
     pub fn attach(ebpf: &mut Ebpf, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
@@ -33,8 +50,7 @@ impl NapiProbe {
             Ok((slots, stats)) => {
                 let detail = "tp_btf napi_poll, timed within NET_RX runs";
                 let mut p = NapiProbe {
-                    slots,
-                    stats,
+                    source: Source::Instances { slots, stats },
                     prev: HashMap::new(),
                     prev_mono_ns: at,
                 };
@@ -45,16 +61,61 @@ impl NapiProbe {
         }
     }
 
-    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<NapiInterval, String> {
-        let mut cur =
-            read_percpu_hash(&self.stats).map_err(|e| format!("{}: {e}", names::MAP_NAPI_STATS))?;
-        for i in 0..NAPI_SLOTS {
-            let per_cpu = self
-                .slots
-                .get(&i, 0)
-                .map_err(|e| format!("{}[{i}]: {e}", names::MAP_NAPI_SLOTS))?;
-            merge_slots(&mut cur, per_cpu.iter());
+    /// The classic-tracepoint fallback: polls per device name, resolved to the interfaces of
+    /// hbwatch's namespace (`interfaces`: ifindex, name).
+    pub fn attach_classic(
+        ebpf: &mut Ebpf,
+        interfaces: &[(u32, String)],
+        host_netns: u32,
+        at: u64,
+    ) -> (Option<Self>, CollectorStatus) {
+        let r = attach_classic(ebpf, names::PROG_NAPI_POLL_TP, "napi", "napi_poll")
+            .and_then(|()| take_percpu_hash(ebpf, names::MAP_NAPI_BY_NAME));
+        match r {
+            Ok(map) => {
+                let detail = "classic napi:napi_poll (no kernel BTF): per device name, timed \
+                              within NET_RX runs; NAPI ids and other namespaces' devices unknown";
+                let mut p = NapiProbe {
+                    source: Source::ByName {
+                        map,
+                        ifindex: interfaces.iter().map(|(i, n)| (n.clone(), *i)).collect(),
+                        host_netns,
+                    },
+                    prev: HashMap::new(),
+                    prev_mono_ns: at,
+                };
+                let _ = p.read_interval(at);
+                let mut st = status(at, "napi", &Ok(()), detail);
+                st.state = crate::recording::records::CollectorState::Degraded;
+                (Some(p), st)
+            }
+            Err(e) => (None, status(at, "napi", &Err(e), "")),
         }
+    }
+
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<NapiInterval, String> {
+        let cur = match &self.source {
+            Source::Instances { slots, stats } => {
+                let mut cur = read_percpu_hash(stats)
+                    .map_err(|e| format!("{}: {e}", names::MAP_NAPI_STATS))?;
+                for i in 0..NAPI_SLOTS {
+                    let per_cpu = slots
+                        .get(&i, 0)
+                        .map_err(|e| format!("{}[{i}]: {e}", names::MAP_NAPI_SLOTS))?;
+                    merge_slots(&mut cur, per_cpu.iter());
+                }
+                cur
+            }
+            Source::ByName {
+                map,
+                ifindex,
+                host_netns,
+            } => {
+                let by_name = read_percpu_hash(map)
+                    .map_err(|e| format!("{}: {e}", names::MAP_NAPI_BY_NAME))?;
+                by_device_name(by_name, ifindex, *host_netns)
+            }
+        };
         let mut cells = Vec::new();
         for (k, per_cpu) in &cur {
             for (cpu, c) in per_cpu.iter().enumerate() {
@@ -93,6 +154,53 @@ impl NapiProbe {
     }
 }
 
+/// Per-name counters keyed as instances: a name of hbwatch's namespace becomes its ifindex, the
+/// backlog ifindex 0, any other name ([`OTHER_NETNS`]) one summed key.
+fn by_device_name(
+    by_name: HashMap<[u8; 16], Vec<NapiStats>>,
+    ifindex: &HashMap<String, u32>,
+    host_netns: u32,
+) -> HashMap<NapiKey, Vec<NapiStats>> {
+    let mut cur: HashMap<NapiKey, Vec<NapiStats>> = HashMap::new();
+    for (raw, per_cpu) in by_name {
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        let name = String::from_utf8_lossy(&raw[..end]);
+        let key = match (name.as_ref(), ifindex.get(name.as_ref())) {
+            (NO_DEVICE, _) => NapiKey::default(),
+            (_, Some(&i)) => NapiKey {
+                ifindex: i,
+                netns: host_netns,
+                napi_id: 0,
+            },
+            (_, None) => NapiKey {
+                ifindex: 0,
+                netns: OTHER_NETNS,
+                napi_id: 0,
+            },
+        };
+        let v = cur.entry(key).or_default();
+        if v.len() < per_cpu.len() {
+            v.resize(per_cpu.len(), NapiStats::default());
+        }
+        for (t, s) in v.iter_mut().zip(&per_cpu) {
+            add_stats(t, s);
+        }
+    }
+    cur
+}
+
+fn add_stats(t: &mut NapiStats, s: &NapiStats) {
+    t.polls += s.polls;
+    t.work += s.work;
+    t.full_budget += s.full_budget;
+    t.timed_polls += s.timed_polls;
+    t.time_sum_ns += s.time_sum_ns;
+    if s.time_max_ns > t.time_max_ns {
+        t.time_max_ns = s.time_max_ns;
+        t.time_max_at_ns = s.time_max_at_ns;
+    }
+}
+
 fn take_slots(ebpf: &mut Ebpf) -> Result<PerCpuArray<MapData, NapiSlot>, String> {
     let map = ebpf
         .take_map(names::MAP_NAPI_SLOTS)
@@ -117,17 +225,7 @@ fn merge_slots<'a>(
         if v.len() < cpus {
             v.resize(cpus, NapiStats::default());
         }
-        let t = &mut v[cpu];
-        let s = &slot.stats;
-        t.polls += s.polls;
-        t.work += s.work;
-        t.full_budget += s.full_budget;
-        t.timed_polls += s.timed_polls;
-        t.time_sum_ns += s.time_sum_ns;
-        if s.time_max_ns > t.time_max_ns {
-            t.time_max_ns = s.time_max_ns;
-            t.time_max_at_ns = s.time_max_at_ns;
-        }
+        add_stats(&mut v[cpu], &slot.stats);
     }
 }
 
@@ -177,5 +275,37 @@ mod tests {
         assert_eq!(cur[&k2][1].polls, 4);
         assert_eq!(cur[&k2][1].time_max_ns, 20);
         assert_eq!(cur[&k2][1].time_max_at_ns, 7);
+    }
+
+    fn name(s: &str) -> [u8; 16] {
+        let mut n = [0u8; 16];
+        n[..s.len()].copy_from_slice(s.as_bytes());
+        n
+    }
+
+    #[test]
+    fn device_names_resolve_to_this_namespace_or_one_other_key() {
+        let polls = |n| NapiStats {
+            polls: n,
+            ..NapiStats::default()
+        };
+        let by_name = HashMap::from([
+            (name("eth0"), vec![polls(1), polls(2)]),
+            (name("(no_device)"), vec![polls(4), polls(0)]),
+            (name("veth9"), vec![polls(8), polls(0)]),
+            (name("veth7"), vec![polls(16), polls(1)]),
+        ]);
+        let ifindex = HashMap::from([("eth0".to_owned(), 2u32)]);
+        let cur = by_device_name(by_name, &ifindex, 77);
+        let key = |ifindex, netns| NapiKey {
+            ifindex,
+            netns,
+            napi_id: 0,
+        };
+        assert_eq!(cur.len(), 3);
+        assert_eq!(cur[&key(2, 77)][1].polls, 2);
+        assert_eq!(cur[&key(0, 0)][0].polls, 4);
+        assert_eq!(cur[&key(0, OTHER_NETNS)][0].polls, 24);
+        assert_eq!(cur[&key(0, OTHER_NETNS)][1].polls, 1);
     }
 }

@@ -51,6 +51,50 @@ pub fn field_offset(
         .ok_or_else(|| format!("{}: no field `{field}`", path.display()))
 }
 
+/// The `format` file of tracepoint `category/name`.
+pub fn format(tracefs: &Path, category: &str, name: &str) -> Result<String, String> {
+    let path = tracefs
+        .join("events")
+        .join(category)
+        .join(name)
+        .join("format");
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The value names a format file's print fmt gives `field`:
+/// `__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 3, "NO_SOCKET" }, …)`. This is how
+/// classic tracepoints name enum values (e.g. drop reasons) where no BTF is available.
+pub fn print_symbolic(format: &str, field: &str) -> Vec<(u32, String)> {
+    let needle = format!("__print_symbolic(REC->{field},");
+    let Some(start) = format.find(&needle) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut rest = &format[start + needle.len()..];
+    // Entries are `{ number, "NAME" }`; the list ends at the first `)` outside an entry.
+    while let Some(open) = rest.find(['{', ')']) {
+        if rest.as_bytes()[open] == b')' {
+            break;
+        }
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let entry = &rest[open + 1..open + close];
+        if let Some((num, name)) = entry.split_once(',') {
+            let num = num.trim();
+            let value = match num.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => num.parse().ok(),
+            };
+            if let Some(v) = value {
+                out.push((v, name.trim().trim_matches('"').to_owned()));
+            }
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out
+}
+
 /// Parses `field:unsigned int vec;\toffset:8;\tsize:4;` lines of a format file.
 pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
@@ -67,6 +111,21 @@ pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_symbolic_names_from_a_print_fmt() {
+        let fmt = "print fmt: \"skbaddr=%p rx_sk=%p protocol=%u location=%pS reason: %s\", REC->skbaddr, REC->rx_sk, REC->protocol, REC->location, __print_symbolic(REC->reason, { 2, \"NOT_SPECIFIED\" }, { 3, \"NO_SOCKET\" }, { 0x1c, \"CPU_BACKLOG\" })\n";
+        assert_eq!(
+            super::print_symbolic(fmt, "reason"),
+            vec![
+                (2, "NOT_SPECIFIED".to_owned()),
+                (3, "NO_SOCKET".to_owned()),
+                (28, "CPU_BACKLOG".to_owned())
+            ]
+        );
+        assert!(super::print_symbolic(fmt, "protocol").is_empty());
+        assert!(super::print_symbolic("print fmt: \"x\"", "reason").is_empty());
+    }
+
     #[test]
     fn reads_offsets_from_a_real_format_file() {
         let fmt = "name: softirq_entry\nID: 140\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\tfield:unsigned int vec;\toffset:8;\tsize:4;\tsigned:0;\n\nprint fmt: \"vec=%u\"\n";

@@ -147,11 +147,7 @@ pub fn napi_samples(
     }
     let mut by_device: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for c in ivs.iter().flat_map(|iv| &iv.cells) {
-        // ifindex 0 is the per-CPU backlog that netif_rx and RPS feed.
-        let device = match c.ifindex {
-            0 => "backlog".to_owned(),
-            i => summary.packet.ifname(i, c.netns),
-        };
+        let device = summary.packet.napi_device(c.ifindex, c.netns);
         let e = by_device.entry(device).or_default();
         e.0 += c.polls;
         e.1 += c.full_budget;

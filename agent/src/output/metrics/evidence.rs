@@ -60,11 +60,7 @@ impl EvidenceSnapshot {
             *out.drops.entry(key).or_default() += n;
         }
         for (&(netns, ifindex, _napi_id, cpu), a) in &p.napi {
-            // ifindex 0 is the per-CPU backlog that netif_rx and RPS feed.
-            let device = match ifindex {
-                0 => "backlog".to_owned(),
-                i => p.ifname(i, netns),
-            };
+            let device = p.napi_device(ifindex, netns);
             *out.napi_exhausted.entry((cpu, device)).or_default() += a.full_budget;
         }
         let hb = &s.heartbeats;

@@ -132,11 +132,7 @@ pub fn json(p: &PacketSummary) -> PacketJson {
             .napi
             .iter()
             .map(|(&(ns, ifx, id, cpu), a)| NapiRow {
-                device: if ifx == 0 {
-                    "backlog".to_owned()
-                } else {
-                    p.ifname(ifx, ns)
-                },
+                device: p.napi_device(ifx, ns),
                 napi_id: id,
                 cpu,
                 polls: a.polls,
@@ -241,11 +237,7 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
         let mut rows: Vec<_> = p.napi.iter().collect();
         rows.sort_by_key(|r| std::cmp::Reverse(r.1.time_sum_ns));
         for (&(ns, ifx, id, cpu), a) in rows {
-            let dev = if ifx == 0 {
-                "backlog".to_owned()
-            } else {
-                p.ifname(ifx, ns)
-            };
+            let dev = p.napi_device(ifx, ns);
             writeln!(
                 out,
                 "{dev:<10} {id:>5} {cpu:>5} {:>10} {:>10} {:>12} {:>9} {:>10} {:>7}",

@@ -90,6 +90,10 @@ pub struct NapiInterval {
     pub cells: Vec<NapiCell>,
 }
 
+/// `NapiCell::netns` of the classic-tracepoint fallback's polls on devices outside hbwatch's
+/// namespace (with `ifindex` 0): named in the kernel record but not resolvable here, so summed.
+pub const NAPI_OTHER_NETNS: u32 = u32::MAX;
+
 /// One NAPI instance on one CPU over one interval.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NapiCell {
