@@ -53,7 +53,7 @@ pub struct Diagnosis {
     pub timeout_advice: Vec<(u32, TimeoutAdvice)>,
     /// CPUs found to take the heartbeat flows' receive work.
     pub rx_cpus: Vec<u32>,
-    /// Collectors that were unavailable, with why.
+    /// Collectors that were unavailable or degraded, with why (the report's "Not measured").
     pub unavailable: Vec<String>,
     pub lost_events: u64,
 }
@@ -102,14 +102,24 @@ pub fn diagnose(summary: &RecordingSummary, records: &[Record]) -> Diagnosis {
         gaps,
         timeout_advice,
         rx_cpus,
-        unavailable: summary
-            .collectors
-            .values()
-            .filter(|c| c.state == crate::recording::records::CollectorState::Unavailable)
-            .map(|c| format!("{}: {}", c.collector, c.detail))
-            .collect(),
+        unavailable: not_running(summary),
         lost_events: summary.total_lost(),
     }
+}
+
+/// Collectors that did not run in full, one line each: unavailable ones, and degraded ones (e.g.
+/// the classic-tracepoint fallback) whose detail says what they could not measure.
+fn not_running(summary: &RecordingSummary) -> Vec<String> {
+    use crate::recording::records::CollectorState;
+    summary
+        .collectors
+        .values()
+        .filter_map(|c| match c.state {
+            CollectorState::Unavailable => Some(format!("{}: {}", c.collector, c.detail)),
+            CollectorState::Degraded => Some(format!("{} (partly): {}", c.collector, c.detail)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The spec a source was declared with, or "source N".

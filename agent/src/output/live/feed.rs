@@ -90,22 +90,26 @@ fn span_ns(intervals: impl Iterator<Item = (u64, u64)>) -> u64 {
     intervals.map(|(s, e)| e.saturating_sub(s)).sum()
 }
 
+/// The tick's intervals of one record kind (`pick` selects it), `None` when there are none: that
+/// probe is off, which the view shows differently from a quiet second.
+fn intervals_of<'a, T>(
+    records: &'a [Record],
+    pick: impl Fn(&'a Record) -> Option<&'a T>,
+) -> Option<Vec<&'a T>> {
+    let ivs: Vec<&T> = records.iter().filter_map(pick).collect();
+    (!ivs.is_empty()).then_some(ivs)
+}
+
 /// Drop samples of the tick's `Drops` records and the time they cover; `None` without any (the
 /// drop probes are off). Per-port counts come as port-only samples (see [`DropSample`]).
 pub fn drop_samples(
     summary: &RecordingSummary,
     records: &[Record],
 ) -> Option<(u64, Vec<DropSample>)> {
-    let ivs: Vec<&DropInterval> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Drops(iv) => Some(iv),
-            _ => None,
-        })
-        .collect();
-    if ivs.is_empty() {
-        return None;
-    }
+    let ivs: Vec<&DropInterval> = intervals_of(records, |r| match r {
+        Record::Drops(iv) => Some(iv),
+        _ => None,
+    })?;
     let p = &summary.packet;
     let mut out = Vec::new();
     for iv in &ivs {
@@ -135,16 +139,10 @@ pub fn napi_samples(
     summary: &RecordingSummary,
     records: &[Record],
 ) -> Option<(u64, Vec<NapiSample>)> {
-    let ivs: Vec<&NapiInterval> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Napi(iv) => Some(iv),
-            _ => None,
-        })
-        .collect();
-    if ivs.is_empty() {
-        return None;
-    }
+    let ivs: Vec<&NapiInterval> = intervals_of(records, |r| match r {
+        Record::Napi(iv) => Some(iv),
+        _ => None,
+    })?;
     let mut by_device: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for c in ivs.iter().flat_map(|iv| &iv.cells) {
         let device = summary.packet.napi_device(c.ifindex, c.netns);
