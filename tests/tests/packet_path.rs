@@ -473,3 +473,98 @@ fn port_events_that_do_not_fit_are_counted_lost() {
     );
     assert_eq!(delivered + lost, expected);
 }
+
+/// A full key map loses nothing silently: with more receive-buffer-overflowing UDP ports than
+/// `UDP_FAIL` has keys (1024), the failures it could not key are counted as lost for their stream,
+/// and counted + lost equals the change of `Udp: RcvbufErrors` exactly.
+#[test]
+fn a_full_key_map_counts_what_it_cannot_keep() {
+    if !require_root("a_full_key_map_counts_what_it_cannot_keep") {
+        return;
+    }
+    let _g = serial();
+    const FIRST_PORT: u16 = 42_000;
+    const PORTS: u16 = 1_100;
+    raise_fd_limit(PORTS as u64 + 256);
+    let pair = NetnsPair::new("hbw-kd-full", 177);
+    let mut probes = load(Vec::new());
+    let mut sum = PacketSummary::default();
+    let b_ip = pair.b_ip.clone();
+    // Receivers with the smallest buffer that never read: every port overflows.
+    let (socks, before) = in_netns(&pair.b, move || {
+        let socks: Vec<UdpSocket> = (0..PORTS)
+            .map(|i| {
+                let s = UdpSocket::bind(format!("{b_ip}:{}", FIRST_PORT + i)).expect("bind");
+                let size: libc::c_int = 1;
+                // SAFETY: valid socket fd and a pointer to a c_int of the stated length.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        s.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        libc::SO_RCVBUF,
+                        (&size as *const libc::c_int).cast(),
+                        size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                };
+                assert_eq!(rc, 0, "SO_RCVBUF");
+                s
+            })
+            .collect();
+        (socks, udp_rcvbuf_errors())
+    });
+    tick(&mut probes, &mut sum);
+    let lost_stream = agent_common::events::Stream::UdpFailKeys.name();
+    let events = probes.softirq_events.as_mut().expect("loss counters");
+    let _ = events.lost(hbwatch::clock::mono_ns());
+    let dst_ip = pair.b_ip.clone();
+    in_netns(&pair.a, move || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("bind sender");
+        for round in 0..6u32 {
+            for i in 0..PORTS {
+                let _ = s.send_to(&round.to_le_bytes(), format!("{dst_ip}:{}", FIRST_PORT + i));
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let after = in_netns(&pair.b, udp_rcvbuf_errors);
+    tick(&mut probes, &mut sum);
+    let lost: u64 = probes
+        .softirq_events
+        .as_mut()
+        .expect("loss counters")
+        .lost(hbwatch::clock::mono_ns())
+        .expect("read loss counters")
+        .iter()
+        .filter(|l| l.stream == lost_stream)
+        .map(|l| l.count)
+        .sum();
+    drop(socks);
+    let keyed: u64 = (0..PORTS)
+        .map(|i| sum.udp_rcvbuf_drops(FIRST_PORT + i))
+        .sum();
+    let ports_keyed = (0..PORTS)
+        .filter(|i| sum.udp_rcvbuf_drops(FIRST_PORT + i) > 0)
+        .count();
+    let want = after - before;
+    eprintln!(
+        "rcvbuf drops: keyed {keyed} on {ports_keyed} ports, lost {lost}, RcvbufErrors delta {want}"
+    );
+    assert!(ports_keyed < PORTS as usize, "the map never filled");
+    assert!(lost > 0, "a full map dropped keys without counting them");
+    assert_eq!(keyed + lost, want);
+}
+
+/// Lifts RLIMIT_NOFILE's soft limit to at least `n` (within the hard limit).
+fn raise_fd_limit(n: u64) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointer to an rlimit.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
+    if rl.rlim_cur < n {
+        rl.rlim_cur = n.min(rl.rlim_max);
+        // SAFETY: valid pointer to an rlimit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) }, 0);
+    }
+}
