@@ -189,52 +189,55 @@ fn packet_rate(env: &Env, veth: &Veth) -> Result<()> {
     let (rounds, secs) = (secs_from_env("HBWATCH_BENCH_ROUNDS", 5), 5);
     let order = [Tracer::None, Tracer::Hbwatch, Tracer::Softirqs];
     let mut pps: Vec<Vec<f64>> = vec![Vec::new(); order.len()];
+    let mut per_cpu: Vec<Vec<f64>> = vec![Vec::new(); order.len()];
     for round in 0..rounds {
         for (i, t) in order.iter().enumerate() {
             let _tracer = start(env, *t)?;
-            let r = veth.udp_pps(secs)?;
+            let r = veth.udp_run(secs as u32)?;
             eprintln!(
-                "bench: round {} {:<22} {r:>10.0} packets/s",
+                "bench: round {} {:<22} {:>10.0} packets/s {:>10.0} per CPU-second",
                 round + 1,
-                t.label()
+                t.label(),
+                r.pps,
+                r.per_cpu_second
             );
-            pps[i].push(r);
+            pps[i].push(r.pps);
+            per_cpu[i].push(r.per_cpu_second);
         }
     }
-    let base = median(pps[0].clone());
-    let rows: Vec<Vec<String>> = order
-        .iter()
-        .zip(&pps)
-        .map(|(t, v)| {
-            let m = median(v.clone());
-            // Each run against the untraced run of the same round: robust to slow drift in load.
-            let paired = median(v.iter().zip(&pps[0]).map(|(x, b)| x / b).collect());
-            vec![
-                t.label().to_owned(),
-                format!("{m:.0}"),
-                format!("{:.1} %", 100.0 * m / base),
-                format!("{:.1} %", 100.0 * paired),
-                v.iter()
-                    .map(|x| format!("{x:.0}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ]
-        })
-        .collect();
-    table(
-        &format!(
-            "UDP 64-byte packets/s across veth, median of {rounds} alternated {secs} s runs \
-             (bpf_stats off; target: hbwatch >= 98 % of untraced)"
-        ),
-        &[
-            "tracer",
-            "median pps",
-            "of untraced",
-            "paired ratio",
-            "runs",
-        ],
-        &rows,
-    );
+    for (what, series) in [
+        ("packets/s (wall clock)", &pps),
+        ("packets per sender CPU-second", &per_cpu),
+    ] {
+        let base = median(series[0].clone());
+        let rows: Vec<Vec<String>> = order
+            .iter()
+            .zip(series)
+            .map(|(t, v)| {
+                let m = median(v.clone());
+                // Each run against the untraced run of the same round: robust to slow drift.
+                let paired = median(v.iter().zip(&series[0]).map(|(x, b)| x / b).collect());
+                vec![
+                    t.label().to_owned(),
+                    format!("{m:.0}"),
+                    format!("{:.1} %", 100.0 * m / base),
+                    format!("{:.1} %", 100.0 * paired),
+                    v.iter()
+                        .map(|x| format!("{x:.0}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ]
+            })
+            .collect();
+        table(
+            &format!(
+                "UDP 64-byte {what} across veth, median of {rounds} alternated {secs} s runs \
+                 (bpf_stats off; target: hbwatch >= 98 % of untraced)"
+            ),
+            &["tracer", "median", "of untraced", "paired ratio", "runs"],
+            &rows,
+        );
+    }
     Ok(())
 }
 
