@@ -56,43 +56,6 @@ impl KernelOffsets {
     };
 }
 
-/// Byte offsets of fields in classic tracepoint records, read from each tracepoint's `format`
-/// file (the fallback without kernel BTF). [`NO_OFFSET`] where this kernel lacks the field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TracepointOffsets {
-    /// skb:kfree_skb `reason` (5.17+) and `protocol`.
-    pub kfree_reason: u32,
-    pub kfree_protocol: u32,
-    /// udp:udp_fail_queue_rcv_skb `rc`, and the local port: `sport` (6.x) or `lport` (older).
-    pub udp_rc: u32,
-    pub udp_lport: u32,
-    /// udp:udp_fail_queue_rcv_skb `family` (6.x only).
-    pub udp_family: u32,
-    /// napi:napi_poll `dev_name` (`__data_loc char[]`), `work`, `budget`.
-    pub napi_dev_name: u32,
-    pub napi_work: u32,
-    pub napi_budget: u32,
-    /// irq:irq_handler_entry and irq:irq_handler_exit `irq`.
-    pub irq_entry_irq: u32,
-    pub irq_exit_irq: u32,
-}
-
-impl TracepointOffsets {
-    pub const UNKNOWN: TracepointOffsets = TracepointOffsets {
-        kfree_reason: NO_OFFSET,
-        kfree_protocol: NO_OFFSET,
-        udp_rc: NO_OFFSET,
-        udp_lport: NO_OFFSET,
-        udp_family: NO_OFFSET,
-        napi_dev_name: NO_OFFSET,
-        napi_work: NO_OFFSET,
-        napi_budget: NO_OFFSET,
-        irq_entry_irq: NO_OFFSET,
-        irq_exit_irq: NO_OFFSET,
-    };
-}
-
 /// Key of `DROPS` (per-CPU hash, value u64 count): one drop reason on one device and RX queue.
 /// The CPU is the per-CPU slot.
 #[repr(C)]
@@ -141,7 +104,6 @@ pub const IPPROTO_UDP: u8 = 17;
 pub const MAX_WATCH_PORTS: u32 = 64;
 
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 18 * 4);
-const _: () = assert!(core::mem::size_of::<TracepointOffsets>() == 10 * 4);
 const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);
@@ -150,8 +112,6 @@ const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);
 mod pod {
     // SAFETY: repr(C), u32/u16/i32 fields laid out without padding (sizes asserted above).
     unsafe impl aya::Pod for super::KernelOffsets {}
-    // SAFETY: repr(C), u32 fields only, no padding.
-    unsafe impl aya::Pod for super::TracepointOffsets {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::DropKey {}
     // SAFETY: as above.

@@ -15,3 +15,4 @@ pub mod portwatch;
 pub mod sched;
 pub mod softirq;
 pub mod stacks;
+pub mod tracepoints;

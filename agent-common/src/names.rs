@@ -61,6 +61,11 @@ pub const PROG_SCHED_SWITCH: &str = "sched_switch";
 pub const TP_SCHED_WAKEUP: &str = "sched_wakeup";
 pub const TP_SCHED_WAKEUP_NEW: &str = "sched_wakeup_new";
 pub const TP_SCHED_SWITCH: &str = "sched_switch";
+/// Classic-tracepoint twins of the sched programs (no BTF): threads by id, watched through
+/// `SCHED_WATCHED` entries tid → tgid that userspace keeps for every thread of a watched process.
+pub const PROG_SCHED_WAKEUP_TP: &str = "sched_wakeup_tp";
+pub const PROG_SCHED_WAKEUP_NEW_TP: &str = "sched_wakeup_new_tp";
+pub const PROG_SCHED_SWITCH_TP: &str = "sched_switch_tp";
 
 /// perf_event program sampling kernel stacks.
 pub const PROG_STACK_SAMPLE: &str = "stack_sample";
@@ -78,6 +83,9 @@ pub const SCHED_STACK_PROGRAMS: &[&str] = &[
     PROG_SCHED_WAKEUP,
     PROG_SCHED_WAKEUP_NEW,
     PROG_SCHED_SWITCH,
+    PROG_SCHED_WAKEUP_TP,
+    PROG_SCHED_WAKEUP_NEW_TP,
+    PROG_SCHED_SWITCH_TP,
     PROG_STACK_SAMPLE,
 ];
 /// Maps of the scheduling, stack and event probes.
@@ -96,7 +104,7 @@ pub const SCHED_STACK_MAPS: &[&str] = &[
 // Packet path: drops, NAPI, hard IRQs and watched-port events (agent-ebpf/src/{drops,napi,
 // hardirq,portwatch}.rs). tp_btf programs are named after their tracepoint; the `_tp` twins are
 // the classic-tracepoint fallback for kernels without BTF (no struct offsets there, so they
-// record less: see `crate::drops::TracepointOffsets`).
+// record less: see `crate::tracepoints::TracepointOffsets`).
 
 /// Global: [`crate::drops::KernelOffsets`] resolved from the running kernel's BTF.
 pub const GLOBAL_KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";
@@ -123,7 +131,7 @@ pub const MAP_NAPI_SLOTS: &str = "NAPI_SLOTS_MAP";
 /// Per-CPU hash device name (`[u8; 16]`, NUL-padded) → [`crate::napi::NapiStats`]: NAPI polls
 /// seen by the classic tracepoint, which names the device but cannot reach the NAPI instance.
 pub const MAP_NAPI_BY_NAME: &str = "NAPI_BY_NAME";
-/// Global: [`crate::drops::TracepointOffsets`] from the classic tracepoints' format files.
+/// Global: [`crate::tracepoints::TracepointOffsets`] from the classic tracepoints' format files.
 pub const GLOBAL_TP_OFFSETS: &str = "TP_OFFSETS";
 /// Per-CPU hash irq (u32) → [`crate::hardirq::HardirqStats`].
 pub const MAP_HARDIRQ_STATS: &str = "HARDIRQ_STATS";

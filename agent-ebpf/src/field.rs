@@ -12,7 +12,10 @@
 //! The classic-tracepoint twins (kernels without BTF) have no typed pointers; they read their
 //! record's fields at offsets userspace took from each tracepoint's `format` file (`tp_read`).
 
-use agent_common::drops::{KernelOffsets, NO_OFFSET, TracepointOffsets};
+use agent_common::{
+    drops::{KernelOffsets, NO_OFFSET},
+    tracepoints::TracepointOffsets,
+};
 use aya_ebpf::programs::TracePointContext;
 
 /// Set by userspace from /sys/kernel/btf/vmlinux.

@@ -4,19 +4,24 @@
 //! tp_btf sched:sched_wakeup / sched_wakeup_new (`struct task_struct *p`, argument 0) and
 //! sched:sched_switch (`bool preempt, struct task_struct *prev, struct task_struct *next,
 //! unsigned int prev_state`; include/trace/events/sched.h). Task fields are read at offsets
-//! userspace found in BTF (`TASK_OFFSETS`), never hard-coded.
+//! userspace found in BTF (`TASK_OFFSETS`), never hard-coded. The `_tp` twins are the
+//! classic-tracepoint fallback (thread ids and `prev_state` from the records).
 
 use agent_common::{
     events::Stream,
     sched::{MAX_SCHED_TASKS, MAX_WATCHED, SchedStats, SchedTimes, TaskOffsets},
 };
 
-use crate::{dist::add_sample, field::load, softirq_events::count_lost};
+use crate::{
+    dist::add_sample,
+    field::{load, tp_offset, tp_read},
+    softirq_events::count_lost,
+};
 use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
-    macros::{btf_tracepoint, map},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{HashMap, PerCpuArray},
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, TracePointContext},
 };
 
 #[map]
@@ -41,24 +46,6 @@ static TASK_OFFSETS: TaskOffsets = TaskOffsets {
     state_size: 4,
 };
 
-#[btf_tracepoint(function = "sched_wakeup")]
-pub fn sched_wakeup(ctx: BtfTracePointContext) -> i32 {
-    on_wakeup(ctx.arg::<*const u8>(0));
-    0
-}
-
-#[btf_tracepoint(function = "sched_wakeup_new")]
-pub fn sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
-    on_wakeup(ctx.arg::<*const u8>(0));
-    0
-}
-
-#[btf_tracepoint(function = "sched_switch")]
-pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
-    on_switch(ctx.arg::<*const u8>(1), ctx.arg::<*const u8>(2));
-    0
-}
-
 /// A `u32` field of a task (a BTF-typed pointer from the tracepoint), as a direct load: see
 /// `field.rs` for why the offset must be read field by field from the read-only global.
 macro_rules! task_field {
@@ -68,6 +55,84 @@ macro_rules! task_field {
             core::ptr::read_volatile(core::ptr::addr_of!(TASK_OFFSETS.$field))
         })
     };
+}
+
+#[btf_tracepoint(function = "sched_wakeup")]
+pub fn sched_wakeup(ctx: BtfTracePointContext) -> i32 {
+    on_wakeup(watched(ctx.arg::<*const u8>(0)));
+    0
+}
+
+#[btf_tracepoint(function = "sched_wakeup_new")]
+pub fn sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
+    on_wakeup(watched(ctx.arg::<*const u8>(0)));
+    0
+}
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
+    let (prev, next) = (ctx.arg::<*const u8>(1), ctx.arg::<*const u8>(2));
+    let prev_w = watched(prev);
+    let next_w = watched(next);
+    if prev_w.is_none() && next_w.is_none() {
+        return 0;
+    }
+    // Still TASK_RUNNING (0) when switched out: preempted, so it waits on the runqueue now.
+    let runnable = prev_w.is_some() && task_field!(prev, state) == 0;
+    on_switch(prev_w, runnable, next_w);
+    0
+}
+
+// --- classic-tracepoint twins (no BTF): the records carry thread ids, not task pointers, so
+// `SCHED_WATCHED` holds tid → tgid for every thread of a watched process (kept by userspace).
+
+#[tracepoint(category = "sched", name = "sched_wakeup")]
+pub fn sched_wakeup_tp(ctx: TracePointContext) -> u32 {
+    on_wakeup(watched_tid(tp_read::<i32>(
+        &ctx,
+        tp_offset!(sched_wakeup_pid),
+    )));
+    0
+}
+
+#[tracepoint(category = "sched", name = "sched_wakeup_new")]
+pub fn sched_wakeup_new_tp(ctx: TracePointContext) -> u32 {
+    on_wakeup(watched_tid(tp_read::<i32>(
+        &ctx,
+        tp_offset!(sched_wakeup_pid),
+    )));
+    0
+}
+
+#[tracepoint(category = "sched", name = "sched_switch")]
+pub fn sched_switch_tp(ctx: TracePointContext) -> u32 {
+    let prev_w = watched_tid(tp_read::<i32>(&ctx, tp_offset!(sched_prev_pid)));
+    let next_w = watched_tid(tp_read::<i32>(&ctx, tp_offset!(sched_next_pid)));
+    if prev_w.is_none() && next_w.is_none() {
+        return 0;
+    }
+    let off = tp_offset!(sched_prev_state);
+    let state = if tp_offset!(sched_prev_state_size) == 8 {
+        tp_read::<u64>(&ctx, off)
+    } else {
+        tp_read::<u32>(&ctx, off).map(u64::from)
+    };
+    // No sleep bit set: the task was preempted (the preempt flag sits above the mask).
+    let runnable = matches!(state, Some(s) if s & u64::from(tp_offset!(sched_sleep_mask)) == 0);
+    on_switch(prev_w, prev_w.is_some() && runnable, next_w);
+    0
+}
+
+/// (tid, tgid) of a watched thread id (classic mode: the map value is the tgid).
+#[inline(always)]
+fn watched_tid(tid: Option<i32>) -> Option<(u32, u32)> {
+    let tid = tid? as u32;
+    if tid == 0 {
+        return None;
+    }
+    // SAFETY: the map only holds plain u32 values, copied out at once.
+    let tgid = unsafe { SCHED_WATCHED.get(&tid) }.copied()?;
+    Some((tid, tgid))
 }
 
 /// (tid, tgid) of a task when its process is watched. Runs for both tasks of every context
@@ -87,8 +152,8 @@ fn watched(task: *const u8) -> Option<(u32, u32)> {
 }
 
 #[inline(always)]
-fn on_wakeup(task: *const u8) {
-    let Some((tid, _)) = watched(task) else {
+fn on_wakeup(w: Option<(u32, u32)>) {
+    let Some((tid, _)) = w else {
         return;
     };
     // SAFETY: helper with no arguments.
@@ -112,19 +177,14 @@ fn on_wakeup(task: *const u8) {
     }
 }
 
+/// `prev_runnable`: the task switched out was still runnable (preempted), so its runqueue wait
+/// starts now.
 #[inline(always)]
-fn on_switch(prev: *const u8, next: *const u8) {
-    let prev_w = watched(prev);
-    let next_w = watched(next);
-    if prev_w.is_none() && next_w.is_none() {
-        return;
-    }
+fn on_switch(prev_w: Option<(u32, u32)>, prev_runnable: bool, next_w: Option<(u32, u32)>) {
     // SAFETY: helper with no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     if let Some((tid, _)) = prev_w {
-        // Still TASK_RUNNING (0) when switched out: preempted, so it waits on the runqueue now.
-        let state = task_field!(prev, state);
-        let runnable = if state == 0 { now } else { 0 };
+        let runnable = if prev_runnable { now } else { 0 };
         match SCHED_TIMES.get_ptr_mut(&tid) {
             // SAFETY: map value pointer; updating in place avoids a hash update per switch.
             Some(t) => unsafe {

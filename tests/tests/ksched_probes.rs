@@ -212,11 +212,28 @@ impl Drop for Spinner {
 }
 
 fn check_sched(watch: impl FnOnce(u32) -> WatchList, spinner: Spinner) {
+    check_sched_mode(watch, spinner, false);
+}
+
+/// `no_btf`: the classic-tracepoint twins, watching the process's threads by id.
+fn check_sched_mode(watch: impl FnOnce(u32) -> WatchList, spinner: Spinner, no_btf: bool) {
     let pid = spinner.0.id();
     let mut probes = load(ProbeOptions {
         watch: watch(pid),
+        no_btf,
         ..no_stacks()
     });
+    let st = probes
+        .statuses
+        .iter()
+        .find(|s| s.collector == "sched")
+        .expect("a sched status");
+    assert!(
+        st.detail
+            .contains(if no_btf { "classic" } else { "tp_btf" }),
+        "{}",
+        st.detail
+    );
     // Two more spinners than CPUs would be rude on a shared machine; one competes with the
     // rest of the system, which is enough for it to be preempted and wait on the runqueue.
     std::thread::sleep(Duration::from_secs(2));
@@ -272,5 +289,24 @@ fn sched_delay_of_a_watched_command_name_is_recorded() {
             comms: vec!["hbw-ks-spin".into()],
         },
         Spinner(child),
+    );
+}
+
+#[test]
+fn classic_tracepoints_record_sched_delay_of_a_watched_pid() {
+    if !require_root("classic_tracepoints_record_sched_delay_of_a_watched_pid") {
+        return;
+    }
+    let child = Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .expect("spawn spinner");
+    check_sched_mode(
+        |pid| WatchList {
+            pids: vec![pid],
+            comms: vec![],
+        },
+        Spinner(child),
+        true,
     );
 }

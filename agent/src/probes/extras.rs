@@ -1,7 +1,7 @@
 //! Attaches the optional probe families (softirq threshold events, scheduling delay, kernel
 //! stacks) after the softirq core. Each one that fails is reported and left off; the rest run.
 
-use agent_common::sched::TaskOffsets;
+use agent_common::{drops::NO_OFFSET, sched::TaskOffsets, tracepoints::TracepointOffsets};
 use aya::{Btf, Ebpf};
 
 use super::{
@@ -32,13 +32,21 @@ fn status(collector: &str, state: CollectorState, detail: String) -> CollectorSt
     }
 }
 
+/// What the loader learned about this kernel that the optional families need.
+pub(super) struct KernelLayout<'a> {
+    pub mode: AttachMode,
+    pub btf: Option<&'a Btf>,
+    /// `task_struct` field offsets from BTF (None when not read: classic mode or nothing watched).
+    pub task_offsets: Option<Result<TaskOffsets, String>>,
+    /// Classic tracepoint record fields (all unknown in tp_btf mode).
+    pub tp_offsets: &'a TracepointOffsets,
+}
+
 pub(super) fn attach_extras(
     ebpf: &mut Ebpf,
     host: &HostRoot,
-    mode: AttachMode,
-    btf: Option<&Btf>,
+    layout: KernelLayout<'_>,
     opts: &ProbeOptions,
-    offsets: Option<Result<TaskOffsets, String>>,
     statuses: &mut Vec<CollectorStatus>,
 ) -> Extras {
     let events = match SoftirqEventsProbe::open(ebpf, opts.softirq_threshold_ns) {
@@ -58,7 +66,7 @@ pub(super) fn attach_extras(
             None
         }
     };
-    let sched = attach_sched(ebpf, host, mode, btf, opts, offsets, statuses);
+    let sched = attach_sched(ebpf, host, layout, opts, statuses);
     let stacks = match opts.stacks {
         None => None,
         Some(so) => {
@@ -100,10 +108,8 @@ pub(super) fn attach_extras(
 fn attach_sched(
     ebpf: &mut Ebpf,
     host: &HostRoot,
-    mode: AttachMode,
-    btf: Option<&Btf>,
+    layout: KernelLayout<'_>,
     opts: &ProbeOptions,
-    offsets: Option<Result<TaskOffsets, String>>,
     statuses: &mut Vec<CollectorStatus>,
 ) -> Option<SchedProbe> {
     if opts.watch.is_empty() {
@@ -113,24 +119,34 @@ fn attach_sched(
         statuses.push(status("sched", CollectorState::Unavailable, why));
         None
     };
-    let (AttachMode::BtfTracepoint, Some(btf)) = (mode, btf) else {
-        return unavailable(
-            statuses,
-            "scheduling delay needs tp_btf (kernel BTF); not measured".into(),
-        );
+    let (btf, how) = match (layout.mode, layout.btf) {
+        (AttachMode::BtfTracepoint, Some(btf)) => {
+            match layout.task_offsets {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return unavailable(statuses, format!("task_struct layout: {e}")),
+                None => return unavailable(statuses, "task_struct layout not read".into()),
+            }
+            (Some(btf), "tp_btf")
+        }
+        _ if classic_sched_fields(layout.tp_offsets) => {
+            (None, "classic tracepoints (no kernel BTF):")
+        }
+        _ => {
+            return unavailable(
+                statuses,
+                "scheduling delay needs tp_btf (kernel BTF) or the sched_switch/sched_wakeup \
+                 record fields; not measured"
+                    .into(),
+            );
+        }
     };
-    match offsets {
-        Some(Ok(_)) => {}
-        Some(Err(e)) => return unavailable(statuses, format!("task_struct layout: {e}")),
-        None => return unavailable(statuses, "task_struct layout not read".into()),
-    }
     match SchedProbe::attach(ebpf, btf, opts.watch.clone(), host.clone()) {
         Ok(p) => {
             statuses.push(status(
                 "sched",
                 CollectorState::Running,
                 format!(
-                    "tp_btf sched_{{wakeup,wakeup_new,switch}} watching PIDs {:?} and commands {:?}",
+                    "{how} sched_{{wakeup,wakeup_new,switch}} watching PIDs {:?} and commands {:?}",
                     opts.watch.pids, opts.watch.comms
                 ),
             ));
@@ -138,6 +154,20 @@ fn attach_sched(
         }
         Err(e) => unavailable(statuses, e),
     }
+}
+
+/// The classic sched programs need thread ids and the switched-out task's state.
+fn classic_sched_fields(o: &TracepointOffsets) -> bool {
+    [
+        o.sched_wakeup_pid,
+        o.sched_prev_pid,
+        o.sched_prev_state,
+        o.sched_next_pid,
+    ]
+    .iter()
+    .all(|&f| f != NO_OFFSET)
+        && o.sched_sleep_mask != 0
+        && matches!(o.sched_prev_state_size, 4 | 8)
 }
 
 impl super::Probes {

@@ -8,8 +8,9 @@ use agent_common::{names, sched::TaskOffsets, softirq::MAX_CPUS};
 use aya::{Btf, Ebpf, EbpfLoader};
 
 use super::{
-    extras::attach_extras,
-    packet::{ClassicPacket, PacketBtf, PacketProbes},
+    classic::ClassicFields,
+    extras::{KernelLayout, attach_extras},
+    packet::{PacketBtf, PacketProbes},
     portwatch::WatchPort,
     privileges,
     sched::{self, SchedProbe, WatchList},
@@ -167,11 +168,11 @@ impl Probes {
         if mode == AttachMode::Classic {
             let tfs = tracefs::ensure_mounted()?;
             vec_offset = tracefs::field_offset(&tfs, "irq", names::TP_SOFTIRQ_ENTRY, "vec")?;
-            classic = Some(ClassicPacket::read(&tfs));
+            classic = Some(ClassicFields::read(&tfs));
         }
         let tp_offsets = classic
             .as_ref()
-            .map_or(agent_common::drops::TracepointOffsets::UNKNOWN, |c| {
+            .map_or(agent_common::tracepoints::TracepointOffsets::UNKNOWN, |c| {
                 c.offsets
             });
         let all_stacks = u32::from(opts.stacks.is_some_and(|s| s.all_stacks));
@@ -247,15 +248,13 @@ impl Probes {
             detail,
         }];
         statuses.extend(packet_statuses);
-        let extra = attach_extras(
-            &mut ebpf,
-            host,
+        let layout = KernelLayout {
             mode,
             btf,
-            opts,
-            task_offsets_read,
-            &mut statuses,
-        );
+            task_offsets: task_offsets_read,
+            tp_offsets: &tp_offsets,
+        };
+        let extra = attach_extras(&mut ebpf, host, layout, opts, &mut statuses);
         Ok(Probes {
             _ebpf: ebpf,
             softirq,

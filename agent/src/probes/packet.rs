@@ -3,16 +3,16 @@
 
 use std::path::Path;
 
-use agent_common::drops::{KernelOffsets, NO_OFFSET, TracepointOffsets};
+use agent_common::drops::KernelOffsets;
 use aya::{Btf, Ebpf};
 
 use super::{
     btf::{KernelBtf, VMLINUX},
+    classic::ClassicFields,
     drops::{DropProbe, interfaces},
     hardirq::{HardirqProbe, irq_lines},
     napi::NapiProbe,
     portwatch::{PortWatchProbe, WatchPort},
-    tracefs,
 };
 use crate::{
     collectors::host::HostRoot,
@@ -53,67 +53,6 @@ impl PacketBtf {
             drop_reasons,
             notes,
         })
-    }
-}
-
-/// What the classic-tracepoint fallback reads from tracefs before the object is loaded: record
-/// field offsets and the drop reason names of skb:kfree_skb's print format.
-pub struct ClassicPacket {
-    pub offsets: TracepointOffsets,
-    pub drop_reasons: Vec<(u32, String)>,
-    /// Fields this kernel's records lack (each names what goes unmeasured).
-    pub notes: Vec<String>,
-}
-
-impl ClassicPacket {
-    pub fn read(tfs: &Path) -> ClassicPacket {
-        let mut o = TracepointOffsets::UNKNOWN;
-        let mut notes = Vec::new();
-        let mut drop_reasons = Vec::new();
-        let mut field = |cat: &str, tp: &str, names: &[&str], note: &str| -> u32 {
-            let off = tracefs::format(tfs, cat, tp).ok().and_then(|f| {
-                if tp == "kfree_skb" && names[0] == "reason" {
-                    drop_reasons = tracefs::print_symbolic(&f, "reason");
-                }
-                names
-                    .iter()
-                    .find_map(|n| tracefs::parse_field_offset(&f, n))
-            });
-            if off.is_none() && !note.is_empty() {
-                notes.push(note.to_owned());
-            }
-            off.unwrap_or(NO_OFFSET)
-        };
-        o.kfree_reason = field(
-            "skb",
-            "kfree_skb",
-            &["reason"],
-            "kfree_skb has no drop reason (kernel before 5.17)",
-        );
-        o.kfree_protocol = field("skb", "kfree_skb", &["protocol"], "");
-        o.udp_rc = field("udp", "udp_fail_queue_rcv_skb", &["rc"], "");
-        o.udp_lport = field(
-            "udp",
-            "udp_fail_queue_rcv_skb",
-            &["dport", "lport"],
-            "udp_fail_queue_rcv_skb has no local port",
-        );
-        o.udp_family = field("udp", "udp_fail_queue_rcv_skb", &["family"], "");
-        o.napi_dev_name = field(
-            "napi",
-            "napi_poll",
-            &["dev_name"],
-            "napi_poll has no dev_name",
-        );
-        o.napi_work = field("napi", "napi_poll", &["work"], "");
-        o.napi_budget = field("napi", "napi_poll", &["budget"], "");
-        o.irq_entry_irq = field("irq", "irq_handler_entry", &["irq"], "");
-        o.irq_exit_irq = field("irq", "irq_handler_exit", &["irq"], "");
-        ClassicPacket {
-            offsets: o,
-            drop_reasons,
-            notes,
-        }
     }
 }
 
@@ -200,7 +139,7 @@ impl PacketProbes {
     /// socket and skb fields.
     pub fn attach_classic(
         ebpf: &mut Ebpf,
-        classic: &ClassicPacket,
+        classic: &ClassicFields,
         host: &HostRoot,
         watching: bool,
         at: u64,

@@ -35,7 +35,10 @@ impl WatchList {
 }
 
 pub struct SchedProbe {
+    /// tp_btf: watched tgids (value unused). Classic: every thread of a watched process,
+    /// tid → tgid, since the classic records carry thread ids only.
     watched: HashMap<MapData, u32, u32>,
+    classic: bool,
     stats: HashMap<MapData, u32, SchedStats>,
     times: HashMap<MapData, u32, SchedTimes>,
     list: WatchList,
@@ -44,29 +47,48 @@ pub struct SchedProbe {
     prev_mono_ns: u64,
 }
 
-const PROGRAMS: [(&str, &str); 3] = [
-    (names::PROG_SCHED_WAKEUP, names::TP_SCHED_WAKEUP),
-    (names::PROG_SCHED_WAKEUP_NEW, names::TP_SCHED_WAKEUP_NEW),
-    (names::PROG_SCHED_SWITCH, names::TP_SCHED_SWITCH),
+const PROGRAMS: [(&str, &str, &str); 3] = [
+    (
+        names::PROG_SCHED_WAKEUP,
+        names::PROG_SCHED_WAKEUP_TP,
+        names::TP_SCHED_WAKEUP,
+    ),
+    (
+        names::PROG_SCHED_WAKEUP_NEW,
+        names::PROG_SCHED_WAKEUP_NEW_TP,
+        names::TP_SCHED_WAKEUP_NEW,
+    ),
+    (
+        names::PROG_SCHED_SWITCH,
+        names::PROG_SCHED_SWITCH_TP,
+        names::TP_SCHED_SWITCH,
+    ),
 ];
 
 impl SchedProbe {
+    /// `btf` None: the classic-tracepoint twins (the caller checked that the record fields
+    /// were found).
     pub fn attach(
         ebpf: &mut Ebpf,
-        btf: &Btf,
+        btf: Option<&Btf>,
         list: WatchList,
         host: HostRoot,
     ) -> Result<Self, String> {
-        for (name, tp) in PROGRAMS {
-            super::disable::check(tp)?;
-            let p: &mut BtfTracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| format!("program {name} missing from the object"))?
-                .try_into()
-                .map_err(|e| format!("{name}: {e}"))?;
-            p.load(tp, btf).map_err(|e| format!("load {name}: {e:#}"))?;
-            p.attach()
-                .map_err(|e| format!("attach tp_btf/{tp}: {e:#}"))?;
+        for (name, tp_name, tp) in PROGRAMS {
+            match btf {
+                Some(btf) => {
+                    super::disable::check(tp)?;
+                    let p: &mut BtfTracePoint = ebpf
+                        .program_mut(name)
+                        .ok_or_else(|| format!("program {name} missing from the object"))?
+                        .try_into()
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    p.load(tp, btf).map_err(|e| format!("load {name}: {e:#}"))?;
+                    p.attach()
+                        .map_err(|e| format!("attach tp_btf/{tp}: {e:#}"))?;
+                }
+                None => super::drops::attach_classic(ebpf, tp_name, "sched", tp)?,
+            }
         }
         let take = |ebpf: &mut Ebpf, m: &str| {
             ebpf.take_map(m)
@@ -80,6 +102,7 @@ impl SchedProbe {
             .map_err(|e| format!("{}: {e}", names::MAP_SCHED_TIMES))?;
         let mut probe = SchedProbe {
             watched,
+            classic: btf.is_none(),
             stats,
             times,
             list,
@@ -111,24 +134,45 @@ impl SchedProbe {
                 }
             }
         }
-        // Forget exited processes, so a reused PID is not watched by accident.
+        // Keys: tgids, or (classic) every thread id with its tgid as the value.
+        let mut entries: Vec<(u32, u32)> = Vec::new();
+        for pid in want {
+            if self.classic {
+                entries.extend(self.threads(pid).into_iter().map(|tid| (tid, pid)));
+            } else {
+                entries.push((pid, 1));
+            }
+        }
+        // Forget exited processes and threads, so a reused id is not watched by accident.
         let gone: Vec<u32> = self
             .watched
             .keys()
             .filter_map(Result::ok)
-            .filter(|pid| !self.host.path(&format!("proc/{pid}")).exists())
+            .filter(|k| !entries.iter().any(|(e, _)| e == k))
+            .filter(|k| self.classic || !self.host.path(&format!("proc/{k}")).exists())
             .collect();
-        for pid in gone {
-            let _ = self.watched.remove(&pid);
+        for k in gone {
+            let _ = self.watched.remove(&k);
         }
-        for pid in want {
-            if self.watched.get(&pid, 0).is_err() {
+        for (k, v) in entries {
+            if self.watched.get(&k, 0).is_err() {
                 self.watched
-                    .insert(pid, 1, 0)
-                    .map_err(|e| format!("watching PID {pid}: {e}"))?;
+                    .insert(k, v, 0)
+                    .map_err(|e| format!("watching {k}: {e}"))?;
             }
         }
         Ok(())
+    }
+
+    /// Thread ids of a process, from /proc/PID/task.
+    fn threads(&self, pid: u32) -> Vec<u32> {
+        std::fs::read_dir(self.host.path(&format!("proc/{pid}/task")))
+            .map(|dir| {
+                dir.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Delay of watched threads since the previous call; forgets threads that have exited.

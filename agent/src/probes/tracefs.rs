@@ -66,12 +66,29 @@ pub fn format(tracefs: &Path, category: &str, name: &str) -> Result<String, Stri
 /// classic tracepoints name enum values (e.g. drop reasons) where no BTF is available.
 pub fn print_symbolic(format: &str, field: &str) -> Vec<(u32, String)> {
     let needle = format!("__print_symbolic(REC->{field},");
+    match format.find(&needle) {
+        Some(start) => entries(&format[start + needle.len()..]),
+        None => Vec::new(),
+    }
+}
+
+/// The flag names of `__print_flags(REC->field …, "|", { 0x1, "S" }, …)` (the flag list starts
+/// at the first brace; the mask expression before it has parentheses only).
+pub fn print_flags(format: &str, field: &str) -> Vec<(u32, String)> {
+    let needle = format!("__print_flags(REC->{field}");
     let Some(start) = format.find(&needle) else {
         return Vec::new();
     };
+    let rest = &format[start + needle.len()..];
+    match rest.find('{') {
+        Some(brace) => entries(&rest[brace..]),
+        None => Vec::new(),
+    }
+}
+
+/// `{ number, "NAME" }` entries up to the first `)` outside an entry.
+fn entries(mut rest: &str) -> Vec<(u32, String)> {
     let mut out = Vec::new();
-    let mut rest = &format[start + needle.len()..];
-    // Entries are `{ number, "NAME" }`; the list ends at the first `)` outside an entry.
     while let Some(open) = rest.find(['{', ')']) {
         if rest.as_bytes()[open] == b')' {
             break;
@@ -95,8 +112,18 @@ pub fn print_symbolic(format: &str, field: &str) -> Vec<(u32, String)> {
     out
 }
 
+/// Size in bytes of `field` in a format file's `field:` lines.
+pub fn parse_field_size(format: &str, field: &str) -> Option<u32> {
+    field_attr(format, field, "size:")
+}
+
 /// Parses `field:unsigned int vec;\toffset:8;\tsize:4;` lines of a format file.
 pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
+    field_attr(format, field, "offset:")
+}
+
+/// One `key:value` attribute (`offset:`, `size:`) of `field`'s line in a format file.
+fn field_attr(format: &str, field: &str, key: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let decl = line.trim().strip_prefix("field:")?;
         let (decl, rest) = decl.split_once(';')?;
@@ -105,7 +132,7 @@ pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
             return None;
         }
         rest.split(';')
-            .find_map(|kv| kv.trim().strip_prefix("offset:")?.parse().ok())
+            .find_map(|kv| kv.trim().strip_prefix(key)?.parse().ok())
     })
 }
 
@@ -124,6 +151,15 @@ mod tests {
         );
         assert!(super::print_symbolic(fmt, "protocol").is_empty());
         assert!(super::print_symbolic("print fmt: \"x\"", "reason").is_empty());
+    }
+
+    #[test]
+    fn reads_flag_names_after_a_mask_expression() {
+        let fmt = "print fmt: \"prev_state=%s%s\", (REC->prev_state & ((((0x00000000 | 0x00000001) + 1) << 1) - 1)) ? __print_flags(REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002) + 1) << 1) - 1), \"|\", { 0x00000001, \"S\" }, { 0x00000002, \"D\" }, { 0x00000080, \"I\" }) : \"R\", REC->next_pid";
+        let flags = super::print_flags(fmt, "prev_state");
+        assert_eq!(flags.len(), 3);
+        assert_eq!(flags.iter().map(|f| f.0).max(), Some(0x80));
+        assert!(super::print_flags(fmt, "next_pid").is_empty());
     }
 
     #[test]

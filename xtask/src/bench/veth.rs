@@ -60,7 +60,9 @@ impl Veth {
         }
         v.server = Some(
             Command::new("ip")
-                .args(["netns", "exec", &v.b, "iperf3", "-s", "-p", "5299", "-A", "0"])
+                .args([
+                    "netns", "exec", &v.b, "iperf3", "-s", "-p", "5299", "-A", "0",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -78,7 +80,9 @@ impl Veth {
         let cpu = sender_cpu();
         let t0 = cpu_irq_ticks(cpu)?;
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.a, "iperf3", "-c", &self.b_ip, "-p", "5299"])
+            .args([
+                "netns", "exec", &self.a, "iperf3", "-c", &self.b_ip, "-p", "5299",
+            ])
             .args(["-u", "-b", "0", "-l", "64", "-J", "-A", &cpu.to_string()])
             .args(["-t", &secs.to_string()])
             .stdout(Stdio::piped())
