@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::{
     analysis::RecordingSummary,
     clock,
-    collectors::{capture::SystemCapture, host::HostRoot},
+    collectors::{affinity::AffinityWatch, capture::SystemCapture, host::HostRoot},
     probes::{ProbeOptions, Probes},
     recording::{
         RecordingWriter,
@@ -43,6 +43,8 @@ pub struct Session {
     /// tables, host configuration, heartbeat sources), latest of each: a rotated file starts
     /// with them so it reads on its own.
     preamble: Vec<Record>,
+    /// CPU affinity of the processes the scheduling probe watches.
+    affinity: AffinityWatch,
 }
 
 /// The key under which a describing record replaces an earlier one in the preamble; None for
@@ -53,6 +55,7 @@ fn preamble_key(r: &Record) -> Option<String> {
         Record::PacketTables(_) => Some("packet tables".to_owned()),
         Record::HostConfig(_) => Some("host config".to_owned()),
         Record::HeartbeatSource(d) => Some(format!("heartbeat source {}", d.source)),
+        Record::TaskAffinity(a) => Some(format!("affinity {}", a.tgid)),
         _ => None,
     }
 }
@@ -131,6 +134,7 @@ impl Session {
             tick_ended: false,
             system,
             preamble,
+            affinity: AffinityWatch::new(HostRoot::default()),
         })
     }
 
@@ -171,7 +175,9 @@ impl Session {
                 }))?;
             }
         }
-        for r in self.probes.read_extras(now) {
+        let extras = self.probes.read_extras(now);
+        let affinity = self.affinity.observe(&extras, now);
+        for r in extras.into_iter().chain(affinity) {
             self.push(r)?;
         }
         let (records, errors) = self.probes.packet.tick(now);

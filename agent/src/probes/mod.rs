@@ -2,6 +2,7 @@
 //! in-kernel aggregates into recording records. One file per probe family.
 
 pub mod btf;
+pub mod cpu_tasks;
 pub mod disable;
 pub mod drops;
 mod extras;

@@ -8,7 +8,12 @@ use super::evidence::{
 };
 use crate::{
     analysis::{
-        RecordingSummary, audit::drops::MISSED_STATS, gaps::Gap, gaps::GapKind, latency::HistAgg,
+        RecordingSummary,
+        audit::drops::MISSED_STATS,
+        cpu_tasks::{self, CpuTotals},
+        gaps::Gap,
+        gaps::GapKind,
+        latency::HistAgg,
     },
     heartbeat::spec::{self, Proto, Source},
     recording::records::{
@@ -93,6 +98,8 @@ struct Acc {
     self_stalls: Vec<SelfStall>,
     lost: u64,
     flow: FlowCounts,
+    /// Samples per process on the heartbeat CPUs, inside the window.
+    cpu_users: BTreeMap<u32, CpuTotals>,
 }
 
 #[derive(Default)]
@@ -207,6 +214,9 @@ pub fn build(s: &RecordingSummary, records: &[Record], gaps: &[Gap]) -> Vec<GapE
     let mut t = Totals::default();
     for r in records {
         fold(r, s, net_rx, &mut t, &mut accs, gaps);
+        if let Record::CpuTasks(iv) = r {
+            fold_cpu_tasks(iv, &heartbeat_cpus, &mut accs);
+        }
     }
     let unavailable: Vec<String> = s
         .collectors
@@ -388,6 +398,47 @@ fn fold(
     }
 }
 
+/// Samples per process on the heartbeat CPUs for every window the interval overlaps.
+fn fold_cpu_tasks(
+    iv: &crate::recording::records::CpuTaskSamples,
+    hb_cpus: &BTreeSet<u32>,
+    accs: &mut [Acc],
+) {
+    for a in accs
+        .iter_mut()
+        .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
+    {
+        for c in iv.cpus.iter().filter(|c| hb_cpus.contains(&c.cpu)) {
+            a.cpu_users.entry(c.cpu).or_default().add(c);
+        }
+    }
+}
+
+/// The top CPU users of each heartbeat CPU in the window; `None` when nothing sampled them.
+fn nic_cpu_users(
+    s: &RecordingSummary,
+    a: &Acc,
+    hb_cpus: &BTreeSet<u32>,
+) -> Option<Vec<cpu_tasks::NicCpuUsers>> {
+    // Recorded every tick while the sampler runs (empty when every CPU idled).
+    if s.cpu_tasks.intervals == 0 {
+        return None;
+    }
+    let empty = CpuTotals::default();
+    Some(
+        hb_cpus
+            .iter()
+            .map(|cpu| {
+                cpu_tasks::users(
+                    *cpu,
+                    a.cpu_users.get(cpu).unwrap_or(&empty),
+                    s.cpu_tasks.totals.get(cpu).unwrap_or(&empty),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// The port watch ran, so silence on the port means no packet came.
 fn portwatch_running(s: &RecordingSummary) -> bool {
     s.collectors
@@ -418,6 +469,7 @@ fn finish(
     let interval = g.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
     let mut e = GapEvidence::empty(source_kind(s, g), g.length_ns, interval);
     e.window_ns = a.to.saturating_sub(a.from).max(1);
+    e.nic_cpu_users = nic_cpu_users(s, &a, hb_cpus);
     // Baseline time: the rest of the recording (counters only exist where samples were taken).
     let base_ns = s.duration_ns().saturating_sub(e.window_ns);
     let sys_base_ns = t.covered_ns.saturating_sub(a.covered_ns).min(base_ns);

@@ -85,6 +85,7 @@ pub fn diagnose(summary: &RecordingSummary, records: &[Record]) -> Diagnosis {
                 port: build::source_port(summary, g.source),
                 rx_cpus: &rx_cpus,
                 app: app.clone(),
+                online: &summary.header.online_cpus,
             };
             let recommendations = recommend::recommend(&e, &findings, &cx);
             GapDiagnosis {

@@ -116,6 +116,12 @@ pub fn text_top(s: &RecordingSummary, d: &Diagnosis, st: Style, out: &mut dyn Wr
         for e in f.evidence.iter().take(3) {
             writeln!(out, "        · {}", wrap(e, 90, "          "))?;
         }
+        // The full gap view says "not measured"; the summary only shows what was measured.
+        if g.evidence.nic_cpu_users.is_some() {
+            for l in super::cpu_users::lines(&g.evidence) {
+                writeln!(out, "        {}", wrap(&l, 90, "          "))?;
+            }
+        }
     }
     Ok(())
 }
@@ -170,6 +176,9 @@ pub fn text_gap(
                 dropped.join(", ")
             }
         )?;
+    }
+    for l in super::cpu_users::lines(&g.evidence) {
+        writeln!(out, "  {}", wrap(&l, 96, "    "))?;
     }
     recommendations(&g.recommendations, st, out)
 }
@@ -328,6 +337,15 @@ pub fn markdown(
                 for e in &f.evidence {
                     writeln!(out, "  - {e}")?;
                 }
+            }
+            let cu = super::cpu_users::lines(&g.evidence);
+            writeln!(out)?;
+            writeln!(out, "{}", cu[0].replacen("top", "Top", 1))?;
+            if cu.len() > 1 {
+                writeln!(out)?;
+            }
+            for l in &cu[1..] {
+                writeln!(out, "- {l}")?;
             }
         }
     }
