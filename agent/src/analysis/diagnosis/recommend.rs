@@ -205,7 +205,7 @@ fn move_task(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Option<Recommendat
             "move-task-off-nic-cpus",
             Severity::Warning,
             name,
-            format!("Move {name} (PID {pid}) off CPU {cpu}, which handles the heartbeat receive path"),
+            format!("Move {name} (PID {pid}) off heartbeat CPU {cpu}"),
             format!("{name} held CPU {cpu} for most of the gap window; the NET_RX softirq that delivers heartbeats waits behind it (or is pushed to ksoftirqd, which competes with it)."),
         )
         .evidence("gap evidence", why)

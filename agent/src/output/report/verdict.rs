@@ -116,8 +116,11 @@ pub fn text_top(s: &RecordingSummary, d: &Diagnosis, st: Style, out: &mut dyn Wr
         for e in f.evidence.iter().take(3) {
             writeln!(out, "        · {}", wrap(e, 90, "          "))?;
         }
-        // The full gap view says "not measured"; the summary only shows what was measured.
-        if g.evidence.nic_cpu_users.is_some() {
+        // Here only where it bears on the verdict and was measured; `--gap N`, Markdown and
+        // JSON always carry it ("not measured" included).
+        let cpu_cause = matches!(f.cause, crate::analysis::diagnosis::Cause::SoftirqDelay
+                | crate::analysis::diagnosis::Cause::CpuBacklogOverflow);
+        if cpu_cause && g.evidence.nic_cpu_users.is_some() {
             for l in super::cpu_users::lines(&g.evidence) {
                 writeln!(out, "        {}", wrap(&l, 90, "          "))?;
             }
