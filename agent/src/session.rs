@@ -118,6 +118,8 @@ impl Session {
             clock::mono_ns(),
         );
         session_records.extend(records);
+        let mut affinity = AffinityWatch::new(HostRoot::default());
+        session_records.extend(affinity.observe_pids(&opts.watch.pids, clock::mono_ns()));
         let mut preamble = Vec::new();
         for r in &session_records {
             writer.push(r)?;
@@ -134,7 +136,7 @@ impl Session {
             tick_ended: false,
             system,
             preamble,
-            affinity: AffinityWatch::new(HostRoot::default()),
+            affinity,
         })
     }
 

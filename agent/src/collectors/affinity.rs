@@ -26,12 +26,21 @@ impl AffinityWatch {
 
     /// Affinity records for the watched processes in `records` that are new or changed.
     pub fn observe(&mut self, records: &[Record], now_mono_ns: u64) -> Vec<Record> {
+        let tgids: Vec<u32> = records
+            .iter()
+            .flat_map(|r| match r {
+                Record::Sched(iv) => iv.tasks.iter().map(|t| t.tgid).collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+            .collect();
+        self.observe_pids(&tgids, now_mono_ns)
+    }
+
+    /// Affinity records for the processes `tgids` that are new or changed (also used at start
+    /// for `--watch-pid`, so a process that never sleeps is covered too).
+    pub fn observe_pids(&mut self, tgids: &[u32], now_mono_ns: u64) -> Vec<Record> {
         let mut out = Vec::new();
-        let tgids = records.iter().flat_map(|r| match r {
-            Record::Sched(iv) => iv.tasks.iter().map(|t| t.tgid).collect::<Vec<_>>(),
-            _ => Vec::new(),
-        });
-        for tgid in tgids {
+        for &tgid in tgids {
             if let Some((_, at)) = self.known.get(&tgid)
                 && now_mono_ns.saturating_sub(*at) < RECHECK_NS
             {

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::evidence::{
-    Counter, CpuSoftirq, FlowFate, GapEvidence, ReasonDrops, SelfStall, SourceKind,
+use super::{
+    evidence::{Counter, CpuSoftirq, FlowFate, GapEvidence, ReasonDrops, SelfStall, SourceKind},
+    rx_cpus::RxCpus,
 };
 use crate::{
     analysis::{
@@ -98,7 +99,7 @@ struct Acc {
     self_stalls: Vec<SelfStall>,
     lost: u64,
     flow: FlowCounts,
-    /// Samples per process on the heartbeat CPUs, inside the window.
+    /// Samples per process per CPU, inside the window.
     cpu_users: BTreeMap<u32, CpuTotals>,
 }
 
@@ -144,90 +145,90 @@ fn nic_missed(sample: &crate::recording::records::SystemSample) -> u64 {
     eth.max(dev)
 }
 
-/// The CPUs that take the heartbeat flow first: where the watched port's packets were seen, else
-/// the NIC RX-queue IRQs that fired and the RPS targets.
+/// The CPUs that take the heartbeat flow first (see [`RxCpus`]).
 pub fn rx_cpus(s: &RecordingSummary, records: &[Record], ports: &[Port]) -> BTreeSet<u32> {
-    let mut cpus: BTreeSet<u32> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::PortPacket(e)
-                if e.stage == PortStage::Seen
-                    && ports
-                        .iter()
-                        .any(|p| p.proto == e.proto && p.port == e.local_port) =>
-            {
-                Some(e.cpu)
-            }
-            _ => None,
-        })
-        .collect();
-    if cpus.is_empty()
-        && let Some(c) = &s.host_config
-    {
-        let mut rx_irqs = BTreeSet::new();
-        for nic in c.nics.iter().filter(|n| !n.is_virtual) {
-            for irq in nic.queue_irqs() {
-                rx_irqs.insert(irq.irq);
-                cpus.extend(irq.taken.iter().filter(|(_, n)| *n > 0).map(|(c, _)| *c));
-            }
-            for q in &nic.rx_queues {
-                cpus.extend(q.rps_cpus.iter().copied());
-            }
-        }
-        // Where the queue interrupts actually fired during the recording.
-        for r in records {
-            if let Record::System(x) = r {
-                cpus.extend(
-                    x.interrupts
-                        .iter()
-                        .filter(|(irq, _, n)| *n > 0 && rx_irqs.contains(irq))
-                        .map(|(_, cpu, _)| *cpu),
-                );
-            }
-        }
+    let mut f = RxCpus::new(s, ports.to_vec());
+    for r in records {
+        f.add(r);
     }
-    cpus
+    f.finish()
 }
 
 /// The evidence for each gap, in the order given.
 pub fn build(s: &RecordingSummary, records: &[Record], gaps: &[Gap]) -> Vec<GapEvidence> {
-    let net_rx = s
-        .header
-        .softirq_vectors
-        .iter()
-        .position(|v| v == "NET_RX")
-        .unwrap_or(3) as u8;
-    let mut accs: Vec<Acc> = gaps
-        .iter()
-        .map(|g| {
-            let (from, to) = window(g);
-            Acc {
-                from,
-                to,
-                port: source_port(s, g.source),
-                ..Acc::default()
-            }
-        })
-        .collect();
-    let ports: Vec<Port> = accs.iter().filter_map(|a| a.port).collect();
-    let heartbeat_cpus = rx_cpus(s, records, &ports);
-    let mut t = Totals::default();
+    let mut f = EvidenceFold::new(s, gaps);
     for r in records {
-        fold(r, s, net_rx, &mut t, &mut accs, gaps);
-        if let Record::CpuTasks(iv) = r {
-            fold_cpu_tasks(iv, &heartbeat_cpus, &mut accs);
+        f.add(s, r);
+    }
+    f.finish(s).0
+}
+
+/// Every gap's evidence, folded one record at a time (so a report can stream the file): the
+/// per-gap window sums, the whole-recording totals for baselines, and the heartbeat CPUs.
+pub struct EvidenceFold {
+    gaps: Vec<Gap>,
+    net_rx: u8,
+    accs: Vec<Acc>,
+    t: Totals,
+    rx: RxCpus,
+}
+
+impl EvidenceFold {
+    pub fn new(s: &RecordingSummary, gaps: &[Gap]) -> Self {
+        let net_rx = s
+            .header
+            .softirq_vectors
+            .iter()
+            .position(|v| v == "NET_RX")
+            .unwrap_or(3) as u8;
+        let accs: Vec<Acc> = gaps
+            .iter()
+            .map(|g| {
+                let (from, to) = window(g);
+                Acc {
+                    from,
+                    to,
+                    port: source_port(s, g.source),
+                    ..Acc::default()
+                }
+            })
+            .collect();
+        let ports: Vec<Port> = accs.iter().filter_map(|a| a.port).collect();
+        EvidenceFold {
+            gaps: gaps.to_vec(),
+            net_rx,
+            accs,
+            t: Totals::default(),
+            rx: RxCpus::new(s, ports),
         }
     }
-    let unavailable: Vec<String> = s
-        .collectors
-        .values()
-        .filter(|c| c.state == CollectorState::Unavailable)
-        .map(|c| format!("{} ({})", c.collector, c.detail))
-        .collect();
-    gaps.iter()
-        .zip(accs)
-        .map(|(g, a)| finish(s, g, a, &t, &heartbeat_cpus, &unavailable))
-        .collect()
+
+    pub fn add(&mut self, s: &RecordingSummary, r: &Record) {
+        self.rx.add(r);
+        fold(r, s, self.net_rx, &mut self.t, &mut self.accs, &self.gaps);
+        if let Record::CpuTasks(iv) = r {
+            fold_cpu_tasks(iv, &mut self.accs);
+        }
+    }
+
+    /// The evidence per gap, and the CPUs that take the heartbeat flow.
+    pub fn finish(self, s: &RecordingSummary) -> (Vec<GapEvidence>, BTreeSet<u32>) {
+        let heartbeat_cpus = self.rx.finish();
+        let unavailable: Vec<String> = s
+            .collectors
+            .values()
+            .filter(|c| c.state == CollectorState::Unavailable)
+            .map(|c| format!("{} ({})", c.collector, c.detail))
+            .collect();
+        let t = self.t;
+        let ev = self
+            .gaps
+            .iter()
+            .zip(self.accs)
+            .map(|(g, a)| finish(s, g, a, &t, &heartbeat_cpus, &unavailable))
+            .collect();
+        (ev, heartbeat_cpus)
+    }
 }
 
 fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary) {
@@ -398,17 +399,14 @@ fn fold(
     }
 }
 
-/// Samples per process on the heartbeat CPUs for every window the interval overlaps.
-fn fold_cpu_tasks(
-    iv: &crate::recording::records::CpuTaskSamples,
-    hb_cpus: &BTreeSet<u32>,
-    accs: &mut [Acc],
-) {
+/// Samples per process on every CPU (the heartbeat CPUs are known only at the end) for every
+/// window the interval overlaps.
+fn fold_cpu_tasks(iv: &crate::recording::records::CpuTaskSamples, accs: &mut [Acc]) {
     for a in accs
         .iter_mut()
         .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
     {
-        for c in iv.cpus.iter().filter(|c| hb_cpus.contains(&c.cpu)) {
+        for c in &iv.cpus {
             a.cpu_users.entry(c.cpu).or_default().add(c);
         }
     }
