@@ -99,7 +99,9 @@ pub struct NicCpuUsers {
 impl NicCpuUsers {
     /// The user that held the CPU for at least [`DOMINANT_SHARE`] of the window, if any.
     pub fn dominant(&self) -> Option<&CpuUser> {
-        self.top.first().filter(|u| u.window_share >= DOMINANT_SHARE)
+        self.top
+            .first()
+            .filter(|u| u.window_share >= DOMINANT_SHARE)
     }
 }
 
@@ -136,7 +138,10 @@ pub fn users(cpu: u32, window: &CpuTotals, total: &CpuTotals) -> NicCpuUsers {
     NicCpuUsers {
         cpu,
         window_samples: window.samples,
-        window_busy_share: share(window.samples - window.idle.min(window.samples), window.samples),
+        window_busy_share: share(
+            window.samples - window.idle.min(window.samples),
+            window.samples,
+        ),
         baseline_busy_share: share(base_samples - base_idle.min(base_samples), base_samples),
         top,
     }
@@ -177,13 +182,24 @@ mod tests {
             total.add(&iv(0, 90, &[(10, "corosync", false, 9, 0)]));
         }
         // Window: a batch job holds the CPU, ksoftirqd runs softirq work under it.
-        let w = iv(0, 0, &[(77, "backup", false, 80, 30), (9, "ksoftirqd/0", true, 19, 19)]);
+        let w = iv(
+            0,
+            0,
+            &[
+                (77, "backup", false, 80, 30),
+                (9, "ksoftirqd/0", true, 19, 19),
+            ],
+        );
         total.add(&w);
         window.add(&w);
         let u = users(0, &window, &total);
         assert_eq!(u.window_samples, 100);
         assert!((u.window_busy_share - 1.0).abs() < 1e-9);
-        assert!((u.baseline_busy_share - 0.1).abs() < 1e-9, "{}", u.baseline_busy_share);
+        assert!(
+            (u.baseline_busy_share - 0.1).abs() < 1e-9,
+            "{}",
+            u.baseline_busy_share
+        );
         assert_eq!(u.top[0].comm, "backup");
         assert!((u.top[0].window_share - 0.8).abs() < 1e-9);
         assert!((u.top[0].window_softirq_share - 0.3).abs() < 1e-9);

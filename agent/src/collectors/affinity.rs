@@ -99,7 +99,8 @@ mod tests {
         let p = dir.path().join("proc/42");
         std::fs::create_dir_all(&p).expect("mkdir");
         std::fs::write(p.join("comm"), "corosync\n").expect("write");
-        let status = |list: &str| format!("Name:\tcorosync\nCpus_allowed:\tf\nCpus_allowed_list:\t{list}\n");
+        let status =
+            |list: &str| format!("Name:\tcorosync\nCpus_allowed:\tf\nCpus_allowed_list:\t{list}\n");
         std::fs::write(p.join("status"), status("2-3")).expect("write");
         let mut w = AffinityWatch::new(HostRoot(dir.path().to_owned()));
         let r = w.observe(&[sched(42), sched(43)], 1);

@@ -94,7 +94,10 @@ impl TaskFold {
         }
         Folded {
             // A CPU that only idled says nothing about CPU users; leave it out.
-            cpus: per_cpu.into_values().filter(|c| c.samples > c.idle).collect(),
+            cpus: per_cpu
+                .into_values()
+                .filter(|c| c.samples > c.idle)
+                .collect(),
             idle_tgids,
         }
     }
@@ -159,7 +162,10 @@ mod tests {
     fn deltas_top_n_others_and_idle() {
         let mut f = TaskFold::default();
         let mut cur = BTreeMap::new();
-        cur.insert(0, vec![cell(0, 10, 0, "swapper/0"), cell(1, 99, 0, "swapper/1")]);
+        cur.insert(
+            0,
+            vec![cell(0, 10, 0, "swapper/0"), cell(1, 99, 0, "swapper/1")],
+        );
         for (t, n) in [(100, 50), (101, 20), (102, 9), (103, 5), (104, 4)] {
             cur.insert(t, vec![cell(0, n, 1, &format!("p{t}"))]);
         }
@@ -188,7 +194,10 @@ mod tests {
         cur.insert(101, vec![cell(0, 2, 0, "p101")]);
         let out = f.fold(&cur, |_| false);
         let c = &out.cpus[0];
-        assert_eq!(c.top.iter().find(|t| t.tgid == 101).map(|t| t.samples), Some(2));
+        assert_eq!(
+            c.top.iter().find(|t| t.tgid == 101).map(|t| t.samples),
+            Some(2)
+        );
     }
 
     #[test]

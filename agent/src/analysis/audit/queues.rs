@@ -208,8 +208,8 @@ fn avoid_app(input: &AuditInput<'_>, all: Vec<u32>) -> (Vec<u32>, (String, Strin
         return (all, none);
     };
     let online = &input.config.cpus.online;
-    let pinned = !app.cpus_allowed.is_empty()
-        && online.iter().any(|c| !app.cpus_allowed.contains(c));
+    let pinned =
+        !app.cpus_allowed.is_empty() && online.iter().any(|c| !app.cpus_allowed.contains(c));
     if !pinned {
         return (all, none);
     }
@@ -225,7 +225,8 @@ fn avoid_app(input: &AuditInput<'_>, all: Vec<u32>) -> (Vec<u32>, (String, Strin
         .filter(|c| !app.cpus_allowed.contains(c))
         .collect();
     if rest.is_empty() {
-        let why = "every CPU RPS could use is one of its CPUs: the mask cannot avoid them".to_owned();
+        let why =
+            "every CPU RPS could use is one of its CPUs: the mask cannot avoid them".to_owned();
         return (all, (what, why));
     }
     (rest, (what, "left out of the RPS mask".to_owned()))

@@ -326,7 +326,10 @@ fn rps_with_app(online: &[u32], isolated: &[u32], allowed: &[u32]) -> Recommenda
 #[test]
 fn rps_mask_leaves_out_a_pinned_application() {
     let r = rps_with_app(&[0, 1, 2, 3], &[], &[2, 3]);
-    assert_eq!(r.apply[0], "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus");
+    assert_eq!(
+        r.apply[0],
+        "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
     let e = r
         .evidence
         .iter()
@@ -335,13 +338,19 @@ fn rps_mask_leaves_out_a_pinned_application() {
     assert_eq!(e.value, "left out of the RPS mask");
     // With isolated CPUs too: 0-7, isolated 6-7, app on 0-1 → 2-5 = 0x3c.
     let r = rps_with_app(&[0, 1, 2, 3, 4, 5, 6, 7], &[6, 7], &[0, 1]);
-    assert_eq!(r.apply[0], "echo 3c > /sys/class/net/eth0/queues/rx-0/rps_cpus");
+    assert_eq!(
+        r.apply[0],
+        "echo 3c > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
 }
 
 #[test]
 fn unpinned_application_keeps_the_full_mask() {
     let r = rps_with_app(&[0, 1, 2, 3], &[], &[0, 1, 2, 3]);
-    assert_eq!(r.apply[0], "echo f > /sys/class/net/eth0/queues/rx-0/rps_cpus");
+    assert_eq!(
+        r.apply[0],
+        "echo f > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
     assert!(r.evidence.iter().all(|e| !e.what.contains("pinned")));
 }
 
@@ -349,7 +358,10 @@ fn unpinned_application_keeps_the_full_mask() {
 fn application_on_every_rps_cpu_is_said_not_hidden() {
     // RPS may use 0-1 (2-3 isolated); the application runs on 0-2: nothing left to avoid it.
     let r = rps_with_app(&[0, 1, 2, 3], &[2, 3], &[0, 1, 2]);
-    assert_eq!(r.apply[0], "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus");
+    assert_eq!(
+        r.apply[0],
+        "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
     let e = r
         .evidence
         .iter()

@@ -10,10 +10,10 @@ use agent_common::hist::bucket_index;
 use crate::recording::{
     RecordingWriter,
     records::{
-        CollectorState, CollectorStatus, CpuTaskSamples, CpuTasks, CpuTimeDelta, DropCell, DropInterval, NapiCell,
-        NapiInterval, PacketTables, PortPacketEvent, PortStage, Record, SchedInterval, SchedTask,
-        SoftirqCell, SoftirqInterval, SoftnetDelta, SourceDeclared, SourceKind, SparseHist,
-        StopInfo, SystemSample, TaskSamples, TimedMax, UDP_RC_RCVBUF,
+        CollectorState, CollectorStatus, CpuTaskSamples, CpuTasks, CpuTimeDelta, DropCell,
+        DropInterval, NapiCell, NapiInterval, PacketTables, PortPacketEvent, PortStage, Record,
+        SchedInterval, SchedTask, SoftirqCell, SoftirqInterval, SoftnetDelta, SourceDeclared,
+        SourceKind, SparseHist, StopInfo, SystemSample, TaskSamples, TimedMax, UDP_RC_RCVBUF,
     },
 };
 

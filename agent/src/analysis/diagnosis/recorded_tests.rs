@@ -204,8 +204,15 @@ fn a_user_task_holding_the_nic_cpu_is_named_and_moved() {
         .find(|r| r.id == "move-task-off-nic-cpus")
         .expect("the task is moved");
     assert_eq!(r.subject, "backup");
-    assert_eq!(r.apply[0], "taskset -apc 1 7777   # every thread of backup to CPU 1");
-    assert!(r.persist[0].content.starts_with("CPUAffinity=1 "), "{:?}", r.persist);
+    assert_eq!(
+        r.apply[0],
+        "taskset -apc 1 7777   # every thread of backup to CPU 1"
+    );
+    assert!(
+        r.persist[0].content.starts_with("CPUAffinity=1 "),
+        "{:?}",
+        r.persist
+    );
     assert!(g.recommendations.iter().all(|r| r.id != "app-off-nic-cpus"));
 }
 
@@ -221,7 +228,11 @@ fn a_kernel_thread_on_the_nic_cpu_is_shown_but_not_moved() {
     let users = g.evidence.nic_cpu_users.as_ref().expect("measured");
     assert!(users[0].top[0].kernel_thread);
     assert!(g.evidence.dominant_user().is_none());
-    assert!(g.recommendations.iter().all(|r| r.id != "move-task-off-nic-cpus"));
+    assert!(
+        g.recommendations
+            .iter()
+            .all(|r| r.id != "move-task-off-nic-cpus")
+    );
 }
 
 #[test]

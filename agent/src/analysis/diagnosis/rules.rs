@@ -306,7 +306,11 @@ fn busy_cpu_line(e: &GapEvidence) -> Option<String> {
     Some(format!(
         "CPU {cpu}, which handles the heartbeat flow, was held by {}{} (PID {}) {:.0}% of the window ({:.0}% normally)",
         u.comm,
-        if u.kernel_thread { " (kernel thread)" } else { "" },
+        if u.kernel_thread {
+            " (kernel thread)"
+        } else {
+            ""
+        },
         u.tgid,
         u.window_share * 100.0,
         u.baseline_share * 100.0

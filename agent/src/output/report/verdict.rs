@@ -118,8 +118,11 @@ pub fn text_top(s: &RecordingSummary, d: &Diagnosis, st: Style, out: &mut dyn Wr
         }
         // Here only where it bears on the verdict and was measured; `--gap N`, Markdown and
         // JSON always carry it ("not measured" included).
-        let cpu_cause = matches!(f.cause, crate::analysis::diagnosis::Cause::SoftirqDelay
-                | crate::analysis::diagnosis::Cause::CpuBacklogOverflow);
+        let cpu_cause = matches!(
+            f.cause,
+            crate::analysis::diagnosis::Cause::SoftirqDelay
+                | crate::analysis::diagnosis::Cause::CpuBacklogOverflow
+        );
         if cpu_cause && g.evidence.nic_cpu_users.is_some() {
             for l in super::cpu_users::lines(&g.evidence) {
                 writeln!(out, "        {}", wrap(&l, 90, "          "))?;

@@ -7,8 +7,8 @@ use crate::recording::records::{
     CollectorState, CollectorStatus, CpuTaskSamples, CpuTasks, CpuTimeDelta, DropCell,
     DropInterval, FoldedStack, HardirqCell, HardirqInterval, NapiCell, NapiInterval, NetdevDelta,
     PacketTables, PortPacketEvent, PortStage, Record, SchedInterval, SchedTask, SoftnetDelta,
-    SourceDeclared, SourceKind, SparseHist, StackContext, StackSamples, SystemSample,
-    TaskSamples, TimedMax,
+    SourceDeclared, SourceKind, SparseHist, StackContext, StackSamples, SystemSample, TaskSamples,
+    TimedMax,
 };
 
 const SEC: u64 = 1_000_000_000;
@@ -31,7 +31,14 @@ pub fn in_gap(s: u64) -> bool {
 /// Written once at the start: collector states, name tables, the heartbeat source.
 pub fn preamble() -> Vec<Record> {
     let mut v: Vec<Record> = [
-        "softirq", "portwatch", "drops", "napi", "hardirq", "sched", "stacks", "system",
+        "softirq",
+        "portwatch",
+        "drops",
+        "napi",
+        "hardirq",
+        "sched",
+        "stacks",
+        "system",
     ]
     .iter()
     .map(|c| {
@@ -91,7 +98,10 @@ pub fn second(h: &SynthHost, rng: &mut Rng, s: u64) -> Vec<Record> {
     let (t1, gap) = (t0 + SEC, in_gap(s));
     let hb = t0 + rng.range(400, 600) * 1_000_000;
     let mut v = if gap {
-        vec![port(hb, PortStage::Seen, 0), port(hb + 8_000, PortStage::Dropped, R_BACKLOG as i32)]
+        vec![
+            port(hb, PortStage::Seen, 0),
+            port(hb + 8_000, PortStage::Dropped, R_BACKLOG as i32),
+        ]
     } else {
         vec![
             port(hb, PortStage::Seen, 0),
@@ -138,7 +148,11 @@ pub fn second(h: &SynthHost, rng: &mut Rng, s: u64) -> Vec<Record> {
                     cpu,
                     polls,
                     work: polls * rng.range(1, 8),
-                    full_budget: if gap && cpu == 0 { rng.range(50, 500) } else { rng.range(0, 3) },
+                    full_budget: if gap && cpu == 0 {
+                        rng.range(50, 500)
+                    } else {
+                        rng.range(0, 3)
+                    },
                     timed_polls: polls,
                     time_sum_ns: polls * rng.range(2_000, 20_000),
                     time_max: Some(TimedMax {
@@ -187,8 +201,16 @@ fn system(h: &SynthHost, rng: &mut Rng, t0: u64, gap: bool, qcpus: &[u32]) -> Re
             .map(|&cpu| SoftnetDelta {
                 cpu,
                 processed: rng.range(2_000, 30_000),
-                dropped: if gap && cpu == 0 { rng.range(200, 2_000) } else { 0 },
-                time_squeeze: if gap && cpu == 0 { rng.range(10, 100) } else { 0 },
+                dropped: if gap && cpu == 0 {
+                    rng.range(200, 2_000)
+                } else {
+                    0
+                },
+                time_squeeze: if gap && cpu == 0 {
+                    rng.range(10, 100)
+                } else {
+                    0
+                },
                 ..SoftnetDelta::default()
             })
             .collect(),
@@ -262,10 +284,11 @@ fn stacks(rng: &mut Rng, t0: u64, gap: bool) -> Record {
         "run_timer_softirq;call_timer_fn;tcp_delack_timer",
         "rcu_core;rcu_do_batch;kmem_cache_free",
     ];
-    let prefix = "ret_from_fork_asm;ret_from_fork;kthread;smpboot_thread_fn;run_ksoftirqd;handle_softirqs;";
+    let prefix =
+        "ret_from_fork_asm;ret_from_fork;kthread;smpboot_thread_fn;run_ksoftirqd;handle_softirqs;";
     let mut stacks = Vec::new();
     for f in FRAMES {
-        if rng.next() % 3 != 0 {
+        if !rng.next().is_multiple_of(3) {
             stacks.push(FoldedStack {
                 context: StackContext::Softirq,
                 folded: format!("{prefix}{f}"),
@@ -305,7 +328,13 @@ fn cpu_tasks(h: &SynthHost, rng: &mut Rng, t0: u64, gap: bool) -> Record {
         }
         let mut top = vec![task(3000 + cpu % 16, "java", false, busy * 6 / 10, 0)];
         if rng.next().is_multiple_of(3) {
-            top.push(task(10 + cpu * 8, &format!("ksoftirqd/{cpu}"), true, busy / 10, busy / 10));
+            top.push(task(
+                10 + cpu * 8,
+                &format!("ksoftirqd/{cpu}"),
+                true,
+                busy / 10,
+                busy / 10,
+            ));
         }
         if cpu == 0 {
             top.push(task(4242, "corosync", false, 2, 0));
@@ -334,4 +363,48 @@ fn cpu_tasks(h: &SynthHost, rng: &mut Rng, t0: u64, gap: bool) -> Record {
         cpus,
         uncounted: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        analysis::{RecordingSummary, diagnosis::DiagnosisFold},
+        recording::{RecordingReader, synth},
+    };
+
+    /// The synthetic hour exercises the diagnosis as a real one would: a gap every ten minutes,
+    /// judged from the drops, with the CPU users of the heartbeat CPU measured.
+    #[test]
+    fn synthetic_gaps_are_found_and_judged_in_two_passes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.hbw");
+        let h = synth::SynthHost {
+            cpus: 4,
+            queues: 2,
+            seconds: 2 * super::GAP_EVERY_S,
+            seed: 3,
+        };
+        synth::write(&path, &h).expect("write");
+        let mut r = RecordingReader::open(&path).expect("open");
+        let mut s = RecordingSummary::new(r.header().clone(), r.version());
+        for x in r.by_ref() {
+            s.add(&x);
+        }
+        r.rewind();
+        let mut f = DiagnosisFold::new(&s);
+        for x in r {
+            f.add(&x);
+        }
+        let d = f.finish();
+        assert_eq!(d.gaps.len(), 2, "{:?}", d.gaps);
+        assert_eq!(d.rx_cpus, vec![0]);
+        for g in &d.gaps {
+            assert_eq!(
+                g.verdict().cause,
+                crate::analysis::diagnosis::Cause::CpuBacklogOverflow
+            );
+            let users = g.evidence.nic_cpu_users.as_ref().expect("measured");
+            assert!(users[0].top.iter().any(|u| u.comm == "backup"));
+        }
+    }
 }
