@@ -175,7 +175,18 @@ impl super::Probes {
                 Err(e) => out.push(degraded("stacks", e)),
             }
             match s.read_tasks(now_mono_ns) {
-                Ok(iv) => out.push(Record::CpuTasks(iv)),
+                Ok(iv) => {
+                    // Samples a full table could not attribute are lost events too, so the
+                    // report's accounting shows them.
+                    if iv.uncounted > 0 {
+                        out.push(Record::Lost(crate::recording::records::LostEvents {
+                            at_mono_ns: now_mono_ns,
+                            stream: "cpu-tasks".into(),
+                            count: iv.uncounted,
+                        }));
+                    }
+                    out.push(Record::CpuTasks(iv));
+                }
                 Err(e) => out.push(degraded("stacks", e)),
             }
         }
