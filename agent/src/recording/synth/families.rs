@@ -187,7 +187,8 @@ pub fn second(h: &SynthHost, rng: &mut Rng, s: u64) -> Vec<Record> {
     v.push(system(h, rng, t0, gap, &qcpus));
     v.push(sched(rng, t0));
     v.push(stacks(rng, t0, gap));
-    v.push(cpu_tasks(h, rng, t0, gap));
+    // The batch job starts a few seconds before the heartbeats are lost.
+    v.push(cpu_tasks(h, rng, t0, gap || in_gap(s + 3)));
     v
 }
 
@@ -318,8 +319,8 @@ fn task(tgid: u32, comm: &str, kernel_thread: bool, samples: u64, softirq: u64) 
 }
 
 /// Top CPU users per CPU: an application spread over the CPUs, a batch job that takes CPU 0
-/// during gaps, kernel threads now and then; idle CPUs are left out as the recorder does.
-fn cpu_tasks(h: &SynthHost, rng: &mut Rng, t0: u64, gap: bool) -> Record {
+/// around gaps, kernel threads now and then; idle CPUs are left out as the recorder does.
+fn cpu_tasks(h: &SynthHost, rng: &mut Rng, t0: u64, batch: bool) -> Record {
     let mut cpus = Vec::new();
     for cpu in 0..h.cpus {
         let busy = rng.range(0, 99);
@@ -339,12 +340,14 @@ fn cpu_tasks(h: &SynthHost, rng: &mut Rng, t0: u64, gap: bool) -> Record {
         if cpu == 0 {
             top.push(task(4242, "corosync", false, 2, 0));
         }
-        let mut samples = 99;
         let mut idle = 99 - busy;
-        if gap && cpu == 0 {
+        if batch && cpu == 0 {
+            // The batch job takes the CPU from the idle task and from the application.
             top.insert(0, task(7777, "backup", false, 80, 6));
-            (samples, idle) = (99 + 80, idle.saturating_sub(80));
+            top[1].samples = top[1].samples.min(busy.saturating_sub(80).max(5));
+            idle = 99u64.saturating_sub(top.iter().map(|t| t.samples).sum::<u64>());
         }
+        let samples = 99;
         top.truncate(crate::recording::records::TOP_TASKS_PER_CPU);
         let shown: u64 = top.iter().map(|t| t.samples).sum();
         cpus.push(CpuTasks {
@@ -404,7 +407,14 @@ mod tests {
                 crate::analysis::diagnosis::Cause::CpuBacklogOverflow
             );
             let users = g.evidence.nic_cpu_users.as_ref().expect("measured");
-            assert!(users[0].top.iter().any(|u| u.comm == "backup"));
+            assert_eq!(users[0].top[0].comm, "backup", "{users:?}");
+            assert!(
+                g.recommendations
+                    .iter()
+                    .any(|r| r.id == "move-task-off-nic-cpus" && r.subject == "backup"),
+                "{:?}",
+                g.recommendations.iter().map(|r| &r.id).collect::<Vec<_>>()
+            );
         }
     }
 }
