@@ -58,6 +58,24 @@ impl HistAgg {
         }
     }
 
+    /// What remains of `self` without `part` (a subset of it): bucket by bucket. The exact
+    /// maximum is kept only when `max_outside(m)` says it fell outside `part`.
+    pub fn minus(&self, part: &HistAgg, max_outside: impl Fn(&TimedMax) -> bool) -> HistAgg {
+        let mut out = HistAgg::default();
+        for ((o, a), b) in out
+            .buckets
+            .iter_mut()
+            .zip(self.buckets.iter())
+            .zip(part.buckets.iter())
+        {
+            *o = a.saturating_sub(*b);
+        }
+        out.count = out.buckets.iter().sum();
+        out.sum_ns = self.sum_ns.saturating_sub(part.sum_ns);
+        out.exact_max = self.exact_max.filter(|m| max_outside(m));
+        out
+    }
+
     /// Percentiles and maximum. A percentile is the upper bound of the bucket holding it (so the
     /// true value is at most 12.5 % lower), capped by the maximum.
     pub fn distribution(&self) -> Distribution {

@@ -9,7 +9,7 @@ use crate::{
     analysis::{RecordingSummary, diagnosis},
     cli::{Failure, ResultExt as _, args::ReportArgs},
     output::report::{self, ReportFormat, Style, verdict},
-    recording::{RecordingReader, records::Record},
+    recording::{RecordingReader, reader::softirq_times, records::Record},
 };
 
 pub fn run(a: ReportArgs) -> Result<(), Failure> {
@@ -66,6 +66,11 @@ pub fn summarize_and_diagnose(
     let (s, mut reader) = first_pass(path, gap_factor)?;
     reader.rewind();
     let mut f = diagnosis::DiagnosisFold::new(&s);
+    // Softirq intervals (the bulk of a recording) matter only inside the gap windows.
+    let windows = f.windows();
+    reader.skip_records(move |raw| {
+        softirq_times(raw).is_some_and(|(a, b)| !windows.iter().any(|&(f, t)| a < t && b > f))
+    });
     for r in reader {
         f.add(&r);
     }

@@ -81,7 +81,6 @@ struct Acc {
     to: u64,
     port: Option<Port>,
     wait_win: BTreeMap<u32, HistAgg>,
-    wait_base: BTreeMap<u32, HistAgg>,
     wait_max: BTreeMap<u32, u64>,
     run_max: BTreeMap<u32, u64>,
     ksoftirqd: BTreeMap<u32, u64>,
@@ -115,7 +114,6 @@ struct FlowCounts {
 /// Whole-recording totals for baselines.
 #[derive(Default)]
 struct Totals {
-    ksoftirqd: BTreeMap<u32, u64>,
     napi_full: u64,
     squeeze: u64,
     softnet_dropped: u64,
@@ -225,7 +223,7 @@ impl EvidenceFold {
             .gaps
             .iter()
             .zip(self.accs)
-            .map(|(g, a)| finish(s, g, a, &t, &heartbeat_cpus, &unavailable))
+            .map(|(g, a)| finish(s, g, a, &t, &heartbeat_cpus, &unavailable, self.net_rx))
             .collect();
         (ev, heartbeat_cpus)
     }
@@ -279,28 +277,24 @@ fn fold(
     gaps: &[Gap],
 ) {
     match r {
+        // Only intervals inside a window: baselines come from the summary's latency table, so a
+        // streaming reader may skip the others undecoded (see `DiagnosisFold::windows`).
         Record::Softirq(iv) => {
             for c in iv.cells.iter().filter(|c| c.vector == net_rx) {
-                *t.ksoftirqd.entry(c.cpu).or_default() += c.ksoftirqd_entries;
-                for a in accs.iter_mut() {
-                    if a.overlaps(iv.start_mono_ns, iv.end_mono_ns) {
-                        a.wait_win.entry(c.cpu).or_default().add(
-                            &c.wait_hist,
-                            c.wait_sum_ns,
-                            c.wait_max,
-                        );
-                        *a.ksoftirqd.entry(c.cpu).or_default() += c.ksoftirqd_entries;
-                        let w = a.wait_max.entry(c.cpu).or_default();
-                        *w = (*w).max(c.wait_max.map_or(0, |m| m.value_ns));
-                        let rm = a.run_max.entry(c.cpu).or_default();
-                        *rm = (*rm).max(c.run_max.map_or(0, |m| m.value_ns));
-                    } else {
-                        a.wait_base.entry(c.cpu).or_default().add(
-                            &c.wait_hist,
-                            c.wait_sum_ns,
-                            c.wait_max,
-                        );
-                    }
+                for a in accs
+                    .iter_mut()
+                    .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
+                {
+                    a.wait_win.entry(c.cpu).or_default().add(
+                        &c.wait_hist,
+                        c.wait_sum_ns,
+                        c.wait_max,
+                    );
+                    *a.ksoftirqd.entry(c.cpu).or_default() += c.ksoftirqd_entries;
+                    let w = a.wait_max.entry(c.cpu).or_default();
+                    *w = (*w).max(c.wait_max.map_or(0, |m| m.value_ns));
+                    let rm = a.run_max.entry(c.cpu).or_default();
+                    *rm = (*rm).max(c.run_max.map_or(0, |m| m.value_ns));
                 }
             }
         }
@@ -463,6 +457,7 @@ fn finish(
     t: &Totals,
     hb_cpus: &BTreeSet<u32>,
     unavailable: &[String],
+    net_rx: u8,
 ) -> GapEvidence {
     let interval = g.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
     let mut e = GapEvidence::empty(source_kind(s, g), g.length_ns, interval);
@@ -471,21 +466,27 @@ fn finish(
     // Baseline time: the rest of the recording (counters only exist where samples were taken).
     let base_ns = s.duration_ns().saturating_sub(e.window_ns);
     let sys_base_ns = t.covered_ns.saturating_sub(a.covered_ns).min(base_ns);
+    let whole = |cpu: u32| s.latency.cells.get(&(cpu, net_rx));
     e.net_rx = a
         .wait_win
         .iter()
         .map(|(cpu, w)| {
             let d = w.distribution();
+            let base = whole(*cpu).map(|t| {
+                t.wait
+                    .minus(w, |m| m.at_mono_ns < a.from || m.at_mono_ns > a.to)
+                    .distribution()
+            });
             CpuSoftirq {
                 cpu: *cpu,
                 handles_heartbeat_rx: hb_cpus.contains(cpu),
                 window_wait_max_ns: a.wait_max.get(cpu).copied().unwrap_or(0).max(d.max_ns),
                 window_wait_p99_ns: d.p99_ns,
-                baseline_wait_p99_ns: a.wait_base.get(cpu).map_or(0, |b| b.distribution().p99_ns),
+                baseline_wait_p99_ns: base.map_or(0, |b| b.p99_ns),
                 window_run_max_ns: a.run_max.get(cpu).copied().unwrap_or(0),
                 ksoftirqd: counter(
                     a.ksoftirqd.get(cpu).copied().unwrap_or(0),
-                    t.ksoftirqd.get(cpu).copied().unwrap_or(0),
+                    whole(*cpu).map_or(0, |t| t.ksoftirqd_entries),
                     base_ns,
                 ),
             }

@@ -90,6 +90,12 @@ impl<'a> DiagnosisFold<'a> {
         }
     }
 
+    /// The evidence windows `[from, to]` of the gaps: softirq intervals outside all of them are
+    /// not needed (their baseline comes from the summary), so a reader may skip them undecoded.
+    pub fn windows(&self) -> Vec<(u64, u64)> {
+        self.analysis.gaps.iter().map(build::window).collect()
+    }
+
     pub fn add(&mut self, r: &Record) {
         self.evidence.add(self.summary, r);
         self.arrivals.add(self.summary, r);
