@@ -205,6 +205,31 @@ mod tests {
     }
 
     #[test]
+    fn minus_leaves_the_rest_of_a_whole() {
+        let max = |v, at| {
+            Some(TimedMax {
+                value_ns: v,
+                at_mono_ns: at,
+            })
+        };
+        let (mut whole, mut part) = (HistAgg::default(), HistAgg::default());
+        whole.add(&hist(&[10_000, 20_000, 30_000]), 60_000, max(30_000, 5));
+        whole.add(&hist(&[900_000_000]), 900_000_000, max(900_000_000, 50));
+        part.add(&hist(&[900_000_000]), 900_000_000, max(900_000_000, 50));
+        // The whole's maximum lies in the part: the rest has no exact maximum.
+        let rest = whole.minus(&part, |m| m.at_mono_ns < 40);
+        assert_eq!((rest.count, rest.sum_ns, rest.exact_max), (3, 60_000, None));
+        assert!(
+            rest.distribution().p99_ns < 40_000,
+            "{:?}",
+            rest.distribution()
+        );
+        // Outside it: kept.
+        let rest = whole.minus(&HistAgg::default(), |m| m.at_mono_ns > 40);
+        assert_eq!(rest.exact_max.map(|m| m.value_ns), Some(900_000_000));
+    }
+
+    #[test]
     fn percentiles_bound_the_true_values_within_a_bucket() {
         let values: Vec<u64> = (1..=1000).map(|i| i * 1000).collect(); // 1 µs .. 1 ms
         let mut h = HistAgg::default();

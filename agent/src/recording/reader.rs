@@ -48,8 +48,11 @@ pub struct RecordingReader {
     dctx: Option<zstd::bulk::Decompressor<'static>>,
     /// Encoded records this returns true for are passed over undecoded (a second pass that needs
     /// only some of them).
-    skip: Option<Box<dyn Fn(&[u8]) -> bool>>,
+    skip: Option<SkipFn>,
 }
+
+/// A predicate over a record's encoded bytes.
+type SkipFn = Box<dyn Fn(&[u8]) -> bool>;
 
 /// Postcard's position of [`Record::Softirq`] in the enum (checked by a test).
 const SOFTIRQ_TAG: u32 = 1;
