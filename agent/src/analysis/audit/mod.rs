@@ -106,7 +106,7 @@ pub fn audit_recording(
 
 /// The heartbeat process's recorded affinity: the watched process scheduled most often, else the
 /// only process whose affinity was recorded.
-fn app_cpus(s: &crate::analysis::RecordingSummary) -> Option<AppCpus<'_>> {
+pub fn app_cpus(s: &crate::analysis::RecordingSummary) -> Option<AppCpus<'_>> {
     let aff = &s.cpu_tasks.affinity;
     let busiest = s
         .ksched

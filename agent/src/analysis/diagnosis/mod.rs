@@ -122,6 +122,7 @@ impl<'a> DiagnosisFold<'a> {
                     rx_cpus: &rx_cpus,
                     app: app.clone(),
                     online: &summary.header.online_cpus,
+                    app_cpus: crate::analysis::audit::app_cpus(summary),
                 };
                 let recommendations = recommend::recommend(&e, &findings, &cx);
                 GapDiagnosis {

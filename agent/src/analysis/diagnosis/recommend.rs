@@ -55,6 +55,8 @@ pub struct Context<'a> {
     pub app: Option<(String, u32)>,
     /// Online CPUs when the recording started (the host configuration may be missing).
     pub online: &'a [u32],
+    /// The heartbeat process's recorded affinity, when known.
+    pub app_cpus: Option<crate::analysis::audit::AppCpus<'a>>,
 }
 
 /// Recommendations for the causes stated with enough confidence, most likely cause first.
@@ -198,29 +200,56 @@ fn move_task(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Option<Recommendat
     if others.is_empty() {
         return None;
     }
+    // Not onto a pinned heartbeat process's CPUs either, while others remain.
+    let app = cx.app_cpus.filter(|a| {
+        !a.cpus_allowed.is_empty() && online.iter().any(|c| !a.cpus_allowed.contains(c))
+    });
+    let spare: Vec<u32> = others
+        .iter()
+        .copied()
+        .filter(|c| app.is_none_or(|a| !a.cpus_allowed.contains(c)))
+        .collect();
+    let others = if spare.is_empty() { others } else { spare };
     let (name, pid, to) = (&u.comm, u.tgid, cpulist(&others));
     let all = cpulist(online);
-    Some(
-        Recommendation::new(
-            "move-task-off-nic-cpus",
-            Severity::Warning,
-            name,
-            format!("Move {name} (PID {pid}) off heartbeat CPU {cpu}"),
-            format!("{name} held CPU {cpu} for most of the gap window; the NET_RX softirq that delivers heartbeats waits behind it (or is pushed to ksoftirqd, which competes with it)."),
-        )
-        .evidence("gap evidence", why)
-        .evidence(
-            format!("{name} (PID {pid}) on CPU {cpu}"),
-            format!("{:.0}% of samples in the window, {:.0}% normally", u.window_share * 100.0, u.baseline_share * 100.0),
-        )
-        .evidence("CPUs handling heartbeat RX", cpulist(cx.rx_cpus))
-        .apply(format!("taskset -apc {to} {pid}   # every thread of {name} to CPU {to}"))
-        .persist("systemd unit", None, format!("CPUAffinity={} in the [Service] section of {name}'s unit (systemctl edit <unit>), then restart it", to.replace(',', " ")))
-        .cost(format!("{name} shares CPU {to} with what already runs there."))
-        .verify(format!("grep Cpus_allowed_list /proc/{pid}/status"))
-        .verify("hbwatch record --duration 10m ... && hbwatch report   # NET_RX wait on that CPU drops")
-        .undo(format!("taskset -apc {all} {pid}")),
+    let share = format!(
+        "{:.0}% of samples in the window, {:.0}% normally",
+        u.window_share * 100.0,
+        u.baseline_share * 100.0
+    );
+    let mut r = Recommendation::new(
+        "move-task-off-nic-cpus",
+        Severity::Warning,
+        name,
+        format!("Move {name} (PID {pid}) off heartbeat CPU {cpu}"),
+        format!("{name} held CPU {cpu} for most of the gap window; the NET_RX softirq that delivers heartbeats waits behind it (or is pushed to ksoftirqd, which competes with it)."),
     )
+    .evidence("gap evidence", why)
+    .evidence(format!("{name} (PID {pid}) on CPU {cpu}"), share)
+    .evidence("CPUs handling heartbeat RX", cpulist(cx.rx_cpus))
+    .apply(format!("taskset -apc {to} {pid}   # every thread of {name} to CPU {to}"))
+    .persist("systemd unit", None, format!("CPUAffinity={} in the [Service] section of {name}'s unit (systemctl edit <unit>), then restart it", to.replace(',', " ")))
+    .cost(format!("{name} shares CPU {to} with what already runs there."))
+    .verify(format!("grep Cpus_allowed_list /proc/{pid}/status"))
+    .verify("hbwatch record --duration 10m ... && hbwatch report   # NET_RX wait on that CPU drops")
+    .undo(format!("taskset -apc {all} {pid}"));
+    if let Some(a) = app {
+        let kept_out = a.cpus_allowed.iter().all(|c| !others.contains(c));
+        r = r.evidence(
+            format!(
+                "heartbeat process {} (PID {}) pinned to CPU {}",
+                a.comm,
+                a.tgid,
+                cpulist(a.cpus_allowed)
+            ),
+            if kept_out {
+                "left out of the target CPUs"
+            } else {
+                "no other CPU is left: the target CPUs include them"
+            },
+        );
+    }
+    Some(r)
 }
 
 fn backlog(cx: &Context<'_>, why: &str) -> Vec<Recommendation> {

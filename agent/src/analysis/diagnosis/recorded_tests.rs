@@ -263,3 +263,45 @@ fn without_per_process_samples_cpu_users_are_not_measured() {
     // The generic advice stays.
     assert!(g.recommendations.iter().any(|r| r.id == "app-off-nic-cpus"));
 }
+
+#[test]
+fn the_busy_task_is_not_moved_onto_a_pinned_heartbeat_process() {
+    use crate::recording::records::{Record, TaskAffinity};
+    let mut recs = records(
+        60,
+        &[GapSpec {
+            at_s: 20,
+            len_s: 4,
+            scenario: Scenario::SoftirqDelay,
+        }],
+    );
+    recs.push(Record::TaskAffinity(TaskAffinity {
+        at_mono_ns: super::fixtures::START,
+        tgid: 4242,
+        comm: "corosync".into(),
+        cpus_allowed: vec![1],
+    }));
+    let mut s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 2),
+        recs.clone(),
+    );
+    s.header.online_cpus = vec![0, 1, 2, 3];
+    let d = diagnose(&s, &recs);
+    let r = d.gaps[0]
+        .recommendations
+        .iter()
+        .find(|r| r.id == "move-task-off-nic-cpus")
+        .expect("the task is moved");
+    assert_eq!(
+        r.apply[0],
+        "taskset -apc 2-3 7777   # every thread of backup to CPU 2-3"
+    );
+    assert!(
+        r.evidence.iter().any(|e| e.what
+            == "heartbeat process corosync (PID 4242) pinned to CPU 1"
+            && e.value == "left out of the target CPUs"),
+        "{:?}",
+        r.evidence
+    );
+}
