@@ -187,3 +187,8 @@ pub const PACKET_MAPS: &[&str] = &[
     MAP_HARDIRQ_STATS,
     MAP_HARDIRQ_SCRATCH,
 ];
+
+/// Per-CPU hash tgid (u32) → [`crate::stacks::TaskCpuSamples`]: who was on each sampled CPU.
+pub const MAP_CPU_TASKS: &str = "CPU_TASKS";
+/// Maps of the per-process CPU sampling (the stack sampler's program fills them).
+pub const CPU_TASK_MAPS: &[&str] = &[MAP_CPU_TASKS];

@@ -1,4 +1,4 @@
-//! Kernel stack sampling: a count per (stack id, context) kept in the kernel.
+//! Kernel stack sampling: a count per (stack id, context) and per (CPU, process) kept in the kernel.
 
 /// Stacks kept per run; when full, `bpf_get_stackid` fails and the sample is counted as lost.
 pub const MAX_STACKS: u32 = 8192;
@@ -27,10 +27,28 @@ pub struct StackSampleStats {
     pub kept: u64,
     pub stack_failed: u64,
     pub count_failed: u64,
+    /// Samples not counted per process because `CPU_TASKS` was full.
+    pub task_failed: u64,
+}
+
+/// Distinct processes counted per sampling interval (userspace removes idle ones every tick).
+pub const MAX_CPU_TASKS: u32 = 4096;
+
+/// Value of `CPU_TASKS` (per-CPU hash keyed by tgid, a u32): how often the process was on the
+/// sampled CPU, user mode included.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct TaskCpuSamples {
+    pub samples: u64,
+    /// Samples taken while a softirq ran on top of the process.
+    pub softirq: u64,
+    /// Name of the thread sampled when the entry was made (NUL-padded).
+    pub comm: [u8; 16],
 }
 
 const _: () = assert!(core::mem::size_of::<StackKey>() == 8);
-const _: () = assert!(core::mem::size_of::<StackSampleStats>() == 32);
+const _: () = assert!(core::mem::size_of::<StackSampleStats>() == 40);
+const _: () = assert!(core::mem::size_of::<TaskCpuSamples>() == 32);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -38,4 +56,6 @@ mod pod {
     unsafe impl aya::Pod for super::StackKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::StackSampleStats {}
+    // SAFETY: as above (two u64 and a byte array, 32 bytes).
+    unsafe impl aya::Pod for super::TaskCpuSamples {}
 }

@@ -10,9 +10,13 @@
 
 use agent_common::{
     softirq::MAX_VECTORS,
-    stacks::{CTX_OTHER, CTX_SOFTIRQ, MAX_STACK_KEYS, MAX_STACKS, StackKey, StackSampleStats},
+    stacks::{
+        CTX_OTHER, CTX_SOFTIRQ, MAX_CPU_TASKS, MAX_STACK_KEYS, MAX_STACKS, StackKey,
+        StackSampleStats, TaskCpuSamples,
+    },
 };
 use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
     macros::{map, perf_event},
     maps::{PerCpuArray, PerCpuHashMap, StackTrace},
     programs::{PerfEventContext, tracing::StackIdContext as _},
@@ -30,6 +34,10 @@ static STACK_COUNTS: PerCpuHashMap<StackKey, u64> =
 #[map]
 static STACK_SAMPLES: PerCpuArray<StackSampleStats> = PerCpuArray::with_max_entries(1, 0);
 
+#[map]
+static CPU_TASKS: PerCpuHashMap<u32, TaskCpuSamples> =
+    PerCpuHashMap::with_max_entries(MAX_CPU_TASKS, 0);
+
 /// 1: keep every kernel stack; 0: only stacks sampled while a softirq runs. Set by userspace.
 #[unsafe(no_mangle)]
 static ALL_STACKS: u32 = 0;
@@ -43,6 +51,7 @@ pub fn stack_sample(ctx: PerfEventContext) -> u32 {
     let stats = unsafe { &mut *stats };
     stats.samples += 1;
     let context = if in_softirq() { CTX_SOFTIRQ } else { CTX_OTHER };
+    count_task(stats, context == CTX_SOFTIRQ);
     // SAFETY: read_volatile of a plain global the loader rewrote.
     if context == CTX_OTHER && unsafe { core::ptr::read_volatile(&ALL_STACKS) } == 0 {
         return 0;
@@ -68,6 +77,35 @@ pub fn stack_sample(ctx: PerfEventContext) -> u32 {
     }
     stats.kept += 1;
     0
+}
+
+/// One sample for the process on this CPU; a full map is counted, never silently skipped.
+#[inline(always)]
+fn count_task(stats: &mut StackSampleStats, softirq: bool) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let soft = u64::from(softirq);
+    match CPU_TASKS.get_ptr_mut(&tgid) {
+        Some(v) => {
+            // SAFETY: per-CPU map value of this CPU; the program does not nest with itself here.
+            let v = unsafe { &mut *v };
+            // Another CPU made the entry: this CPU's slot starts zeroed, without a name.
+            if v.samples == 0 {
+                v.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+            }
+            v.samples += 1;
+            v.softirq += soft;
+        }
+        None => {
+            let v = TaskCpuSamples {
+                samples: 1,
+                softirq: soft,
+                comm: bpf_get_current_comm().unwrap_or([0; 16]),
+            };
+            if CPU_TASKS.insert(&tgid, &v, 0).is_err() {
+                stats.task_failed += 1;
+            }
+        }
+    }
 }
 
 #[inline(always)]

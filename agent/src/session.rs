@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::{
     analysis::RecordingSummary,
     clock,
-    collectors::{capture::SystemCapture, host::HostRoot},
+    collectors::{affinity::AffinityWatch, capture::SystemCapture, host::HostRoot},
     probes::{ProbeOptions, Probes},
     recording::{
         RecordingWriter,
@@ -43,6 +43,8 @@ pub struct Session {
     /// tables, host configuration, heartbeat sources), latest of each: a rotated file starts
     /// with them so it reads on its own.
     preamble: Vec<Record>,
+    /// CPU affinity of the processes the scheduling probe watches.
+    affinity: AffinityWatch,
 }
 
 /// The key under which a describing record replaces an earlier one in the preamble; None for
@@ -53,6 +55,7 @@ fn preamble_key(r: &Record) -> Option<String> {
         Record::PacketTables(_) => Some("packet tables".to_owned()),
         Record::HostConfig(_) => Some("host config".to_owned()),
         Record::HeartbeatSource(d) => Some(format!("heartbeat source {}", d.source)),
+        Record::TaskAffinity(a) => Some(format!("affinity {}", a.tgid)),
         _ => None,
     }
 }
@@ -115,6 +118,8 @@ impl Session {
             clock::mono_ns(),
         );
         session_records.extend(records);
+        let mut affinity = AffinityWatch::new(HostRoot::default());
+        session_records.extend(affinity.observe_pids(&opts.watch.pids, clock::mono_ns()));
         let mut preamble = Vec::new();
         for r in &session_records {
             writer.push(r)?;
@@ -131,6 +136,7 @@ impl Session {
             tick_ended: false,
             system,
             preamble,
+            affinity,
         })
     }
 
@@ -171,7 +177,9 @@ impl Session {
                 }))?;
             }
         }
-        for r in self.probes.read_extras(now) {
+        let extras = self.probes.read_extras(now);
+        let affinity = self.affinity.observe(&extras, now);
+        for r in extras.into_iter().chain(affinity) {
             self.push(r)?;
         }
         let (records, errors) = self.probes.packet.tick(now);

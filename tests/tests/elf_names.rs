@@ -23,7 +23,11 @@ fn every_expected_program_and_map_is_in_the_object() {
             obj.programs.keys().collect::<Vec<_>>()
         );
     }
-    for m in names::ALL_MAPS.iter().chain(names::PACKET_MAPS) {
+    for m in names::ALL_MAPS
+        .iter()
+        .chain(names::PACKET_MAPS)
+        .chain(names::CPU_TASK_MAPS)
+    {
         assert!(
             obj.maps.contains_key(*m),
             "map {m} missing; object has {:?}",

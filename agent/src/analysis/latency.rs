@@ -58,6 +58,24 @@ impl HistAgg {
         }
     }
 
+    /// What remains of `self` without `part` (a subset of it): bucket by bucket. The exact
+    /// maximum is kept only when `max_outside(m)` says it fell outside `part`.
+    pub fn minus(&self, part: &HistAgg, max_outside: impl Fn(&TimedMax) -> bool) -> HistAgg {
+        let mut out = HistAgg::default();
+        for ((o, a), b) in out
+            .buckets
+            .iter_mut()
+            .zip(self.buckets.iter())
+            .zip(part.buckets.iter())
+        {
+            *o = a.saturating_sub(*b);
+        }
+        out.count = out.buckets.iter().sum();
+        out.sum_ns = self.sum_ns.saturating_sub(part.sum_ns);
+        out.exact_max = self.exact_max.filter(|m| max_outside(m));
+        out
+    }
+
     /// Percentiles and maximum. A percentile is the upper bound of the bucket holding it (so the
     /// true value is at most 12.5 % lower), capped by the maximum.
     pub fn distribution(&self) -> Distribution {
@@ -184,6 +202,31 @@ mod tests {
             *m.entry(bucket_index(v) as u16).or_default() += 1;
         }
         SparseHist(m.into_iter().collect())
+    }
+
+    #[test]
+    fn minus_leaves_the_rest_of_a_whole() {
+        let max = |v, at| {
+            Some(TimedMax {
+                value_ns: v,
+                at_mono_ns: at,
+            })
+        };
+        let (mut whole, mut part) = (HistAgg::default(), HistAgg::default());
+        whole.add(&hist(&[10_000, 20_000, 30_000]), 60_000, max(30_000, 5));
+        whole.add(&hist(&[900_000_000]), 900_000_000, max(900_000_000, 50));
+        part.add(&hist(&[900_000_000]), 900_000_000, max(900_000_000, 50));
+        // The whole's maximum lies in the part: the rest has no exact maximum.
+        let rest = whole.minus(&part, |m| m.at_mono_ns < 40);
+        assert_eq!((rest.count, rest.sum_ns, rest.exact_max), (3, 60_000, None));
+        assert!(
+            rest.distribution().p99_ns < 40_000,
+            "{:?}",
+            rest.distribution()
+        );
+        // Outside it: kept.
+        let rest = whole.minus(&HistAgg::default(), |m| m.at_mono_ns > 40);
+        assert_eq!(rest.exact_max.map(|m| m.value_ns), Some(900_000_000));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! consume what these return and compute nothing of their own.
 
 pub mod audit;
+pub mod cpu_tasks;
 pub mod diagnosis;
 pub mod gaps;
 pub mod heartbeats;

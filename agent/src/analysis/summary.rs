@@ -45,6 +45,8 @@ pub struct RecordingSummary {
     pub system: SystemSample,
     /// Heartbeat sources, their events and gap detection.
     pub heartbeats: super::HeartbeatSummary,
+    /// Samples per (CPU, process) and the affinity of watched processes.
+    pub cpu_tasks: super::cpu_tasks::CpuTaskSummary,
     last_anchor: Option<ClockAnchor>,
 }
 
@@ -68,6 +70,7 @@ impl RecordingSummary {
             host_config_changes: 0,
             system: SystemSample::default(),
             heartbeats: super::HeartbeatSummary::default(),
+            cpu_tasks: super::cpu_tasks::CpuTaskSummary::default(),
             last_anchor: None,
         }
     }
@@ -145,6 +148,11 @@ impl RecordingSummary {
             | Record::Probe(_)
             | Record::SourceWarning(_)
             | Record::HeartbeatLines(_) => self.heartbeats.add(r),
+            Record::CpuTasks(iv) => {
+                self.cpu_tasks.add(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::TaskAffinity(a) => self.cpu_tasks.add_affinity(a),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Userspace collectors: what procfs and sysfs say about this host, read under a root folder so
 //! tests can point them at fixture trees.
 
+pub mod affinity;
 pub mod capture;
 pub mod config;
 pub mod cpu_table;

@@ -95,6 +95,7 @@ pub fn check_with(
         since_boot: Some(&since_boot),
         recent: Some(&recent),
         iface,
+        app: None,
     });
     Ok(CheckReport::new(
         &host,

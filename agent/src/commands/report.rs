@@ -9,16 +9,14 @@ use crate::{
     analysis::{RecordingSummary, diagnosis},
     cli::{Failure, ResultExt as _, args::ReportArgs},
     output::report::{self, ReportFormat, Style, verdict},
-    recording::{RecordingReader, records::Record},
+    recording::{RecordingReader, reader::softirq_times, records::Record},
 };
 
 pub fn run(a: ReportArgs) -> Result<(), Failure> {
     if let Some(p) = &a.fix_script {
         crate::recording::writer::check_output_path(p, false).usage()?;
     }
-    let (summary, records) = load(&a.path, a.gap_factor).usage()?;
-    let mut d = diagnosis::diagnose(&summary, &records);
-    drop(records);
+    let (summary, mut d) = summarize_and_diagnose(&a.path, a.gap_factor).usage()?;
     if let Some(n) = a.gap {
         let count = d.gaps.len();
         d.gaps.retain(|g| g.number == n);
@@ -59,6 +57,27 @@ pub fn run(a: ReportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Two passes over the recording, never holding its records: the summary, then the diagnosis
+/// (which keeps only what the gap windows and baselines need).
+pub fn summarize_and_diagnose(
+    path: &std::path::Path,
+    gap_factor: Option<f64>,
+) -> anyhow::Result<(RecordingSummary, diagnosis::Diagnosis)> {
+    let (s, mut reader) = first_pass(path, gap_factor)?;
+    reader.rewind();
+    let mut f = diagnosis::DiagnosisFold::new(&s);
+    // Softirq intervals (the bulk of a recording) matter only inside the gap windows.
+    let windows = f.windows();
+    reader.skip_records(move |raw| {
+        softirq_times(raw).is_some_and(|(a, b)| !windows.iter().any(|&(f, t)| a < t && b > f))
+    });
+    for r in reader {
+        f.add(&r);
+    }
+    let d = f.finish();
+    Ok((s, d))
+}
+
 /// Reads a whole recording into its summary, with the read statistics filled in.
 pub fn summarize(path: &std::path::Path) -> anyhow::Result<RecordingSummary> {
     summarize_with(path, None)
@@ -85,6 +104,28 @@ fn read(
     gap_factor: Option<f64>,
     keep: bool,
 ) -> anyhow::Result<(RecordingSummary, Vec<Record>)> {
+    let mut records = Vec::new();
+    let (s, _) = fold_file(path, gap_factor, |r| {
+        if keep {
+            records.push(r);
+        }
+    })?;
+    Ok((s, records))
+}
+
+fn first_pass(
+    path: &std::path::Path,
+    gap_factor: Option<f64>,
+) -> anyhow::Result<(RecordingSummary, RecordingReader)> {
+    fold_file(path, gap_factor, drop)
+}
+
+/// Folds every record into the summary and hands each to `each`; returns the spent reader too.
+fn fold_file(
+    path: &std::path::Path,
+    gap_factor: Option<f64>,
+    mut each: impl FnMut(Record),
+) -> anyhow::Result<(RecordingSummary, RecordingReader)> {
     if path.is_dir() {
         anyhow::bail!(
             "{}: is a directory, expected a recording file",
@@ -96,13 +137,10 @@ fn read(
     if let Some(k) = gap_factor {
         s.heartbeats.override_factor(k);
     }
-    let mut records = Vec::new();
     for r in reader.by_ref() {
         s.add(&r);
-        if keep {
-            records.push(r);
-        }
+        each(r);
     }
     s.read = reader.stats().clone();
-    Ok((s, records))
+    Ok((s, reader))
 }

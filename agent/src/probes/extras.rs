@@ -72,13 +72,14 @@ pub(super) fn attach_extras(
         Some(so) => {
             let syms = Kallsyms::load(host);
             let cpus = host.online_cpus();
-            match StackProbe::attach(ebpf, so, &cpus, syms) {
+            match StackProbe::attach(ebpf, so, &cpus, syms, host.clone()) {
                 Ok(p) => {
                     let what = if so.all_stacks {
                         "all kernel stacks"
                     } else {
                         "kernel stacks in softirq context"
                     };
+                    let what = format!("{what} and samples per process");
                     let syms = if p.symbols_available() {
                         "symbols from /proc/kallsyms"
                     } else {
@@ -203,6 +204,21 @@ impl super::Probes {
                 Ok(iv) => out.push(Record::Stacks(iv)),
                 Err(e) => out.push(degraded("stacks", e)),
             }
+            match s.read_tasks(now_mono_ns) {
+                Ok(iv) => {
+                    // Samples a full table could not attribute are lost events too, so the
+                    // report's accounting shows them.
+                    if iv.uncounted > 0 {
+                        out.push(Record::Lost(crate::recording::records::LostEvents {
+                            at_mono_ns: now_mono_ns,
+                            stream: "cpu-tasks".into(),
+                            count: iv.uncounted,
+                        }));
+                    }
+                    out.push(Record::CpuTasks(iv));
+                }
+                Err(e) => out.push(degraded("stacks", e)),
+            }
         }
         out
     }
@@ -235,6 +251,7 @@ mod tests {
         for n in names::SCHED_STACK_PROGRAMS
             .iter()
             .chain(names::SCHED_STACK_MAPS)
+            .chain(names::CPU_TASK_MAPS)
             .chain(&globals)
         {
             assert!(has(n), "{n} missing from the eBPF object");

@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod classic;
+pub mod cpu_tasks;
 pub mod disable;
 pub mod drops;
 mod extras;

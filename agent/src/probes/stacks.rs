@@ -1,11 +1,12 @@
 //! Kernel stack sampling: attaches the perf_event program to every online CPU (cpu-clock at the
-//! requested rate) and turns the cumulative in-kernel counts into per-interval folded stacks.
+//! requested rate) and turns the cumulative in-kernel counts into per-interval folded stacks and
+//! per-(CPU, process) samples.
 
 use std::collections::{BTreeMap, HashMap};
 
 use agent_common::{
     names,
-    stacks::{CTX_SOFTIRQ, StackKey, StackSampleStats},
+    stacks::{CTX_SOFTIRQ, StackKey, StackSampleStats, TaskCpuSamples},
 };
 use aya::{
     Ebpf,
@@ -16,8 +17,14 @@ use aya::{
     },
 };
 
-use super::kallsyms::Kallsyms;
-use crate::recording::records::{FoldedStack, StackContext, StackSamples};
+use super::{
+    cpu_tasks::{self, TaskCell, TaskFold},
+    kallsyms::Kallsyms,
+};
+use crate::{
+    collectors::host::HostRoot,
+    recording::records::{CpuTaskSamples, FoldedStack, StackContext, StackSamples},
+};
 
 /// Settings of the sampler (`--stack-rate`, `--all-stacks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +46,11 @@ pub struct StackProbe {
     counts: PerCpuHashMap<MapData, StackKey, u64>,
     stacks: StackTraceMap<MapData>,
     samples: PerCpuArray<MapData, StackSampleStats>,
+    tasks: PerCpuHashMap<MapData, u32, TaskCpuSamples>,
+    task_fold: TaskFold,
+    prev_task_mono_ns: u64,
+    prev_task_failed: u64,
+    host: HostRoot,
     syms: Kallsyms,
     /// Folded text of each stack id seen (ids are stable: entries are never removed).
     folded: HashMap<u32, String>,
@@ -54,6 +66,7 @@ impl StackProbe {
         opts: StackOptions,
         cpus: &[u32],
         syms: Kallsyms,
+        host: HostRoot,
     ) -> Result<Self, String> {
         let name = names::PROG_STACK_SAMPLE;
         let p: &mut PerfEvent = ebpf
@@ -81,10 +94,17 @@ impl StackProbe {
             .map_err(|e| format!("{}: {e}", names::MAP_STACKS))?;
         let samples = PerCpuArray::try_from(take(ebpf, names::MAP_STACK_SAMPLES)?)
             .map_err(|e| format!("{}: {e}", names::MAP_STACK_SAMPLES))?;
+        let tasks = PerCpuHashMap::try_from(take(ebpf, names::MAP_CPU_TASKS)?)
+            .map_err(|e| format!("{}: {e}", names::MAP_CPU_TASKS))?;
         Ok(StackProbe {
             counts,
             stacks,
             samples,
+            tasks,
+            task_fold: TaskFold::default(),
+            prev_task_mono_ns: crate::clock::mono_ns(),
+            prev_task_failed: 0,
+            host,
             syms,
             folded: HashMap::new(),
             prev: HashMap::new(),
@@ -109,6 +129,7 @@ impl StackProbe {
             t.kept += s.kept;
             t.stack_failed += s.stack_failed;
             t.count_failed += s.count_failed;
+            t.task_failed += s.task_failed;
         }
         Ok(t)
     }
@@ -157,6 +178,49 @@ impl StackProbe {
         self.prev = cur;
         self.prev_stats = t;
         self.prev_mono_ns = now_mono_ns;
+        Ok(out)
+    }
+
+    /// Samples per (CPU, process) since the previous call. Processes that did not run are removed
+    /// from the kernel map so exited ones never fill it; a sample landing between the read and the
+    /// removal of such an entry is the only one that can go uncounted.
+    pub fn read_tasks(&mut self, now_mono_ns: u64) -> Result<CpuTaskSamples, String> {
+        let mut cur: BTreeMap<u32, Vec<TaskCell>> = BTreeMap::new();
+        for item in self.tasks.iter() {
+            let (tgid, per_cpu) =
+                item.map_err(|e| format!("reading {}: {e}", names::MAP_CPU_TASKS))?;
+            let cells = per_cpu
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.samples > 0)
+                .map(|(cpu, v)| TaskCell {
+                    cpu: cpu as u32,
+                    samples: v.samples,
+                    softirq: v.softirq,
+                    comm: cpu_tasks::comm_text(&v.comm),
+                })
+                .collect();
+            cur.insert(tgid, cells);
+        }
+        let host = &self.host;
+        let folded = self
+            .task_fold
+            .fold(&cur, |tgid| cpu_tasks::is_kernel_thread(host, tgid));
+        for tgid in &folded.idle_tgids {
+            // Already gone (a race with nothing else: only this reader removes entries).
+            let _ = self.tasks.remove(tgid);
+        }
+        let t = self.totals()?;
+        let uncounted = t.task_failed.saturating_sub(self.prev_task_failed);
+        self.prev_task_failed = t.task_failed;
+        let out = cpu_tasks::interval(
+            folded,
+            self.prev_task_mono_ns,
+            now_mono_ns,
+            self.opts.rate_hz,
+            uncounted,
+        );
+        self.prev_task_mono_ns = now_mono_ns;
         Ok(out)
     }
 

@@ -44,6 +44,24 @@ pub struct RecordingReader {
     pos: u64,
     stats: ReadStats,
     queue: VecDeque<Record>,
+    /// One zstd context for every frame: making one per frame cost a tenth of a report's time.
+    dctx: Option<zstd::bulk::Decompressor<'static>>,
+    /// Encoded records this returns true for are passed over undecoded (a second pass that needs
+    /// only some of them).
+    skip: Option<SkipFn>,
+}
+
+/// A predicate over a record's encoded bytes.
+type SkipFn = Box<dyn Fn(&[u8]) -> bool>;
+
+/// Postcard's position of [`Record::Softirq`] in the enum (checked by a test).
+const SOFTIRQ_TAG: u32 = 1;
+
+/// The interval of an encoded [`Record::Softirq`] without decoding its cells; None for any other
+/// record. Postcard writes the variant, then the struct's fields in order.
+pub fn softirq_times(raw: &[u8]) -> Option<(u64, u64)> {
+    let ((tag, start, end), _) = postcard::take_from_bytes::<(u32, u64, u64)>(raw).ok()?;
+    (tag == SOFTIRQ_TAG).then_some((start, end))
 }
 
 fn le_u16(b: &[u8]) -> u16 {
@@ -120,6 +138,8 @@ impl RecordingReader {
             pos: frames_at,
             stats: ReadStats::default(),
             queue: VecDeque::new(),
+            dctx: None,
+            skip: None,
         })
     }
 
@@ -132,6 +152,12 @@ impl RecordingReader {
     /// Counts so far; complete once the iterator is exhausted.
     pub fn stats(&self) -> &ReadStats {
         &self.stats
+    }
+
+    /// From now on, records whose encoded bytes `skip` returns true for are not decoded (nor
+    /// counted in [`ReadStats::records`]).
+    pub fn skip_records(&mut self, skip: impl Fn(&[u8]) -> bool + 'static) {
+        self.skip = Some(Box::new(skip));
     }
 
     /// Starts again at the first frame with fresh counts, for a second pass over the records.
@@ -203,7 +229,14 @@ impl RecordingReader {
                 .flatten()
                 .filter(|&n| n <= MAX_SECTION_LEN as u64)
                 .unwrap_or(MAX_SECTION_LEN as u64) as usize;
-            let Ok(raw) = zstd::bulk::decompress(payload, capacity) else {
+            if self.dctx.is_none() {
+                self.dctx = Some(zstd::bulk::Decompressor::new()?);
+            }
+            let decoded = match self.dctx.as_mut() {
+                Some(d) => d.decompress(payload, capacity),
+                None => zstd::bulk::decompress(payload, capacity),
+            };
+            let Ok(raw) = decoded else {
                 self.resync()?;
                 continue;
             };
@@ -221,14 +254,18 @@ impl RecordingReader {
                 self.stats.unknown_records += 1;
                 return;
             }
-            match postcard::from_bytes::<Record>(&raw[4..4 + len]) {
+            let bytes = &raw[4..4 + len];
+            raw = &raw[4 + len..];
+            if self.skip.as_ref().is_some_and(|f| f(bytes)) {
+                continue;
+            }
+            match postcard::from_bytes::<Record>(bytes) {
                 Ok(r) => {
                     self.stats.records += 1;
                     self.queue.push_back(r);
                 }
                 Err(_) => self.stats.unknown_records += 1,
             }
-            raw = &raw[4 + len..];
         }
     }
 

@@ -1,9 +1,13 @@
 //! Synthetic recordings of a host of any size, written through the real [`RecordingWriter`], for
 //! benchmarks (size per hour, report speed) and fuzz seeds. Activity follows a production-like mix:
 //! timer and RCU softirqs on every CPU, network softirqs on the CPUs that own NIC queues, and an
-//! occasional slow burst.
+//! occasional slow burst; plus every other family the recorder writes each second, with a
+//! heartbeat and a gap every ten minutes (`families.rs`).
 
 use std::path::Path;
+
+mod families;
+pub use families::{GAP_EVERY_S, GAP_LEN_S};
 
 use agent_common::hist::bucket_index;
 
@@ -11,8 +15,8 @@ use super::{
     RecordingWriter,
     format::RecordingError,
     records::{
-        ClockAnchor, CollectorState, CollectorStatus, Header, NicSummary, Record, SoftirqCell,
-        SoftirqInterval, SparseHist, StopInfo, TimedMax,
+        ClockAnchor, Header, NicSummary, Record, SoftirqCell, SoftirqInterval, SparseHist,
+        StopInfo, TimedMax,
     },
 };
 
@@ -164,14 +168,14 @@ pub fn write(path: &Path, h: &SynthHost) -> Result<u64, RecordingError> {
     let hdr = header(h);
     let mut w = RecordingWriter::create(path, true, &hdr)?;
     let mut rng = Rng(h.seed | 1);
-    w.push(&Record::Collector(CollectorStatus {
-        at_mono_ns: START_MONO_NS,
-        collector: "softirq".into(),
-        state: CollectorState::Running,
-        detail: "synthetic".into(),
-    }))?;
+    for r in families::preamble() {
+        w.push(&r)?;
+    }
     for s in 0..h.seconds {
         w.push(&Record::Softirq(interval(h, &mut rng, s)))?;
+        for r in families::second(h, &mut rng, s) {
+            w.push(&r)?;
+        }
         let mono_ns = START_MONO_NS + (s + 1) * 1_000_000_000;
         w.push(&Record::Clock(ClockAnchor {
             mono_ns,

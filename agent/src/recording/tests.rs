@@ -215,3 +215,24 @@ fn output_is_private_and_never_overwritten_or_followed() {
     }
     assert_eq!(std::fs::read(&target).expect("read"), b"keep");
 }
+
+#[test]
+fn softirq_times_are_read_without_decoding_the_cells() {
+    use super::{reader::softirq_times, records::*};
+    let iv = Record::Softirq(SoftirqInterval {
+        start_mono_ns: 1_000_000_000_123,
+        end_mono_ns: 1_001_000_000_123,
+        cells: Vec::new(),
+    });
+    let raw = postcard::to_allocvec(&iv).expect("encode");
+    assert_eq!(
+        softirq_times(&raw),
+        Some((1_000_000_000_123, 1_001_000_000_123))
+    );
+    let clock = Record::Clock(ClockAnchor {
+        mono_ns: 5,
+        realtime_ns: 6,
+    });
+    let raw = postcard::to_allocvec(&clock).expect("encode");
+    assert_eq!(softirq_times(&raw), None);
+}

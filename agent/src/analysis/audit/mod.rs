@@ -20,6 +20,17 @@ pub struct AuditInput<'a> {
     pub recent: Option<&'a SystemSample>,
     /// Limit NIC findings to this interface.
     pub iface: Option<&'a str>,
+    /// The heartbeat application and the CPUs it may run on (its `Cpus_allowed_list`), when
+    /// known: RPS masks leave a pinned application's CPUs out.
+    pub app: Option<AppCpus<'a>>,
+}
+
+/// A process and the CPUs it is allowed on.
+#[derive(Debug, Clone, Copy)]
+pub struct AppCpus<'a> {
+    pub comm: &'a str,
+    pub tgid: u32,
+    pub cpus_allowed: &'a [u32],
 }
 
 impl<'a> AuditInput<'a> {
@@ -89,6 +100,30 @@ pub fn audit_recording(
         since_boot: None,
         recent: Some(&summary.system),
         iface,
+        app: app_cpus(summary),
+    })
+}
+
+/// The heartbeat process's recorded affinity: the watched process scheduled most often, else the
+/// only process whose affinity was recorded.
+pub fn app_cpus(s: &crate::analysis::RecordingSummary) -> Option<AppCpus<'_>> {
+    let aff = &s.cpu_tasks.affinity;
+    let busiest = s
+        .ksched
+        .sched
+        .values()
+        .filter(|t| aff.contains_key(&t.tgid))
+        .max_by_key(|t| t.runq.count)
+        .map(|t| t.tgid);
+    let a = match busiest {
+        Some(tgid) => aff.get(&tgid)?,
+        None if aff.len() == 1 => aff.values().next()?,
+        None => return None,
+    };
+    Some(AppCpus {
+        comm: &a.comm,
+        tgid: a.tgid,
+        cpus_allowed: &a.cpus_allowed,
     })
 }
 

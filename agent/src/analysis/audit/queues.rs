@@ -155,10 +155,11 @@ fn rps_cpus(input: &AuditInput<'_>) -> Vec<u32> {
 
 /// One RX queue, several CPUs, RPS off: one CPU does all receive processing.
 pub fn single_queue_rps_off(input: &AuditInput<'_>) -> Vec<Recommendation> {
-    let cpus = rps_cpus(input);
-    if cpus.len() < 2 {
+    let all = rps_cpus(input);
+    if all.len() < 2 {
         return Vec::new();
     }
+    let (cpus, app_note) = avoid_app(input, all);
     let mask = format_cpumask(&cpus);
     let entries = input
         .config
@@ -183,6 +184,7 @@ pub fn single_queue_rps_off(input: &AuditInput<'_>) -> Vec<Recommendation> {
             .evidence("online CPUs", cpulist(&input.config.cpus.online))
             .evidence(format!("{i} RX queue IRQ routed to CPU"), &irq_cpu)
             .evidence("net.core.rps_sock_flow_entries", entries)
+            .evidence(app_note.0.clone(), app_note.1.clone())
             .apply(format!("echo {mask} > {q}/rps_cpus"))
             .apply("sysctl -w net.core.rps_sock_flow_entries=32768")
             .apply(format!("echo 32768 > {q}/rps_flow_cnt"))
@@ -196,6 +198,38 @@ pub fn single_queue_rps_off(input: &AuditInput<'_>) -> Vec<Recommendation> {
             .undo(format!("sysctl -w net.core.rps_sock_flow_entries={entries}"))
         })
         .collect()
+}
+
+/// The RPS CPUs without those of a pinned heartbeat application (an evidence line saying so), or
+/// all of them when it is not pinned, not known, or pinned to every one of them (said too).
+fn avoid_app(input: &AuditInput<'_>, all: Vec<u32>) -> (Vec<u32>, (String, String)) {
+    let none = (String::new(), String::new());
+    let Some(app) = input.app else {
+        return (all, none);
+    };
+    let online = &input.config.cpus.online;
+    let pinned =
+        !app.cpus_allowed.is_empty() && online.iter().any(|c| !app.cpus_allowed.contains(c));
+    if !pinned {
+        return (all, none);
+    }
+    let what = format!(
+        "heartbeat process {} (PID {}) is pinned to CPU {}",
+        app.comm,
+        app.tgid,
+        cpulist(app.cpus_allowed)
+    );
+    let rest: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|c| !app.cpus_allowed.contains(c))
+        .collect();
+    if rest.is_empty() {
+        let why =
+            "every CPU RPS could use is one of its CPUs: the mask cannot avoid them".to_owned();
+        return (all, (what, why));
+    }
+    (rest, (what, "left out of the RPS mask".to_owned()))
 }
 
 /// RPS steers packets but RFS is off, so they land on a CPU other than the reader's.

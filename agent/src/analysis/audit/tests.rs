@@ -52,6 +52,7 @@ fn ids(
         since_boot: boot,
         recent,
         iface: None,
+        app: None,
     })
     .into_iter()
     .map(|r| r.id)
@@ -66,6 +67,7 @@ fn rps_mask_leaves_out_isolated_cpus() {
         since_boot: None,
         recent: None,
         iface: None,
+        app: None,
     });
     assert_eq!(r.len(), 1);
     assert_eq!(
@@ -99,6 +101,7 @@ fn virtual_nics_and_other_ifaces_are_ignored() {
         since_boot: None,
         recent: None,
         iface: Some("veth0"),
+        app: None,
     });
     assert!(r.is_empty(), "{r:?}");
 }
@@ -128,6 +131,7 @@ fn rss_needs_spare_channels() {
         since_boot: None,
         recent: None,
         iface: None,
+        app: None,
     });
     assert_eq!(r[0].id, "rss-underused");
     assert_eq!(r[0].apply, vec!["ethtool -L eth0 combined 4"]);
@@ -159,6 +163,7 @@ fn drops_counting_now_are_critical_and_old_ones_a_warning() {
             since_boot: Some(&boot),
             recent: Some(recent),
             iface: None,
+            app: None,
         })[0]
             .severity
     };
@@ -186,6 +191,7 @@ fn steal_thresholds() {
         since_boot: Some(&steal(1)),
         recent: Some(&steal(12)),
         iface: None,
+        app: None,
     });
     assert_eq!(
         (r[0].id.as_str(), r[0].severity),
@@ -259,6 +265,7 @@ fn without_effective_affinity_the_busiest_cpu_counts() {
         since_boot: None,
         recent: None,
         iface: None,
+        app: None,
     });
     assert_eq!(r[0].id, "irqs-one-cpu");
     assert!(r[0].title.ends_with("land on CPU 2"), "{}", r[0].title);
@@ -287,6 +294,7 @@ fn irq_spread_skips_isolated_cpus() {
         since_boot: None,
         recent: None,
         iface: None,
+        app: None,
     });
     assert_eq!(
         r[0].apply,
@@ -296,4 +304,68 @@ fn irq_spread_skips_isolated_cpus() {
             "echo 0 > /proc/irq/72/smp_affinity_list",
         ]
     );
+}
+
+fn rps_with_app(online: &[u32], isolated: &[u32], allowed: &[u32]) -> Recommendation {
+    let cfg = host(online, isolated, vec![single_queue("eth0", &[])]);
+    let r = audit(&AuditInput {
+        config: &cfg,
+        since_boot: None,
+        recent: None,
+        iface: None,
+        app: Some(AppCpus {
+            comm: "corosync",
+            tgid: 812,
+            cpus_allowed: allowed,
+        }),
+    });
+    assert_eq!(r.len(), 1, "{r:?}");
+    r.into_iter().next().expect("one finding")
+}
+
+#[test]
+fn rps_mask_leaves_out_a_pinned_application() {
+    let r = rps_with_app(&[0, 1, 2, 3], &[], &[2, 3]);
+    assert_eq!(
+        r.apply[0],
+        "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
+    let e = r
+        .evidence
+        .iter()
+        .find(|e| e.what.contains("corosync (PID 812) is pinned to CPU 2-3"))
+        .expect("the pinning is stated");
+    assert_eq!(e.value, "left out of the RPS mask");
+    // With isolated CPUs too: 0-7, isolated 6-7, app on 0-1 → 2-5 = 0x3c.
+    let r = rps_with_app(&[0, 1, 2, 3, 4, 5, 6, 7], &[6, 7], &[0, 1]);
+    assert_eq!(
+        r.apply[0],
+        "echo 3c > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
+}
+
+#[test]
+fn unpinned_application_keeps_the_full_mask() {
+    let r = rps_with_app(&[0, 1, 2, 3], &[], &[0, 1, 2, 3]);
+    assert_eq!(
+        r.apply[0],
+        "echo f > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
+    assert!(r.evidence.iter().all(|e| !e.what.contains("pinned")));
+}
+
+#[test]
+fn application_on_every_rps_cpu_is_said_not_hidden() {
+    // RPS may use 0-1 (2-3 isolated); the application runs on 0-2: nothing left to avoid it.
+    let r = rps_with_app(&[0, 1, 2, 3], &[2, 3], &[0, 1, 2]);
+    assert_eq!(
+        r.apply[0],
+        "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    );
+    let e = r
+        .evidence
+        .iter()
+        .find(|e| e.what.contains("pinned"))
+        .expect("the pinning is stated");
+    assert!(e.value.contains("cannot avoid"), "{}", e.value);
 }

@@ -3,12 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::evidence::{
-    Counter, CpuSoftirq, FlowFate, GapEvidence, ReasonDrops, SelfStall, SourceKind,
+use super::{
+    evidence::{Counter, CpuSoftirq, FlowFate, GapEvidence, ReasonDrops, SelfStall, SourceKind},
+    rx_cpus::RxCpus,
 };
 use crate::{
     analysis::{
-        RecordingSummary, audit::drops::MISSED_STATS, gaps::Gap, gaps::GapKind, latency::HistAgg,
+        RecordingSummary,
+        audit::drops::MISSED_STATS,
+        cpu_tasks::{self, CpuTotals},
+        gaps::Gap,
+        gaps::GapKind,
+        latency::HistAgg,
     },
     heartbeat::spec::{self, Proto, Source},
     recording::records::{
@@ -75,7 +81,6 @@ struct Acc {
     to: u64,
     port: Option<Port>,
     wait_win: BTreeMap<u32, HistAgg>,
-    wait_base: BTreeMap<u32, HistAgg>,
     wait_max: BTreeMap<u32, u64>,
     run_max: BTreeMap<u32, u64>,
     ksoftirqd: BTreeMap<u32, u64>,
@@ -93,6 +98,8 @@ struct Acc {
     self_stalls: Vec<SelfStall>,
     lost: u64,
     flow: FlowCounts,
+    /// Samples per process per CPU, inside the window.
+    cpu_users: BTreeMap<u32, CpuTotals>,
 }
 
 #[derive(Default)]
@@ -107,7 +114,6 @@ struct FlowCounts {
 /// Whole-recording totals for baselines.
 #[derive(Default)]
 struct Totals {
-    ksoftirqd: BTreeMap<u32, u64>,
     napi_full: u64,
     squeeze: u64,
     softnet_dropped: u64,
@@ -137,87 +143,90 @@ fn nic_missed(sample: &crate::recording::records::SystemSample) -> u64 {
     eth.max(dev)
 }
 
-/// The CPUs that take the heartbeat flow first: where the watched port's packets were seen, else
-/// the NIC RX-queue IRQs that fired and the RPS targets.
+/// The CPUs that take the heartbeat flow first (see [`RxCpus`]).
 pub fn rx_cpus(s: &RecordingSummary, records: &[Record], ports: &[Port]) -> BTreeSet<u32> {
-    let mut cpus: BTreeSet<u32> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::PortPacket(e)
-                if e.stage == PortStage::Seen
-                    && ports
-                        .iter()
-                        .any(|p| p.proto == e.proto && p.port == e.local_port) =>
-            {
-                Some(e.cpu)
-            }
-            _ => None,
-        })
-        .collect();
-    if cpus.is_empty()
-        && let Some(c) = &s.host_config
-    {
-        let mut rx_irqs = BTreeSet::new();
-        for nic in c.nics.iter().filter(|n| !n.is_virtual) {
-            for irq in nic.queue_irqs() {
-                rx_irqs.insert(irq.irq);
-                cpus.extend(irq.taken.iter().filter(|(_, n)| *n > 0).map(|(c, _)| *c));
-            }
-            for q in &nic.rx_queues {
-                cpus.extend(q.rps_cpus.iter().copied());
-            }
-        }
-        // Where the queue interrupts actually fired during the recording.
-        for r in records {
-            if let Record::System(x) = r {
-                cpus.extend(
-                    x.interrupts
-                        .iter()
-                        .filter(|(irq, _, n)| *n > 0 && rx_irqs.contains(irq))
-                        .map(|(_, cpu, _)| *cpu),
-                );
-            }
-        }
+    let mut f = RxCpus::new(s, ports.to_vec());
+    for r in records {
+        f.add(r);
     }
-    cpus
+    f.finish()
 }
 
 /// The evidence for each gap, in the order given.
 pub fn build(s: &RecordingSummary, records: &[Record], gaps: &[Gap]) -> Vec<GapEvidence> {
-    let net_rx = s
-        .header
-        .softirq_vectors
-        .iter()
-        .position(|v| v == "NET_RX")
-        .unwrap_or(3) as u8;
-    let mut accs: Vec<Acc> = gaps
-        .iter()
-        .map(|g| {
-            let (from, to) = window(g);
-            Acc {
-                from,
-                to,
-                port: source_port(s, g.source),
-                ..Acc::default()
-            }
-        })
-        .collect();
-    let ports: Vec<Port> = accs.iter().filter_map(|a| a.port).collect();
-    let heartbeat_cpus = rx_cpus(s, records, &ports);
-    let mut t = Totals::default();
+    let mut f = EvidenceFold::new(s, gaps);
     for r in records {
-        fold(r, s, net_rx, &mut t, &mut accs, gaps);
+        f.add(s, r);
     }
-    let unavailable: Vec<String> = s
-        .collectors
-        .values()
-        .filter(|c| c.state == CollectorState::Unavailable)
-        .map(|c| format!("{} ({})", c.collector, c.detail))
-        .collect();
-    gaps.iter()
-        .zip(accs)
-        .map(|(g, a)| finish(s, g, a, &t, &heartbeat_cpus, &unavailable))
-        .collect()
+    f.finish(s).0
+}
+
+/// Every gap's evidence, folded one record at a time (so a report can stream the file): the
+/// per-gap window sums, the whole-recording totals for baselines, and the heartbeat CPUs.
+pub struct EvidenceFold {
+    gaps: Vec<Gap>,
+    net_rx: u8,
+    accs: Vec<Acc>,
+    t: Totals,
+    rx: RxCpus,
+}
+
+impl EvidenceFold {
+    pub fn new(s: &RecordingSummary, gaps: &[Gap]) -> Self {
+        let net_rx = s
+            .header
+            .softirq_vectors
+            .iter()
+            .position(|v| v == "NET_RX")
+            .unwrap_or(3) as u8;
+        let accs: Vec<Acc> = gaps
+            .iter()
+            .map(|g| {
+                let (from, to) = window(g);
+                Acc {
+                    from,
+                    to,
+                    port: source_port(s, g.source),
+                    ..Acc::default()
+                }
+            })
+            .collect();
+        let ports: Vec<Port> = accs.iter().filter_map(|a| a.port).collect();
+        EvidenceFold {
+            gaps: gaps.to_vec(),
+            net_rx,
+            accs,
+            t: Totals::default(),
+            rx: RxCpus::new(s, ports),
+        }
+    }
+
+    pub fn add(&mut self, s: &RecordingSummary, r: &Record) {
+        self.rx.add(r);
+        fold(r, s, self.net_rx, &mut self.t, &mut self.accs, &self.gaps);
+        if let Record::CpuTasks(iv) = r {
+            fold_cpu_tasks(iv, &mut self.accs);
+        }
+    }
+
+    /// The evidence per gap, and the CPUs that take the heartbeat flow.
+    pub fn finish(self, s: &RecordingSummary) -> (Vec<GapEvidence>, BTreeSet<u32>) {
+        let heartbeat_cpus = self.rx.finish();
+        let unavailable: Vec<String> = s
+            .collectors
+            .values()
+            .filter(|c| c.state == CollectorState::Unavailable)
+            .map(|c| format!("{} ({})", c.collector, c.detail))
+            .collect();
+        let t = self.t;
+        let ev = self
+            .gaps
+            .iter()
+            .zip(self.accs)
+            .map(|(g, a)| finish(s, g, a, &t, &heartbeat_cpus, &unavailable, self.net_rx))
+            .collect();
+        (ev, heartbeat_cpus)
+    }
 }
 
 fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary) {
@@ -268,28 +277,24 @@ fn fold(
     gaps: &[Gap],
 ) {
     match r {
+        // Only intervals inside a window: baselines come from the summary's latency table, so a
+        // streaming reader may skip the others undecoded (see `DiagnosisFold::windows`).
         Record::Softirq(iv) => {
             for c in iv.cells.iter().filter(|c| c.vector == net_rx) {
-                *t.ksoftirqd.entry(c.cpu).or_default() += c.ksoftirqd_entries;
-                for a in accs.iter_mut() {
-                    if a.overlaps(iv.start_mono_ns, iv.end_mono_ns) {
-                        a.wait_win.entry(c.cpu).or_default().add(
-                            &c.wait_hist,
-                            c.wait_sum_ns,
-                            c.wait_max,
-                        );
-                        *a.ksoftirqd.entry(c.cpu).or_default() += c.ksoftirqd_entries;
-                        let w = a.wait_max.entry(c.cpu).or_default();
-                        *w = (*w).max(c.wait_max.map_or(0, |m| m.value_ns));
-                        let rm = a.run_max.entry(c.cpu).or_default();
-                        *rm = (*rm).max(c.run_max.map_or(0, |m| m.value_ns));
-                    } else {
-                        a.wait_base.entry(c.cpu).or_default().add(
-                            &c.wait_hist,
-                            c.wait_sum_ns,
-                            c.wait_max,
-                        );
-                    }
+                for a in accs
+                    .iter_mut()
+                    .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
+                {
+                    a.wait_win.entry(c.cpu).or_default().add(
+                        &c.wait_hist,
+                        c.wait_sum_ns,
+                        c.wait_max,
+                    );
+                    *a.ksoftirqd.entry(c.cpu).or_default() += c.ksoftirqd_entries;
+                    let w = a.wait_max.entry(c.cpu).or_default();
+                    *w = (*w).max(c.wait_max.map_or(0, |m| m.value_ns));
+                    let rm = a.run_max.entry(c.cpu).or_default();
+                    *rm = (*rm).max(c.run_max.map_or(0, |m| m.value_ns));
                 }
             }
         }
@@ -388,6 +393,44 @@ fn fold(
     }
 }
 
+/// Samples per process on every CPU (the heartbeat CPUs are known only at the end) for every
+/// window the interval overlaps.
+fn fold_cpu_tasks(iv: &crate::recording::records::CpuTaskSamples, accs: &mut [Acc]) {
+    for a in accs
+        .iter_mut()
+        .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
+    {
+        for c in &iv.cpus {
+            a.cpu_users.entry(c.cpu).or_default().add(c);
+        }
+    }
+}
+
+/// The top CPU users of each heartbeat CPU in the window; `None` when nothing sampled them.
+fn nic_cpu_users(
+    s: &RecordingSummary,
+    a: &Acc,
+    hb_cpus: &BTreeSet<u32>,
+) -> Option<Vec<cpu_tasks::NicCpuUsers>> {
+    // Recorded every tick while the sampler runs (empty when every CPU idled).
+    if s.cpu_tasks.intervals == 0 {
+        return None;
+    }
+    let empty = CpuTotals::default();
+    Some(
+        hb_cpus
+            .iter()
+            .map(|cpu| {
+                cpu_tasks::users(
+                    *cpu,
+                    a.cpu_users.get(cpu).unwrap_or(&empty),
+                    s.cpu_tasks.totals.get(cpu).unwrap_or(&empty),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// The port watch ran, so silence on the port means no packet came.
 fn portwatch_running(s: &RecordingSummary) -> bool {
     s.collectors
@@ -414,28 +457,36 @@ fn finish(
     t: &Totals,
     hb_cpus: &BTreeSet<u32>,
     unavailable: &[String],
+    net_rx: u8,
 ) -> GapEvidence {
     let interval = g.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
     let mut e = GapEvidence::empty(source_kind(s, g), g.length_ns, interval);
     e.window_ns = a.to.saturating_sub(a.from).max(1);
+    e.nic_cpu_users = nic_cpu_users(s, &a, hb_cpus);
     // Baseline time: the rest of the recording (counters only exist where samples were taken).
     let base_ns = s.duration_ns().saturating_sub(e.window_ns);
     let sys_base_ns = t.covered_ns.saturating_sub(a.covered_ns).min(base_ns);
+    let whole = |cpu: u32| s.latency.cells.get(&(cpu, net_rx));
     e.net_rx = a
         .wait_win
         .iter()
         .map(|(cpu, w)| {
             let d = w.distribution();
+            let base = whole(*cpu).map(|t| {
+                t.wait
+                    .minus(w, |m| m.at_mono_ns < a.from || m.at_mono_ns > a.to)
+                    .distribution()
+            });
             CpuSoftirq {
                 cpu: *cpu,
                 handles_heartbeat_rx: hb_cpus.contains(cpu),
                 window_wait_max_ns: a.wait_max.get(cpu).copied().unwrap_or(0).max(d.max_ns),
                 window_wait_p99_ns: d.p99_ns,
-                baseline_wait_p99_ns: a.wait_base.get(cpu).map_or(0, |b| b.distribution().p99_ns),
+                baseline_wait_p99_ns: base.map_or(0, |b| b.p99_ns),
                 window_run_max_ns: a.run_max.get(cpu).copied().unwrap_or(0),
                 ksoftirqd: counter(
                     a.ksoftirqd.get(cpu).copied().unwrap_or(0),
-                    t.ksoftirqd.get(cpu).copied().unwrap_or(0),
+                    whole(*cpu).map_or(0, |t| t.ksoftirqd_entries),
                     base_ns,
                 ),
             }

@@ -111,6 +111,9 @@ pub struct GapEvidence {
     pub lost_events: u64,
     /// Collectors that were unavailable: what could not be measured.
     pub unavailable: Vec<String>,
+    /// The top CPU users on the CPUs that handle the heartbeat flow; `None`: not measured (stack
+    /// sampling off or unavailable).
+    pub nic_cpu_users: Option<Vec<crate::analysis::cpu_tasks::NicCpuUsers>>,
 }
 
 impl GapEvidence {
@@ -136,7 +139,19 @@ impl GapEvidence {
             clock_steps_ns: Vec::new(),
             lost_events: 0,
             unavailable: Vec::new(),
+            nic_cpu_users: None,
         }
+    }
+
+    /// A movable (non-kernel) process that held a heartbeat CPU for most of the window: the CPU
+    /// and the process, the largest share first.
+    pub fn dominant_user(&self) -> Option<(u32, &crate::analysis::cpu_tasks::CpuUser)> {
+        self.nic_cpu_users
+            .iter()
+            .flatten()
+            .filter_map(|c| c.dominant().map(|u| (c.cpu, u)))
+            .filter(|(_, u)| !u.kernel_thread)
+            .max_by(|a, b| a.1.window_share.total_cmp(&b.1.window_share))
     }
 
     pub fn window_s(&self) -> f64 {

@@ -1,6 +1,6 @@
 //! Deterministic synthetic recordings with heartbeat gaps of a chosen cause, as the recorder would
 //! write them: a 1 s UDP heartbeat on a watched port, softirq, NAPI, drop, system and scheduling
-//! records every second, and inside each gap the traces its cause leaves. Used by the diagnosis
+//! and per-process CPU sample records every second, and inside each gap the traces its cause leaves. Used by the diagnosis
 //! tests, the report golden files and the report timing.
 
 use std::path::Path;
@@ -10,10 +10,10 @@ use agent_common::hist::bucket_index;
 use crate::recording::{
     RecordingWriter,
     records::{
-        CollectorState, CollectorStatus, CpuTimeDelta, DropCell, DropInterval, NapiCell,
-        NapiInterval, PacketTables, PortPacketEvent, PortStage, Record, SchedInterval, SchedTask,
-        SoftirqCell, SoftirqInterval, SoftnetDelta, SourceDeclared, SourceKind, SparseHist,
-        StopInfo, SystemSample, TimedMax, UDP_RC_RCVBUF,
+        CollectorState, CollectorStatus, CpuTaskSamples, CpuTasks, CpuTimeDelta, DropCell,
+        DropInterval, NapiCell, NapiInterval, PacketTables, PortPacketEvent, PortStage, Record,
+        SchedInterval, SchedTask, SoftirqCell, SoftirqInterval, SoftnetDelta, SourceDeclared,
+        SourceKind, SparseHist, StopInfo, SystemSample, TaskSamples, TimedMax, UDP_RC_RCVBUF,
     },
 };
 
@@ -293,6 +293,70 @@ fn second(v: &mut Vec<Record>, t0: u64, sc: Option<Scenario>, last: bool, len_s:
             ..SchedTask::default()
         }],
     }));
+    v.push(cpu_tasks(t0, sc));
+}
+
+fn task(tgid: u32, comm: &str, kernel_thread: bool, samples: u64, softirq: u64) -> TaskSamples {
+    TaskSamples {
+        tgid,
+        comm: comm.into(),
+        kernel_thread,
+        samples,
+        softirq,
+    }
+}
+
+/// Who ran on each CPU (99 samples per CPU per second): mostly idle; during a softirq delay a
+/// batch job holds CPU 0, during a backlog overflow ksoftirqd does.
+fn cpu_tasks(t0: u64, sc: Option<Scenario>) -> Record {
+    let cpu0 = match sc {
+        Some(Scenario::SoftirqDelay) => CpuTasks {
+            cpu: 0,
+            samples: 99,
+            idle: 0,
+            top: vec![
+                task(7777, "backup", false, 90, 6),
+                task(4242, "corosync", false, 5, 0),
+                task(15, "ksoftirqd/0", true, 3, 3),
+            ],
+            others: 1,
+            others_softirq: 0,
+        },
+        Some(Scenario::BacklogOverflow) => CpuTasks {
+            cpu: 0,
+            samples: 99,
+            idle: 9,
+            top: vec![
+                task(15, "ksoftirqd/0", true, 85, 85),
+                task(4242, "corosync", false, 5, 0),
+            ],
+            others: 0,
+            others_softirq: 0,
+        },
+        _ => CpuTasks {
+            cpu: 0,
+            samples: 99,
+            idle: 90,
+            top: vec![task(4242, "corosync", false, 5, 0)],
+            others: 4,
+            others_softirq: 1,
+        },
+    };
+    let cpu1 = CpuTasks {
+        cpu: 1,
+        samples: 99,
+        idle: 95,
+        top: vec![task(1, "systemd", false, 2, 0)],
+        others: 2,
+        others_softirq: 0,
+    };
+    Record::CpuTasks(CpuTaskSamples {
+        start_mono_ns: t0,
+        end_mono_ns: t0 + SEC,
+        rate_hz: 99,
+        cpus: vec![cpu0, cpu1],
+        uncounted: 0,
+    })
 }
 
 fn drop_cell(reason: u32, count: u64) -> DropCell {

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod fixtures;
 pub mod recommend;
 pub mod rules;
+pub mod rx_cpus;
 mod timeouts;
 
 use serde::Serialize;
@@ -60,50 +61,88 @@ pub struct Diagnosis {
 
 /// Judges every gap of the recording summarised in `summary`, whose records are `records`.
 pub fn diagnose(summary: &RecordingSummary, records: &[Record]) -> Diagnosis {
-    let analysis = summary.heartbeats.gaps(summary.last_mono_ns);
-    let evidence = build::build(summary, records, &analysis.gaps);
-    let ports: Vec<build::Port> = analysis
-        .gaps
-        .iter()
-        .filter_map(|g| build::source_port(summary, g.source))
-        .collect();
-    let rx_cpus: Vec<u32> = build::rx_cpus(summary, records, &ports)
-        .into_iter()
-        .collect();
-    let audit = audit_recording(summary, None);
-    let app = heartbeat_process(summary);
-    let gaps: Vec<GapDiagnosis> = analysis
-        .gaps
-        .iter()
-        .zip(evidence)
-        .enumerate()
-        .map(|(i, (g, e))| {
-            let findings = judge(&e);
-            let cx = recommend::Context {
-                config: summary.host_config.as_ref(),
-                audit: &audit,
-                port: build::source_port(summary, g.source),
-                rx_cpus: &rx_cpus,
-                app: app.clone(),
-            };
-            let recommendations = recommend::recommend(&e, &findings, &cx);
-            GapDiagnosis {
-                number: i as u32 + 1,
-                gap: g.clone(),
-                source_spec: source_spec(summary, g.source),
-                evidence: e,
-                findings,
-                recommendations,
-            }
-        })
-        .collect();
-    let timeout_advice = timeouts::advice(summary, records, &analysis, &gaps);
-    Diagnosis {
-        gaps,
-        timeout_advice,
-        rx_cpus,
-        unavailable: not_running(summary),
-        lost_events: summary.total_lost(),
+    let mut f = DiagnosisFold::new(summary);
+    for r in records {
+        f.add(r);
+    }
+    f.finish()
+}
+
+/// The diagnosis folded over a second pass of the records (the first made `summary`): it keeps
+/// per-gap window sums, baseline totals and arrival times, never the records, so memory follows
+/// the summary rather than the recording's size.
+pub struct DiagnosisFold<'a> {
+    summary: &'a RecordingSummary,
+    analysis: crate::analysis::GapAnalysis,
+    evidence: build::EvidenceFold,
+    arrivals: timeouts::Arrivals,
+}
+
+impl<'a> DiagnosisFold<'a> {
+    pub fn new(summary: &'a RecordingSummary) -> Self {
+        let analysis = summary.heartbeats.gaps(summary.last_mono_ns);
+        let evidence = build::EvidenceFold::new(summary, &analysis.gaps);
+        DiagnosisFold {
+            summary,
+            analysis,
+            evidence,
+            arrivals: timeouts::Arrivals::default(),
+        }
+    }
+
+    /// The evidence windows `[from, to]` of the gaps: softirq intervals outside all of them are
+    /// not needed (their baseline comes from the summary), so a reader may skip them undecoded.
+    pub fn windows(&self) -> Vec<(u64, u64)> {
+        self.analysis.gaps.iter().map(build::window).collect()
+    }
+
+    pub fn add(&mut self, r: &Record) {
+        self.evidence.add(self.summary, r);
+        self.arrivals.add(self.summary, r);
+    }
+
+    pub fn finish(self) -> Diagnosis {
+        let summary = self.summary;
+        let analysis = self.analysis;
+        let (evidence, rx) = self.evidence.finish(summary);
+        let rx_cpus: Vec<u32> = rx.into_iter().collect();
+        let audit = audit_recording(summary, None);
+        let app = heartbeat_process(summary);
+        let gaps: Vec<GapDiagnosis> = analysis
+            .gaps
+            .iter()
+            .zip(evidence)
+            .enumerate()
+            .map(|(i, (g, e))| {
+                let findings = judge(&e);
+                let cx = recommend::Context {
+                    config: summary.host_config.as_ref(),
+                    audit: &audit,
+                    port: build::source_port(summary, g.source),
+                    rx_cpus: &rx_cpus,
+                    app: app.clone(),
+                    online: &summary.header.online_cpus,
+                    app_cpus: crate::analysis::audit::app_cpus(summary),
+                };
+                let recommendations = recommend::recommend(&e, &findings, &cx);
+                GapDiagnosis {
+                    number: i as u32 + 1,
+                    gap: g.clone(),
+                    source_spec: source_spec(summary, g.source),
+                    evidence: e,
+                    findings,
+                    recommendations,
+                }
+            })
+            .collect();
+        let timeout_advice = timeouts::advice(summary, &self.arrivals, &analysis, &gaps);
+        Diagnosis {
+            gaps,
+            timeout_advice,
+            rx_cpus,
+            unavailable: not_running(summary),
+            lost_events: summary.total_lost(),
+        }
     }
 }
 

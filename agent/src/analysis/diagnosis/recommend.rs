@@ -53,6 +53,10 @@ pub struct Context<'a> {
     pub rx_cpus: &'a [u32],
     /// Processes seen in scheduling records (the heartbeat daemon), "comm (pid)".
     pub app: Option<(String, u32)>,
+    /// Online CPUs when the recording started (the host configuration may be missing).
+    pub online: &'a [u32],
+    /// The heartbeat process's recorded affinity, when known.
+    pub app_cpus: Option<crate::analysis::audit::AppCpus<'a>>,
 }
 
 /// Recommendations for the causes stated with enough confidence, most likely cause first.
@@ -102,7 +106,10 @@ fn own(f: &Finding, e: &GapEvidence, cx: &Context<'_>) -> Vec<Recommendation> {
     let why = f.evidence.first().cloned().unwrap_or_default();
     match f.cause {
         Cause::SoftirqDelay => softirq(e, cx, &why),
-        Cause::CpuBacklogOverflow => backlog(cx, &why),
+        Cause::CpuBacklogOverflow => move_task(e, cx, &why)
+            .into_iter()
+            .chain(backlog(cx, &why))
+            .collect(),
         Cause::SocketRcvbufOverflow => vec![so_rcvbuf(cx, &why)],
         Cause::NicRingOverflow if !cx.audit.iter().any(|r| r.id == "ring-small-missed") => {
             vec![ring(cx, &why)]
@@ -121,7 +128,7 @@ fn softirq(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Vec<Recommendation> 
     let budget = sysctl(cx, "net.core.netdev_budget").unwrap_or(300);
     let usecs = sysctl(cx, "net.core.netdev_budget_usecs").unwrap_or(2000);
     let cpus = cpulist(cx.rx_cpus);
-    let mut out = vec![
+    let mut out = vec![move_task(e, cx, why).unwrap_or_else(|| {
         Recommendation::new(
             "app-off-nic-cpus",
             Severity::Warning,
@@ -136,8 +143,8 @@ fn softirq(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Vec<Recommendation> 
         .persist("systemd unit", None, "CPUAffinity=<other CPUs> in the busy service's [Service] section")
         .cost("The moved process competes on the remaining CPUs.")
         .verify("hbwatch record --duration 10m ... && hbwatch report   # NET_RX wait on that CPU drops")
-        .undo("taskset -apc <all CPUs> <PID>"),
-    ];
+        .undo("taskset -apc <all CPUs> <PID>")
+    })];
     if e.time_squeeze.window > 0 || e.napi_budget_exhausted.window > 0 {
         let (nb, nu) = (budget.max(600), usecs.max(4000));
         out.push(
@@ -178,6 +185,71 @@ fn softirq(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Vec<Recommendation> 
         )),
     );
     out
+}
+
+/// A user process held a heartbeat CPU during the gap: move that process, by name, to the other
+/// CPUs. None when no such process was measured or no other CPU is left.
+fn move_task(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Option<Recommendation> {
+    let (cpu, u) = e.dominant_user()?;
+    let online = cx.config.map_or(cx.online, |c| &c.cpus.online[..]);
+    let others: Vec<u32> = online
+        .iter()
+        .copied()
+        .filter(|c| !cx.rx_cpus.contains(c) && *c != cpu)
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    // Not onto a pinned heartbeat process's CPUs either, while others remain.
+    let app = cx.app_cpus.filter(|a| {
+        !a.cpus_allowed.is_empty() && online.iter().any(|c| !a.cpus_allowed.contains(c))
+    });
+    let spare: Vec<u32> = others
+        .iter()
+        .copied()
+        .filter(|c| app.is_none_or(|a| !a.cpus_allowed.contains(c)))
+        .collect();
+    let others = if spare.is_empty() { others } else { spare };
+    let (name, pid, to) = (&u.comm, u.tgid, cpulist(&others));
+    let all = cpulist(online);
+    let share = format!(
+        "{:.0}% of samples in the window, {:.0}% normally",
+        u.window_share * 100.0,
+        u.baseline_share * 100.0
+    );
+    let mut r = Recommendation::new(
+        "move-task-off-nic-cpus",
+        Severity::Warning,
+        name,
+        format!("Move {name} (PID {pid}) off heartbeat CPU {cpu}"),
+        format!("{name} held CPU {cpu} for most of the gap window; the NET_RX softirq that delivers heartbeats waits behind it (or is pushed to ksoftirqd, which competes with it)."),
+    )
+    .evidence("gap evidence", why)
+    .evidence(format!("{name} (PID {pid}) on CPU {cpu}"), share)
+    .evidence("CPUs handling heartbeat RX", cpulist(cx.rx_cpus))
+    .apply(format!("taskset -apc {to} {pid}   # every thread of {name} to CPU {to}"))
+    .persist("systemd unit", None, format!("CPUAffinity={} in the [Service] section of {name}'s unit (systemctl edit <unit>), then restart it", to.replace(',', " ")))
+    .cost(format!("{name} shares CPU {to} with what already runs there."))
+    .verify(format!("grep Cpus_allowed_list /proc/{pid}/status"))
+    .verify("hbwatch record --duration 10m ... && hbwatch report   # NET_RX wait on that CPU drops")
+    .undo(format!("taskset -apc {all} {pid}"));
+    if let Some(a) = app {
+        let kept_out = a.cpus_allowed.iter().all(|c| !others.contains(c));
+        r = r.evidence(
+            format!(
+                "heartbeat process {} (PID {}) pinned to CPU {}",
+                a.comm,
+                a.tgid,
+                cpulist(a.cpus_allowed)
+            ),
+            if kept_out {
+                "left out of the target CPUs"
+            } else {
+                "no other CPU is left: the target CPUs include them"
+            },
+        );
+    }
+    Some(r)
 }
 
 fn backlog(cx: &Context<'_>, why: &str) -> Vec<Recommendation> {

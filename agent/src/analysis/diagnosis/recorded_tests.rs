@@ -174,3 +174,134 @@ fn without_port_events_rx_cpus_come_from_queue_interrupts() {
     let cpus: Vec<u32> = super::build::rx_cpus(&s, &recs, &[]).into_iter().collect();
     assert_eq!(cpus, vec![1]);
 }
+
+#[test]
+fn a_user_task_holding_the_nic_cpu_is_named_and_moved() {
+    let d = diagnosed(&[GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::SoftirqDelay,
+    }]);
+    let g = &d.gaps[0];
+    let users = g.evidence.nic_cpu_users.as_ref().expect("measured");
+    // The heartbeat packets are seen on CPU 0 only.
+    assert_eq!(users.iter().map(|u| u.cpu).collect::<Vec<_>>(), vec![0]);
+    let top = &users[0].top[0];
+    assert_eq!((top.comm.as_str(), top.tgid), ("backup", 7777));
+    assert!(top.window_share > 0.6, "{}", top.window_share);
+    assert!(top.baseline_share < 0.05, "{}", top.baseline_share);
+    assert!(
+        g.findings[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("held by backup (PID 7777)")),
+        "{:?}",
+        g.findings[0].evidence
+    );
+    let r = g
+        .recommendations
+        .iter()
+        .find(|r| r.id == "move-task-off-nic-cpus")
+        .expect("the task is moved");
+    assert_eq!(r.subject, "backup");
+    assert_eq!(
+        r.apply[0],
+        "taskset -apc 1 7777   # every thread of backup to CPU 1"
+    );
+    assert!(
+        r.persist[0].content.starts_with("CPUAffinity=1 "),
+        "{:?}",
+        r.persist
+    );
+    assert!(g.recommendations.iter().all(|r| r.id != "app-off-nic-cpus"));
+}
+
+#[test]
+fn a_kernel_thread_on_the_nic_cpu_is_shown_but_not_moved() {
+    let d = diagnosed(&[GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::BacklogOverflow,
+    }]);
+    let g = &d.gaps[0];
+    assert_eq!(g.findings[0].cause, Cause::CpuBacklogOverflow);
+    let users = g.evidence.nic_cpu_users.as_ref().expect("measured");
+    assert!(users[0].top[0].kernel_thread);
+    assert!(g.evidence.dominant_user().is_none());
+    assert!(
+        g.recommendations
+            .iter()
+            .all(|r| r.id != "move-task-off-nic-cpus")
+    );
+}
+
+#[test]
+fn without_per_process_samples_cpu_users_are_not_measured() {
+    let recs: Vec<_> = records(
+        60,
+        &[GapSpec {
+            at_s: 20,
+            len_s: 4,
+            scenario: Scenario::SoftirqDelay,
+        }],
+    )
+    .into_iter()
+    .filter(|r| !matches!(r, crate::recording::records::Record::CpuTasks(_)))
+    .collect();
+    let s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 1),
+        recs.clone(),
+    );
+    let d = diagnose(&s, &recs);
+    let g = &d.gaps[0];
+    assert!(g.evidence.nic_cpu_users.is_none());
+    assert_eq!(
+        crate::output::report::cpu_users::lines(&g.evidence),
+        vec![crate::output::report::cpu_users::NOT_MEASURED.to_owned()]
+    );
+    // The generic advice stays.
+    assert!(g.recommendations.iter().any(|r| r.id == "app-off-nic-cpus"));
+}
+
+#[test]
+fn the_busy_task_is_not_moved_onto_a_pinned_heartbeat_process() {
+    use crate::recording::records::{Record, TaskAffinity};
+    let mut recs = records(
+        60,
+        &[GapSpec {
+            at_s: 20,
+            len_s: 4,
+            scenario: Scenario::SoftirqDelay,
+        }],
+    );
+    recs.push(Record::TaskAffinity(TaskAffinity {
+        at_mono_ns: super::fixtures::START,
+        tgid: 4242,
+        comm: "corosync".into(),
+        cpus_allowed: vec![1],
+    }));
+    let mut s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 2),
+        recs.clone(),
+    );
+    s.header.online_cpus = vec![0, 1, 2, 3];
+    let d = diagnose(&s, &recs);
+    let r = d.gaps[0]
+        .recommendations
+        .iter()
+        .find(|r| r.id == "move-task-off-nic-cpus")
+        .expect("the task is moved");
+    assert_eq!(
+        r.apply[0],
+        "taskset -apc 2-3 7777   # every thread of backup to CPU 2-3"
+    );
+    assert!(
+        r.evidence.iter().any(|e| e.what
+            == "heartbeat process corosync (PID 4242) pinned to CPU 1"
+            && e.value == "left out of the target CPUs"),
+        "{:?}",
+        r.evidence
+    );
+}

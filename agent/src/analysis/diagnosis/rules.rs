@@ -203,6 +203,9 @@ fn backlog(e: &GapEvidence) -> Option<Finding> {
             "{host:.0} packet(s) dropped from full per-CPU backlogs (softnet_stat dropped)"
         ));
     }
+    if conf > 0.0 {
+        ev.extend(busy_cpu_line(e));
+    }
     finding(Cause::CpuBacklogOverflow, conf, ev)
 }
 
@@ -287,7 +290,31 @@ fn softirq_delay(e: &GapEvidence) -> Option<Finding> {
             ev.push(format!("{x:.0} {name} above normal"));
         }
     }
+    ev.extend(busy_cpu_line(e));
     finding(Cause::SoftirqDelay, conf.min(0.9), ev)
+}
+
+/// "CPU 0 was held by backup (PID 77) 80% of the window (0% normally)", when a process held
+/// a heartbeat CPU; a supporting line, it does not change the confidence.
+fn busy_cpu_line(e: &GapEvidence) -> Option<String> {
+    let (cpu, u) = e
+        .nic_cpu_users
+        .iter()
+        .flatten()
+        .filter_map(|c| c.dominant().map(|u| (c.cpu, u)))
+        .max_by(|a, b| a.1.window_share.total_cmp(&b.1.window_share))?;
+    Some(format!(
+        "CPU {cpu}, which handles the heartbeat flow, was held by {}{} (PID {}) {:.0}% of the window ({:.0}% normally)",
+        u.comm,
+        if u.kernel_thread {
+            " (kernel thread)"
+        } else {
+            ""
+        },
+        u.tgid,
+        u.window_share * 100.0,
+        u.baseline_share * 100.0
+    ))
 }
 
 /// Judges `e`, returning causes ranked most likely first; the first is the verdict (possibly

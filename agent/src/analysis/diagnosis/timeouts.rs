@@ -13,10 +13,12 @@ use crate::{
     recording::records::{EventKind, PortStage, Record},
 };
 
-/// Arrival times per source, in recording order.
-fn arrivals(s: &RecordingSummary, records: &[Record]) -> BTreeMap<u32, Vec<u64>> {
-    let mut out: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-    for r in records {
+/// Arrival times per source, in recording order, folded one record at a time.
+#[derive(Default)]
+pub struct Arrivals(BTreeMap<u32, Vec<u64>>);
+
+impl Arrivals {
+    pub fn add(&mut self, s: &RecordingSummary, r: &Record) {
         let hit = match r {
             Record::PortPacket(e) if e.stage == PortStage::Read => s
                 .heartbeats
@@ -31,10 +33,9 @@ fn arrivals(s: &RecordingSummary, records: &[Record]) -> BTreeMap<u32, Vec<u64>>
             _ => None,
         };
         if let Some((src, t)) = hit {
-            out.entry(src).or_default().push(t);
+            self.0.entry(src).or_default().push(t);
         }
     }
-    out
 }
 
 /// The value at quantile `q` of sorted `v`.
@@ -46,11 +47,11 @@ fn quantile(v: &[u64], q: f64) -> u64 {
 /// Timeout advice for every source that has measured delays.
 pub fn advice(
     s: &RecordingSummary,
-    records: &[Record],
+    arrivals: &Arrivals,
     analysis: &GapAnalysis,
     judged: &[GapDiagnosis],
 ) -> Vec<(u32, TimeoutAdvice)> {
-    let arr = arrivals(s, records);
+    let arr = &arrivals.0;
     let mut out = Vec::new();
     for sg in &analysis.sources {
         let Some(interval) = sg.expected_interval_ns else {

@@ -1,5 +1,6 @@
 //! `hbwatch report`: the recording summary as text for people or JSON for machines.
 
+pub mod cpu_users;
 pub mod diagnosis;
 pub mod fix_script;
 pub mod heartbeats;

@@ -116,6 +116,18 @@ pub fn text_top(s: &RecordingSummary, d: &Diagnosis, st: Style, out: &mut dyn Wr
         for e in f.evidence.iter().take(3) {
             writeln!(out, "        · {}", wrap(e, 90, "          "))?;
         }
+        // Here only where it bears on the verdict and was measured; `--gap N`, Markdown and
+        // JSON always carry it ("not measured" included).
+        let cpu_cause = matches!(
+            f.cause,
+            crate::analysis::diagnosis::Cause::SoftirqDelay
+                | crate::analysis::diagnosis::Cause::CpuBacklogOverflow
+        );
+        if cpu_cause && g.evidence.nic_cpu_users.is_some() {
+            for l in super::cpu_users::lines(&g.evidence) {
+                writeln!(out, "        {}", wrap(&l, 90, "          "))?;
+            }
+        }
     }
     Ok(())
 }
@@ -170,6 +182,9 @@ pub fn text_gap(
                 dropped.join(", ")
             }
         )?;
+    }
+    for l in super::cpu_users::lines(&g.evidence) {
+        writeln!(out, "  {}", wrap(&l, 96, "    "))?;
     }
     recommendations(&g.recommendations, st, out)
 }
@@ -328,6 +343,15 @@ pub fn markdown(
                 for e in &f.evidence {
                     writeln!(out, "  - {e}")?;
                 }
+            }
+            let cu = super::cpu_users::lines(&g.evidence);
+            writeln!(out)?;
+            writeln!(out, "{}", cu[0].replacen("top", "Top", 1))?;
+            if cu.len() > 1 {
+                writeln!(out)?;
+            }
+            for l in &cu[1..] {
+                writeln!(out, "- {l}")?;
             }
         }
     }

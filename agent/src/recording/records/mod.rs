@@ -9,11 +9,13 @@
 
 use serde::{Deserialize, Serialize};
 
+mod cputasks;
 mod heartbeat;
 mod ksched;
 mod packet;
 mod softirq;
 mod system;
+pub use cputasks::*;
 pub use heartbeat::*;
 pub use ksched::*;
 pub use packet::*;
@@ -109,6 +111,10 @@ pub enum Record {
     SourceWarning(SourceWarning),
     /// Line accounting of a log or journal source.
     HeartbeatLines(LineCounts),
+    /// One interval of samples per (CPU, process): the top CPU users.
+    CpuTasks(CpuTaskSamples),
+    /// The CPUs a watched process may run on.
+    TaskAffinity(TaskAffinity),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,76 @@
+//! Root, end to end: a busy loop pinned to one CPU is the top CPU user of that CPU in the
+//! recording's per-process samples, and its recorded affinity is that CPU.
+
+use std::process::{Command, Stdio};
+
+use hbwatch::recording::{RecordingReader, records::Record};
+use hbwatch_tests::{hbwatch_bin, require_root, tempdir};
+
+#[test]
+fn pinned_busy_loop_is_the_top_cpu_user_of_its_cpu() {
+    if !require_root("pinned_busy_loop_is_the_top_cpu_user_of_its_cpu") {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The last CPU: the one least likely to take this test's own work.
+    let cpu = (cpus - 1) as u32;
+    let mut spinner = Command::new("taskset")
+        .args(["-c", &cpu.to_string(), "sh", "-c", "while :; do :; done"])
+        .spawn()
+        .expect("spawn a pinned busy loop (taskset)");
+    let pid = spinner.id();
+    let dir = tempdir();
+    let rec = dir.path().join("cpu-users.hbw");
+    let out = Command::new(hbwatch_bin())
+        .args(["record", "-d", "3s", "--stack-rate", "99"])
+        .args(["--watch-pid", &pid.to_string(), "-o"])
+        .arg(&rec)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run hbwatch record");
+    let _ = spinner.kill();
+    let _ = spinner.wait();
+    assert!(
+        out.status.success(),
+        "record failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let reader = RecordingReader::open(&rec).expect("open the recording");
+    let (mut total, mut spinner_samples, mut intervals) = (0u64, 0u64, 0);
+    let mut top_of_cpu = Vec::new();
+    let mut affinity = None;
+    for r in reader {
+        match r {
+            Record::CpuTasks(iv) => {
+                intervals += 1;
+                for c in iv.cpus.iter().filter(|c| c.cpu == cpu) {
+                    total += c.samples;
+                    if let Some(t) = c.top.first() {
+                        top_of_cpu.push(t.tgid);
+                    }
+                    spinner_samples += c
+                        .top
+                        .iter()
+                        .filter(|t| t.tgid == pid)
+                        .map(|t| t.samples)
+                        .sum::<u64>();
+                }
+            }
+            Record::TaskAffinity(a) if a.tgid == pid => affinity = Some(a.cpus_allowed),
+            _ => {}
+        }
+    }
+    assert!(intervals >= 2, "{intervals} per-process intervals in 3 s");
+    // 99 Hz for about 3 s.
+    assert!(total >= 150, "only {total} samples on CPU {cpu}");
+    assert!(
+        spinner_samples * 10 >= total * 7,
+        "busy loop {pid} had {spinner_samples} of {total} samples on CPU {cpu}"
+    );
+    assert!(
+        top_of_cpu.iter().filter(|&&t| t == pid).count() * 2 > top_of_cpu.len(),
+        "busy loop {pid} is not the top user of CPU {cpu}: {top_of_cpu:?}"
+    );
+    assert_eq!(affinity, Some(vec![cpu]), "recorded affinity of {pid}");
+}
