@@ -221,10 +221,18 @@ fn softirq_delay_under_a_flood_on_the_heartbeat_cpu() {
     // The flood really loaded NET_RX on the heartbeat's CPU and pushed it to ksoftirqd.
     assert!(cpu0["count"].as_u64().unwrap_or(0) > 1000, "{cpu0}");
     assert!(cpu0["ksoftirqd"].as_u64().unwrap_or(0) > 0, "{cpu0}");
-    // The worst wait is hundreds of µs to a few ms (its median is a few hundred ns): seen from
-    // 0.98 to 10.4 ms across runs on this VM, so the bound sits well below the lowest.
+    // What the flood does to CPU 0's NET_RX depends on what else the machine runs: across runs
+    // on this VM the worst wait went from 60 µs to 12 ms and the worst run from 0.3 to 9 ms, one
+    // high when the other was low. So the test asserts that softirq latency (the worst of the
+    // two, the DPC-latency figure) reached hundreds of µs, and that the worst wait stands far
+    // above the median one.
+    let ns = |side: &str, what: &str| cpu0[side][what].as_u64().unwrap_or(0);
     assert!(
-        cpu0["wait_ns"]["max_ns"].as_u64().unwrap_or(0) >= 200_000,
+        ns("wait_ns", "max_ns").max(ns("run_ns", "max_ns")) >= 250_000,
+        "{cpu0}"
+    );
+    assert!(
+        ns("wait_ns", "max_ns") >= 10 * ns("wait_ns", "p50_ns").max(1),
         "{cpu0}"
     );
     eprintln!(
