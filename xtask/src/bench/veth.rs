@@ -118,6 +118,18 @@ impl Veth {
     }
 }
 
+impl Drop for Veth {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
 /// One iperf3 UDP run.
 pub struct UdpRun {
     /// Packets received per second of wall time.
