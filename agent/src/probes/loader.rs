@@ -117,6 +117,12 @@ impl Probes {
     }
 
     pub fn load(host: &HostRoot, opts: &ProbeOptions) -> Result<Probes, ProbeError> {
+        let r = Self::load_inner(host, opts);
+        release_freed_heap();
+        r
+    }
+
+    fn load_inner(host: &HostRoot, opts: &ProbeOptions) -> Result<Probes, ProbeError> {
         if let Some(caps) = privileges::effective_caps() {
             let missing = privileges::missing_for_tracing(caps);
             if !missing.is_empty() {
@@ -129,18 +135,24 @@ impl Probes {
         raise_memlock_limit();
         let _disabled = super::disable::Scope::new(&opts.disabled);
 
-        let btf = if opts.no_btf || !Path::new("/sys/kernel/btf/vmlinux").exists() {
-            None
-        } else {
-            Btf::from_sys_fs().ok()
-        };
+        let use_btf = !opts.no_btf && Path::new(super::btf::VMLINUX).exists();
+        // What the programs need from BTF is read first and the parse dropped before aya parses
+        // the same file: the two parses never coexist, which keeps the peak memory to one.
+        let facts = use_btf.then(|| BtfFacts::read(!opts.watch.is_empty()));
         let mut notes = Vec::new();
-        if let Some(btf) = &btf {
-            match Self::load_mode(host, AttachMode::BtfTracepoint, Some(btf), opts) {
+        let btf = if use_btf {
+            Btf::from_sys_fs()
+                .map_err(|e| notes.push(format!("kernel BTF unreadable: {e}")))
+                .ok()
+        } else {
+            None
+        };
+        if let (Some(btf), Some(facts)) = (&btf, facts) {
+            match Self::load_mode(host, AttachMode::BtfTracepoint, Some((btf, facts)), opts) {
                 Ok(p) => return Ok(p),
                 Err(e) => notes.push(format!("tp_btf: {}", first_and_last_line(&e))),
             }
-        } else if !opts.no_btf {
+        } else if !use_btf && !opts.no_btf {
             notes.push("no BTF at /sys/kernel/btf/vmlinux".to_owned());
         }
         let mut p = Self::load_mode(host, AttachMode::Classic, None, opts).map_err(|e| {
@@ -154,12 +166,21 @@ impl Probes {
         Ok(p)
     }
 
+    /// `btf`: aya's parse and what was read from BTF beforehand, for tp_btf mode.
     fn load_mode(
         host: &HostRoot,
         mode: AttachMode,
-        btf: Option<&Btf>,
+        btf: Option<(&Btf, BtfFacts)>,
         opts: &ProbeOptions,
     ) -> Result<Probes, String> {
+        let (btf, facts) = match btf {
+            Some((b, f)) => (Some(b), Some(f)),
+            None => (None, None),
+        };
+        let BtfFacts {
+            packet: pbtf,
+            task: task_offsets_read,
+        } = facts.unwrap_or_default();
         let cpus = host.possible_cpus() as usize;
         let mut pids = host.ksoftirqd_pids(cpus.min(MAX_CPUS));
         pids.resize(MAX_CPUS, 0);
@@ -176,10 +197,6 @@ impl Probes {
                 c.offsets
             });
         let all_stacks = u32::from(opts.stacks.is_some_and(|s| s.all_stacks));
-        let task_offsets_read = match (mode, opts.watch.is_empty()) {
-            (AttachMode::BtfTracepoint, false) => Some(sched::task_offsets()),
-            _ => None,
-        };
         let task_offsets = match &task_offsets_read {
             Some(Ok(o)) => *o,
             _ => TaskOffsets {
@@ -190,7 +207,6 @@ impl Probes {
             },
         };
         // Packet-path programs read struct members at offsets from this kernel's BTF.
-        let pbtf = btf.map(|_| PacketBtf::read());
         let offsets = match &pbtf {
             Some(Ok(p)) => p.offsets,
             _ => agent_common::drops::KernelOffsets::UNKNOWN,
@@ -265,6 +281,39 @@ impl Probes {
             mode,
             statuses,
         })
+    }
+}
+
+/// What the tp_btf programs need from the kernel's BTF besides aya's own parse: struct offsets
+/// and drop reason names (packet path), `task_struct` offsets (sched, only when watching).
+#[derive(Default)]
+struct BtfFacts {
+    packet: Option<Result<PacketBtf, String>>,
+    task: Option<Result<TaskOffsets, String>>,
+}
+
+impl BtfFacts {
+    fn read(watching: bool) -> BtfFacts {
+        match super::btf::KernelBtf::load() {
+            Ok(k) => BtfFacts {
+                packet: Some(Ok(PacketBtf::from_kernel(&k))),
+                task: watching.then(|| sched::task_offsets_from(&k)),
+            },
+            Err(e) => BtfFacts {
+                packet: Some(Err(e.to_string())),
+                task: watching.then(|| Err(e.to_string())),
+            },
+        }
+    }
+}
+
+/// Loading parses the kernel's BTF (tens of MB, all freed by now); hand the freed heap back to
+/// the system so a long recording does not sit on it.
+fn release_freed_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory at the top and in free chunks.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -39,6 +39,11 @@ pub struct PacketBtf {
 impl PacketBtf {
     pub fn read() -> Result<PacketBtf, String> {
         let k = KernelBtf::open(Path::new(VMLINUX)).map_err(|e| e.to_string())?;
+        Ok(Self::from_kernel(&k))
+    }
+
+    /// From an already parsed kernel BTF (parsing it takes tens of MB: do it once).
+    pub fn from_kernel(k: &KernelBtf) -> PacketBtf {
         let (offsets, missing) = k.kernel_offsets();
         let mut notes: Vec<String> = missing
             .into_iter()
@@ -48,11 +53,11 @@ impl PacketBtf {
             notes.push(e.to_string());
             Vec::new()
         });
-        Ok(PacketBtf {
+        PacketBtf {
             offsets,
             drop_reasons,
             notes,
-        })
+        }
     }
 }
 

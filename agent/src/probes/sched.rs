@@ -222,6 +222,11 @@ impl SchedProbe {
 /// Offsets of the `task_struct` fields the sched programs read, from kernel BTF.
 pub fn task_offsets() -> Result<TaskOffsets, String> {
     let btf = KernelBtf::load().map_err(|e| e.to_string())?;
+    task_offsets_from(&btf)
+}
+
+/// As [`task_offsets`], from an already parsed kernel BTF.
+pub fn task_offsets_from(btf: &KernelBtf) -> Result<TaskOffsets, String> {
     let off = |f: &str| {
         btf.field_offset("task_struct", f)
             .map_err(|e| e.to_string())
