@@ -27,21 +27,15 @@ pub struct NapiStats {
     pub time_max_at_ns: u64,
 }
 
-/// Per-CPU scratch for timing polls within one NET_RX run.
-///
-/// A poll is closed (its time taken) lazily, by the next event on this CPU that reads the clock
-/// anyway: the next poll of the same run or the NET_RX softirq exit. A run with one poll, the
-/// common case, then costs no clock read in `napi_poll` at all.
+/// Per-CPU timing of polls within one NET_RX run (kept inside the softirq scratch, so one map
+/// lookup serves both).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NapiScratch {
-    /// Start of the NET_RX run these fields belong to (its softirq entry time).
+    /// Start of the NET_RX run `mark_ns` belongs to (its softirq entry time).
     pub run_start_ns: u64,
-    /// When the previous poll of this run was closed, or the run's start.
+    /// When the previous poll of that run ended.
     pub mark_ns: u64,
-    /// Slot index + 1 of the poll not yet closed; 0 when none.
-    pub pending_slot: u32,
-    pub _pad: u32,
 }
 
 /// Direct-mapped per-CPU slots for NAPI instances ([`NapiSlot`]), indexed by [`slot_index`].
@@ -72,7 +66,7 @@ pub const NET_RX_SOFTIRQ: u32 = 3;
 
 const _: () = assert!(core::mem::size_of::<NapiKey>() == 12);
 const _: () = assert!(core::mem::size_of::<NapiStats>() == 7 * 8);
-const _: () = assert!(core::mem::size_of::<NapiScratch>() == 24);
+const _: () = assert!(core::mem::size_of::<NapiScratch>() == 16);
 const _: () = assert!(core::mem::size_of::<NapiSlot>() == 16 + 7 * 8);
 const _: () = assert!(NAPI_SLOTS.is_power_of_two());
 

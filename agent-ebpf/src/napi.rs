@@ -7,10 +7,11 @@
 //! this CPU in the same run. Polls outside NET_RX (busy polling, threaded NAPI) are counted but not
 //! timed; the time includes net_rx_action's own bookkeeping between polls (small next to a poll).
 //!
-//! Cost matters here (one run per NET_RX softirq under load), so: the key is read with direct BTF
-//! loads (`field`), counters live in direct-mapped per-CPU slots (an inlined array lookup) with a
-//! per-CPU hash only for keys whose slot is taken, and a poll's end time is taken lazily by the
-//! next event that reads the clock anyway (the next poll, or the NET_RX exit: [`on_net_rx_exit`]).
+//! Cost matters here (one run per NET_RX softirq under load), so the key is read with direct BTF
+//! loads (`field`) and counters live in direct-mapped per-CPU slots (an inlined array lookup),
+//! with a per-CPU hash only for keys whose slot is taken. Each poll reads the clock at its end:
+//! deferring that read to the next clock reader would save it in one-poll runs but give a poll
+//! the time of the one after it in runs with several.
 
 use agent_common::napi::{
     NAPI_SLOTS, NET_RX_SOFTIRQ, NapiKey, NapiScratch, NapiSlot, NapiStats, slot_index,
@@ -66,52 +67,30 @@ pub fn napi_poll(ctx: BtfTracePointContext) -> i32 {
     let sc = unsafe { &mut *sc };
     // Entry time of the NET_RX run in progress on this CPU, 0 outside NET_RX.
     let rx_start = sc.vectors[NET_RX_SOFTIRQ as usize].entered_at_ns;
-    let s = &mut sc.napi;
-    if rx_start != 0 && s.run_start_ns != rx_start {
-        // First poll of this NET_RX run (state left by a run whose exit was missed is dropped).
-        s.run_start_ns = rx_start;
-        s.mark_ns = rx_start;
-        s.pending_slot = 0;
-    }
     let slot = slot_index(&key);
-    if let Some(p) = NAPI_SLOTS_MAP.get_ptr_mut(slot) {
+    let st = match NAPI_SLOTS_MAP.get_ptr_mut(slot) {
         // SAFETY: this CPU's slot of a per-CPU array; programs on one CPU do not run concurrently.
-        let sl = unsafe { &mut *p };
-        if sl.used == 0 {
-            sl.key = key;
-            sl.used = 1;
-        }
-        if sl.key == key {
-            count(&mut sl.stats, work, budget);
-            if rx_start != 0 {
-                // Close the previous poll of this run (that needs the clock), then leave this one
-                // open for the next clock reader.
-                if s.pending_slot != 0 {
-                    // SAFETY: helper with no arguments.
-                    close_pending(s, unsafe { bpf_ktime_get_ns() });
-                }
-                s.pending_slot = slot + 1;
+        Some(p) => match unsafe { &mut *p } {
+            sl if sl.used == 0 => {
+                sl.key = key;
+                sl.used = 1;
+                &mut sl.stats
             }
-            return 0;
-        }
-    }
-    // Slot taken by another instance on this CPU: the hash, timed at once.
-    let Some(st) = overflow_stats(&key) else {
-        return 0;
+            sl if sl.key == key => &mut sl.stats,
+            // Taken by another instance on this CPU: the hash.
+            _ => match overflow_stats(&key) {
+                Some(st) => st,
+                None => return 0,
+            },
+        },
+        None => return 0,
     };
     count(st, work, budget);
-    if rx_start != 0 {
-        // SAFETY: helper with no arguments.
-        let now = unsafe { bpf_ktime_get_ns() };
-        close_pending(s, now);
-        add_time(st, s.mark_ns, now);
-        s.mark_ns = now;
-    }
+    time_poll(st, &mut sc.napi, rx_start);
     0
 }
 
-/// Classic-tracepoint twin (no BTF): keyed by the `dev_name` string of the record and timed at
-/// once (one clock read per poll; the lazy close needs the slot path).
+/// Classic-tracepoint twin (no BTF): keyed by the `dev_name` string of the record.
 #[tracepoint(category = "napi", name = "napi_poll")]
 pub fn napi_poll_tp(ctx: TracePointContext) -> u32 {
     let work = tp_read::<i32>(&ctx, tp_offset!(napi_work)).unwrap_or(0);
@@ -148,30 +127,27 @@ pub fn napi_poll_tp(ctx: TracePointContext) -> u32 {
     // SAFETY: per-CPU value, see `napi_poll`.
     let sc = unsafe { &mut *sc };
     let rx_start = sc.vectors[NET_RX_SOFTIRQ as usize].entered_at_ns;
-    if rx_start != 0 {
-        let s = &mut sc.napi;
-        if s.run_start_ns != rx_start {
-            s.run_start_ns = rx_start;
-            s.mark_ns = rx_start;
-            s.pending_slot = 0;
-        }
-        // SAFETY: helper with no arguments.
-        let now = unsafe { bpf_ktime_get_ns() };
-        add_time(st, s.mark_ns, now);
-        s.mark_ns = now;
-    }
+    time_poll(st, &mut sc.napi, rx_start);
     0
 }
 
-/// Called by the softirq exit program at the end of each NET_RX run with its clock reading:
-/// closes the run's last poll.
+/// Times a poll that just ended, inside the NET_RX run that started at `rx_start` (0: outside
+/// NET_RX, not timed): from the end of the previous poll of the same run, or the run's start.
 #[inline(always)]
-pub fn on_net_rx_exit(s: &mut NapiScratch, run_start_ns: u64, now: u64) {
-    if s.run_start_ns == run_start_ns && s.pending_slot != 0 {
-        close_pending(s, now);
+fn time_poll(st: &mut NapiStats, s: &mut NapiScratch, rx_start: u64) {
+    if rx_start == 0 {
+        return;
     }
-    s.run_start_ns = 0;
-    s.pending_slot = 0;
+    let mark = if s.run_start_ns == rx_start {
+        s.mark_ns
+    } else {
+        s.run_start_ns = rx_start;
+        rx_start
+    };
+    // SAFETY: helper with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    add_time(st, mark, now);
+    s.mark_ns = now;
 }
 
 #[inline(always)]
@@ -181,20 +157,6 @@ fn count(st: &mut NapiStats, work: i32, budget: i32) {
     if work >= budget {
         st.full_budget += 1;
     }
-}
-
-/// Gives the pending poll the time from the mark to `now`; `now` becomes the mark.
-#[inline(always)]
-fn close_pending(s: &mut NapiScratch, now: u64) {
-    let pending = s.pending_slot;
-    s.pending_slot = 0;
-    if pending != 0
-        && let Some(p) = NAPI_SLOTS_MAP.get_ptr_mut(pending - 1)
-    {
-        // SAFETY: this CPU's slot, see `napi_poll`.
-        add_time(unsafe { &mut (*p).stats }, s.mark_ns, now);
-    }
-    s.mark_ns = now;
 }
 
 #[inline(always)]

@@ -10,7 +10,6 @@
 //! passed in as a global by userspace (never hard-coded).
 
 use agent_common::{
-    napi::NET_RX_SOFTIRQ,
     softirq::{MAX_CPUS, MAX_VECTORS, SoftirqScratch, SoftirqStats, WAIT_UNKNOWN},
 };
 use aya_ebpf::{
@@ -159,8 +158,8 @@ fn on_exit(vec: u32) {
         return;
     }
     let v = vector_index(vec);
-    let Some(sc) = scratch() else { return };
-    let s = &mut sc.vectors[v];
+    let Some(s) = scratch() else { return };
+    let s = &mut s.vectors[v];
     let entered = s.entered_at_ns;
     if entered == 0 {
         return; // attached mid-run: no entry seen
@@ -176,9 +175,6 @@ fn on_exit(vec: u32) {
     let thr = crate::softirq_events::threshold_ns();
     if run > thr || (wait != WAIT_UNKNOWN && wait > thr) {
         crate::softirq_events::emit(now, vec, wait, run, ksoftirqd);
-    }
-    if vec == NET_RX_SOFTIRQ {
-        crate::napi::on_net_rx_exit(&mut sc.napi, entered, now);
     }
     let Some(st) = SOFTIRQ_STATS.get_ptr_mut(vec) else {
         return;
