@@ -78,41 +78,6 @@ pub fn summarize_and_diagnose(
     Ok((s, d))
 }
 
-/// Reads a whole recording into its summary, with the read statistics filled in.
-pub fn summarize(path: &std::path::Path) -> anyhow::Result<RecordingSummary> {
-    summarize_with(path, None)
-}
-
-/// [`summarize`], with heartbeat gaps found using `gap_factor` instead of the recorded factor.
-pub fn summarize_with(
-    path: &std::path::Path,
-    gap_factor: Option<f64>,
-) -> anyhow::Result<RecordingSummary> {
-    read(path, gap_factor, false).map(|(s, _)| s)
-}
-
-/// The summary and the records themselves (the diagnosis looks into windows of them).
-pub fn load(
-    path: &std::path::Path,
-    gap_factor: Option<f64>,
-) -> anyhow::Result<(RecordingSummary, Vec<Record>)> {
-    read(path, gap_factor, true)
-}
-
-fn read(
-    path: &std::path::Path,
-    gap_factor: Option<f64>,
-    keep: bool,
-) -> anyhow::Result<(RecordingSummary, Vec<Record>)> {
-    let mut records = Vec::new();
-    let (s, _) = fold_file(path, gap_factor, |r| {
-        if keep {
-            records.push(r);
-        }
-    })?;
-    Ok((s, records))
-}
-
 fn first_pass(
     path: &std::path::Path,
     gap_factor: Option<f64>,
