@@ -17,6 +17,8 @@ pub enum Stream {
     /// Watched tasks whose scheduling delay could not be tracked because `SCHED_STATS` or
     /// `SCHED_TIMES` was full.
     SchedTasks = 5,
+    /// Hard IRQ handler runs not timed because `HARDIRQ_STATS` was full (new lines only).
+    HardirqLines = 6,
 }
 
 /// Slots in `LOST_EVENTS`; streams added later take the next free index.
@@ -25,13 +27,14 @@ const _: () = assert!(Stream::ALL.len() <= MAX_STREAMS);
 
 impl Stream {
     /// Every stream, for userspace to read each counter.
-    pub const ALL: [Stream; 6] = [
+    pub const ALL: [Stream; 7] = [
         Stream::SoftirqEvents,
         Stream::NapiKeys,
         Stream::DropKeys,
         Stream::PortDropKeys,
         Stream::UdpFailKeys,
         Stream::SchedTasks,
+        Stream::HardirqLines,
     ];
 
     /// Stable name used in `Lost` records and reports.
@@ -43,6 +46,7 @@ impl Stream {
             Stream::PortDropKeys => "port-drop-counts (map full)",
             Stream::UdpFailKeys => "udp-fail-counts (map full)",
             Stream::SchedTasks => "sched-tasks (map full)",
+            Stream::HardirqLines => "hardirq-lines (map full)",
         }
     }
 }

@@ -84,10 +84,15 @@ fn on_exit(irq: u32) {
     let st = match HARDIRQ_STATS.get_ptr_mut(&irq) {
         Some(p) => p,
         None => {
+            // NOEXIST fails too when another CPU just made the entry: only a missing entry
+            // afterwards means the map is full.
             let _ = HARDIRQ_STATS.insert(&irq, &ZERO, BPF_NOEXIST);
             match HARDIRQ_STATS.get_ptr_mut(&irq) {
                 Some(p) => p,
-                None => return,
+                None => {
+                    crate::softirq_events::count_lost(agent_common::events::Stream::HardirqLines);
+                    return;
+                }
             }
         }
     };

@@ -109,12 +109,15 @@ pub fn napi_poll_tp(ctx: TracePointContext) -> u32 {
     let st = match NAPI_BY_NAME.get_ptr_mut(&name) {
         Some(p) => p,
         None => {
-            if NAPI_BY_NAME.insert(&name, &ZERO, BPF_NOEXIST).is_err() {
-                crate::softirq_events::count_lost(agent_common::events::Stream::NapiKeys);
-            }
+            // NOEXIST also fails when another CPU just made the entry: only a missing entry
+            // afterwards means the map is full.
+            let _ = NAPI_BY_NAME.insert(&name, &ZERO, BPF_NOEXIST);
             match NAPI_BY_NAME.get_ptr_mut(&name) {
                 Some(p) => p,
-                None => return 0,
+                None => {
+                    crate::softirq_events::count_lost(agent_common::events::Stream::NapiKeys);
+                    return 0;
+                }
             }
         }
     };
@@ -178,10 +181,15 @@ fn overflow_stats(key: &NapiKey) -> Option<&'static mut NapiStats> {
     let p = match NAPI_STATS.get_ptr_mut(key) {
         Some(p) => p,
         None => {
-            if NAPI_STATS.insert(key, &ZERO, BPF_NOEXIST).is_err() {
-                crate::softirq_events::count_lost(agent_common::events::Stream::NapiKeys);
+            // As in the classic twin: only a missing entry after the insert means a full map.
+            let _ = NAPI_STATS.insert(key, &ZERO, BPF_NOEXIST);
+            match NAPI_STATS.get_ptr_mut(key) {
+                Some(p) => p,
+                None => {
+                    crate::softirq_events::count_lost(agent_common::events::Stream::NapiKeys);
+                    return None;
+                }
             }
-            NAPI_STATS.get_ptr_mut(key)?
         }
     };
     // SAFETY: this CPU's slot of a per-CPU hash value.

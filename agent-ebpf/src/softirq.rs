@@ -9,9 +9,7 @@
 //! otherwise; the classic record's `vec` offset comes from the tracepoint's `format` file and is
 //! passed in as a global by userspace (never hard-coded).
 
-use agent_common::{
-    softirq::{MAX_CPUS, MAX_VECTORS, SoftirqScratch, SoftirqStats, WAIT_UNKNOWN},
-};
+use agent_common::softirq::{MAX_CPUS, MAX_VECTORS, SoftirqScratch, SoftirqStats, WAIT_UNKNOWN};
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map, tracepoint},
