@@ -97,6 +97,22 @@ fn load_mode(watch: Vec<WatchPort>, no_btf: bool) -> Probes {
     probes
 }
 
+/// Shrinks a socket's receive buffer to the kernel's minimum, so a few datagrams fill it.
+fn smallest_rcvbuf(s: &UdpSocket) {
+    let size: libc::c_int = 1;
+    // SAFETY: valid socket fd and a pointer to a c_int of the stated length.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUF");
+}
+
 fn udp_burst(pair: &NetnsPair, port: u16, count: u32, pause: Duration) {
     let dst = format!("{}:{port}", pair.b_ip);
     in_netns(&pair.a, move || {
@@ -136,18 +152,7 @@ fn rcvbuf_case(no_btf: bool, port: u16, subnet: u8) {
     let b_ip = pair.b_ip.clone();
     let (sock, before) = in_netns(&pair.b, move || {
         let s = UdpSocket::bind(format!("{b_ip}:{port}")).expect("bind receiver");
-        let size: libc::c_int = 1;
-        // SAFETY: valid socket fd and a pointer to a c_int of the stated length.
-        let rc = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const libc::c_int).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0, "SO_RCVBUF");
+        smallest_rcvbuf(&s);
         (s, udp_rcvbuf_errors())
     });
     tick(&mut probes, &mut sum);
@@ -495,18 +500,7 @@ fn a_full_key_map_counts_what_it_cannot_keep() {
         let socks: Vec<UdpSocket> = (0..PORTS)
             .map(|i| {
                 let s = UdpSocket::bind(format!("{b_ip}:{}", FIRST_PORT + i)).expect("bind");
-                let size: libc::c_int = 1;
-                // SAFETY: valid socket fd and a pointer to a c_int of the stated length.
-                let rc = unsafe {
-                    libc::setsockopt(
-                        s.as_raw_fd(),
-                        libc::SOL_SOCKET,
-                        libc::SO_RCVBUF,
-                        (&size as *const libc::c_int).cast(),
-                        size_of::<libc::c_int>() as libc::socklen_t,
-                    )
-                };
-                assert_eq!(rc, 0, "SO_RCVBUF");
+                smallest_rcvbuf(&s);
                 s
             })
             .collect();

@@ -29,21 +29,8 @@ impl HardirqProbe {
             names::PROG_IRQ_HANDLER_ENTRY,
             "irq_handler_entry",
         )
-        .and_then(|()| attach_btf(ebpf, btf, names::PROG_IRQ_HANDLER_EXIT, "irq_handler_exit"))
-        .and_then(|()| take_percpu_hash(ebpf, names::MAP_HARDIRQ_STATS));
-        match r {
-            Ok(stats) => {
-                let mut p = HardirqProbe {
-                    stats,
-                    prev: HashMap::new(),
-                    prev_mono_ns: at,
-                };
-                let _ = p.read_interval(at);
-                let detail = "tp_btf irq_handler_{entry,exit}";
-                (Some(p), status(at, "hardirq", &Ok(()), detail))
-            }
-            Err(e) => (None, status(at, "hardirq", &Err(e), "")),
-        }
+        .and_then(|()| attach_btf(ebpf, btf, names::PROG_IRQ_HANDLER_EXIT, "irq_handler_exit"));
+        Self::start(ebpf, r, at, "tp_btf irq_handler_{entry,exit}")
     }
 
     /// The classic-tracepoint fallback (no kernel BTF): the same counters, `irq` read from the
@@ -62,9 +49,23 @@ impl HardirqProbe {
                 "irq",
                 "irq_handler_exit",
             )
-        })
-        .and_then(|()| take_percpu_hash(ebpf, names::MAP_HARDIRQ_STATS));
-        match r {
+        });
+        Self::start(
+            ebpf,
+            r,
+            at,
+            "classic irq:irq_handler_{entry,exit} (no kernel BTF)",
+        )
+    }
+
+    /// After the programs attached (`attached`), takes the map and starts from its counts.
+    fn start(
+        ebpf: &mut Ebpf,
+        attached: Result<(), String>,
+        at: u64,
+        detail: &str,
+    ) -> (Option<Self>, CollectorStatus) {
+        match attached.and_then(|()| take_percpu_hash(ebpf, names::MAP_HARDIRQ_STATS)) {
             Ok(stats) => {
                 let mut p = HardirqProbe {
                     stats,
@@ -72,7 +73,6 @@ impl HardirqProbe {
                     prev_mono_ns: at,
                 };
                 let _ = p.read_interval(at);
-                let detail = "classic irq:irq_handler_{entry,exit} (no kernel BTF)";
                 (Some(p), status(at, "hardirq", &Ok(()), detail))
             }
             Err(e) => (None, status(at, "hardirq", &Err(e), "")),

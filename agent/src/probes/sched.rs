@@ -11,7 +11,6 @@ use agent_common::{
 use aya::{
     Btf, Ebpf,
     maps::{HashMap, MapData},
-    programs::BtfTracePoint,
 };
 
 use super::btf::KernelBtf;
@@ -76,17 +75,7 @@ impl SchedProbe {
     ) -> Result<Self, String> {
         for (name, tp_name, tp) in PROGRAMS {
             match btf {
-                Some(btf) => {
-                    super::disable::check(tp)?;
-                    let p: &mut BtfTracePoint = ebpf
-                        .program_mut(name)
-                        .ok_or_else(|| format!("program {name} missing from the object"))?
-                        .try_into()
-                        .map_err(|e| format!("{name}: {e}"))?;
-                    p.load(tp, btf).map_err(|e| format!("load {name}: {e:#}"))?;
-                    p.attach()
-                        .map_err(|e| format!("attach tp_btf/{tp}: {e:#}"))?;
-                }
+                Some(btf) => super::drops::attach_btf(ebpf, btf, name, tp)?,
                 None => super::drops::attach_classic(ebpf, tp_name, "sched", tp)?,
             }
         }
