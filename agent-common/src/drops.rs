@@ -31,6 +31,8 @@ pub struct KernelOffsets {
     pub sk_protocol: u32,
     pub napi_dev: u32,
     pub napi_id: u32,
+    /// `sk_buff.skb_iif`: set by the receive path only, so it tells received skbs from sent ones.
+    pub skb_iif: u32,
 }
 
 impl KernelOffsets {
@@ -53,6 +55,7 @@ impl KernelOffsets {
         sk_protocol: NO_OFFSET,
         napi_dev: NO_OFFSET,
         napi_id: NO_OFFSET,
+        skb_iif: NO_OFFSET,
     };
 }
 
@@ -103,7 +106,7 @@ pub const IPPROTO_UDP: u8 = 17;
 /// Upper bound on watched ports.
 pub const MAX_WATCH_PORTS: u32 = 64;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 18 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 19 * 4);
 const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);

@@ -147,6 +147,10 @@ pub const PROG_IRQ_HANDLER_EXIT: &str = "irq_handler_exit";
 pub const PROG_NETIF_RECEIVE_SKB: &str = "netif_receive_skb";
 pub const PROG_SK_DATA_READY: &str = "sk_data_ready";
 pub const PROG_SOCK_RECV_LENGTH: &str = "sock_recv_length";
+/// Reads on kernels before 6.3, which have no sock:sock_recv_length: TCP copies to the reader,
+/// and UDP datagrams freed after the read.
+pub const PROG_SKB_COPY_DATAGRAM_IOVEC: &str = "skb_copy_datagram_iovec";
+pub const PROG_CONSUME_SKB: &str = "consume_skb";
 pub const PROG_KFREE_SKB_TP: &str = "kfree_skb_tp";
 pub const PROG_UDP_FAIL_QUEUE_RCV_SKB_TP: &str = "udp_fail_queue_rcv_skb_tp";
 pub const PROG_SOCK_RCVQUEUE_FULL_TP: &str = "sock_rcvqueue_full_tp";
@@ -165,6 +169,8 @@ pub const PACKET_PROGRAMS: &[&str] = &[
     PROG_NETIF_RECEIVE_SKB,
     PROG_SK_DATA_READY,
     PROG_SOCK_RECV_LENGTH,
+    PROG_SKB_COPY_DATAGRAM_IOVEC,
+    PROG_CONSUME_SKB,
     PROG_KFREE_SKB_TP,
     PROG_UDP_FAIL_QUEUE_RCV_SKB_TP,
     PROG_SOCK_RCVQUEUE_FULL_TP,

@@ -11,6 +11,10 @@ const _: () = assert!(
 );
 /// Upper bound on CPU ids the ksoftirqd PID table covers.
 pub const MAX_CPUS: usize = 1024;
+const _: () = assert!(
+    MAX_CPUS.is_power_of_two(),
+    "the eBPF side masks CPU indexes"
+);
 /// "No raise was seen before this entry" (raised before attach): wait unknown.
 pub const WAIT_UNKNOWN: u64 = u64::MAX;
 

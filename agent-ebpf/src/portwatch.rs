@@ -3,8 +3,11 @@
 //!
 //! tp_btf arguments (6.18): net:netif_receive_skb(struct sk_buff *skb) — the packet enters the
 //! stack from a device; sock:sk_data_ready(const struct sock *sk) — data queued, reader woken;
-//! sock:sock_recv_length(struct sock *sk, int ret, int flags) — the application's recvmsg returned.
-//! Drops and UDP queue failures on watched ports come from drops.rs.
+//! sock:sock_recv_length(struct sock *sk, int ret, int flags) — the application's recvmsg returned
+//! (6.3+). Where sock_recv_length is missing, reads come from skb:skb_copy_datagram_iovec(const
+//! struct sk_buff *skb, int len) for TCP and skb:consume_skb(struct sk_buff *skb, …) for UDP
+//! (include/trace/events/skb.h, every supported kernel). Drops and UDP queue failures on watched
+//! ports come from drops.rs.
 
 use agent_common::portwatch::{PORT_EVENTS_BYTES, PortEvent, PortEventKind};
 use aya_ebpf::{
@@ -99,3 +102,41 @@ pub fn sock_recv_length(ctx: BtfTracePointContext) -> i32 {
     socket_event(ctx.arg(0), PortEventKind::Read, ret);
     0
 }
+
+#[btf_tracepoint(function = "skb_copy_datagram_iovec")]
+pub fn skb_copy_datagram_iovec(ctx: BtfTracePointContext) -> i32 {
+    let skb: *const u8 = ctx.arg(0);
+    let len: i32 = ctx.arg(1);
+    // At read time `data` points past the headers; the network header offset still holds.
+    let (_, mut ev) = parse_addrs(skb, IpAt::NetworkHeader);
+    // TCP only: small UDP datagrams are copied without this tracepoint (copy_linear_skb), so UDP
+    // reads are taken from consume_skb below.
+    if ev.proto == IPPROTO_TCP && watched(ev.proto, ev.local_port) {
+        ev.kind = PortEventKind::Read as u32;
+        ev.len = len;
+        emit(&ev);
+    }
+    0
+}
+
+/// skb:consume_skb(struct sk_buff *skb[, void *location since 6.3]): argument 0 only, the same
+/// on every kernel. A received UDP datagram is consumed once its reader has copied it
+/// (skb_consume_udp); `skb_iif` is set only on the receive path, so sent packets to the same port
+/// (transmit completions) are not taken for reads.
+#[btf_tracepoint(function = "consume_skb")]
+pub fn consume_skb(ctx: BtfTracePointContext) -> i32 {
+    let skb: *const u8 = ctx.arg(0);
+    if load::<u32>(skb, kernel_offset!(skb_iif)) == 0 {
+        return 0;
+    }
+    let (_, mut ev) = parse_addrs(skb, IpAt::NetworkHeader);
+    if ev.proto == IPPROTO_UDP && watched(ev.proto, ev.local_port) {
+        ev.kind = PortEventKind::Read as u32;
+        ev.len = load::<u32>(skb, kernel_offset!(skb_len)) as i32;
+        emit(&ev);
+    }
+    0
+}
+
+const IPPROTO_TCP: u16 = 6;
+const IPPROTO_UDP: u16 = 17;

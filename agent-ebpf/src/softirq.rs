@@ -140,13 +140,17 @@ fn on_entry(vec: u32) {
 #[inline(always)]
 fn is_ksoftirqd() -> bool {
     // SAFETY: helpers with no arguments.
-    let cpu = unsafe { bpf_get_smp_processor_id() } as usize;
+    let cpu = unsafe { bpf_get_smp_processor_id() };
     let pid = bpf_get_current_pid_tgid() as u32;
-    if cpu >= MAX_CPUS || pid == 0 {
+    if cpu as usize >= MAX_CPUS || pid == 0 {
         return false;
     }
+    // The index is masked on the very register that addresses the array: the 6.1 verifier does
+    // not carry the bound of the compare above over to a copy LLVM zero-extends separately, and
+    // `black_box` keeps LLVM from dropping the mask as redundant. MAX_CPUS is a power of two.
+    let i = core::hint::black_box(cpu) as usize & (MAX_CPUS - 1);
     // SAFETY: bounded index into a read-only global.
-    let want = unsafe { core::ptr::read_volatile(&KSOFTIRQD_PIDS[cpu]) };
+    let want = unsafe { core::ptr::read_volatile(&KSOFTIRQD_PIDS[i]) };
     want == pid
 }
 

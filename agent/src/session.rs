@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::{
     analysis::RecordingSummary,
     clock,
-    collectors::{affinity::AffinityWatch, capture::SystemCapture, host::HostRoot},
+    collectors::{affinity::AffinityWatch, capture::SystemCapture, host::HostRoot, rxmodel},
     probes::{ProbeOptions, Probes},
     recording::{
         RecordingWriter,
@@ -56,6 +56,8 @@ fn preamble_key(r: &Record) -> Option<String> {
         Record::HostConfig(_) => Some("host config".to_owned()),
         Record::HeartbeatSource(d) => Some(format!("heartbeat source {}", d.source)),
         Record::TaskAffinity(a) => Some(format!("affinity {}", a.tgid)),
+        Record::ProgramRejected(r) => Some(format!("rejected {} {}", r.attach, r.program)),
+        Record::RxModel(_) => Some("rx model".to_owned()),
         _ => None,
     }
 }
@@ -97,6 +99,16 @@ impl Session {
     ) -> Result<Session, StartError> {
         check_output_path(path, force)?;
         let host = HostRoot::default();
+        // In the threaded receive models the receive delay is the receive threads' scheduling
+        // delay: watch them as if asked for.
+        let rx_model = rxmodel::read(&host, clock::mono_ns());
+        let mut opts = opts.clone();
+        for pid in rxmodel::threads_to_watch(&rx_model) {
+            if !opts.watch.pids.contains(&pid) {
+                opts.watch.pids.push(pid);
+            }
+        }
+        let opts = &opts;
         let probes = Probes::load(&host, opts)?;
         let header = build_header(&host, command);
         let mut writer = RecordingWriter::create(path, force, &header)?;
@@ -111,6 +123,10 @@ impl Session {
         for s in &probes.statuses {
             session_records.push(Record::Collector(s.clone()));
         }
+        for r in &probes.rejections {
+            session_records.push(Record::ProgramRejected(r.clone()));
+        }
+        session_records.push(Record::RxModel(rx_model));
         session_records.push(Record::PacketTables(probes.packet.tables.clone()));
         let (system, records) = SystemCapture::start(
             host,
@@ -160,9 +176,10 @@ impl Session {
     /// only a failed write is an error (the recording cannot continue).
     pub fn tick(&mut self) -> Result<(), RecordingError> {
         let now = clock::mono_ns();
-        match self.probes.softirq.read_interval(now) {
-            Ok(iv) => self.push(Record::Softirq(iv))?,
-            Err(e) => {
+        match self.probes.softirq.as_mut().map(|p| p.read_interval(now)) {
+            None => {}
+            Some(Ok(iv)) => self.push(Record::Softirq(iv))?,
+            Some(Err(e)) => {
                 self.read_failures += 1;
                 self.push(Record::Collector(CollectorStatus {
                     at_mono_ns: now,

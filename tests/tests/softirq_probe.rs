@@ -54,11 +54,15 @@ fn check_mode(opts: ProbeOptions, want: AttachMode, tag: &str, subnet: u8) {
 
     let _ = probes
         .softirq
+        .as_mut()
+        .expect("softirq probe attached")
         .read_interval(hbwatch::clock::mono_ns())
         .expect("first read");
     let sent = udp_flood(&pair, 40_001, Duration::from_millis(800));
     let iv = probes
         .softirq
+        .as_mut()
+        .expect("softirq probe attached")
         .read_interval(hbwatch::clock::mono_ns())
         .expect("read");
     let rx = net_rx_entries(&iv, net_rx);

@@ -3,6 +3,7 @@
 //! work on a clean clone with nothing installed by hand.
 
 mod bench;
+mod kernels;
 mod setup;
 
 use std::process::{Command, ExitCode};
@@ -39,6 +40,19 @@ enum Cmd {
     Bench {
         #[arg(value_enum, default_value = "all")]
         which: bench::Which,
+    },
+    /// Set up, build release, then boot each kernel of xtask/kernels.toml under QEMU (and run
+    /// on the host's own kernel) with the guest scenarios; prints kernel × probe family × cause.
+    Kernels {
+        /// Only these kernels (names from xtask/kernels.toml, or `host`).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Seconds one guest may take from boot to power-off.
+        #[arg(long, default_value_t = 420)]
+        timeout: u64,
+        /// Fail when a kernel cannot be fetched (by default it is reported as not run).
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -81,6 +95,22 @@ fn run(cli: Cli) -> Result<()> {
             let mut a = vec!["test"];
             a.extend(args.iter().map(String::as_str));
             cargo(&a)
+        }
+        Cmd::Kernels {
+            only,
+            timeout,
+            strict,
+        } => {
+            setup::all(setup::Needs::Kernels)?;
+            cargo(&["build", "--release", "-p", "hbwatch"])?;
+            kernels::run(
+                &workspace_root()?,
+                &kernels::Options {
+                    only,
+                    timeout: std::time::Duration::from_secs(timeout),
+                    strict,
+                },
+            )
         }
         Cmd::Bench { which } => {
             setup::all(setup::Needs::Tests)?;

@@ -25,20 +25,33 @@ const TEST_PACKAGES: &[&str] = &[
 ];
 /// What `run` needs beyond the toolchain (the demo makes namespaces).
 const RUN_PACKAGES: &[&str] = &["iproute2"];
+/// What the kernel matrix needs: QEMU, a static busybox for the guest, cpio for its initramfs,
+/// kmod to resolve module dependencies, and the host's `ip` and `nft` copied into the guest.
+const KERNEL_PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "busybox-static",
+    "cpio",
+    "kmod",
+    "xz-utils",
+    "zstd",
+    "iproute2",
+    "nftables",
+];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
     Run,
     Tests,
+    Kernels,
 }
 
 pub fn all(needs: Needs) -> Result<()> {
     nightly_rust_src()?;
     bpf_linker()?;
-    debian_packages(if needs == Needs::Tests {
-        TEST_PACKAGES
-    } else {
-        RUN_PACKAGES
+    debian_packages(match needs {
+        Needs::Tests => TEST_PACKAGES,
+        Needs::Run => RUN_PACKAGES,
+        Needs::Kernels => KERNEL_PACKAGES,
     })
 }
 

@@ -8,7 +8,11 @@ use serde::Serialize;
 use super::{ksched::KschedSummary, latency::LatencyTable, packet::PacketSummary};
 use crate::recording::{
     ReadStats,
-    records::{ClockAnchor, CollectorStatus, Header, HostConfig, Record, StopInfo, SystemSample},
+    records::{
+        ClockAnchor, CollectorStatus, Header, HostConfig, ProgramRejection, Record, RxModel,
+        StopInfo,
+        SystemSample,
+    },
 };
 
 /// A wall-clock step smaller than this is NTP slewing or read jitter, not a step.
@@ -31,6 +35,10 @@ pub struct RecordingSummary {
     pub latency: LatencyTable,
     /// Latest status of each collector, by name.
     pub collectors: BTreeMap<String, CollectorStatus>,
+    /// Programs the kernel refused (each once, with the verifier's log).
+    pub rejections: Vec<ProgramRejection>,
+    /// How the kernel ran receive work (None: recorded before hbwatch recorded it).
+    pub rx_model: Option<RxModel>,
     pub lost: BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub stop: Option<StopInfo>,
@@ -61,6 +69,8 @@ impl RecordingSummary {
             last_mono_ns: start,
             latency: LatencyTable::default(),
             collectors: BTreeMap::new(),
+            rejections: Vec::new(),
+            rx_model: None,
             lost: BTreeMap::new(),
             clock_steps: Vec::new(),
             stop: None,
@@ -100,6 +110,17 @@ impl RecordingSummary {
             }
             Record::Collector(c) => {
                 self.collectors.insert(c.collector.clone(), c.clone());
+            }
+            Record::RxModel(m) => self.rx_model = Some(m.clone()),
+            Record::ProgramRejected(r) => {
+                // A rotated file repeats the rejections of its run: keep each program once.
+                if !self
+                    .rejections
+                    .iter()
+                    .any(|x| x.program == r.program && x.attach == r.attach)
+                {
+                    self.rejections.push(r.clone());
+                }
             }
             Record::Lost(l) => *self.lost.entry(l.stream.clone()).or_default() += l.count,
             Record::Stop(s) => {

@@ -11,6 +11,7 @@ pub mod host;
 pub mod irq;
 pub mod netdev;
 pub mod rps;
+pub mod rxmodel;
 pub mod snmp;
 pub mod softnet;
 pub mod stat;

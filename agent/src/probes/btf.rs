@@ -160,6 +160,7 @@ impl KernelBtf {
             sk_protocol: get("sock", "sk_protocol"),
             napi_dev: get("napi_struct", "dev"),
             napi_id: get("napi_struct", "napi_id"),
+            skb_iif: get("sk_buff", "skb_iif"),
         };
         (o, missing)
     }

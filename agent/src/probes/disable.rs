@@ -25,6 +25,8 @@ pub const TRACEPOINTS: &[&str] = &[
     "netif_receive_skb",
     "sk_data_ready",
     "sock_recv_length",
+    "skb_copy_datagram_iovec",
+    "consume_skb",
 ];
 
 /// clap value parser: a tracepoint name hbwatch knows.

@@ -9,49 +9,17 @@ use agent_common::{
     names,
 };
 use aya::{
-    Btf, Ebpf, Pod,
+    Btf, Pod,
     maps::{MapData, PerCpuArray, PerCpuHashMap},
-    programs::{BtfTracePoint, TracePoint},
 };
 
 use crate::{collectors::host::HostRoot, recording::records::*};
 
-/// Attaches one tp_btf program to the tracepoint of the same name.
-pub fn attach_btf(ebpf: &mut Ebpf, btf: &Btf, prog: &str, tracepoint: &str) -> Result<(), String> {
-    super::disable::check(tracepoint)?;
-    let p: &mut BtfTracePoint = ebpf
-        .program_mut(prog)
-        .ok_or_else(|| format!("program {prog} missing from the object"))?
-        .try_into()
-        .map_err(|e| format!("{prog}: {e}"))?;
-    p.load(tracepoint, btf)
-        .map_err(|e| format!("tracepoint {tracepoint}: {e:#}"))?;
-    p.attach()
-        .map_err(|e| format!("attach tp_btf/{tracepoint}: {e:#}"))?;
-    Ok(())
-}
-
-/// Loads and attaches the classic-tracepoint twin `prog` to `category:tracepoint`.
-pub fn attach_classic(
-    ebpf: &mut Ebpf,
-    prog: &str,
-    category: &str,
-    tracepoint: &str,
-) -> Result<(), String> {
-    super::disable::check(tracepoint)?;
-    let p: &mut TracePoint = ebpf
-        .program_mut(prog)
-        .ok_or_else(|| format!("program {prog} missing from the object"))?
-        .try_into()
-        .map_err(|e| format!("{prog}: {e}"))?;
-    p.load().map_err(|e| format!("load {prog}: {e:#}"))?;
-    p.attach(category, tracepoint)
-        .map_err(|e| format!("attach {category}:{tracepoint}: {e:#}"))?;
-    Ok(())
-}
+use super::object::{Object, Via, attach_either};
+pub use super::object::{attach_btf, attach_classic};
 
 pub fn take_percpu_hash<K: Pod, V: Pod>(
-    ebpf: &mut Ebpf,
+    ebpf: &mut Object,
     name: &str,
 ) -> Result<PerCpuHashMap<MapData, K, V>, String> {
     let map = ebpf
@@ -94,77 +62,88 @@ pub struct DropProbe {
 }
 
 impl DropProbe {
-    /// Attaches what this kernel has; returns the probe (None when nothing attached) and one
-    /// status per tracepoint.
-    pub fn attach(ebpf: &mut Ebpf, btf: &Btf, at: u64) -> (Option<Self>, Vec<CollectorStatus>) {
-        let mut statuses = Vec::new();
-        let mut ok = |name: &str, tp: &str| {
-            let r = attach_btf(ebpf, btf, name, tp);
-            statuses.push(status(
-                at,
-                &format!("drops:{tp}"),
-                &r,
-                &format!("tp_btf {tp}"),
-            ));
-            r.is_ok()
-        };
-        let kfree = ok(names::PROG_KFREE_SKB, "kfree_skb");
-        let udp = ok(names::PROG_UDP_FAIL_QUEUE_RCV_SKB, "udp_fail_queue_rcv_skb");
-        let rcvq = ok(names::PROG_SOCK_RCVQUEUE_FULL, "sock_rcvqueue_full");
-        (Self::from_maps(ebpf, kfree, kfree, udp, rcvq, at), statuses)
-    }
-
-    /// The classic-tracepoint fallback (no kernel BTF): drops by reason and protocol per CPU,
-    /// UDP enqueue failures by port, receive-queue-full events; no device, queue or per-port
-    /// drop counts (those need skb fields only BTF locates). `notes` say which fields this
-    /// kernel's records lack.
-    pub fn attach_classic(
-        ebpf: &mut Ebpf,
+    /// Attaches what this kernel has, each tracepoint on its own: tp_btf where `btf` is given,
+    /// else (or when the kernel refuses it) the classic twin, which counts drops by reason and
+    /// protocol per CPU but no device, queue or per-port drops (those need skb fields only BTF
+    /// locates). `notes` say which fields this kernel's classic records lack. Returns the probe
+    /// (None when nothing attached) and one status per tracepoint.
+    pub fn attach(
+        ebpf: &mut Object,
+        btf: Option<&Btf>,
         notes: &[String],
         at: u64,
     ) -> (Option<Self>, Vec<CollectorStatus>) {
         let mut statuses = Vec::new();
-        let mut ok = |name: &str, category: &str, tp: &str, what: &str| {
-            let r = attach_classic(ebpf, name, category, tp);
-            let mut st = status(
-                at,
-                &format!("drops:{tp}"),
-                &r,
-                &format!("classic {category}:{tp} (no kernel BTF): {what}"),
-            );
-            if r.is_ok() {
-                st.state = CollectorState::Degraded;
-                if !notes.is_empty() {
-                    st.detail = format!("{} ({})", st.detail, notes.join("; "));
+        let mut one = |progs: (&str, &str), category: &str, tp: &str, classic_what: &str| {
+            let collector = format!("drops:{tp}");
+            match attach_either(ebpf, btf, progs, category, tp) {
+                Ok(Via::Btf) => {
+                    statuses.push(status(at, &collector, &Ok(()), &format!("tp_btf {tp}")));
+                    Some(Via::Btf)
+                }
+                Ok(Via::Classic) => {
+                    let why = if btf.is_some() {
+                        "the kernel refused tp_btf"
+                    } else {
+                        "no kernel BTF"
+                    };
+                    let mut st = status(
+                        at,
+                        &collector,
+                        &Ok(()),
+                        &format!("classic {category}:{tp} ({why}): {classic_what}"),
+                    );
+                    st.state = CollectorState::Degraded;
+                    if !notes.is_empty() {
+                        st.detail = format!("{} ({})", st.detail, notes.join("; "));
+                    }
+                    statuses.push(st);
+                    Some(Via::Classic)
+                }
+                Err(e) => {
+                    statuses.push(status(at, &collector, &Err(e), ""));
+                    None
                 }
             }
-            statuses.push(st);
-            r.is_ok()
         };
-        let kfree = ok(
-            names::PROG_KFREE_SKB_TP,
+        let kfree = one(
+            (names::PROG_KFREE_SKB, names::PROG_KFREE_SKB_TP),
             "skb",
             "kfree_skb",
             "drops by reason and protocol per CPU; device, RX queue and ports unknown",
         );
-        let udp = ok(
-            names::PROG_UDP_FAIL_QUEUE_RCV_SKB_TP,
+        let udp = one(
+            (
+                names::PROG_UDP_FAIL_QUEUE_RCV_SKB,
+                names::PROG_UDP_FAIL_QUEUE_RCV_SKB_TP,
+            ),
             "udp",
             "udp_fail_queue_rcv_skb",
             "UDP enqueue failures by local port and result",
         );
-        let rcvq = ok(
-            names::PROG_SOCK_RCVQUEUE_FULL_TP,
+        let rcvq = one(
+            (
+                names::PROG_SOCK_RCVQUEUE_FULL,
+                names::PROG_SOCK_RCVQUEUE_FULL_TP,
+            ),
             "sock",
             "sock_rcvqueue_full",
             "receive queue full events",
         );
-        (Self::from_maps(ebpf, kfree, false, udp, rcvq, at), statuses)
+        let probe = Self::from_maps(
+            ebpf,
+            kfree.is_some(),
+            kfree == Some(Via::Btf),
+            udp.is_some(),
+            rcvq.is_some(),
+            at,
+        );
+        (probe, statuses)
     }
 
     /// Takes the maps of what attached; None when nothing did.
     fn from_maps(
-        ebpf: &mut Ebpf,
+        ebpf: &mut Object,
         kfree: bool,
         ports: bool,
         udp: bool,

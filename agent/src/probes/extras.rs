@@ -1,15 +1,16 @@
 //! Attaches the optional probe families (softirq threshold events, scheduling delay, kernel
 //! stacks) after the softirq core. Each one that fails is reported and left off; the rest run.
 
-use agent_common::{drops::NO_OFFSET, sched::TaskOffsets, tracepoints::TracepointOffsets};
-use aya::{Btf, Ebpf};
+use agent_common::{drops::NO_OFFSET, names, sched::TaskOffsets, tracepoints::TracepointOffsets};
+use aya::Btf;
 
 use super::{
-    loader::{AttachMode, ProbeOptions},
+    loader::ProbeOptions,
     sched::SchedProbe,
     softirq_events::SoftirqEventsProbe,
     stacks::StackProbe,
 };
+use super::object::Object;
 use crate::{
     clock,
     collectors::host::HostRoot,
@@ -34,16 +35,16 @@ fn status(collector: &str, state: CollectorState, detail: String) -> CollectorSt
 
 /// What the loader learned about this kernel that the optional families need.
 pub(super) struct KernelLayout<'a> {
-    pub mode: AttachMode,
+    /// Kernel BTF (None: classic tracepoints only).
     pub btf: Option<&'a Btf>,
     /// `task_struct` field offsets from BTF (None when not read: classic mode or nothing watched).
     pub task_offsets: Option<Result<TaskOffsets, String>>,
-    /// Classic tracepoint record fields (all unknown in tp_btf mode).
+    /// Classic tracepoint record fields (unknown where tracefs could not be read).
     pub tp_offsets: &'a TracepointOffsets,
 }
 
 pub(super) fn attach_extras(
-    ebpf: &mut Ebpf,
+    ebpf: &mut Object,
     host: &HostRoot,
     layout: KernelLayout<'_>,
     opts: &ProbeOptions,
@@ -107,7 +108,7 @@ pub(super) fn attach_extras(
 }
 
 fn attach_sched(
-    ebpf: &mut Ebpf,
+    ebpf: &mut Object,
     host: &HostRoot,
     layout: KernelLayout<'_>,
     opts: &ProbeOptions,
@@ -120,42 +121,60 @@ fn attach_sched(
         statuses.push(status("sched", CollectorState::Unavailable, why));
         None
     };
-    let (btf, how) = match (layout.mode, layout.btf) {
-        (AttachMode::BtfTracepoint, Some(btf)) => {
-            match layout.task_offsets {
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return unavailable(statuses, format!("task_struct layout: {e}")),
-                None => return unavailable(statuses, "task_struct layout not read".into()),
-            }
-            (Some(btf), "tp_btf")
-        }
-        _ if classic_sched_fields(layout.tp_offsets) => {
-            (None, "classic tracepoints (no kernel BTF):")
-        }
-        _ => {
-            return unavailable(
-                statuses,
-                "scheduling delay needs tp_btf (kernel BTF) or the sched_switch/sched_wakeup \
-                 record fields; not measured"
-                    .into(),
-            );
-        }
+    let running = |statuses: &mut Vec<CollectorStatus>, p: SchedProbe, how: &str| {
+        statuses.push(status(
+            "sched",
+            CollectorState::Running,
+            format!(
+                "{how} sched_{{wakeup,wakeup_new,switch}} watching PIDs {:?} and commands {:?}",
+                opts.watch.pids, opts.watch.comms
+            ),
+        ));
+        Some(p)
     };
-    match SchedProbe::attach(ebpf, btf, opts.watch.clone(), host.clone()) {
-        Ok(p) => {
-            statuses.push(status(
-                "sched",
-                CollectorState::Running,
-                format!(
-                    "{how} sched_{{wakeup,wakeup_new,switch}} watching PIDs {:?} and commands {:?}",
-                    opts.watch.pids, opts.watch.comms
-                ),
-            ));
-            Some(p)
+    // tp_btf first; where the kernel refuses it (or BTF lacks the task layout), the classic
+    // twins, after unloading whatever half of the tp_btf set got in.
+    let btf_failed = match (layout.btf, layout.task_offsets) {
+        (Some(btf), Some(Ok(_))) => {
+            match SchedProbe::attach(ebpf, Some(btf), opts.watch.clone(), host.clone()) {
+                Ok(p) => return running(statuses, p, "tp_btf"),
+                Err(e) => {
+                    ebpf.unload(&SCHED_BTF_PROGRAMS);
+                    Some(e)
+                }
+            }
         }
+        (Some(_), Some(Err(e))) => Some(format!("task_struct layout: {e}")),
+        (Some(_), None) => Some("task_struct layout not read".to_owned()),
+        (None, _) => None,
+    };
+    if !classic_sched_fields(layout.tp_offsets) {
+        let why = "scheduling delay needs tp_btf (kernel BTF) or the sched_switch/sched_wakeup \
+                   record fields; not measured";
+        return unavailable(
+            statuses,
+            match btf_failed {
+                Some(e) => format!("{why} (tp_btf: {e})"),
+                None => why.to_owned(),
+            },
+        );
+    }
+    let how = match &btf_failed {
+        Some(e) => format!("classic tracepoints (tp_btf: {e}):"),
+        None => "classic tracepoints (no kernel BTF):".to_owned(),
+    };
+    match SchedProbe::attach(ebpf, None, opts.watch.clone(), host.clone()) {
+        Ok(p) => running(statuses, p, &how),
         Err(e) => unavailable(statuses, e),
     }
 }
+
+/// The tp_btf sched programs, unloaded before the classic twins take over.
+const SCHED_BTF_PROGRAMS: [&str; 3] = [
+    names::PROG_SCHED_WAKEUP,
+    names::PROG_SCHED_WAKEUP_NEW,
+    names::PROG_SCHED_SWITCH,
+];
 
 /// The classic sched programs need thread ids and the switched-out task's state.
 fn classic_sched_fields(o: &TracepointOffsets) -> bool {

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use agent_common::{hardirq::HardirqStats, names};
 use aya::{
-    Btf, Ebpf,
-    maps::{MapData, PerCpuHashMap},
+    Btf, maps::{MapData, PerCpuHashMap},
 };
 
 use super::drops::{attach_btf, attach_classic, read_percpu_hash, status, take_percpu_hash};
+use super::object::Object;
 use crate::{
     collectors::host::HostRoot,
     recording::records::{CollectorStatus, HardirqCell, HardirqInterval, IrqLine, TimedMax},
@@ -22,7 +22,7 @@ pub struct HardirqProbe {
 }
 
 impl HardirqProbe {
-    pub fn attach(ebpf: &mut Ebpf, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
+    pub fn attach(ebpf: &mut Object, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
         let r = attach_btf(
             ebpf,
             btf,
@@ -35,7 +35,7 @@ impl HardirqProbe {
 
     /// The classic-tracepoint fallback (no kernel BTF): the same counters, `irq` read from the
     /// records at the format files' offsets.
-    pub fn attach_classic(ebpf: &mut Ebpf, at: u64) -> (Option<Self>, CollectorStatus) {
+    pub fn attach_classic(ebpf: &mut Object, at: u64) -> (Option<Self>, CollectorStatus) {
         let r = attach_classic(
             ebpf,
             names::PROG_IRQ_HANDLER_ENTRY_TP,
@@ -60,7 +60,7 @@ impl HardirqProbe {
 
     /// After the programs attached (`attached`), takes the map and starts from its counts.
     fn start(
-        ebpf: &mut Ebpf,
+        ebpf: &mut Object,
         attached: Result<(), String>,
         at: u64,
         detail: &str,

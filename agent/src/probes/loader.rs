@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use agent_common::{names, sched::TaskOffsets, softirq::MAX_CPUS};
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::{Btf, EbpfLoader};
 
 use super::{
     classic::ClassicFields,
     extras::{KernelLayout, attach_extras},
+    object::{Object, Via},
     packet::{PacketBtf, PacketProbes},
     portwatch::WatchPort,
     privileges,
@@ -22,7 +23,7 @@ use super::{
 use crate::{
     clock,
     collectors::host::HostRoot,
-    recording::records::{CollectorState, CollectorStatus},
+    recording::records::{CollectorState, CollectorStatus, ProgramRejection},
 };
 
 /// The eBPF object built by agent/build.rs.
@@ -90,26 +91,33 @@ impl Default for ProbeOptions {
 
 pub struct Probes {
     /// Owns the programs and their links; must outlive the map handles below.
-    _ebpf: Ebpf,
-    pub softirq: SoftirqProbe,
+    object: Object,
+    /// NET_RX and the other vectors' wait and run time (None when the kernel refused both
+    /// ways in; every other family still runs).
+    pub softirq: Option<SoftirqProbe>,
     /// Softirq threshold events and lost-event counters (None if the ring buffer failed).
     pub softirq_events: Option<SoftirqEventsProbe>,
     /// Scheduling delay of watched processes (None when nothing is watched or unavailable).
     pub sched: Option<SchedProbe>,
     /// Kernel stack sampling (None when off or unavailable).
     pub stacks: Option<StackProbe>,
-    /// Drops, NAPI, hard IRQs and watched-port events (tp_btf only).
+    /// Drops, NAPI, hard IRQs and watched-port events.
     pub packet: PacketProbes,
+    /// tp_btf when kernel BTF was used, else classic (single programs may still have fallen
+    /// back to their classic twin: see `statuses` and `rejections`).
     pub mode: AttachMode,
     /// What each probe family did at start (running, degraded, unavailable and why).
     pub statuses: Vec<CollectorStatus>,
+    /// Programs the kernel refused, with the verifier's whole log.
+    pub rejections: Vec<ProgramRejection>,
 }
 
 impl Probes {
     /// Kernel ids of the programs this instance loaded (attached or not), so tests and the
     /// safety checks can verify that nothing is left behind after drop.
     pub fn program_ids(&self) -> Vec<u32> {
-        self._ebpf
+        self.object
+            .ebpf()
             .programs()
             .filter_map(|(_, p)| p.info().ok())
             .map(|i| i.id())
@@ -145,37 +153,38 @@ impl Probes {
                 .map_err(|e| notes.push(format!("kernel BTF unreadable: {e}")))
                 .ok()
         } else {
+            if !opts.no_btf {
+                notes.push("no BTF at /sys/kernel/btf/vmlinux".to_owned());
+            }
             None
         };
-        if let (Some(btf), Some(facts)) = (&btf, facts) {
-            match Self::load_mode(host, AttachMode::BtfTracepoint, Some((btf, facts)), opts) {
-                Ok(p) => return Ok(p),
-                Err(e) => notes.push(format!("tp_btf: {}", first_and_last_line(&e))),
-            }
-        } else if !use_btf && !opts.no_btf {
-            notes.push("no BTF at /sys/kernel/btf/vmlinux".to_owned());
+        let facts = if btf.is_some() { facts } else { None };
+        // Classic layouts are read in every mode: they are the per-program fallback when the
+        // kernel refuses a tp_btf program, and the only way in without BTF.
+        let classic = Classic::read();
+        if btf.is_none()
+            && let Err(e) = &classic.fields
+        {
+            return Err(ProbeError::NothingAttached(format!(
+                "{}; classic tracepoints: {e}",
+                notes.join("; ")
+            )));
         }
-        let mut p = Self::load_mode(host, AttachMode::Classic, None, opts).map_err(|e| {
-            ProbeError::NothingAttached(format!("{}; classic tracepoints: {e}", notes.join("; ")))
-        })?;
-        for s in &mut p.statuses {
-            if !notes.is_empty() {
-                s.detail = format!("{} (fell back from tp_btf: {})", s.detail, notes.join("; "));
-            }
-        }
-        Ok(p)
+        Self::attach_all(host, btf.as_ref(), facts, classic, opts, &notes)
     }
 
-    /// `btf`: aya's parse and what was read from BTF beforehand, for tp_btf mode.
-    fn load_mode(
+    fn attach_all(
         host: &HostRoot,
-        mode: AttachMode,
-        btf: Option<(&Btf, BtfFacts)>,
+        btf: Option<&Btf>,
+        facts: Option<BtfFacts>,
+        classic: Classic,
         opts: &ProbeOptions,
-    ) -> Result<Probes, String> {
-        let (btf, facts) = match btf {
-            Some((b, f)) => (Some(b), Some(f)),
-            None => (None, None),
+        notes: &[String],
+    ) -> Result<Probes, ProbeError> {
+        let mode = if btf.is_some() {
+            AttachMode::BtfTracepoint
+        } else {
+            AttachMode::Classic
         };
         let BtfFacts {
             packet: pbtf,
@@ -184,18 +193,10 @@ impl Probes {
         let cpus = host.possible_cpus() as usize;
         let mut pids = host.ksoftirqd_pids(cpus.min(MAX_CPUS));
         pids.resize(MAX_CPUS, 0);
-        let mut vec_offset: u32 = 8;
-        let mut classic = None;
-        if mode == AttachMode::Classic {
-            let tfs = tracefs::ensure_mounted()?;
-            vec_offset = tracefs::field_offset(&tfs, "irq", names::TP_SOFTIRQ_ENTRY, "vec")?;
-            classic = Some(ClassicFields::read(&tfs));
-        }
-        let tp_offsets = classic
-            .as_ref()
-            .map_or(agent_common::tracepoints::TracepointOffsets::UNKNOWN, |c| {
-                c.offsets
-            });
+        let (vec_offset, tp_offsets, classic_fields) = match &classic.fields {
+            Ok((vec, c)) => (*vec, c.offsets, Some(c)),
+            Err(_) => (8, agent_common::tracepoints::TracepointOffsets::UNKNOWN, None),
+        };
         let all_stacks = u32::from(opts.stacks.is_some_and(|s| s.all_stacks));
         let task_offsets = match &task_offsets_read {
             Some(Ok(o)) => *o,
@@ -211,7 +212,7 @@ impl Probes {
             Some(Ok(p)) => p.offsets,
             _ => agent_common::drops::KernelOffsets::UNKNOWN,
         };
-        let mut ebpf = EbpfLoader::new()
+        let ebpf = EbpfLoader::new()
             .btf(btf)
             .override_global(names::GLOBAL_KERNEL_OFFSETS, &offsets, true)
             .override_global(names::GLOBAL_TP_OFFSETS, &tp_offsets, true)
@@ -225,54 +226,59 @@ impl Probes {
             .override_global(names::GLOBAL_ALL_STACKS, &all_stacks, true)
             .override_global(names::GLOBAL_TASK_OFFSETS, &task_offsets, true)
             .load(OBJECT)
-            .map_err(|e| ProbeError::Load(format!("{e:#}")).to_string())?;
-        let softirq = SoftirqProbe::attach(&mut ebpf, mode, btf, host)?;
+            .map_err(|e| ProbeError::Load(format!("{e:#}")))?;
+        let mut object = Object::new(ebpf, classic_fields.is_some());
+        let mut statuses = vec![];
+        let softirq = match SoftirqProbe::attach(&mut object, btf, host) {
+            Ok(p) => {
+                statuses.push(softirq_status(&p, notes));
+                Some(p)
+            }
+            Err(e) => {
+                statuses.push(CollectorStatus {
+                    at_mono_ns: clock::mono_ns(),
+                    collector: "softirq".into(),
+                    state: CollectorState::Unavailable,
+                    detail: format!(
+                        "softirq wait and run time not measured: {e}{}",
+                        classic_note(&classic)
+                    ),
+                });
+                None
+            }
+        };
         let now = clock::mono_ns();
-        let watching = !opts.watch_ports.is_empty();
-        let (packet, packet_statuses) = match (btf, pbtf) {
-            (Some(btf), Some(Ok(pbtf))) => {
-                PacketProbes::attach(&mut ebpf, btf, &pbtf, host, &opts.watch_ports, now)
-            }
-            (None, _) if classic.is_some() => {
-                let classic = classic.as_ref().expect("checked");
-                PacketProbes::attach_classic(&mut ebpf, classic, host, watching, now)
-            }
-            (_, Some(Err(e))) => {
-                PacketProbes::unavailable(now, &format!("kernel BTF: {e}"), watching)
-            }
-            _ => {
-                PacketProbes::unavailable(now, "needs tp_btf (kernel BTF), not available", watching)
-            }
-        };
-        let detail = match mode {
-            AttachMode::BtfTracepoint => "tp_btf irq:softirq_{raise,entry,exit}".to_owned(),
-            AttachMode::Classic => "classic tracepoints irq:softirq_{raise,entry,exit}".to_owned(),
-        };
-        let (state, detail) = match &softirq.missing_raise {
-            None => (CollectorState::Running, detail),
-            Some(why) => (
-                CollectorState::Degraded,
-                format!(
-                    "{detail}: {why}; wait (raise to entry) not measured, counts and run time are"
-                ),
-            ),
-        };
-        let mut statuses = vec![CollectorStatus {
-            at_mono_ns: clock::mono_ns(),
-            collector: "softirq".into(),
-            state,
-            detail,
-        }];
+        let (packet, packet_statuses) = PacketProbes::attach_any(
+            &mut object,
+            btf,
+            pbtf.as_ref(),
+            classic_fields,
+            host,
+            &opts.watch_ports,
+            now,
+        );
         statuses.extend(packet_statuses);
         let layout = KernelLayout {
-            mode,
             btf,
             task_offsets: task_offsets_read,
             tp_offsets: &tp_offsets,
         };
-        let extra = attach_extras(&mut ebpf, host, layout, opts, &mut statuses);
+        let extra = attach_extras(&mut object, host, layout, opts, &mut statuses);
+        let rejections = std::mem::take(&mut object.rejections);
+        if softirq.is_none()
+            && packet.is_empty()
+            && extra.1.is_none()
+            && extra.2.is_none()
+            && !statuses.is_empty()
+        {
+            let why: Vec<String> = statuses
+                .iter()
+                .map(|s| format!("{}: {}", s.collector, s.detail))
+                .collect();
+            return Err(ProbeError::NothingAttached(why.join("; ")));
+        }
         Ok(Probes {
-            _ebpf: ebpf,
+            object,
             softirq,
             softirq_events: extra.0,
             sched: extra.1,
@@ -280,7 +286,74 @@ impl Probes {
             packet,
             mode,
             statuses,
+            rejections,
         })
+    }
+}
+
+/// The softirq status: how each program got in, and what a missing raise leaves unmeasured.
+fn softirq_status(p: &SoftirqProbe, notes: &[String]) -> CollectorStatus {
+    let btf: Vec<&str> = p
+        .via
+        .iter()
+        .filter(|(_, v)| *v == Via::Btf)
+        .map(|(t, _)| *t)
+        .collect();
+    let classic: Vec<&str> = p
+        .via
+        .iter()
+        .filter(|(_, v)| *v == Via::Classic)
+        .map(|(t, _)| *t)
+        .collect();
+    let mut parts = Vec::new();
+    if !btf.is_empty() {
+        parts.push(format!("tp_btf irq:{}", btf.join(",")));
+    }
+    if !classic.is_empty() {
+        parts.push(format!("classic tracepoints irq:{}", classic.join(",")));
+    }
+    let mut detail = parts.join("; ");
+    let mut state = CollectorState::Running;
+    if let Some(why) = &p.missing_raise {
+        state = CollectorState::Degraded;
+        detail = format!(
+            "{detail}: softirq_raise: {why}; wait (raise to entry) not measured, counts and run time are"
+        );
+    }
+    if !btf.is_empty() && !classic.is_empty() {
+        detail.push_str(" (the kernel refused the tp_btf version of the others)");
+    } else if btf.is_empty() && !notes.is_empty() {
+        detail = format!("{detail} (fell back from tp_btf: {})", notes.join("; "));
+    }
+    CollectorStatus {
+        at_mono_ns: clock::mono_ns(),
+        collector: "softirq".into(),
+        state,
+        detail,
+    }
+}
+
+fn classic_note(c: &Classic) -> String {
+    match &c.fields {
+        Ok(_) => String::new(),
+        Err(e) => format!(" (classic fallback unavailable: {e})"),
+    }
+}
+
+/// The classic tracepoints' record layouts, read from tracefs (mounted if absent, as perf and
+/// bpftrace do).
+struct Classic {
+    /// `vec` offset of the softirq records, and every other family's fields.
+    fields: Result<(u32, ClassicFields), String>,
+}
+
+impl Classic {
+    fn read() -> Classic {
+        let fields = tracefs::ensure_mounted().and_then(|tfs| {
+            tracefs::field_offset(&tfs, "irq", names::TP_SOFTIRQ_ENTRY, "vec")
+                .map(|vec| (vec, ClassicFields::read(&tfs)))
+        });
+        Classic { fields }
     }
 }
 
@@ -326,26 +399,4 @@ fn raise_memlock_limit() {
     // SAFETY: plain syscall with a valid pointer; failure only matters on old kernels and then
     // map creation reports it.
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
-}
-
-/// A verifier log is hundreds of lines; a status line needs its first line and its verdict.
-fn first_and_last_line(msg: &str) -> String {
-    let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or_default();
-    let verdict = msg
-        .lines()
-        .map(str::trim)
-        .rfind(|l| {
-            !l.is_empty()
-                && !l.starts_with("verification time")
-                && !l.starts_with("processed ")
-                && !l.starts_with("stack depth")
-                && *l != ")"
-        })
-        .unwrap_or_default();
-    if verdict == first {
-        first.to_owned()
-    } else {
-        format!("{first} … {verdict}")
-    }
 }

@@ -11,6 +11,7 @@ pub mod hardirq;
 pub mod kallsyms;
 pub mod loader;
 pub mod napi;
+pub mod object;
 pub mod packet;
 pub mod portwatch;
 pub mod privileges;

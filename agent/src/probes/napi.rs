@@ -10,11 +10,11 @@ use agent_common::{
     napi::{NAPI_SLOTS, NapiKey, NapiSlot, NapiStats},
 };
 use aya::{
-    Btf, Ebpf,
-    maps::{MapData, PerCpuArray, PerCpuHashMap},
+    Btf, maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
 
 use super::drops::{attach_btf, attach_classic, read_percpu_hash, status, take_percpu_hash};
+use super::object::Object;
 use crate::recording::records::{CollectorStatus, NapiCell, NapiInterval, TimedMax};
 
 pub struct NapiProbe {
@@ -42,7 +42,7 @@ use crate::recording::records::NAPI_OTHER_NETNS as OTHER_NETNS;
 const NO_DEVICE: &str = "(no_device)";
 
 impl NapiProbe {
-    pub fn attach(ebpf: &mut Ebpf, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
+    pub fn attach(ebpf: &mut Object, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
         let r = attach_btf(ebpf, btf, names::PROG_NAPI_POLL, "napi_poll")
             .and_then(|()| take_percpu_hash(ebpf, names::MAP_NAPI_STATS))
             .and_then(|stats| Ok((take_slots(ebpf)?, stats)));
@@ -64,7 +64,7 @@ impl NapiProbe {
     /// The classic-tracepoint fallback: polls per device name, resolved to the interfaces of
     /// hbwatch's namespace (`interfaces`: ifindex, name).
     pub fn attach_classic(
-        ebpf: &mut Ebpf,
+        ebpf: &mut Object,
         interfaces: &[(u32, String)],
         host_netns: u32,
         at: u64,
@@ -201,7 +201,7 @@ fn add_stats(t: &mut NapiStats, s: &NapiStats) {
     }
 }
 
-fn take_slots(ebpf: &mut Ebpf) -> Result<PerCpuArray<MapData, NapiSlot>, String> {
+fn take_slots(ebpf: &mut Object) -> Result<PerCpuArray<MapData, NapiSlot>, String> {
     let map = ebpf
         .take_map(names::MAP_NAPI_SLOTS)
         .ok_or_else(|| format!("map {} missing from the eBPF object", names::MAP_NAPI_SLOTS))?;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use agent_common::drops::KernelOffsets;
-use aya::{Btf, Ebpf};
+use agent_common::{drops::KernelOffsets, names};
+use aya::Btf;
 
 use super::{
     btf::{KernelBtf, VMLINUX},
@@ -14,6 +14,7 @@ use super::{
     napi::NapiProbe,
     portwatch::{PortWatchProbe, WatchPort},
 };
+use super::object::Object;
 use crate::{
     collectors::host::HostRoot,
     recording::records::{CollectorState, CollectorStatus, LostEvents, PacketTables, Record},
@@ -90,30 +91,89 @@ impl PacketProbes {
         (PacketProbes::default(), statuses)
     }
 
-    pub fn attach(
-        ebpf: &mut Ebpf,
-        btf: &Btf,
-        pbtf: &PacketBtf,
+    /// Whether no packet-path family runs.
+    pub fn is_empty(&self) -> bool {
+        self.drops.is_none()
+            && self.napi.is_none()
+            && self.hardirq.is_none()
+            && self.portwatch.is_none()
+    }
+
+    /// Every family on its own: tp_btf with BTF's offsets where they were read, and where the
+    /// kernel refuses a tp_btf program (or there is no BTF), the classic tracepoint in its place
+    /// (`classic`: the record layouts; None when tracefs is unavailable).
+    pub fn attach_any(
+        ebpf: &mut Object,
+        btf: Option<&Btf>,
+        pbtf: Option<&Result<PacketBtf, String>>,
+        classic: Option<&ClassicFields>,
         host: &HostRoot,
         watch: &[WatchPort],
         at: u64,
     ) -> (Self, Vec<CollectorStatus>) {
+        let watching = !watch.is_empty();
+        let (btf, pbtf, why_not_btf) = match (btf, pbtf) {
+            (Some(b), Some(Ok(p))) => (Some(b), Some(p), String::new()),
+            (Some(_), Some(Err(e))) => (None, None, format!("kernel BTF: {e}")),
+            _ => (None, None, "no kernel BTF".to_owned()),
+        };
+        if btf.is_none() && classic.is_none() {
+            return Self::unavailable(
+                at,
+                &format!("{why_not_btf}; classic tracepoints unavailable"),
+                watching,
+            );
+        }
         let mut statuses = Vec::new();
         // The watch set is filled before kfree_skb attaches, so no early drop is missed.
-        let portwatch = if watch.is_empty() {
-            None
-        } else {
-            let (p, s) = PortWatchProbe::attach(ebpf, btf, watch, at);
-            statuses.extend(s);
-            p
+        let portwatch = match btf {
+            Some(btf) if watching => {
+                let (p, s) = PortWatchProbe::attach(ebpf, btf, watch, at);
+                statuses.extend(s);
+                p
+            }
+            None if watching => {
+                statuses.push(CollectorStatus {
+                    at_mono_ns: at,
+                    collector: "portwatch".into(),
+                    state: CollectorState::Unavailable,
+                    detail: format!(
+                        "needs kernel BTF (skb and socket fields; classic tracepoints do not \
+                         carry them): {why_not_btf}"
+                    ),
+                });
+                None
+            }
+            _ => None,
         };
-        let (drops, s) = DropProbe::attach(ebpf, btf, at);
+        let interfaces = interfaces(host);
+        let host_netns = host_netns();
+        let notes = classic.map(|c| c.notes.clone()).unwrap_or_default();
+        let (drops, s) = DropProbe::attach(ebpf, btf, &notes, at);
         statuses.extend(s);
-        let (napi, s) = NapiProbe::attach(ebpf, btf, at);
-        statuses.push(s);
-        let (hardirq, s) = HardirqProbe::attach(ebpf, btf, at);
-        statuses.push(s);
-        if !pbtf.notes.is_empty() {
+        let (napi, st) = with_fallback(
+            ebpf,
+            btf,
+            classic.is_some(),
+            |e, b| NapiProbe::attach(e, b, at),
+            |e| NapiProbe::attach_classic(e, &interfaces, host_netns, at),
+        );
+        statuses.push(st);
+        let (hardirq, st) = with_fallback(
+            ebpf,
+            btf,
+            classic.is_some(),
+            |e, b| HardirqProbe::attach(e, b, at),
+            |e| {
+                // A half-attached tp_btf pair must not count entries twice.
+                e.unload(&[names::PROG_IRQ_HANDLER_ENTRY, names::PROG_IRQ_HANDLER_EXIT]);
+                HardirqProbe::attach_classic(e, at)
+            },
+        );
+        statuses.push(st);
+        if let Some(pbtf) = pbtf
+            && !pbtf.notes.is_empty()
+        {
             for s in &mut statuses {
                 if s.state == CollectorState::Running {
                     s.state = CollectorState::Degraded;
@@ -121,55 +181,15 @@ impl PacketProbes {
                 }
             }
         }
-        let tables = PacketTables {
-            drop_reasons: pbtf.drop_reasons.clone(),
-            interfaces: interfaces(host),
-            host_netns: host_netns(),
-            irq_lines: irq_lines(host),
+        // Reason names from BTF where it was read, else from kfree_skb's print format.
+        let drop_reasons = match (pbtf, classic) {
+            (Some(p), _) if !p.drop_reasons.is_empty() => p.drop_reasons.clone(),
+            (_, Some(c)) => c.drop_reasons.clone(),
+            (Some(p), None) => p.drop_reasons.clone(),
+            (None, None) => Vec::new(),
         };
-        (
-            PacketProbes {
-                drops,
-                napi,
-                hardirq,
-                portwatch,
-                tables,
-            },
-            statuses,
-        )
-    }
-
-    /// The classic-tracepoint fallback for kernels without BTF: drops, NAPI and hard IRQs with
-    /// what their records carry (each status says what is missing); no port watch, which needs
-    /// socket and skb fields.
-    pub fn attach_classic(
-        ebpf: &mut Ebpf,
-        classic: &ClassicFields,
-        host: &HostRoot,
-        watching: bool,
-        at: u64,
-    ) -> (Self, Vec<CollectorStatus>) {
-        let mut statuses = Vec::new();
-        if watching {
-            statuses.push(CollectorStatus {
-                at_mono_ns: at,
-                collector: "portwatch".into(),
-                state: CollectorState::Unavailable,
-                detail: "needs kernel BTF (skb and socket fields); classic tracepoints do not \
-                         carry them"
-                    .into(),
-            });
-        }
-        let interfaces = interfaces(host);
-        let host_netns = host_netns();
-        let (drops, s) = DropProbe::attach_classic(ebpf, &classic.notes, at);
-        statuses.extend(s);
-        let (napi, s) = NapiProbe::attach_classic(ebpf, &interfaces, host_netns, at);
-        statuses.push(s);
-        let (hardirq, s) = HardirqProbe::attach_classic(ebpf, at);
-        statuses.push(s);
         let tables = PacketTables {
-            drop_reasons: classic.drop_reasons.clone(),
+            drop_reasons,
             interfaces,
             host_netns,
             irq_lines: irq_lines(host),
@@ -179,7 +199,7 @@ impl PacketProbes {
                 drops,
                 napi,
                 hardirq,
-                portwatch: None,
+                portwatch,
                 tables,
             },
             statuses,
@@ -221,5 +241,27 @@ impl PacketProbes {
             }
         }
         (out, errors)
+    }
+}
+
+/// A family by tp_btf, and by its classic twin when there is no BTF or the tp_btf attach
+/// failed (the status then says both).
+fn with_fallback<P>(
+    ebpf: &mut Object,
+    btf: Option<&Btf>,
+    classic_ok: bool,
+    by_btf: impl FnOnce(&mut Object, &Btf) -> (Option<P>, CollectorStatus),
+    by_classic: impl FnOnce(&mut Object) -> (Option<P>, CollectorStatus),
+) -> (Option<P>, CollectorStatus) {
+    let Some(btf) = btf else {
+        return by_classic(ebpf);
+    };
+    match by_btf(ebpf, btf) {
+        (None, failed) if classic_ok => {
+            let (p, mut st) = by_classic(ebpf);
+            st.detail = format!("{} (tp_btf: {})", st.detail, failed.detail);
+            (p, st)
+        }
+        r => r,
     }
 }

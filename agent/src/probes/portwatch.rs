@@ -1,5 +1,6 @@
 //! Port watch: for the heartbeat ports in [`super::ProbeOptions::watch_ports`], attaches the
-//! per-packet programs (net:netif_receive_skb, sock:sk_data_ready, sock:sock_recv_length; drops
+//! per-packet programs (net:netif_receive_skb, sock:sk_data_ready, sock:sock_recv_length or, before
+//! 6.3, skb:skb_copy_datagram_iovec; drops
 //! come from the drop probe) and drains their ring buffer into [`PortPacketEvent`]s, with the
 //! per-CPU count of events the kernel could not queue.
 
@@ -11,11 +12,11 @@ use agent_common::{
     portwatch::{PortEvent, PortEventKind},
 };
 use aya::{
-    Btf, Ebpf,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    Btf, maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
 };
 
 use super::drops::{attach_btf, status};
+use super::object::Object;
 use crate::recording::records::{CollectorStatus, PortPacketEvent, PortStage};
 
 /// A port to watch: protocol (17 UDP, 6 TCP) and local port.
@@ -41,7 +42,7 @@ const PROGRAMS: [(&str, &str); 3] = [
 impl PortWatchProbe {
     /// Fills the watch set and attaches the per-packet programs, each on its own.
     pub fn attach(
-        ebpf: &mut Ebpf,
+        ebpf: &mut Object,
         btf: &Btf,
         ports: &[WatchPort],
         at: u64,
@@ -76,6 +77,39 @@ impl PortWatchProbe {
         };
         for (prog, tp) in PROGRAMS {
             let r = attach_btf(ebpf, btf, prog, tp);
+            let r = match r {
+                // Before 6.3 there is no sock_recv_length: reads are seen where the kernel
+                // copies the datagram to the reader.
+                Err(e) if tp == "sock_recv_length" => {
+                    let tcp = attach_btf(
+                        ebpf,
+                        btf,
+                        names::PROG_SKB_COPY_DATAGRAM_IOVEC,
+                        "skb_copy_datagram_iovec",
+                    );
+                    let udp = attach_btf(ebpf, btf, names::PROG_CONSUME_SKB, "consume_skb");
+                    match (tcp, udp) {
+                        (Ok(()), Ok(())) => {
+                            statuses.push(status(
+                                at,
+                                &format!("portwatch:{tp}"),
+                                &Ok(()),
+                                &format!(
+                                    "tp_btf skb_copy_datagram_iovec (TCP) and consume_skb (UDP) \
+                                     in its place ({e}; sock_recv_length came in 6.3)"
+                                ),
+                            ));
+                            continue;
+                        }
+                        (t, u) => Err(format!(
+                            "{e}; skb_copy_datagram_iovec: {}; consume_skb: {}",
+                            t.err().unwrap_or_else(|| "attached".into()),
+                            u.err().unwrap_or_else(|| "attached".into())
+                        )),
+                    }
+                }
+                r => r,
+            };
             statuses.push(status(
                 at,
                 &format!("portwatch:{tp}"),

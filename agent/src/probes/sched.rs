@@ -9,11 +9,11 @@ use agent_common::{
     sched::{SchedStats, SchedTimes, TaskOffsets},
 };
 use aya::{
-    Btf, Ebpf,
-    maps::{HashMap, MapData},
+    Btf, maps::{HashMap, MapData},
 };
 
 use super::btf::KernelBtf;
+use super::object::Object;
 use crate::{
     collectors::host::HostRoot,
     recording::records::{SchedInterval, SchedTask, SparseHist, TimedMax},
@@ -68,7 +68,7 @@ impl SchedProbe {
     /// `btf` None: the classic-tracepoint twins (the caller checked that the record fields
     /// were found).
     pub fn attach(
-        ebpf: &mut Ebpf,
+        ebpf: &mut Object,
         btf: Option<&Btf>,
         list: WatchList,
         host: HostRoot,
@@ -79,7 +79,7 @@ impl SchedProbe {
                 None => super::drops::attach_classic(ebpf, tp_name, "sched", tp)?,
             }
         }
-        let take = |ebpf: &mut Ebpf, m: &str| {
+        let take = |ebpf: &mut Object, m: &str| {
             ebpf.take_map(m)
                 .ok_or_else(|| format!("map {m} missing from the object"))
         };

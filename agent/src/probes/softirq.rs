@@ -7,12 +7,10 @@ use agent_common::{
     softirq::{MAX_VECTORS, SoftirqStats},
 };
 use aya::{
-    Btf, Ebpf,
-    maps::{MapData, PerCpuArray},
-    programs::{BtfTracePoint, TracePoint},
+    Btf, maps::{MapData, PerCpuArray},
 };
 
-use super::loader::AttachMode;
+use super::object::{Object, Via, attach_either};
 use crate::{
     collectors::host::HostRoot,
     recording::records::{SoftirqCell, SoftirqInterval, SparseHist, TimedMax},
@@ -26,6 +24,8 @@ pub struct SoftirqProbe {
     prev_mono_ns: u64,
     /// Why softirq_raise is not attached (counts and run time still measured, wait is not).
     pub missing_raise: Option<String>,
+    /// How each attached program got in (tp_btf, or its classic twin).
+    pub via: Vec<(&'static str, Via)>,
 }
 
 const PROGRAMS: [(&str, &str, &str); 3] = [
@@ -47,40 +47,21 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
 ];
 
 impl SoftirqProbe {
+    /// Each program on its own: tp_btf where `btf` is given, falling back to its classic twin
+    /// when the kernel refuses it; the probe runs when entry and exit are attached either way.
     pub fn attach(
-        ebpf: &mut Ebpf,
-        mode: AttachMode,
+        ebpf: &mut Object,
         btf: Option<&Btf>,
         host: &HostRoot,
     ) -> Result<Self, String> {
         let mut missing_raise = None;
+        let mut via = Vec::new();
         for (btf_name, tp_name, tracepoint) in PROGRAMS {
-            if let Err(why) = super::disable::check(tracepoint) {
+            match attach_either(ebpf, btf, (btf_name, tp_name), "irq", tracepoint) {
+                Ok(v) => via.push((tracepoint, v)),
                 // Without raise the wait cannot be timed, but entry/exit still count and time runs.
-                if tracepoint == names::TP_SOFTIRQ_RAISE {
-                    missing_raise = Some(why);
-                    continue;
-                }
-                return Err(why);
-            }
-            match (mode, btf) {
-                (AttachMode::BtfTracepoint, Some(btf)) => {
-                    let p: &mut BtfTracePoint = prog(ebpf, btf_name)?
-                        .try_into()
-                        .map_err(|e| format!("{btf_name}: {e}"))?;
-                    p.load(tracepoint, btf)
-                        .map_err(|e| format!("load {btf_name}: {e:#}"))?;
-                    p.attach()
-                        .map_err(|e| format!("attach tp_btf/{tracepoint}: {e:#}"))?;
-                }
-                _ => {
-                    let p: &mut TracePoint = prog(ebpf, tp_name)?
-                        .try_into()
-                        .map_err(|e| format!("{tp_name}: {e}"))?;
-                    p.load().map_err(|e| format!("load {tp_name}: {e:#}"))?;
-                    p.attach("irq", tracepoint)
-                        .map_err(|e| format!("attach irq:{tracepoint}: {e:#}"))?;
-                }
+                Err(why) if tracepoint == names::TP_SOFTIRQ_RAISE => missing_raise = Some(why),
+                Err(why) => return Err(format!("{tracepoint}: {why}")),
             }
         }
         let map = ebpf
@@ -95,6 +76,7 @@ impl SoftirqProbe {
             prev: Vec::new(),
             prev_mono_ns: crate::clock::mono_ns(),
             missing_raise,
+            via,
         };
         probe.prev = probe.read_all()?;
         Ok(probe)
@@ -131,11 +113,6 @@ impl SoftirqProbe {
         self.prev_mono_ns = now_mono_ns;
         Ok(interval)
     }
-}
-
-fn prog<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::programs::Program, String> {
-    ebpf.program_mut(name)
-        .ok_or_else(|| format!("program {name} missing from the object"))
 }
 
 /// One cell's change between two cumulative readings, or None when nothing happened.

@@ -6,10 +6,10 @@ use agent_common::{
     softirq::WAIT_UNKNOWN,
 };
 use aya::{
-    Ebpf,
     maps::{MapData, PerCpuArray, RingBuf},
 };
 
+use super::object::Object;
 use crate::recording::records::{LostEvents, SoftirqEvent, SoftirqEvents};
 
 /// Most events taken per tick, so a flood cannot stall the recorder; the rest wait in the ring.
@@ -23,8 +23,8 @@ pub struct SoftirqEventsProbe {
 }
 
 impl SoftirqEventsProbe {
-    pub fn open(ebpf: &mut Ebpf, threshold_ns: u64) -> Result<Self, String> {
-        let take = |ebpf: &mut Ebpf, m: &str| {
+    pub fn open(ebpf: &mut Object, threshold_ns: u64) -> Result<Self, String> {
+        let take = |ebpf: &mut Object, m: &str| {
             ebpf.take_map(m)
                 .ok_or_else(|| format!("map {m} missing from the object"))
         };

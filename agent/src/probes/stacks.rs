@@ -9,7 +9,6 @@ use agent_common::{
     stacks::{CTX_SOFTIRQ, StackKey, StackSampleStats, TaskCpuSamples},
 };
 use aya::{
-    Ebpf,
     maps::{MapData, PerCpuArray, PerCpuHashMap, StackTraceMap},
     programs::{
         PerfEvent,
@@ -21,6 +20,7 @@ use super::{
     cpu_tasks::{self, TaskCell, TaskFold},
     kallsyms::Kallsyms,
 };
+use super::object::Object;
 use crate::{
     collectors::host::HostRoot,
     recording::records::{CpuTaskSamples, FoldedStack, StackContext, StackSamples},
@@ -62,7 +62,7 @@ pub struct StackProbe {
 
 impl StackProbe {
     pub fn attach(
-        ebpf: &mut Ebpf,
+        ebpf: &mut Object,
         opts: StackOptions,
         cpus: &[u32],
         syms: Kallsyms,
@@ -84,7 +84,7 @@ impl StackProbe {
             )
             .map_err(|e| format!("perf_event cpu-clock on CPU {cpu}: {e:#}"))?;
         }
-        let take = |ebpf: &mut Ebpf, m: &str| {
+        let take = |ebpf: &mut Object, m: &str| {
             ebpf.take_map(m)
                 .ok_or_else(|| format!("map {m} missing from the object"))
         };

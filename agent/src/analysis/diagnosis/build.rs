@@ -438,6 +438,14 @@ fn portwatch_running(s: &RecordingSummary) -> bool {
         .is_some_and(|c| c.state != CollectorState::Unavailable)
 }
 
+/// Whether queued packets were seen (sock:sk_data_ready, 6.5+) rather than to be inferred: only a
+/// recording that says the tracepoint was unavailable lacks them.
+fn queue_stage_measured(s: &RecordingSummary) -> bool {
+    !s.collectors
+        .get("portwatch:sk_data_ready")
+        .is_some_and(|c| c.state == CollectorState::Unavailable)
+}
+
 fn counter(window: u64, total: u64, baseline_ns: u64) -> Counter {
     let rest = total.saturating_sub(window);
     Counter {
@@ -508,7 +516,15 @@ fn finish(
         .collect();
     e.flow = (a.port.is_some() && (a.flow.any || portwatch_running(s))).then(|| FlowFate {
         seen_at_device: a.flow.seen,
-        queued_to_socket: a.flow.queued,
+        // Kernels before 6.5 have no sk_data_ready: what reached the device and was not
+        // dropped reached the socket.
+        queued_to_socket: if queue_stage_measured(s) {
+            a.flow.queued
+        } else {
+            a.flow
+                .seen
+                .saturating_sub(a.flow.dropped.values().sum::<u64>())
+        },
         read_by_app: a.flow.read,
         dropped: a.flow.dropped.into_iter().collect(),
     });

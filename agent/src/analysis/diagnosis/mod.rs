@@ -158,6 +158,16 @@ fn not_running(summary: &RecordingSummary) -> Vec<String> {
             CollectorState::Degraded => Some(format!("{} (partly): {}", c.collector, c.detail)),
             _ => None,
         })
+        .chain(summary.rejections.iter().map(|r| {
+            format!(
+                "program {} ({} {}) was refused by this kernel's verifier: {} (whole log: \
+                 `report --format json`, program_rejections)",
+                r.program,
+                r.attach,
+                r.tracepoint,
+                r.verdict()
+            )
+        }))
         .collect()
 }
 

@@ -19,6 +19,8 @@ pub struct Report {
     pub hbwatch_version: &'static str,
     pub recording: RecordingInfo,
     pub collectors: Vec<CollectorJson>,
+    /// Programs the kernel refused, each with the verifier's whole log.
+    pub program_rejections: Vec<crate::recording::records::ProgramRejection>,
     pub lost_events: std::collections::BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub softirq: SoftirqJson,
@@ -48,6 +50,9 @@ pub struct RecordingInfo {
     pub stopped_cleanly: bool,
     pub stop_reason: Option<String>,
     pub read: ReadStats,
+    /// `softirq`, `threaded_napi` or `preempt_rt`; null in recordings made before it was kept.
+    pub receive_model: Option<&'static str>,
+    pub receive_model_detail: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -114,6 +119,8 @@ impl Report {
                 stopped_cleanly: s.stop.is_some(),
                 stop_reason: s.stop.as_ref().map(|x| x.reason.clone()),
                 read: s.read.clone(),
+                receive_model: s.rx_model.as_ref().map(|m| m.name()),
+                receive_model_detail: s.rx_model.as_ref().map(|m| m.describe()),
             },
             collectors: s
                 .collectors
@@ -124,6 +131,7 @@ impl Report {
                     detail: c.detail.clone(),
                 })
                 .collect(),
+            program_rejections: s.rejections.clone(),
             lost_events: s.lost.clone(),
             clock_steps: s.clock_steps.clone(),
             softirq: SoftirqJson {

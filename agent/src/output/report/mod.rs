@@ -7,6 +7,7 @@ pub mod heartbeats;
 pub mod json;
 pub mod ksched;
 pub mod packet;
+pub mod rejections;
 pub mod text;
 pub mod verdict;
 

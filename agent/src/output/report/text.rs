@@ -58,6 +58,9 @@ pub fn render_header(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> s
     if !nics.is_empty() {
         writeln!(out, "NICs: {}", nics.join(", "))?;
     }
+    if let Some(m) = &s.rx_model {
+        writeln!(out, "receive model: {}", m.describe())?;
+    }
     let r = &s.read;
     if r.corrupt_frames + r.truncated_tail_bytes + r.unknown_records > 0 {
         writeln!(

@@ -265,6 +265,7 @@ pub fn text_bottom(
     for l in nm {
         writeln!(out, "  {}", wrap(&l, 96, "    "))?;
     }
+    super::rejections::render_text(s, out)?;
     Ok(())
 }
 

@@ -115,6 +115,10 @@ pub enum Record {
     CpuTasks(CpuTaskSamples),
     /// The CPUs a watched process may run on.
     TaskAffinity(TaskAffinity),
+    /// A program the kernel refused, with the verifier's whole log.
+    ProgramRejected(ProgramRejection),
+    /// How this kernel runs receive work (softirq, threaded NAPI, PREEMPT_RT); once per run.
+    RxModel(RxModel),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +129,115 @@ pub struct CollectorStatus {
     pub state: CollectorState,
     /// Human detail: how it attached, or why it is unavailable and what to do.
     pub detail: String,
+}
+
+/// A program the kernel refused to load; its family fell back (classic twin) or degraded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramRejection {
+    pub at_mono_ns: u64,
+    /// Program name in the object, e.g. "softirq_entry".
+    pub program: String,
+    /// "tp_btf" or "classic".
+    pub attach: String,
+    pub tracepoint: String,
+    /// The load error with the verifier's whole log.
+    pub log: String,
+}
+
+/// How the kernel runs packet receive work, read when recording starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RxModel {
+    pub at_mono_ns: u64,
+    /// /sys/kernel/realtime = 1: softirqs and IRQ handlers run in threads.
+    pub preempt_rt: bool,
+    /// Interfaces of hbwatch's namespace with /sys/class/net/DEV/threaded = 1.
+    pub threaded_devices: Vec<String>,
+    /// The threads that do receive work (ksoftirqd, napi/…, and on RT irq/…).
+    pub threads: Vec<RxThread>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RxThread {
+    pub pid: u32,
+    pub comm: String,
+    pub kind: RxThreadKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RxThreadKind {
+    Ksoftirqd,
+    Napi,
+    IrqThread,
+}
+
+impl RxModel {
+    /// Receive work runs in threads the scheduler places (threaded NAPI anywhere, or RT).
+    pub fn is_threaded(&self) -> bool {
+        self.preempt_rt || self.threads.iter().any(|t| t.kind == RxThreadKind::Napi)
+    }
+
+    /// Stable short name: `softirq`, `threaded_napi`, `preempt_rt`.
+    pub fn name(&self) -> &'static str {
+        if self.preempt_rt {
+            "preempt_rt"
+        } else if self.threads.iter().any(|t| t.kind == RxThreadKind::Napi) {
+            "threaded_napi"
+        } else {
+            "softirq"
+        }
+    }
+
+    /// One sentence for the report header.
+    pub fn describe(&self) -> String {
+        let napi: Vec<&str> = self
+            .threads
+            .iter()
+            .filter(|t| t.kind == RxThreadKind::Napi)
+            .map(|t| t.comm.as_str())
+            .collect();
+        let napi_text = if napi.is_empty() {
+            String::new()
+        } else {
+            format!("; threaded NAPI: {}", napi.join(", "))
+        };
+        if self.preempt_rt {
+            format!(
+                "PREEMPT_RT: softirqs and IRQ handlers run in threads (ksoftirqd, irq/…){napi_text}; \
+                 the receive delay is those threads' wake-up to run time"
+            )
+        } else if !napi.is_empty() {
+            format!(
+                "NET_RX in softirq context, except threaded NAPI ({}): those devices are polled \
+                 by kthreads whose wake-up to run time is their receive delay",
+                napi.join(", ")
+            )
+        } else {
+            "NET_RX in softirq context (raise to entry is the receive delay)".to_owned()
+        }
+    }
+}
+
+impl ProgramRejection {
+    /// The verifier's reason in one line.
+    pub fn verdict(&self) -> String {
+        verifier_verdict(&self.log)
+    }
+}
+
+/// The line of a verifier log that says why: the last meaningful line before the statistics.
+pub fn verifier_verdict(log: &str) -> String {
+    log.lines()
+        .map(str::trim)
+        .rfind(|l| {
+            !l.is_empty()
+                && !l.starts_with("verification time")
+                && !l.starts_with("processed ")
+                && !l.starts_with("stack depth")
+                && !l.starts_with("-- END PROG LOAD LOG --")
+                && *l != ")"
+        })
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,110 @@
+//! How this kernel runs packet receive work: NET_RX in softirq context (the classic model),
+//! threaded NAPI (`napi/DEV-N` kthreads, /sys/class/net/DEV/threaded = 1, since 5.12), or
+//! PREEMPT_RT (softirqs and IRQ handlers in threads). In the threaded models the receive delay is
+//! the wake-up→run time of those threads, so their PIDs join the scheduling-delay watch list.
+
+use super::host::HostRoot;
+use crate::recording::records::{RxModel, RxThread, RxThreadKind};
+
+/// Reads the model: `/sys/kernel/realtime`, each interface's `threaded`, and the receive
+/// threads by name from /proc (kernel threads live in the initial PID namespace, so NAPI threads
+/// of devices in other network namespaces are found too).
+pub fn read(host: &HostRoot, at_mono_ns: u64) -> RxModel {
+    let preempt_rt = std::fs::read_to_string(host.path("sys/kernel/realtime"))
+        .is_ok_and(|s| s.trim() == "1");
+    let mut threaded_devices = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(host.path("sys/class/net")) {
+        for e in entries.filter_map(|e| e.ok()) {
+            if std::fs::read_to_string(e.path().join("threaded")).is_ok_and(|s| s.trim() == "1") {
+                threaded_devices.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    threaded_devices.sort();
+    let mut threads = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(host.path("proc")) {
+        for e in entries.filter_map(|e| e.ok()) {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(comm) = std::fs::read_to_string(e.path().join("comm")) else {
+                continue;
+            };
+            if let Some(kind) = classify(comm.trim(), preempt_rt) {
+                threads.push(RxThread {
+                    pid,
+                    comm: comm.trim().to_owned(),
+                    kind,
+                });
+            }
+        }
+    }
+    threads.sort_by_key(|t| t.pid);
+    RxModel {
+        at_mono_ns,
+        preempt_rt,
+        threaded_devices,
+        threads,
+    }
+}
+
+/// Which receive thread a kernel thread name is: ksoftirqd/N always, napi/DEV-ID (threaded
+/// NAPI), and on PREEMPT_RT the threaded IRQ handlers irq/N-NAME.
+fn classify(comm: &str, preempt_rt: bool) -> Option<RxThreadKind> {
+    if comm.starts_with("ksoftirqd/") {
+        Some(RxThreadKind::Ksoftirqd)
+    } else if comm.starts_with("napi/") {
+        Some(RxThreadKind::Napi)
+    } else if preempt_rt && comm.starts_with("irq/") {
+        Some(RxThreadKind::IrqThread)
+    } else {
+        None
+    }
+}
+
+/// The threads whose scheduling delay is the receive delay in this model: none in the classic
+/// model (the softirq probe measures it), else the NAPI threads, ksoftirqd and (RT) IRQ threads.
+pub fn threads_to_watch(m: &RxModel) -> Vec<u32> {
+    if !m.is_threaded() {
+        return Vec::new();
+    }
+    m.threads.iter().map(|t| t.pid).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_receive_threads() {
+        assert_eq!(classify("ksoftirqd/3", false), Some(RxThreadKind::Ksoftirqd));
+        assert_eq!(classify("napi/eth0-8193", false), Some(RxThreadKind::Napi));
+        assert_eq!(classify("irq/45-virtio0-input.0", true), Some(RxThreadKind::IrqThread));
+        // Not threaded IRQs on a non-RT kernel unless `threadirqs`: not receive work then.
+        assert_eq!(classify("irq/45-virtio0-input.0", false), None);
+        assert_eq!(classify("kworker/0:1", true), None);
+    }
+
+    #[test]
+    fn model_from_a_fake_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let w = |p: &str, s: &str| {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, s).expect("write");
+        };
+        w("sys/kernel/realtime", "1\n");
+        w("sys/class/net/eth0/threaded", "1\n");
+        w("sys/class/net/lo/threaded", "0\n");
+        w("proc/12/comm", "ksoftirqd/0\n");
+        w("proc/300/comm", "napi/eth0-8193\n");
+        w("proc/301/comm", "irq/45-eth0\n");
+        w("proc/999/comm", "bash\n");
+        let m = read(&HostRoot(root.to_owned()), 5);
+        assert!(m.preempt_rt);
+        assert_eq!(m.threaded_devices, vec!["eth0".to_owned()]);
+        assert_eq!(threads_to_watch(&m), vec![12, 300, 301]);
+        assert!(m.describe().contains("PREEMPT_RT"), "{}", m.describe());
+    }
+}
