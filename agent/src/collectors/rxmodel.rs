@@ -13,10 +13,15 @@ pub fn read(host: &HostRoot, at_mono_ns: u64) -> RxModel {
     let preempt_rt = std::fs::read_to_string(host.path("sys/kernel/realtime"))
         .is_ok_and(|s| s.trim() == "1");
     let mut threaded_devices = Vec::new();
+    let mut interfaces = Vec::new();
     if let Ok(entries) = std::fs::read_dir(host.path("sys/class/net")) {
         for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
             if std::fs::read_to_string(e.path().join("threaded")).is_ok_and(|s| s.trim() == "1") {
-                threaded_devices.push(e.file_name().to_string_lossy().into_owned());
+                threaded_devices.push(name.clone());
+            }
+            if name != "lo" {
+                interfaces.push(name);
             }
         }
     }
@@ -30,7 +35,8 @@ pub fn read(host: &HostRoot, at_mono_ns: u64) -> RxModel {
             let Ok(comm) = std::fs::read_to_string(e.path().join("comm")) else {
                 continue;
             };
-            if let Some(kind) = classify(comm.trim(), preempt_rt) {
+            let actions = irq_actions(host, comm.trim());
+            if let Some(kind) = classify(comm.trim(), preempt_rt, &actions, &interfaces) {
                 threads.push(RxThread {
                     pid,
                     comm: comm.trim().to_owned(),
@@ -40,6 +46,8 @@ pub fn read(host: &HostRoot, at_mono_ns: u64) -> RxModel {
         }
     }
     threads.sort_by_key(|t| t.pid);
+    // Room for the processes the user asked to watch (the in-kernel watch set holds 256).
+    threads.truncate(MAX_RX_THREADS);
     RxModel {
         at_mono_ns,
         preempt_rt,
@@ -48,18 +56,54 @@ pub fn read(host: &HostRoot, at_mono_ns: u64) -> RxModel {
     }
 }
 
-/// Which receive thread a kernel thread name is: ksoftirqd/N always, napi/DEV-ID (threaded
-/// NAPI), and on PREEMPT_RT the threaded IRQ handlers irq/N-NAME.
-fn classify(comm: &str, preempt_rt: bool) -> Option<RxThreadKind> {
+/// At most this many receive threads are watched.
+const MAX_RX_THREADS: usize = 192;
+
+/// The handler names of the IRQ an `irq/N-…` thread serves (/proc/irq/N/NAME/ directories): the
+/// thread's own name is cut at 15 bytes.
+fn irq_actions(host: &HostRoot, comm: &str) -> Vec<String> {
+    let Some(n) = comm
+        .strip_prefix("irq/")
+        .and_then(|r| r.split('-').next())
+        .and_then(|n| n.parse::<u32>().ok())
+    else {
+        return Vec::new();
+    };
+    std::fs::read_dir(host.path(&format!("proc/irq/{n}")))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Which receive thread a kernel thread is: ksoftirqd/N always, napi/DEV-ID (threaded NAPI),
+/// and on PREEMPT_RT the threaded handler of a NIC IRQ: one whose handler (`actions`) names an
+/// interface or a virtio-net receive queue (`virtioN-input.Q`).
+fn classify(
+    comm: &str,
+    preempt_rt: bool,
+    actions: &[String],
+    interfaces: &[String],
+) -> Option<RxThreadKind> {
     if comm.starts_with("ksoftirqd/") {
-        Some(RxThreadKind::Ksoftirqd)
-    } else if comm.starts_with("napi/") {
-        Some(RxThreadKind::Napi)
-    } else if preempt_rt && comm.starts_with("irq/") {
-        Some(RxThreadKind::IrqThread)
-    } else {
-        None
+        return Some(RxThreadKind::Ksoftirqd);
     }
+    if comm.starts_with("napi/") {
+        return Some(RxThreadKind::Napi);
+    }
+    if !preempt_rt || !comm.starts_with("irq/") {
+        return None;
+    }
+    actions
+        .iter()
+        .any(|a| {
+            (a.starts_with("virtio") && a.contains("-input"))
+                || interfaces.iter().any(|i| a.starts_with(i.as_str()))
+        })
+        .then_some(RxThreadKind::IrqThread)
 }
 
 /// The threads whose scheduling delay is the receive delay in this model: none in the classic
@@ -77,12 +121,19 @@ mod tests {
 
     #[test]
     fn names_of_receive_threads() {
-        assert_eq!(classify("ksoftirqd/3", false), Some(RxThreadKind::Ksoftirqd));
-        assert_eq!(classify("napi/eth0-8193", false), Some(RxThreadKind::Napi));
-        assert_eq!(classify("irq/45-virtio0-input.0", true), Some(RxThreadKind::IrqThread));
-        // Not threaded IRQs on a non-RT kernel unless `threadirqs`: not receive work then.
-        assert_eq!(classify("irq/45-virtio0-input.0", false), None);
-        assert_eq!(classify("kworker/0:1", true), None);
+        let nics = vec!["eth0".to_owned()];
+        let none: Vec<String> = Vec::new();
+        let act = |a: &str| vec![a.to_owned()];
+        assert_eq!(classify("ksoftirqd/3", false, &none, &nics), Some(RxThreadKind::Ksoftirqd));
+        assert_eq!(classify("napi/eth0-8193", false, &none, &nics), Some(RxThreadKind::Napi));
+        let rx = Some(RxThreadKind::IrqThread);
+        assert_eq!(classify("irq/34-virtio4-", true, &act("virtio4-input.0"), &nics), rx);
+        assert_eq!(classify("irq/35-virtio4-", true, &act("virtio4-output.0"), &nics), None);
+        assert_eq!(classify("irq/61-eth0-TxR", true, &act("eth0-TxRx-0"), &nics), rx);
+        assert_eq!(classify("irq/9-acpi", true, &act("acpi"), &nics), None);
+        // Threaded IRQs of a non-RT kernel are not where its receive work runs.
+        assert_eq!(classify("irq/61-eth0-TxR", false, &act("eth0-TxRx-0"), &nics), None);
+        assert_eq!(classify("kworker/0:1", true, &none, &nics), None);
     }
 
     #[test]
@@ -99,7 +150,8 @@ mod tests {
         w("sys/class/net/lo/threaded", "0\n");
         w("proc/12/comm", "ksoftirqd/0\n");
         w("proc/300/comm", "napi/eth0-8193\n");
-        w("proc/301/comm", "irq/45-eth0\n");
+        w("proc/301/comm", "irq/45-eth0-rx\n");
+        w("proc/irq/45/eth0-rx-0/spurious", "");
         w("proc/999/comm", "bash\n");
         let m = read(&HostRoot(root.to_owned()), 5);
         assert!(m.preempt_rt);
