@@ -305,3 +305,39 @@ fn the_busy_task_is_not_moved_onto_a_pinned_heartbeat_process() {
         r.evidence
     );
 }
+
+/// The sched table (the summary's per-thread distribution) and the app-stall recommendation read
+/// the same records and must cite the same longest off-CPU stretch.
+#[test]
+fn sched_table_and_app_stall_advice_agree() {
+    let gaps = [GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::AppStall,
+    }];
+    let recs = records(60, &gaps);
+    let s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 1),
+        recs.clone(),
+    );
+    let d = diagnose(&s, &recs);
+    let cited = d.gaps[0]
+        .evidence
+        .app_off_cpu_max_ns
+        .expect("the app-stall gap cites an off-CPU stretch");
+    let table = s
+        .ksched
+        .sched
+        .values()
+        .find(|t| t.comm == "corosync")
+        .expect("corosync in the sched table")
+        .offcpu
+        .distribution();
+    assert!(
+        table.count > 0,
+        "the table counts the off-CPU stretches: {table:?}"
+    );
+    assert_eq!(table.max_ns, cited, "table {table:?} vs cited {cited}");
+    assert!(table.max_exact, "{table:?}");
+}

@@ -183,9 +183,15 @@ pub fn write_softirq_hlog(
         .with_max_value_divisor(UNIT_NS)
         .begin_log_with(&mut w, &mut ser)?;
     for iv in &input.softirq {
-        let offset =
-            Duration::from_nanos(iv.start_mono_ns.saturating_sub(input.window.start_mono_ns));
-        let dur = Duration::from_nanos(iv.end_mono_ns.saturating_sub(iv.start_mono_ns));
+        // Cut to the window: an interval that began before it would start at 0 with its whole
+        // length and overlap the next one.
+        let w = &input.window;
+        let (start, end) = (
+            iv.start_mono_ns.max(w.start_mono_ns),
+            iv.end_mono_ns.min(w.end_mono_ns),
+        );
+        let offset = Duration::from_nanos(start - w.start_mono_ns);
+        let dur = Duration::from_nanos(end.saturating_sub(start));
         for c in &iv.cells {
             let s = if kind == "run" {
                 &c.run_hist
