@@ -13,7 +13,9 @@ const HEIGHT: u32 = 900;
 /// Right-hand column of every panel that holds its legend, outside the plot.
 pub const LEGEND_WIDTH: u32 = 190;
 /// A gap is drawn at least this wide, so a 50 ms gap still shows in an hour-long window.
-pub const MIN_GAP_PX: f64 = 4.0;
+pub const MIN_GAP_PX: f64 = 6.0;
+/// Outline of a gap's span, so a narrow one stands out from the lines drawn over it.
+const GAP_EDGE: RGBColor = RGBColor(230, 140, 140);
 const GAP_FILL: RGBColor = RGBColor(255, 214, 214);
 const ONSET: RGBColor = RGBColor(230, 120, 0);
 const DETECTED: RGBColor = RGBColor(200, 0, 0);
@@ -179,11 +181,14 @@ fn shade_gaps(input: &ExportInput, c: &mut Chart<'_, '_>, y_max: f64) -> Result<
             span,
             plot_px,
         );
-        c.draw_series(std::iter::once(Rectangle::new(
-            [(x0, 0.0), (x1, y_max)],
-            GAP_FILL.filled(),
-        )))
+        c.draw_series([
+            Rectangle::new([(x0, 0.0), (x1, y_max)], GAP_FILL.filled()),
+            Rectangle::new([(x0, 0.0), (x1, y_max)], GAP_EDGE.stroke_width(1)),
+        ])
         .map_err(err)?;
+        // Thin marks on a narrow span, so they do not hide it.
+        let narrow = (x1 - x0) * plot_px / span.max(1e-9) < 4.0 * MIN_GAP_PX;
+        let width = if narrow { 1 } else { 2 };
         for (t, color) in [(g.onset_mono_ns, ONSET), (g.detected_mono_ns, DETECTED)] {
             if let Some(t) = t {
                 let x = input.offset_s(t);
@@ -192,7 +197,7 @@ fn shade_gaps(input: &ExportInput, c: &mut Chart<'_, '_>, y_max: f64) -> Result<
                 }
                 c.draw_series(LineSeries::new(
                     [(x, 0.0), (x, y_max)],
-                    color.stroke_width(2),
+                    color.stroke_width(width),
                 ))
                 .map_err(err)?;
             }
