@@ -341,3 +341,44 @@ fn sched_table_and_app_stall_advice_agree() {
     assert_eq!(table.max_ns, cited, "table {table:?} vs cited {cited}");
     assert!(table.max_exact, "{table:?}");
 }
+
+/// Another watched process's long off-CPU stretch is not cited as the heartbeat process's.
+#[test]
+fn app_stall_cites_the_heartbeat_process_only() {
+    use crate::recording::records::{Record, SchedInterval, SchedTask, TimedMax};
+    let gaps = [GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::AppStall,
+    }];
+    let mut recs = records(60, &gaps);
+    let start = crate::output::export::synthetic::header().anchor.mono_ns;
+    recs.push(Record::Sched(SchedInterval {
+        start_mono_ns: start + 21_000_000_000,
+        end_mono_ns: start + 22_000_000_000,
+        tasks: vec![SchedTask {
+            tid: 9000,
+            tgid: 9000,
+            comm: "backup".into(),
+            offcpu_count: 1,
+            offcpu_sum_ns: 7_000_000_000,
+            offcpu_max: Some(TimedMax {
+                value_ns: 7_000_000_000,
+                at_mono_ns: start + 21_500_000_000,
+            }),
+            ..SchedTask::default()
+        }],
+    }));
+    let s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 1),
+        recs.clone(),
+    );
+    let d = diagnose(&s, &recs);
+    let cited = d.gaps[0].evidence.app_off_cpu_max_ns;
+    assert_eq!(
+        cited,
+        Some(1_000_000_000),
+        "cited backup's stretch: {cited:?}"
+    );
+}

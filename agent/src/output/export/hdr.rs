@@ -236,11 +236,16 @@ pub fn write_heartbeat_hlog(input: &ExportInput, mut w: impl Write) -> std::io::
                 .or_insert_with(|| empty.clone())
                 .saturating_record(p[1].saturating_sub(p[0]).max(1));
         }
+        let window_ns = input.window.duration_ns();
         for (sec, h) in per_second {
+            // The last second ends with the window.
+            let len = window_ns
+                .saturating_sub(sec * 1_000_000_000)
+                .min(1_000_000_000);
             log.write_histogram(
                 &h,
                 Duration::from_secs(sec),
-                Duration::from_secs(1),
+                Duration::from_nanos(len),
                 Tag::new(&tag),
             )
             .map_err(|e| std::io::Error::other(format!("{e:?}")))?;

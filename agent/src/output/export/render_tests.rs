@@ -185,6 +185,22 @@ fn exports_start_at_the_window_start() {
         }
     }
     assert!(!last_end.is_empty());
+    let mut hb = Vec::new();
+    hdr::write_heartbeat_hlog(&i, &mut hb).expect("heartbeat hlog");
+    let span = i.window.duration_ns() as f64 / 1e9;
+    let text = String::from_utf8(hb).expect("utf8");
+    for item in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(text.as_bytes())
+    {
+        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(h) =
+            item.expect("entry")
+        {
+            let end = h.start_timestamp().as_secs_f64() + h.duration().as_secs_f64();
+            assert!(
+                end <= span + 1e-9,
+                "heartbeat interval ends at {end} s, after the window ({span} s)"
+            );
+        }
+    }
 }
 
 /// Records that cover the same step (one per CPU) make one series row, not one per record.
