@@ -382,3 +382,69 @@ fn app_stall_cites_the_heartbeat_process_only() {
         "cited backup's stretch: {cited:?}"
     );
 }
+
+/// `report`'s so-rcvbuf advice and `check`'s udp-rcvbuf-errors finding suggest one rmem_max,
+/// and both say why.
+#[test]
+fn report_and_check_suggest_one_rmem_max() {
+    use crate::{
+        analysis::audit::{AuditInput, audit, drops::rmem_max_suggestion},
+        recording::records::{HostConfig, SystemSample},
+    };
+    let d = diagnosed(&[GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::RcvbufOverflow,
+    }]);
+    let value = |r: &crate::analysis::recommendation::Recommendation| -> Option<u64> {
+        r.apply.iter().find_map(|a| {
+            let rest = a.split("net.core.rmem_max=").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+    };
+    let report = d
+        .gaps
+        .iter()
+        .flat_map(|g| &g.recommendations)
+        .find(|r| r.id == "so-rcvbuf")
+        .expect("so-rcvbuf advice");
+    let drops = SystemSample {
+        snmp: vec![("Udp.RcvbufErrors".into(), 3)],
+        end_mono_ns: 1_000_000_000,
+        ..SystemSample::default()
+    };
+    let cfg = HostConfig::default();
+    let check = audit(&AuditInput {
+        config: &cfg,
+        since_boot: None,
+        recent: Some(&drops),
+        iface: None,
+        app: None,
+    })
+    .into_iter()
+    .find(|r| r.id == "udp-rcvbuf-errors")
+    .expect("udp-rcvbuf-errors finding");
+    assert_eq!(
+        value(report),
+        Some(rmem_max_suggestion(212_992)),
+        "{:?}",
+        report.apply
+    );
+    assert_eq!(
+        value(report),
+        value(&check),
+        "report {:?} vs check {:?}",
+        report.apply,
+        check.apply
+    );
+    for r in [report, &check] {
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e.what == "suggested net.core.rmem_max"),
+            "{}: {:?}",
+            r.id,
+            r.evidence
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! The timeline picture (SVG, drawn with plotters): heartbeat arrivals and gaps on top, NET_RX
 //! wait p99 per CPU and drops per second below, one shared time axis, gaps shaded across all
-//! panels, onset and detection marked.
+//! panels, onset and detection marked, each panel's legend in a column beside it.
 
 use std::io::Write;
 
