@@ -132,10 +132,11 @@ pub fn softnet_squeeze(input: &AuditInput<'_>) -> Vec<Recommendation> {
         .into_vec()
 }
 
-/// The one `net.core.rmem_max` hbwatch suggests (`check` and `report` alike) for a host at `cur`:
-/// 16 MiB, or double `cur` when it is already there, so the advice always changes something.
+/// Hosts whose `net.core.rmem_max` is below this are advised to raise it to this.
 pub const RMEM_MAX_TARGET: u64 = 16 << 20;
 
+/// The one `net.core.rmem_max` hbwatch suggests (`check` and `report` alike) for a host at `cur`:
+/// 16 MiB, or double `cur` when it is already there, so the advice always changes something.
 pub fn rmem_max_suggestion(cur: u64) -> u64 {
     if cur < RMEM_MAX_TARGET {
         RMEM_MAX_TARGET
@@ -254,7 +255,7 @@ pub fn rings(input: &AuditInput<'_>) -> Vec<Recommendation> {
                 severity,
                 i,
                 format!(
-                    "{i} RX ring is {} of {} and the NIC is missing frames{}",
+                    "{i} RX ring is {} of {} and the NIC has missed frames{}",
                     ring.rx,
                     ring.rx_max,
                     when(input, recent.iter().map(|(_, v)| v).sum())
