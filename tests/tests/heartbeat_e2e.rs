@@ -128,7 +128,7 @@ fn record_shows_log_and_probe_gaps() {
     assert_eq!(log_gaps.len(), 1, "{gaps:#?}");
     let len = log_gaps[0]["length_ns"].as_u64().expect("length") as f64 / 1e9;
     assert!((1.0..1.8).contains(&len), "log gap {len} s");
-    let stall = of(1, "self-stall");
+    let stall = of(1, "self_stall");
     assert_eq!(stall.len(), 1, "{gaps:#?}");
     assert_eq!(stall[0]["length_ns"], 1_200_000_000u64);
     assert!(stall[0]["onset_estimate_s"].is_number());

@@ -43,7 +43,7 @@ pub struct Reported {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum GapKind {
     /// No arrival for longer than factor × interval.
     Silence,

@@ -213,7 +213,7 @@ impl HeartbeatSummary {
             .declare(d.source, d.expected_interval_ns, d.preset_interval_ns);
         self.stats(d.source).declared = Some(SourceDeclaredJson {
             spec: d.spec.clone(),
-            kind: format!("{:?}", d.kind),
+            kind: d.kind.as_str().to_owned(),
             preset: d.preset.clone(),
             expected_interval_ns: d.expected_interval_ns,
         });

@@ -81,7 +81,10 @@ impl HistAgg {
     pub fn distribution(&self) -> Distribution {
         let top = self.buckets.iter().rposition(|&n| n > 0);
         let (max_ns, max_exact, max_at_mono_ns) = match (top, self.exact_max) {
-            (None, _) => (0, true, None),
+            // A measured maximum stands even when no bucket counted it (a record without its
+            // histogram): "0 ns" next to a known 1 s maximum would contradict it.
+            (None, Some(m)) => (m.value_ns, true, Some(m.at_mono_ns)),
+            (None, None) => (0, true, None),
             (Some(t), Some(m)) if m.value_ns >= bucket_low(t) => {
                 (m.value_ns, true, Some(m.at_mono_ns))
             }
@@ -277,6 +280,24 @@ mod tests {
     #[test]
     fn empty_distribution_is_zero() {
         assert_eq!(HistAgg::default().distribution().count, 0);
+    }
+
+    /// A record with a maximum but no histogram once gave "0 ns" in the sched table while the
+    /// diagnosis cited the same record's 1 s maximum.
+    #[test]
+    fn a_measured_maximum_stands_without_buckets() {
+        let mut h = HistAgg::default();
+        let m = TimedMax {
+            value_ns: 1_000_000_000,
+            at_mono_ns: 7,
+        };
+        h.add(&SparseHist::default(), 0, Some(m));
+        let d = h.distribution();
+        assert_eq!(
+            (d.max_ns, d.max_exact, d.max_at_mono_ns),
+            (m.value_ns, true, Some(7)),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -48,8 +48,20 @@ pub fn nic_irqs(
 }
 
 /// MSI/MSI-X vectors of the NIC's PCI function; virtio-net hangs one level below it.
-fn msi_irqs(root: &HostRoot, iface: &str) -> Vec<u32> {
-    for rel in ["device/msi_irqs", "device/../msi_irqs"] {
+pub fn msi_irqs(root: &HostRoot, iface: &str) -> Vec<u32> {
+    let virtio =
+        std::fs::read_link(root.path(&format!("sys/class/net/{iface}/device"))).is_ok_and(|d| {
+            d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("virtio"))
+        });
+    // Only a virtio device borrows its parent's list: above a PCI NIC sits a bridge, whose
+    // vectors are not the NIC's.
+    let rels: &[&str] = if virtio {
+        &["device/msi_irqs", "device/../msi_irqs"]
+    } else {
+        &["device/msi_irqs"]
+    };
+    for rel in rels {
         let list = root.list(&format!("sys/class/net/{iface}/{rel}"));
         if !list.is_empty() {
             return list.iter().filter_map(|n| n.parse().ok()).collect();

@@ -9,6 +9,7 @@ pub mod ethtool;
 pub mod ethtool_stats;
 pub mod host;
 pub mod irq;
+pub mod irq_names;
 pub mod netdev;
 pub mod rps;
 pub mod rxmodel;

@@ -32,6 +32,32 @@ fn sysctl_fix(r: Recommendation, name: &str, cur: u64, new: u64) -> Recommendati
         .undo(format!("sysctl -w {name}={cur}"))
 }
 
+/// True when only the since-boot total moved: the window watched saw none of it.
+fn only_before(input: &AuditInput<'_>, recent: u64) -> bool {
+    recent == 0 && input.since_boot.is_some() && input.recent.is_some()
+}
+
+/// ", all before this run (none in the 1.0 s it watched)" for a count that did not move in the
+/// window, else nothing: an old counter is history, not a finding about now.
+fn when(input: &AuditInput<'_>, recent: u64) -> String {
+    match input.recent {
+        Some(r) if only_before(input, recent) => format!(
+            ", all before this run (none in the {:.1} s it watched)",
+            r.duration_ns() as f64 / 1e9
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Critical while the counter moves; `old` (a warning or less) when it moved only before.
+fn severity(input: &AuditInput<'_>, recent: u64, old: Severity) -> Severity {
+    if only_before(input, recent) {
+        old
+    } else {
+        Severity::Critical
+    }
+}
+
 /// Packets dropped because a CPU's input backlog was full.
 pub fn softnet_backlog(input: &AuditInput<'_>) -> Vec<Recommendation> {
     let (boot, recent, cpus) = softnet_sum(input, |s| s.dropped);
@@ -43,18 +69,14 @@ pub fn softnet_backlog(input: &AuditInput<'_>) -> Vec<Recommendation> {
         .sysctl_u64("net.core.netdev_max_backlog")
         .unwrap_or(1000);
     let new = (cur * 2).max(2000);
-    let severity = if recent > 0 {
-        Severity::Critical
-    } else {
-        Severity::Warning
-    };
     let r = Recommendation::new(
         "softnet-backlog-drops",
-        severity,
+        severity(input, recent, Severity::Info),
         "host",
         format!(
-            "The kernel dropped {} packets because a CPU's backlog queue was full",
-            boot.max(recent)
+            "The kernel dropped {} packets because a CPU's backlog queue was full{}",
+            boot.max(recent),
+            when(input, recent)
         ),
         "A full backlog drops packets before any socket sees them: heartbeats vanish without a trace in socket or UDP counters.".into(),
     )
@@ -92,8 +114,9 @@ pub fn softnet_squeeze(input: &AuditInput<'_>) -> Vec<Recommendation> {
         severity,
         "host",
         format!(
-            "Receive processing ran out of budget {} times (time_squeeze)",
-            boot.max(recent)
+            "Receive processing ran out of budget {} times (time_squeeze){}",
+            boot.max(recent),
+            when(input, recent)
         ),
         "Each squeeze leaves packets in the ring until the next softirq run, often in ksoftirqd at normal priority: heartbeats queue behind bulk traffic and can wait milliseconds.".into(),
     )
@@ -107,6 +130,32 @@ pub fn softnet_squeeze(input: &AuditInput<'_>) -> Vec<Recommendation> {
         .cost("A larger budget lets one softirq run longer, which can delay tasks on that CPU; spreading receive work over more CPUs lowers the load instead.")
         .verify("watch -d -n1 cat /proc/net/softnet_stat   # column 3 grows slower")
         .into_vec()
+}
+
+/// Hosts whose `net.core.rmem_max` is below this are advised to raise it to this.
+pub const RMEM_MAX_TARGET: u64 = 16 << 20;
+
+/// The one `net.core.rmem_max` hbwatch suggests (`check` and `report` alike) for a host at `cur`:
+/// 16 MiB, or double `cur` when it is already there, so the advice always changes something.
+pub fn rmem_max_suggestion(cur: u64) -> u64 {
+    if cur < RMEM_MAX_TARGET {
+        RMEM_MAX_TARGET
+    } else {
+        cur.saturating_mul(2)
+    }
+}
+
+/// Why that value, for the evidence line of either recommendation.
+pub fn rmem_max_reason(cur: u64) -> String {
+    let new = rmem_max_suggestion(cur);
+    format!(
+        "{new} bytes: rmem_max only caps what a socket may ask for with SO_RCVBUF, so it costs no memory until the daemon asks; at about 2 KiB of buffer per small datagram (payload and kernel overhead), 16 MiB rides out a burst of about 8,000{}",
+        if cur >= RMEM_MAX_TARGET {
+            "; already at that, so doubled"
+        } else {
+            ""
+        }
+    )
 }
 
 /// UDP datagrams dropped because a socket's receive buffer was full.
@@ -129,18 +178,14 @@ pub fn udp_rcvbuf(input: &AuditInput<'_>) -> Vec<Recommendation> {
         .config
         .sysctl_u64("net.core.rmem_default")
         .unwrap_or(212_992);
-    let severity = if recent > 0 {
-        Severity::Critical
-    } else {
-        Severity::Warning
-    };
     let mut r = Recommendation::new(
         "udp-rcvbuf-errors",
-        severity,
+        severity(input, recent, Severity::Info),
         "host",
         format!(
-            "{} UDP datagrams were dropped because a socket's receive buffer was full",
-            boot.max(recent)
+            "{} UDP datagrams were dropped because a socket's receive buffer was full{}",
+            boot.max(recent),
+            when(input, recent)
         ),
         "A heartbeat reader that falls behind (a stall, a slow consumer) loses heartbeats once its buffer fills; the peer then sees a gap.".into(),
     )
@@ -158,7 +203,8 @@ pub fn udp_rcvbuf(input: &AuditInput<'_>) -> Vec<Recommendation> {
             );
         }
     }
-    let r = sysctl_fix(r, "net.core.rmem_max", rmax, rmax.max(16 << 20));
+    let r = r.evidence("suggested net.core.rmem_max", rmem_max_reason(rmax));
+    let r = sysctl_fix(r, "net.core.rmem_max", rmax, rmem_max_suggestion(rmax));
     sysctl_fix(r, "net.core.rmem_default", rdef, rdef.max(1 << 20))
         .cost("rmem_default applies to every new socket that does not set SO_RCVBUF: more kernel memory per socket. Raising only rmem_max and having the heartbeat daemon set SO_RCVBUF is cheaper.")
         .verify("nstat -az UdpRcvbufErrors Udp6RcvbufErrors   # stops growing")
@@ -208,7 +254,12 @@ pub fn rings(input: &AuditInput<'_>) -> Vec<Recommendation> {
                 "ring-small-missed",
                 severity,
                 i,
-                format!("{i} RX ring is {} of {} and the NIC is missing frames", ring.rx, ring.rx_max),
+                format!(
+                    "{i} RX ring is {} of {} and the NIC has missed frames{}",
+                    ring.rx,
+                    ring.rx_max,
+                    when(input, recent.iter().map(|(_, v)| v).sum())
+                ),
                 "When the ring fills during a burst or a slow softirq run, the NIC drops frames in hardware: heartbeats are lost before the kernel sees them.".into(),
             )
             .evidence(format!("{i} RX ring (ethtool -g)"), format!("{} of max {}", ring.rx, ring.rx_max));

@@ -138,7 +138,7 @@ fn rss_needs_spare_channels() {
 }
 
 #[test]
-fn drops_counting_now_are_critical_and_old_ones_a_warning() {
+fn drops_counting_now_are_critical_and_old_ones_history() {
     let cfg = host(&[0, 1], &[], Vec::new());
     let boot = SystemSample {
         softnet: vec![SoftnetDelta {
@@ -157,18 +157,28 @@ fn drops_counting_now_are_critical_and_old_ones_a_warning() {
         softnet: boot.softnet.clone(),
         ..quiet.clone()
     };
-    let sev = |recent: &SystemSample| {
+    let first = |recent: &SystemSample| {
         audit(&AuditInput {
             config: &cfg,
             since_boot: Some(&boot),
             recent: Some(recent),
             iface: None,
             app: None,
-        })[0]
-            .severity
+        })
+        .remove(0)
     };
-    assert_eq!(sev(&quiet), Severity::Warning);
-    assert_eq!(sev(&busy), Severity::Critical);
+    // Drops that did not move while hbwatch watched are history: not a warning about now.
+    let old = first(&quiet);
+    assert_eq!(old.severity, Severity::Info, "{old:?}");
+    assert!(
+        old.title
+            .ends_with("all before this run (none in the 1.0 s it watched)"),
+        "{}",
+        old.title
+    );
+    let now = first(&busy);
+    assert_eq!(now.severity, Severity::Critical);
+    assert!(!now.title.contains("before"), "{}", now.title);
 }
 
 #[test]
@@ -368,4 +378,45 @@ fn application_on_every_rps_cpu_is_said_not_hidden() {
         .find(|e| e.what.contains("pinned"))
         .expect("the pinning is stated");
     assert!(e.value.contains("cannot avoid"), "{}", e.value);
+}
+
+/// `check` (the audit) and `report` (the diagnosis' so-rcvbuf advice) suggest one rmem_max.
+#[test]
+fn one_rmem_max_suggestion_with_its_reason() {
+    for cur in [212_992u64, 4 << 20, 16 << 20, 64 << 20] {
+        let mut cfg = host(&[0, 1], &[], Vec::new());
+        cfg.sysctls
+            .insert("net.core.rmem_max".into(), cur.to_string());
+        let drops = SystemSample {
+            snmp: vec![("Udp.RcvbufErrors".into(), 5)],
+            end_mono_ns: 1_000_000_000,
+            ..SystemSample::default()
+        };
+        let r = audit(&AuditInput {
+            config: &cfg,
+            since_boot: None,
+            recent: Some(&drops),
+            iface: None,
+            app: None,
+        })
+        .into_iter()
+        .find(|r| r.id == "udp-rcvbuf-errors")
+        .expect("udp-rcvbuf-errors");
+        let want = drops::rmem_max_suggestion(cur);
+        assert!(want > cur, "{cur} → {want}");
+        assert!(
+            r.apply
+                .iter()
+                .any(|a| a.contains(&format!("net.core.rmem_max={want}"))),
+            "{:?}",
+            r.apply
+        );
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e.what == "suggested net.core.rmem_max" && e.value.contains("SO_RCVBUF")),
+            "{:?}",
+            r.evidence
+        );
+    }
 }

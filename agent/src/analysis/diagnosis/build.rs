@@ -355,11 +355,14 @@ fn fold(
             }
         }
         Record::Sched(iv) => {
+            // Only the heartbeat process's threads: the advice names that process, so it cites
+            // its numbers (the sched table's row), not another watched process's.
+            let app = super::heartbeat_process(s).map(|(_, tgid)| tgid);
             for a in accs
                 .iter_mut()
                 .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
             {
-                for task in &iv.tasks {
+                for task in iv.tasks.iter().filter(|t| app.is_none_or(|g| t.tgid == g)) {
                     if let Some(m) = task.runq_max {
                         a.sched_max = Some(a.sched_max.unwrap_or(0).max(m.value_ns));
                     }

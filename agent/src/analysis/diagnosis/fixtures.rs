@@ -271,6 +271,16 @@ fn second(v: &mut Vec<Record>, t0: u64, sc: Option<Scenario>, last: bool, len_s:
         sc,
         Some(Scenario::AppStall | Scenario::AppStallWithHostNoise)
     );
+    // Counts, sums, maxima and histograms from the same samples, as the kernel side keeps them.
+    let runq = [5_000, 8_000, 12_000, 15_000];
+    let off = [
+        if stalled { SEC } else { 300 * MS },
+        250 * MS,
+        200 * MS,
+        150 * MS,
+    ];
+    let (runq_hist, runq_sum_ns) = hist(&runq);
+    let (offcpu_hist, offcpu_sum_ns) = hist(&off);
     v.push(Record::Sched(SchedInterval {
         start_mono_ns: t0,
         end_mono_ns: t0 + SEC,
@@ -278,19 +288,20 @@ fn second(v: &mut Vec<Record>, t0: u64, sc: Option<Scenario>, last: bool, len_s:
             tid: 4242,
             tgid: 4242,
             comm: "corosync".into(),
-            runq_count: 4,
-            runq_sum_ns: 40_000,
+            runq_count: runq.len() as u64,
+            runq_sum_ns,
             runq_max: Some(TimedMax {
                 value_ns: 15_000,
                 at_mono_ns: t0 + 100 * MS,
             }),
-            offcpu_count: 4,
-            offcpu_sum_ns: 900 * MS,
+            runq_hist,
+            offcpu_count: off.len() as u64,
+            offcpu_sum_ns,
             offcpu_max: Some(TimedMax {
-                value_ns: if stalled { SEC } else { 300 * MS },
+                value_ns: off[0],
                 at_mono_ns: t0 + 200 * MS,
             }),
-            ..SchedTask::default()
+            offcpu_hist,
         }],
     }));
     v.push(cpu_tasks(t0, sc));

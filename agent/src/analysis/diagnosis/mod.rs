@@ -181,7 +181,7 @@ pub fn source_spec(s: &RecordingSummary, source: u32) -> String {
 }
 
 /// The watched process with the longest scheduling delay: the heartbeat daemon hbwatch followed.
-fn heartbeat_process(s: &RecordingSummary) -> Option<(String, u32)> {
+pub(crate) fn heartbeat_process(s: &RecordingSummary) -> Option<(String, u32)> {
     s.ksched
         .sched
         .values()

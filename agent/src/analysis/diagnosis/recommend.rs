@@ -277,9 +277,8 @@ fn backlog(cx: &Context<'_>, why: &str) -> Vec<Recommendation> {
 
 fn so_rcvbuf(cx: &Context<'_>, why: &str) -> Recommendation {
     let rmax = sysctl(cx, "net.core.rmem_max").unwrap_or(212_992);
-    // At least 4 MiB; when the ceiling is already there, the socket did not use it: still double
-    // it, so the advice changes something and its undo restores what was read.
-    let new = if rmax >= 4 << 20 { rmax * 2 } else { 4 << 20 };
+    // The same value as the audit's `udp-rcvbuf-errors`, so `check` and `report` agree.
+    let new = crate::analysis::audit::drops::rmem_max_suggestion(rmax);
     Recommendation::new(
         "so-rcvbuf",
         Severity::Critical,
@@ -289,6 +288,7 @@ fn so_rcvbuf(cx: &Context<'_>, why: &str) -> Recommendation {
     )
     .evidence("gap evidence", why)
     .evidence("net.core.rmem_max", rmax)
+    .evidence("suggested net.core.rmem_max", crate::analysis::audit::drops::rmem_max_reason(rmax))
     .apply(format!("sysctl -w net.core.rmem_max={new}   # lets the daemon ask for up to {new} bytes"))
     .apply("# then set the daemon's socket buffer option (e.g. corosync netmtu/knet, or SO_RCVBUF in code) and restart it")
     .persist("sysctl.d", Some(SYSCTL_FILE), format!("net.core.rmem_max = {new}"))

@@ -305,3 +305,146 @@ fn the_busy_task_is_not_moved_onto_a_pinned_heartbeat_process() {
         r.evidence
     );
 }
+
+/// The sched table (the summary's per-thread distribution) and the app-stall recommendation read
+/// the same records and must cite the same longest off-CPU stretch.
+#[test]
+fn sched_table_and_app_stall_advice_agree() {
+    let gaps = [GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::AppStall,
+    }];
+    let recs = records(60, &gaps);
+    let s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 1),
+        recs.clone(),
+    );
+    let d = diagnose(&s, &recs);
+    let cited = d.gaps[0]
+        .evidence
+        .app_off_cpu_max_ns
+        .expect("the app-stall gap cites an off-CPU stretch");
+    let table = s
+        .ksched
+        .sched
+        .values()
+        .find(|t| t.comm == "corosync")
+        .expect("corosync in the sched table")
+        .offcpu
+        .distribution();
+    assert!(
+        table.count > 0,
+        "the table counts the off-CPU stretches: {table:?}"
+    );
+    assert_eq!(table.max_ns, cited, "table {table:?} vs cited {cited}");
+    assert!(table.max_exact, "{table:?}");
+}
+
+/// Another watched process's long off-CPU stretch is not cited as the heartbeat process's.
+#[test]
+fn app_stall_cites_the_heartbeat_process_only() {
+    use crate::recording::records::{Record, SchedInterval, SchedTask, TimedMax};
+    let gaps = [GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::AppStall,
+    }];
+    let mut recs = records(60, &gaps);
+    let start = crate::output::export::synthetic::header().anchor.mono_ns;
+    recs.push(Record::Sched(SchedInterval {
+        start_mono_ns: start + 21_000_000_000,
+        end_mono_ns: start + 22_000_000_000,
+        tasks: vec![SchedTask {
+            tid: 9000,
+            tgid: 9000,
+            comm: "backup".into(),
+            offcpu_count: 1,
+            offcpu_sum_ns: 7_000_000_000,
+            offcpu_max: Some(TimedMax {
+                value_ns: 7_000_000_000,
+                at_mono_ns: start + 21_500_000_000,
+            }),
+            ..SchedTask::default()
+        }],
+    }));
+    let s = RecordingSummary::from_records(
+        crate::output::export::synthetic::header(),
+        (1, 1),
+        recs.clone(),
+    );
+    let d = diagnose(&s, &recs);
+    let cited = d.gaps[0].evidence.app_off_cpu_max_ns;
+    assert_eq!(
+        cited,
+        Some(1_000_000_000),
+        "cited backup's stretch: {cited:?}"
+    );
+}
+
+/// `report`'s so-rcvbuf advice and `check`'s udp-rcvbuf-errors finding suggest one rmem_max,
+/// and both say why.
+#[test]
+fn report_and_check_suggest_one_rmem_max() {
+    use crate::{
+        analysis::audit::{AuditInput, audit, drops::rmem_max_suggestion},
+        recording::records::{HostConfig, SystemSample},
+    };
+    let d = diagnosed(&[GapSpec {
+        at_s: 20,
+        len_s: 4,
+        scenario: Scenario::RcvbufOverflow,
+    }]);
+    let value = |r: &crate::analysis::recommendation::Recommendation| -> Option<u64> {
+        r.apply.iter().find_map(|a| {
+            let rest = a.split("net.core.rmem_max=").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+    };
+    let report = d
+        .gaps
+        .iter()
+        .flat_map(|g| &g.recommendations)
+        .find(|r| r.id == "so-rcvbuf")
+        .expect("so-rcvbuf advice");
+    let drops = SystemSample {
+        snmp: vec![("Udp.RcvbufErrors".into(), 3)],
+        end_mono_ns: 1_000_000_000,
+        ..SystemSample::default()
+    };
+    let cfg = HostConfig::default();
+    let check = audit(&AuditInput {
+        config: &cfg,
+        since_boot: None,
+        recent: Some(&drops),
+        iface: None,
+        app: None,
+    })
+    .into_iter()
+    .find(|r| r.id == "udp-rcvbuf-errors")
+    .expect("udp-rcvbuf-errors finding");
+    assert_eq!(
+        value(report),
+        Some(rmem_max_suggestion(212_992)),
+        "{:?}",
+        report.apply
+    );
+    assert_eq!(
+        value(report),
+        value(&check),
+        "report {:?} vs check {:?}",
+        report.apply,
+        check.apply
+    );
+    for r in [report, &check] {
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e.what == "suggested net.core.rmem_max"),
+            "{}: {:?}",
+            r.id,
+            r.evidence
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{
     Cause, GapDiagnosis,
-    advisor::{Delay, TimeoutAdvice, advise},
+    advisor::{Delay, DelayKind, TimeoutAdvice, advise},
 };
 use crate::{
     analysis::{RecordingSummary, gaps::GapAnalysis},
@@ -68,19 +68,16 @@ pub fn advice(
                 .collect();
             gaps.sort_unstable();
             if gaps.len() >= 10 {
-                delays.push(Delay {
-                    ns: quantile(&gaps, 0.999),
-                    what: "inter-arrival p99.9".into(),
-                });
+                delays.push(Delay::new(
+                    quantile(&gaps, 0.999),
+                    DelayKind::InterArrivalP999,
+                ));
             }
         }
         if let Some(st) = s.heartbeats.sources.get(&sg.source)
             && st.probe_latency_max_ns > 0
         {
-            delays.push(Delay {
-                ns: st.probe_latency_max_ns,
-                what: "probe latency".into(),
-            });
+            delays.push(Delay::new(st.probe_latency_max_ns, DelayKind::ProbeLatency));
         }
         if let Some(m) = s
             .heartbeats
@@ -90,18 +87,16 @@ pub fn advice(
             .filter_map(|h| h.measured_ns)
             .max()
         {
-            delays.push(Delay {
-                ns: m,
-                what: "self-stall".into(),
-            });
+            delays.push(Delay::new(m, DelayKind::SelfStall));
         }
         // A delay the peer would see as a missed heartbeat but that recovers by itself.
         for g in judged.iter().filter(|g| g.gap.source == sg.source) {
             let c = g.findings[0].cause;
             if matches!(c, Cause::AppStall | Cause::SoftirqDelay | Cause::VmPause) {
                 delays.push(Delay {
-                    ns: g.gap.length_ns,
-                    what: format!("{c}, gap {}", g.number),
+                    gap: Some(g.number),
+                    cause: Some(c.to_string()),
+                    ..Delay::new(g.gap.length_ns, DelayKind::Gap)
                 });
             }
         }

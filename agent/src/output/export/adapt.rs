@@ -168,12 +168,11 @@ pub fn build(data: &RecordingData, inputs: &AnalysisInputs<'_>, window: Window) 
         vectors: data.header.softirq_vectors.clone(),
         anchor: data.header.anchor,
         recording_start_mono_ns: data.first_mono_ns,
-        softirq: data
-            .softirq
-            .iter()
-            .filter(|iv| w.overlaps(iv.start_mono_ns, iv.end_mono_ns))
-            .cloned()
-            .collect(),
+        softirq: one_per_step(
+            data.softirq
+                .iter()
+                .filter(|iv| w.overlaps(iv.start_mono_ns, iv.end_mono_ns)),
+        ),
         lost: data
             .lost
             .iter()
@@ -222,4 +221,16 @@ pub fn build(data: &RecordingData, inputs: &AnalysisInputs<'_>, window: Window) 
         stacks,
         window,
     }
+}
+
+/// One interval per time step: records that cover the same span (a recorder that writes each
+/// CPU's cells apart) become one, so series rows and `.hlog` intervals never repeat a step.
+fn one_per_step<'a>(ivs: impl Iterator<Item = &'a SoftirqInterval>) -> Vec<SoftirqInterval> {
+    let mut by: BTreeMap<(u64, u64), SoftirqInterval> = BTreeMap::new();
+    for iv in ivs {
+        by.entry((iv.start_mono_ns, iv.end_mono_ns))
+            .and_modify(|m| m.cells.extend(iv.cells.iter().cloned()))
+            .or_insert_with(|| iv.clone());
+    }
+    by.into_values().collect()
 }

@@ -92,6 +92,62 @@ pub fn write_diff_svg(input: &ExportInput, w: impl Write) -> Result<(), Flamegra
         format!("hbwatch: {} on {}, window vs baseline", kind(s), input.host),
         format!("{after} samples in window, {before} in baseline"),
     );
-    flamegraph::from_lines(&mut o, text.lines(), w)?;
+    let mut svg = Vec::new();
+    flamegraph::from_lines(&mut o, text.lines(), &mut svg)?;
+    let mut w = w;
+    w.write_all(with_diff_legend(&String::from_utf8_lossy(&svg)).as_bytes())?;
     Ok(())
+}
+
+/// Colours of the differential flamegraph as inferno draws them, with what each means.
+pub const DIFF_LEGEND: [(&str, &str); 3] = [
+    (
+        "rgb(255,100,100)",
+        "grew: more samples in the window than the baseline",
+    ),
+    ("rgb(137,137,255)", "shrank: fewer in the window"),
+    (
+        "rgb(250,250,250)",
+        "unchanged · deeper colour, larger change",
+    ),
+];
+
+/// Adds a band under the picture with the colour legend: the SVG grows by the band's height.
+fn with_diff_legend(svg: &str) -> String {
+    const BAND: u32 = 26;
+    let Some(height) = regex::Regex::new(r#"<svg [^>]*?height="(\d+)""#)
+        .ok()
+        .and_then(|re| re.captures(svg))
+        .and_then(|c| c[1].parse::<u32>().ok())
+    else {
+        return svg.to_owned();
+    };
+    let grown = height + BAND;
+    let mut out = svg
+        .replacen(
+            &format!("height=\"{height}\""),
+            &format!("height=\"{grown}\""),
+            1,
+        )
+        .replacen(&format!(" {height}\""), &format!(" {grown}\""), 1);
+    let mut band = format!(
+        r#"<g id="hbwatch-legend"><rect x="0" y="{height}" width="100%" height="{BAND}" fill="rgb(255,255,255)"/><text x="10" y="{}">colour:</text>"#,
+        height + 17
+    );
+    let mut x = 70;
+    for (fill, what) in DIFF_LEGEND {
+        band.push_str(&format!(
+            r#"<rect x="{x}" y="{}" width="14" height="14" fill="{fill}" stroke="rgb(120,120,120)" stroke-width="0.5"/><text x="{}" y="{}">{what}</text>"#,
+            height + 6,
+            x + 20,
+            height + 17
+        ));
+        x += 20 + what.len() as u32 * 7 + 24;
+    }
+    band.push_str("</g>");
+    match out.rfind("</svg>") {
+        Some(i) => out.insert_str(i, &band),
+        None => out.push_str(&band),
+    }
+    out
 }

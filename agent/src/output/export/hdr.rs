@@ -183,9 +183,15 @@ pub fn write_softirq_hlog(
         .with_max_value_divisor(UNIT_NS)
         .begin_log_with(&mut w, &mut ser)?;
     for iv in &input.softirq {
-        let offset =
-            Duration::from_nanos(iv.start_mono_ns.saturating_sub(input.window.start_mono_ns));
-        let dur = Duration::from_nanos(iv.end_mono_ns.saturating_sub(iv.start_mono_ns));
+        // Cut to the window: an interval that began before it would start at 0 with its whole
+        // length and overlap the next one.
+        let w = &input.window;
+        let (start, end) = (
+            iv.start_mono_ns.max(w.start_mono_ns),
+            iv.end_mono_ns.min(w.end_mono_ns),
+        );
+        let offset = Duration::from_nanos(start - w.start_mono_ns);
+        let dur = Duration::from_nanos(end.saturating_sub(start));
         for c in &iv.cells {
             let s = if kind == "run" {
                 &c.run_hist
@@ -230,11 +236,16 @@ pub fn write_heartbeat_hlog(input: &ExportInput, mut w: impl Write) -> std::io::
                 .or_insert_with(|| empty.clone())
                 .saturating_record(p[1].saturating_sub(p[0]).max(1));
         }
+        let window_ns = input.window.duration_ns();
         for (sec, h) in per_second {
+            // The last second ends with the window.
+            let len = window_ns
+                .saturating_sub(sec * 1_000_000_000)
+                .min(1_000_000_000);
             log.write_histogram(
                 &h,
                 Duration::from_secs(sec),
-                Duration::from_secs(1),
+                Duration::from_nanos(len),
                 Tag::new(&tag),
             )
             .map_err(|e| std::io::Error::other(format!("{e:?}")))?;

@@ -16,6 +16,8 @@ pub mod trace;
 pub mod window;
 
 #[cfg(test)]
+mod render_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

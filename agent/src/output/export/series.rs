@@ -28,7 +28,8 @@ pub struct CellSecond {
 /// Everything known about one recorded interval (normally one second).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Second {
-    /// Seconds from the window start to the interval start.
+    /// Seconds from the window start to the interval start (never negative: an interval that
+    /// began before the window is cut at its start, like `start_mono_ns`/`end_mono_ns`).
     pub t_s: f64,
     pub start_mono_ns: u64,
     pub end_mono_ns: u64,
@@ -40,14 +41,17 @@ pub struct Second {
     pub lost_events: BTreeMap<String, u64>,
 }
 
-/// One row per softirq interval, with drops, arrivals and losses binned into it.
+/// One row per time step (softirq interval), with drops, arrivals and losses binned into it.
 pub fn seconds(input: &ExportInput) -> Vec<Second> {
     let have_drops = !input.drops.is_empty();
     input
         .softirq
         .iter()
         .map(|iv| {
-            let inside = |t: u64| (iv.start_mono_ns..iv.end_mono_ns).contains(&t);
+            // An interval that straddles a window edge is shown from (or to) that edge.
+            let start = iv.start_mono_ns.max(input.window.start_mono_ns);
+            let end = iv.end_mono_ns.min(input.window.end_mono_ns).max(start);
+            let inside = |t: u64| (start..end).contains(&t);
             let softirq = iv
                 .cells
                 .iter()
@@ -87,10 +91,10 @@ pub fn seconds(input: &ExportInput) -> Vec<Second> {
                 *lost_events.entry(l.stream.clone()).or_default() += l.count;
             }
             Second {
-                t_s: input.offset_s(iv.start_mono_ns),
-                start_mono_ns: iv.start_mono_ns,
-                end_mono_ns: iv.end_mono_ns,
-                wall: input.wall(iv.start_mono_ns),
+                t_s: input.offset_s(start),
+                start_mono_ns: start,
+                end_mono_ns: end,
+                wall: input.wall(start),
                 softirq,
                 drops,
                 heartbeat_arrivals,

@@ -97,7 +97,13 @@ fn folded_and_flamegraphs() {
     golden("gap1-flamegraph.svg", &svg);
     let diff = render(|w| flamegraph::write_diff_svg(&gap, w).expect("diff svg"));
     assert_xml(&diff);
-    assert!(String::from_utf8_lossy(&diff).contains("in baseline"));
+    let d = String::from_utf8_lossy(&diff);
+    assert!(d.contains("in baseline"));
+    // The colour legend: every colour named, the picture grown to hold it.
+    for (fill, what) in flamegraph::DIFF_LEGEND {
+        assert!(d.contains(fill) && d.contains(what), "legend lacks {what}");
+    }
+    assert!(d.contains(r#"id="hbwatch-legend""#), "no legend band");
     golden("gap1-diff.svg", &diff);
 }
 

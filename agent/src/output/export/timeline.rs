@@ -1,6 +1,6 @@
 //! The timeline picture (SVG, drawn with plotters): heartbeat arrivals and gaps on top, NET_RX
 //! wait p99 per CPU and drops per second below, one shared time axis, gaps shaded across all
-//! panels, onset and detection marked.
+//! panels, onset and detection marked, each panel's legend in a column beside it.
 
 use std::io::Write;
 
@@ -10,6 +10,12 @@ use super::{ExportInput, series};
 
 const WIDTH: u32 = 1400;
 const HEIGHT: u32 = 900;
+/// Right-hand column of every panel that holds its legend, outside the plot.
+pub const LEGEND_WIDTH: u32 = 190;
+/// A gap is drawn at least this wide, so a 50 ms gap still shows in an hour-long window.
+pub const MIN_GAP_PX: f64 = 6.0;
+/// Outline of a gap's span, so a narrow one stands out from the lines drawn over it.
+const GAP_EDGE: RGBColor = RGBColor(230, 140, 140);
 const GAP_FILL: RGBColor = RGBColor(255, 214, 214);
 const ONSET: RGBColor = RGBColor(230, 120, 0);
 const DETECTED: RGBColor = RGBColor(200, 0, 0);
@@ -59,8 +65,10 @@ type Chart<'a, 'b> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
+type Area<'b> = DrawingArea<SVGBackend<'b>, Shift>;
+
 fn chart<'a, 'b>(
-    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    area: &'a Area<'b>,
     caption: &str,
     span: f64,
     y_max: f64,
@@ -85,22 +93,111 @@ fn chart<'a, 'b>(
     Ok(c)
 }
 
+/// How a legend entry is drawn: like the series it names.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Dot,
+    Line,
+    Block,
+}
+
+/// Legend entries in the column beside the plot, so they never cover data.
+fn legend(side: &Area<'_>, entries: &[(String, RGBAColor, Swatch)]) -> Result<(), TimelineError> {
+    let font = ("sans-serif", 13).into_font().color(&BLACK);
+    let (_, h) = side.dim_in_pixel();
+    let rows = ((h as i32 - 40) / 18).max(1) as usize;
+    for (i, (label, color, swatch)) in entries.iter().take(rows).enumerate() {
+        let y = 40 + i as i32 * 18;
+        match swatch {
+            Swatch::Dot => side.draw(&Circle::new((12, y), 4, color.filled())),
+            Swatch::Line => side.draw(&PathElement::new([(4, y), (20, y)], color.stroke_width(2))),
+            Swatch::Block => side.draw(&Rectangle::new([(4, y - 6), (20, y + 6)], color.filled())),
+        }
+        .map_err(err)?;
+        side.draw_text(label, &font, (26, y - 7)).map_err(err)?;
+    }
+    if entries.len() > rows {
+        side.draw_text(
+            &format!("… {} more", entries.len() - rows),
+            &font,
+            (26, 40 + rows as i32 * 18 - 7),
+        )
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The unit a time axis reads in: µs, ms or s, whichever keeps `max_ns` below 1000 of it.
+pub fn time_unit(max_ns: f64) -> (f64, &'static str) {
+    if max_ns < 1e6 {
+        (1e3, "µs")
+    } else if max_ns < 1e9 {
+        (1e6, "ms")
+    } else {
+        (1e9, "s")
+    }
+}
+
+/// Step lines of `(start_s, end_s, value)` intervals, broken where an interval does not start
+/// where the previous one ended: an empty second is a hole, not a slope across it.
+pub fn step_segments(steps: &[(f64, f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut last_end: Option<f64> = None;
+    for &(x0, x1, v) in steps {
+        let joined = last_end.is_some_and(|e| (x0 - e).abs() < 1e-6);
+        if !joined {
+            out.push(Vec::new());
+        }
+        if let Some(seg) = out.last_mut() {
+            seg.push((x0, v));
+            seg.push((x1, v));
+        }
+        last_end = Some(x1);
+    }
+    out
+}
+
+/// `[x0, x1]` of a gap in seconds, cut to the window and widened to [`MIN_GAP_PX`] pixels of a
+/// plot `plot_px` wide.
+pub fn gap_span(x0: f64, x1: f64, span: f64, plot_px: f64) -> (f64, f64) {
+    let (a, b) = (x0.clamp(0.0, span), x1.clamp(0.0, span));
+    let min = span * MIN_GAP_PX / plot_px.max(1.0);
+    if b - a >= min {
+        return (a, b);
+    }
+    let mid = (a + b) / 2.0;
+    let a = (mid - min / 2.0).clamp(0.0, (span - min).max(0.0));
+    (a, a + min)
+}
+
 /// Gap shading and onset/detection lines, drawn first so data stays on top.
 fn shade_gaps(input: &ExportInput, c: &mut Chart<'_, '_>, y_max: f64) -> Result<(), TimelineError> {
+    let span = c.x_range().end;
+    let plot_px = c.plotting_area().dim_in_pixel().0 as f64;
     for g in &input.gaps {
-        let x0 = input.offset_s(g.last_arrival_mono_ns);
-        let x1 = input.offset_s(g.end_mono_ns(input.window.end_mono_ns));
-        c.draw_series(std::iter::once(Rectangle::new(
-            [(x0, 0.0), (x1, y_max)],
-            GAP_FILL.filled(),
-        )))
+        let (x0, x1) = gap_span(
+            input.offset_s(g.last_arrival_mono_ns),
+            input.offset_s(g.end_mono_ns(input.window.end_mono_ns)),
+            span,
+            plot_px,
+        );
+        c.draw_series([
+            Rectangle::new([(x0, 0.0), (x1, y_max)], GAP_FILL.filled()),
+            Rectangle::new([(x0, 0.0), (x1, y_max)], GAP_EDGE.stroke_width(1)),
+        ])
         .map_err(err)?;
+        // Thin marks on a narrow span, so they do not hide it.
+        let narrow = (x1 - x0) * plot_px / span.max(1e-9) < 4.0 * MIN_GAP_PX;
+        let width = if narrow { 1 } else { 2 };
         for (t, color) in [(g.onset_mono_ns, ONSET), (g.detected_mono_ns, DETECTED)] {
             if let Some(t) = t {
                 let x = input.offset_s(t);
+                if !(0.0..=span).contains(&x) {
+                    continue;
+                }
                 c.draw_series(LineSeries::new(
                     [(x, 0.0), (x, y_max)],
-                    color.stroke_width(2),
+                    color.stroke_width(width),
                 ))
                 .map_err(err)?;
             }
@@ -109,7 +206,7 @@ fn shade_gaps(input: &ExportInput, c: &mut Chart<'_, '_>, y_max: f64) -> Result<
     Ok(())
 }
 
-fn note(area: &DrawingArea<SVGBackend<'_>, Shift>, text: &str) -> Result<(), TimelineError> {
+fn note(area: &Area<'_>, text: &str) -> Result<(), TimelineError> {
     let (w, h) = area.dim_in_pixel();
     area.draw_text(
         text,
@@ -121,14 +218,17 @@ fn note(area: &DrawingArea<SVGBackend<'_>, Shift>, text: &str) -> Result<(), Tim
     .map_err(err)
 }
 
-fn heartbeats(
-    input: &ExportInput,
-    area: &DrawingArea<SVGBackend<'_>, Shift>,
-    span: f64,
-) -> Result<(), TimelineError> {
+/// A panel's plot and, beside it, its legend column.
+fn panel<'b>(area: &Area<'b>) -> (Area<'b>, Area<'b>) {
+    let (w, _) = area.dim_in_pixel();
+    area.split_horizontally(w.saturating_sub(LEGEND_WIDTH))
+}
+
+fn heartbeats(input: &ExportInput, area: &Area<'_>, span: f64) -> Result<(), TimelineError> {
+    let (plot, side) = panel(area);
     let n = input.heartbeats.len().max(1) as f64;
     let mut c = chart(
-        area,
+        &plot,
         "Heartbeat arrivals (one row per source); gaps shaded, onset orange, detection red",
         span,
         n,
@@ -136,6 +236,7 @@ fn heartbeats(
         0,
     )?;
     shade_gaps(input, &mut c, n)?;
+    let mut entries = Vec::new();
     for (i, h) in input.heartbeats.iter().enumerate() {
         let y = i as f64 + 0.5;
         let color = Palette99::pick(i).to_rgba();
@@ -144,88 +245,82 @@ fn heartbeats(
                 .iter()
                 .map(|&t| Circle::new((input.offset_s(t), y), 3, color.filled())),
         )
-        .map_err(err)?
-        .label(h.source.clone())
-        .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+        .map_err(err)?;
+        entries.push((h.source.clone(), color, Swatch::Dot));
     }
     if input.heartbeats.is_empty() {
-        note(area, "no heartbeat sources in this recording")?;
-    } else {
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        note(&plot, "no heartbeat sources in this recording")?;
     }
-    Ok(())
+    if !input.gaps.is_empty() {
+        entries.push(("gap (silence)".into(), GAP_FILL.to_rgba(), Swatch::Block));
+        entries.push(("onset".into(), ONSET.to_rgba(), Swatch::Line));
+        entries.push(("detected".into(), DETECTED.to_rgba(), Swatch::Line));
+    }
+    legend(&side, &entries)
 }
 
-fn net_rx(
-    input: &ExportInput,
-    area: &DrawingArea<SVGBackend<'_>, Shift>,
-    span: f64,
-) -> Result<(), TimelineError> {
+fn net_rx(input: &ExportInput, area: &Area<'_>, span: f64) -> Result<(), TimelineError> {
+    let (plot, side) = panel(area);
     let rows = series::seconds(input);
-    let mut lines: std::collections::BTreeMap<u32, Vec<(f64, f64)>> = Default::default();
+    let mut steps: std::collections::BTreeMap<u32, Vec<(f64, f64, f64)>> = Default::default();
     for s in &rows {
         for cell in s.softirq.iter().filter(|c| c.vector == "NET_RX") {
             // A value holds for its whole interval: draw steps, not slopes.
-            let v = cell.wait_p99_ns as f64 / 1e3;
-            let line = lines.entry(cell.cpu).or_default();
-            line.push((s.t_s, v));
-            line.push((input.offset_s(s.end_mono_ns), v));
+            steps.entry(cell.cpu).or_default().push((
+                s.t_s,
+                input.offset_s(s.end_mono_ns),
+                cell.wait_p99_ns as f64,
+            ));
         }
     }
-    let y_max = lines.values().flatten().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
+    let max_ns = steps.values().flatten().map(|p| p.2).fold(0.0f64, f64::max);
+    let (div, unit) = time_unit(max_ns);
+    let y_max = (max_ns / div).max(1.0) * 1.1;
     let mut c = chart(
-        area,
-        "NET_RX softirq wait p99 per CPU (µs)",
+        &plot,
+        &format!("NET_RX softirq wait p99 per CPU ({unit})"),
         span,
         y_max,
-        "µs",
+        unit,
         8,
     )?;
     shade_gaps(input, &mut c, y_max)?;
-    for (i, (cpu, pts)) in lines.iter().enumerate() {
+    let mut entries = Vec::new();
+    for (i, (cpu, pts)) in steps.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        c.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(format!("CPU {cpu}"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+        let scaled: Vec<(f64, f64, f64)> = pts.iter().map(|&(a, b, v)| (a, b, v / div)).collect();
+        for seg in step_segments(&scaled) {
+            c.draw_series(LineSeries::new(seg, color.stroke_width(2)))
+                .map_err(err)?;
+        }
+        entries.push((format!("CPU {cpu}"), color, Swatch::Line));
     }
-    if lines.is_empty() {
-        note(area, "no NET_RX softirqs in this window")?;
-    } else {
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+    if steps.is_empty() {
+        note(&plot, "no NET_RX softirqs in this window")?;
     }
-    Ok(())
+    legend(&side, &entries)
 }
 
-fn drops(
-    input: &ExportInput,
-    area: &DrawingArea<SVGBackend<'_>, Shift>,
-    span: f64,
-) -> Result<(), TimelineError> {
-    let pts: Vec<(f64, f64)> = input
+fn drops(input: &ExportInput, area: &Area<'_>, span: f64) -> Result<(), TimelineError> {
+    let (plot, side) = panel(area);
+    let steps: Vec<(f64, f64, f64)> = input
         .drops
         .iter()
-        .flat_map(|d| {
-            let (x, v) = (input.offset_s(d.start_mono_ns), d.total as f64);
-            [(x, v), (x + 1.0, v)]
+        .map(|d| {
+            let x = input.offset_s(d.start_mono_ns);
+            (x, x + 1.0, d.total as f64)
         })
         .collect();
-    let y_max = pts.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
-    let mut c = chart(area, "Packet drops per second", span, y_max, "drops/s", 8)?;
+    let y_max = steps.iter().map(|p| p.2).fold(1.0f64, f64::max) * 1.1;
+    let mut c = chart(&plot, "Packet drops per second", span, y_max, "drops/s", 8)?;
     shade_gaps(input, &mut c, y_max)?;
-    if pts.is_empty() {
-        note(area, "no drop analysis in this recording")?;
-    } else {
-        c.draw_series(LineSeries::new(pts, RED.stroke_width(2)))
+    if steps.is_empty() {
+        note(&plot, "no drop analysis in this recording")?;
+        return Ok(());
+    }
+    for seg in step_segments(&steps) {
+        c.draw_series(LineSeries::new(seg, RED.stroke_width(2)))
             .map_err(err)?;
     }
-    Ok(())
+    legend(&side, &[("drops".into(), RED.to_rgba(), Swatch::Line)])
 }

@@ -51,8 +51,17 @@ fn meta(name: &'static str, pid: u32, tid: u32, value: &str) -> Event {
     }
 }
 
+/// Microseconds from the window start; an instant before it is shown at its start (the trace
+/// starts at 0, never before).
 fn us(input: &ExportInput, mono_ns: u64) -> f64 {
-    (mono_ns as i128 - input.window.start_mono_ns as i128) as f64 / 1e3
+    mono_ns.saturating_sub(input.window.start_mono_ns) as f64 / 1e3
+}
+
+/// `(ts, dur)` of a slice `[start, end)` cut to the window.
+fn slice(input: &ExportInput, start: u64, end: u64) -> (f64, f64) {
+    let w = &input.window;
+    let (s, e) = (start.max(w.start_mono_ns), end.min(w.end_mono_ns));
+    (us(input, s), e.saturating_sub(s) as f64 / 1e3)
 }
 
 /// All events, metadata first.
@@ -91,14 +100,14 @@ pub fn events(input: &ExportInput) -> Vec<Event> {
                 continue;
             };
             // The maximum is stamped when the softirq ran; the wait led up to it.
-            let start = m.at_mono_ns.saturating_sub(m.value_ns);
+            let (ts, dur) = slice(input, m.at_mono_ns.saturating_sub(m.value_ns), m.at_mono_ns);
             ev.push(Event {
                 name: format!("{} waited {}", input.vector_name(c.vector), crate::output::units::ns(m.value_ns)),
                 ph: "X",
                 pid: PID_CPUS,
                 tid: c.cpu,
-                ts: us(input, start),
-                dur: Some(m.value_ns as f64 / 1e3),
+                ts,
+                dur: Some(dur),
                 cat: Some("softirq"),
                 s: None,
                 args: json!({ "vector": input.vector_name(c.vector), "wait_ns": m.value_ns, "entries_in_interval": c.entries }),
@@ -127,13 +136,14 @@ pub fn events(input: &ExportInput) -> Vec<Event> {
             .position(|h| h.source == g.source)
             .unwrap_or(input.heartbeats.len()) as u32;
         let end = g.end_mono_ns(input.window.end_mono_ns);
+        let (ts, dur) = slice(input, g.last_arrival_mono_ns, end);
         ev.push(Event {
             name: format!("gap {}", g.number),
             ph: "X",
             pid: PID_HEARTBEATS,
             tid,
-            ts: us(input, g.last_arrival_mono_ns),
-            dur: Some(end.saturating_sub(g.last_arrival_mono_ns) as f64 / 1e3),
+            ts,
+            dur: Some(dur),
             cat: Some("gap"),
             s: None,
             args: json!({

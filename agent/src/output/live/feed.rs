@@ -73,16 +73,9 @@ pub fn verdict(g: &GapDiagnosis) -> Verdict {
     }
 }
 
-/// "PassiveUdp" → "passive udp".
+/// "passive_udp" → "passive udp".
 fn words(kind: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in kind.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push(' ');
-        }
-        out.extend(c.to_lowercase());
-    }
-    out
+    kind.replace('_', " ")
 }
 
 /// Length covered by a tick's intervals (they follow one another); 0 when there are none.

@@ -98,7 +98,12 @@ pub fn json(s: &RecordingSummary) -> HeartbeatsJson {
                     expected_interval_ns: l.and_then(|l| l.expected_interval_ns),
                     interval_learned: l.is_some_and(|l| l.interval_learned),
                     arrivals: l.map_or(0, |l| l.arrivals),
-                    events: st.events.clone(),
+                    // JSON keys in snake_case, like every other name in the report.
+                    events: st
+                        .events
+                        .iter()
+                        .map(|(k, v)| (k.replace('-', "_"), *v))
+                        .collect(),
                     lines: st.lines.clone(),
                     probe_attempts: st.probe_attempts,
                     probe_failures: st.probe_failures,

@@ -5,6 +5,8 @@ pub mod diagnosis;
 pub mod fix_script;
 pub mod heartbeats;
 pub mod json;
+#[cfg(test)]
+mod json_tests;
 pub mod ksched;
 pub mod packet;
 pub mod rejections;
@@ -15,6 +17,16 @@ use std::io::Write;
 
 use crate::analysis::{RecordingSummary, diagnosis::Diagnosis};
 pub use verdict::Style;
+
+/// A monotonic instant for people: "+12.3s (2026-11-22 07:00:12.345 UTC)", the offset from the
+/// recording's start and the wall clock.
+pub fn at(s: &RecordingSummary, mono_ns: u64) -> String {
+    let off = (mono_ns as i128 - s.first_mono_ns as i128) as f64 / 1e9;
+    format!(
+        "{off:+.1}s ({})",
+        crate::clock::display_realtime(s.realtime_of(mono_ns))
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {

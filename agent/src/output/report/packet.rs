@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::{
     analysis::{PacketSummary, packet::STAGE_NAMES},
     output::units,
+    recording::records::{PortPacketEvent, PortStage},
 };
 
 #[derive(Serialize)]
@@ -68,6 +69,8 @@ pub struct IrqRow {
     pub name: Option<String>,
     pub nic: Option<String>,
     pub queue: Option<u32>,
+    /// "rx", "tx", "rxtx" or "other" for NIC lines.
+    pub role: Option<String>,
     pub cpu: u32,
     pub count: u64,
     pub time_sum_ns: u64,
@@ -153,6 +156,7 @@ pub fn json(p: &PacketSummary) -> PacketJson {
                     name: line.map(|l| l.name.clone()),
                     nic: line.and_then(|l| l.nic.clone()),
                     queue: line.and_then(|l| l.queue),
+                    role: line.and_then(|l| l.role.clone()),
                     cpu,
                     count: a.count,
                     time_sum_ns: a.time_sum_ns,
@@ -177,7 +181,45 @@ fn avg(sum: u64, n: u64) -> String {
     sum.checked_div(n).map_or_else(|| "-".to_owned(), units::ns)
 }
 
-pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
+/// "dropped at +12.3s (2026-…) from 10.0.0.2:5405: NETFILTER_DROP" for one watched-port drop;
+/// `at` turns a monotonic instant into that "+offset (wall clock)" text.
+pub fn port_drop_line(
+    p: &PacketSummary,
+    e: &PortPacketEvent,
+    at: &dyn Fn(u64) -> String,
+) -> String {
+    let (what, why) = match e.stage {
+        PortStage::Dropped => ("dropped", p.reason_name(e.code as u32)),
+        _ => ("refused by the UDP socket", errno_text(e.code)),
+    };
+    format!(
+        "{what} at {} from {}: {why}",
+        at(e.mono_ns),
+        e.peer.as_deref().unwrap_or("?")
+    )
+}
+
+/// "ENOMEM (receive buffer full)" for rc -12; the errno name of any other negative rc.
+pub fn errno_text(rc: i32) -> String {
+    let name = format!("{:?}", nix::errno::Errno::from_raw(rc.saturating_neg()));
+    let name = if name == "UnknownErrno" {
+        format!("rc {rc}")
+    } else {
+        name
+    };
+    if rc == crate::recording::records::UDP_RC_RCVBUF {
+        format!("{name} (receive buffer full)")
+    } else {
+        name
+    }
+}
+
+/// The packet sections; `at` shows a monotonic instant as "+12.3s (wall clock)".
+pub fn render(
+    p: &PacketSummary,
+    at: &dyn Fn(u64) -> String,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     writeln!(out)?;
     let reasons = p.drops_by_reason();
     if reasons.is_empty() {
@@ -209,14 +251,10 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
     }
     for (&(port, rc), &n) in &p.udp_fail {
-        let what = if rc == crate::recording::records::UDP_RC_RCVBUF {
-            "receive buffer full"
-        } else {
-            "queueing failed"
-        };
         writeln!(
             out,
-            "  udp:{port:<6} {what} (rc {rc}) {:>10}",
+            "  udp:{port:<6} refused: {:<28} {:>10}",
+            errno_text(rc),
             units::count(n)
         )?;
     }
@@ -259,11 +297,14 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
         for (&(irq, cpu), a) in rows.into_iter().take(20) {
             let line = p.irq_line(irq);
             let name = line.map_or("?", |l| l.name.as_str());
+            // Only lines that serve an interface are labelled (see collectors::irq_names).
             let nic = match line.and_then(|l| l.nic.as_deref()) {
                 Some(n) => format!(
-                    " [{n} q{}]",
+                    " [{n}{}{}]",
                     line.and_then(|l| l.queue)
-                        .map_or("-".into(), |q| q.to_string())
+                        .map_or(String::new(), |q| format!(" q{q}")),
+                    line.and_then(|l| l.role.as_deref())
+                        .map_or(String::new(), |r| format!(" {r}"))
                 ),
                 None => String::new(),
             };
@@ -291,20 +332,44 @@ pub fn render(p: &PacketSummary, out: &mut dyn Write) -> std::io::Result<()> {
             )?;
         }
         for e in &p.recent_port_drops {
-            writeln!(
-                out,
-                "  {:?} at mono {} from {} code {} ({})",
-                e.stage,
-                e.mono_ns,
-                e.peer.as_deref().unwrap_or("?"),
-                e.code,
-                if e.stage == crate::recording::records::PortStage::Dropped {
-                    p.reason_name(e.code as u32)
-                } else {
-                    "udp rc".to_owned()
-                }
-            )?;
+            writeln!(out, "  {}", port_drop_line(p, e, at))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(stage: PortStage, code: i32) -> PortPacketEvent {
+        PortPacketEvent {
+            mono_ns: 1_000_512_300_000_000,
+            stage,
+            cpu: 0,
+            proto: 17,
+            local_port: 5405,
+            peer: Some("10.0.0.2:5405".into()),
+            ifindex: 0,
+            netns: 0,
+            len: 0,
+            code,
+        }
+    }
+
+    #[test]
+    fn port_drops_show_offset_wall_clock_and_errno_name() {
+        let mut p = PacketSummary::default();
+        p.tables.drop_reasons.push((3, "NO_SOCKET".into()));
+        let at = |t: u64| format!("+{:.1}s (wall)", (t - 1_000_500_000_000_000) as f64 / 1e9);
+        let line = port_drop_line(&p, &event(PortStage::QueueFailed, -12), &at);
+        assert_eq!(
+            line,
+            "refused by the UDP socket at +12.3s (wall) from 10.0.0.2:5405: ENOMEM (receive buffer full)"
+        );
+        let line = port_drop_line(&p, &event(PortStage::Dropped, 3), &at);
+        assert!(line.ends_with(": NO_SOCKET"), "{line}");
+        assert_eq!(errno_text(-105), "ENOBUFS");
+        assert_eq!(errno_text(-4242), "rc -4242");
+    }
 }

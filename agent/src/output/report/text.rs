@@ -144,7 +144,7 @@ pub fn render_details(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Res
         )?;
     }
     super::ksched::render_text(s, out)?;
-    super::packet::render(&s.packet, out)?;
+    super::packet::render(&s.packet, &|t| super::at(s, t), out)?;
     super::heartbeats::text(s, out)
 }
 

@@ -15,6 +15,21 @@ pub enum SourceKind {
     ProbeUdp,
 }
 
+impl SourceKind {
+    /// The snake_case name JSON outputs use: "passive_udp", "probe_http".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Log => "log",
+            SourceKind::Journal => "journal",
+            SourceKind::PassiveUdp => "passive_udp",
+            SourceKind::PassiveTcp => "passive_tcp",
+            SourceKind::ProbeTcp => "probe_tcp",
+            SourceKind::ProbeHttp => "probe_http",
+            SourceKind::ProbeUdp => "probe_udp",
+        }
+    }
+}
+
 /// A heartbeat source, written once when it starts. `source` numbers the other records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceDeclared {
