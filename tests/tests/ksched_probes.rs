@@ -68,11 +68,21 @@ fn softirq_counts_match_proc_softirqs_within_one_percent() {
     }
     let pair = NetnsPair::new("hbw-ks-count", 61);
     let mut probes = load(no_stacks());
-    probes.softirq.as_mut().expect("softirq probe attached").read_interval(mono_ns()).expect("first read");
+    probes
+        .softirq
+        .as_mut()
+        .expect("softirq probe attached")
+        .read_interval(mono_ns())
+        .expect("first read");
     let before = proc_softirqs();
     let sent = udp_flood(&pair, 46_001, Duration::from_secs(3));
     let after = proc_softirqs();
-    let iv = probes.softirq.as_mut().expect("softirq probe attached").read_interval(mono_ns()).expect("read");
+    let iv = probes
+        .softirq
+        .as_mut()
+        .expect("softirq probe attached")
+        .read_interval(mono_ns())
+        .expect("read");
     assert!(sent > 1000, "sent only {sent} datagrams");
     let mut ours: BTreeMap<(u32, u8), u64> = BTreeMap::new();
     for c in &iv.cells {
@@ -112,9 +122,19 @@ fn threshold_events_are_sent_or_counted_lost() {
     let ev = probes.softirq_events.as_mut().expect("events probe");
     ev.drain();
     ev.lost(mono_ns()).expect("lost");
-    probes.softirq.as_mut().expect("softirq probe attached").read_interval(mono_ns()).expect("first read");
+    probes
+        .softirq
+        .as_mut()
+        .expect("softirq probe attached")
+        .read_interval(mono_ns())
+        .expect("first read");
     udp_flood(&pair, 46_002, Duration::from_secs(2));
-    let iv = probes.softirq.as_mut().expect("softirq probe attached").read_interval(mono_ns()).expect("read");
+    let iv = probes
+        .softirq
+        .as_mut()
+        .expect("softirq probe attached")
+        .read_interval(mono_ns())
+        .expect("read");
     let ev = probes.softirq_events.as_mut().expect("events probe");
     let events = ev.drain().events.len() as u64;
     let lost: u64 = ev

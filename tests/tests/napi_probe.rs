@@ -81,7 +81,11 @@ fn device_case(no_btf: bool, port: u16, subnet: u8) {
     };
     // Baselines softirq first and, at the end, NAPI first: a NET_RX run ending between the two
     // reads then only ever adds to the softirq side of the comparison below.
-    let _ = probes.softirq.as_mut().expect("softirq probe attached").read_interval(hbwatch::clock::mono_ns());
+    let _ = probes
+        .softirq
+        .as_mut()
+        .expect("softirq probe attached")
+        .read_interval(hbwatch::clock::mono_ns());
     let _ = probes.packet.tick(hbwatch::clock::mono_ns());
 
     let (b, b_ip) = (pair.b.clone(), pair.b_ip.clone());
@@ -114,7 +118,12 @@ fn device_case(no_btf: bool, port: u16, subnet: u8) {
     let now = hbwatch::clock::mono_ns();
     let (records, errors) = probes.packet.tick(now);
     assert!(errors.is_empty(), "map reads failed: {errors:?}");
-    let softirq = probes.softirq.as_mut().expect("softirq probe attached").read_interval(now).expect("softirq read");
+    let softirq = probes
+        .softirq
+        .as_mut()
+        .expect("softirq probe attached")
+        .read_interval(now)
+        .expect("softirq read");
 
     let mut ours = BTreeMap::new(); // cpu → (polls, work, timed, time_sum)
     let mut napi_time_per_cpu = BTreeMap::<u32, u64>::new();

@@ -13,10 +13,10 @@ fn threaded_napi_is_named_and_its_thread_is_measured() {
     }
     const PORT: u16 = 41_331;
     let mut sc = Scenario::start_every("hbw-rx-napi", 191, PORT, &[], "10ms");
-    let b = sc.pair.b.clone();
-    let sh = |cmd: &str| {
+    let (a, b) = (sc.pair.a.clone(), sc.pair.b.clone());
+    let sh_in = |ns: &str, cmd: &str| {
         let out = Command::new("ip")
-            .args(["netns", "exec", &b, "sh", "-c", cmd])
+            .args(["netns", "exec", ns, "sh", "-c", cmd])
             .output()
             .expect("ip netns exec");
         assert!(
@@ -26,11 +26,16 @@ fn threaded_napi_is_named_and_its_thread_is_measured() {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
-    // veth polls through NAPI only with GRO on; then its NAPI can be threaded.
+    let sh = |cmd: &str| sh_in(&b, cmd);
+    // veth polls the receiver through NAPI only with GRO on there, and only for packets a TSO
+    // sender could not have merged; then that NAPI can be threaded.
+    sh_in(&a, "ethtool -K veth-a tso off");
     sh("ethtool -K veth-b gro on");
     sh("echo 1 > /sys/class/net/veth-b/threaded");
     assert_eq!(sh("cat /sys/class/net/veth-b/threaded"), "1");
-    let j = sc.record(5, &[], |_| std::thread::sleep(std::time::Duration::from_secs(1)));
+    let j = sc.record(5, &[], |_| {
+        std::thread::sleep(std::time::Duration::from_secs(1))
+    });
 
     let rec = &j["recording"];
     assert_eq!(rec["receive_model"], "threaded_napi", "{rec}");
@@ -48,7 +53,10 @@ fn threaded_napi_is_named_and_its_thread_is_measured() {
         })
         .unwrap_or_else(|| panic!("no napi/veth-b thread in sched_delay: {}", j["sched_delay"]));
     let runs = napi["runq_ns"]["count"].as_u64().unwrap_or(0);
-    assert!(runs >= 50, "napi thread ran {runs} times for ~400 heartbeats: {napi}");
+    assert!(
+        runs >= 50,
+        "napi thread ran {runs} times for ~400 heartbeats: {napi}"
+    );
     // The heartbeats still arrived: no gap.
     let gaps = j["diagnosis"]["gaps"].as_array().map_or(0, Vec::len);
     assert_eq!(gaps, 0, "{}", j["diagnosis"]["gaps"]);

@@ -10,8 +10,7 @@ use crate::recording::{
     ReadStats,
     records::{
         ClockAnchor, CollectorStatus, Header, HostConfig, ProgramRejection, Record, RxModel,
-        StopInfo,
-        SystemSample,
+        StopInfo, SystemSample,
     },
 };
 

@@ -10,8 +10,8 @@ use crate::recording::records::{RxModel, RxThread, RxThreadKind};
 /// threads by name from /proc (kernel threads live in the initial PID namespace, so NAPI threads
 /// of devices in other network namespaces are found too).
 pub fn read(host: &HostRoot, at_mono_ns: u64) -> RxModel {
-    let preempt_rt = std::fs::read_to_string(host.path("sys/kernel/realtime"))
-        .is_ok_and(|s| s.trim() == "1");
+    let preempt_rt =
+        std::fs::read_to_string(host.path("sys/kernel/realtime")).is_ok_and(|s| s.trim() == "1");
     let mut threaded_devices = Vec::new();
     let mut interfaces = Vec::new();
     if let Ok(entries) = std::fs::read_dir(host.path("sys/class/net")) {
@@ -124,15 +124,33 @@ mod tests {
         let nics = vec!["eth0".to_owned()];
         let none: Vec<String> = Vec::new();
         let act = |a: &str| vec![a.to_owned()];
-        assert_eq!(classify("ksoftirqd/3", false, &none, &nics), Some(RxThreadKind::Ksoftirqd));
-        assert_eq!(classify("napi/eth0-8193", false, &none, &nics), Some(RxThreadKind::Napi));
+        assert_eq!(
+            classify("ksoftirqd/3", false, &none, &nics),
+            Some(RxThreadKind::Ksoftirqd)
+        );
+        assert_eq!(
+            classify("napi/eth0-8193", false, &none, &nics),
+            Some(RxThreadKind::Napi)
+        );
         let rx = Some(RxThreadKind::IrqThread);
-        assert_eq!(classify("irq/34-virtio4-", true, &act("virtio4-input.0"), &nics), rx);
-        assert_eq!(classify("irq/35-virtio4-", true, &act("virtio4-output.0"), &nics), None);
-        assert_eq!(classify("irq/61-eth0-TxR", true, &act("eth0-TxRx-0"), &nics), rx);
+        assert_eq!(
+            classify("irq/34-virtio4-", true, &act("virtio4-input.0"), &nics),
+            rx
+        );
+        assert_eq!(
+            classify("irq/35-virtio4-", true, &act("virtio4-output.0"), &nics),
+            None
+        );
+        assert_eq!(
+            classify("irq/61-eth0-TxR", true, &act("eth0-TxRx-0"), &nics),
+            rx
+        );
         assert_eq!(classify("irq/9-acpi", true, &act("acpi"), &nics), None);
         // Threaded IRQs of a non-RT kernel are not where its receive work runs.
-        assert_eq!(classify("irq/61-eth0-TxR", false, &act("eth0-TxRx-0"), &nics), None);
+        assert_eq!(
+            classify("irq/61-eth0-TxR", false, &act("eth0-TxRx-0"), &nics),
+            None
+        );
         assert_eq!(classify("kworker/0:1", true, &none, &nics), None);
     }
 

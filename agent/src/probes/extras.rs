@@ -4,13 +4,10 @@
 use agent_common::{drops::NO_OFFSET, names, sched::TaskOffsets, tracepoints::TracepointOffsets};
 use aya::Btf;
 
-use super::{
-    loader::ProbeOptions,
-    sched::SchedProbe,
-    softirq_events::SoftirqEventsProbe,
-    stacks::StackProbe,
-};
 use super::object::Object;
+use super::{
+    loader::ProbeOptions, sched::SchedProbe, softirq_events::SoftirqEventsProbe, stacks::StackProbe,
+};
 use crate::{
     clock,
     collectors::host::HostRoot,

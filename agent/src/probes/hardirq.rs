@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use agent_common::{hardirq::HardirqStats, names};
 use aya::{
-    Btf, maps::{MapData, PerCpuHashMap},
+    Btf,
+    maps::{MapData, PerCpuHashMap},
 };
 
 use super::drops::{attach_btf, attach_classic, read_percpu_hash, status, take_percpu_hash};

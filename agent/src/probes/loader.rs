@@ -195,7 +195,11 @@ impl Probes {
         pids.resize(MAX_CPUS, 0);
         let (vec_offset, tp_offsets, classic_fields) = match &classic.fields {
             Ok((vec, c)) => (*vec, c.offsets, Some(c)),
-            Err(_) => (8, agent_common::tracepoints::TracepointOffsets::UNKNOWN, None),
+            Err(_) => (
+                8,
+                agent_common::tracepoints::TracepointOffsets::UNKNOWN,
+                None,
+            ),
         };
         let all_stacks = u32::from(opts.stacks.is_some_and(|s| s.all_stacks));
         let task_offsets = match &task_offsets_read {

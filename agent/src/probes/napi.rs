@@ -10,7 +10,8 @@ use agent_common::{
     napi::{NAPI_SLOTS, NapiKey, NapiSlot, NapiStats},
 };
 use aya::{
-    Btf, maps::{MapData, PerCpuArray, PerCpuHashMap},
+    Btf,
+    maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
 
 use super::drops::{attach_btf, attach_classic, read_percpu_hash, status, take_percpu_hash};

@@ -6,6 +6,7 @@ use std::path::Path;
 use agent_common::{drops::KernelOffsets, names};
 use aya::Btf;
 
+use super::object::Object;
 use super::{
     btf::{KernelBtf, VMLINUX},
     classic::ClassicFields,
@@ -14,7 +15,6 @@ use super::{
     napi::NapiProbe,
     portwatch::{PortWatchProbe, WatchPort},
 };
-use super::object::Object;
 use crate::{
     collectors::host::HostRoot,
     recording::records::{CollectorState, CollectorStatus, LostEvents, PacketTables, Record},

@@ -12,7 +12,8 @@ use agent_common::{
     portwatch::{PortEvent, PortEventKind},
 };
 use aya::{
-    Btf, maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    Btf,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
 };
 
 use super::drops::{attach_btf, status};

@@ -9,7 +9,8 @@ use agent_common::{
     sched::{SchedStats, SchedTimes, TaskOffsets},
 };
 use aya::{
-    Btf, maps::{HashMap, MapData},
+    Btf,
+    maps::{HashMap, MapData},
 };
 
 use super::btf::KernelBtf;

@@ -7,7 +7,8 @@ use agent_common::{
     softirq::{MAX_VECTORS, SoftirqStats},
 };
 use aya::{
-    Btf, maps::{MapData, PerCpuArray},
+    Btf,
+    maps::{MapData, PerCpuArray},
 };
 
 use super::object::{Object, Via, attach_either};
@@ -49,11 +50,7 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
 impl SoftirqProbe {
     /// Each program on its own: tp_btf where `btf` is given, falling back to its classic twin
     /// when the kernel refuses it; the probe runs when entry and exit are attached either way.
-    pub fn attach(
-        ebpf: &mut Object,
-        btf: Option<&Btf>,
-        host: &HostRoot,
-    ) -> Result<Self, String> {
+    pub fn attach(ebpf: &mut Object, btf: Option<&Btf>, host: &HostRoot) -> Result<Self, String> {
         let mut missing_raise = None;
         let mut via = Vec::new();
         for (btf_name, tp_name, tracepoint) in PROGRAMS {

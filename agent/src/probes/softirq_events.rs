@@ -5,9 +5,7 @@ use agent_common::{
     names,
     softirq::WAIT_UNKNOWN,
 };
-use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
-};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 
 use super::object::Object;
 use crate::recording::records::{LostEvents, SoftirqEvent, SoftirqEvents};

@@ -16,11 +16,11 @@ use aya::{
     },
 };
 
+use super::object::Object;
 use super::{
     cpu_tasks::{self, TaskCell, TaskFold},
     kallsyms::Kallsyms,
 };
-use super::object::Object;
 use crate::{
     collectors::host::HostRoot,
     recording::records::{CpuTaskSamples, FoldedStack, StackContext, StackSamples},

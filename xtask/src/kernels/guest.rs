@@ -24,7 +24,8 @@ const HOST_PROGRAMS: &[&str] = &["/usr/sbin/ip", "/usr/sbin/nft"];
 const APPLETS: &[&str] = &[
     "sh", "mount", "mkdir", "ln", "cat", "echo", "sleep", "poweroff", "insmod", "uname", "sync",
     "kill", "ls", "grep", "sed", "cp", "rm", "ps", "chmod", "dmesg", "timeout", "pidof", "taskset",
-    "chrt", "head", "tail", "wc", "tr", "seq", "true", "false", "test", "[", "env", "nproc", "mktemp",
+    "chrt", "head", "tail", "wc", "tr", "seq", "true", "false", "test", "[", "env", "nproc",
+    "mktemp",
 ];
 
 /// A kernel package unpacked into the cache.
@@ -126,16 +127,23 @@ impl Initramfs {
         let mut fs_ = Initramfs::default();
         fs_.copy("/bin/busybox", Path::new("/bin/busybox"));
         for a in APPLETS {
-            fs_.files
-                .insert(PathBuf::from(format!("/bin/{a}")), Source::Symlink("busybox".into()));
+            fs_.files.insert(
+                PathBuf::from(format!("/bin/{a}")),
+                Source::Symlink("busybox".into()),
+            );
         }
         fs_.bytes("/init", INIT.as_bytes().to_vec(), 0o755);
         fs_.bytes("/etc/hbwatch-steps", steps.as_bytes().to_vec(), 0o644);
         let mut programs: Vec<(String, PathBuf)> = HOST_PROGRAMS
             .iter()
             .map(|p| {
-                let name = Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned());
-                (format!("/bin/{}", name.unwrap_or_default()), PathBuf::from(p))
+                let name = Path::new(p)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                (
+                    format!("/bin/{}", name.unwrap_or_default()),
+                    PathBuf::from(p),
+                )
             })
             .collect();
         programs.extend(
@@ -178,10 +186,12 @@ impl Initramfs {
             .arg(&kernel.release))?;
         let mut order = Vec::new();
         for name in names {
-            let deps = run(Command::new("modprobe")
-                .arg("-d")
-                .arg(&kernel.root)
-                .args(["-S", &kernel.release, "--show-depends", name]))?;
+            let deps = run(Command::new("modprobe").arg("-d").arg(&kernel.root).args([
+                "-S",
+                &kernel.release,
+                "--show-depends",
+                name,
+            ]))?;
             for line in deps.lines() {
                 // "insmod /path/to/x.ko.xz" ("builtin x" lines need nothing).
                 let Some(path) = line.strip_prefix("insmod ") else {
@@ -212,7 +222,9 @@ impl Initramfs {
     pub fn write(&self, out: &Path, scratch: &Path) -> Result<()> {
         let _ = fs::remove_dir_all(scratch);
         fs::create_dir_all(scratch)?;
-        for dir in ["proc", "sys", "dev", "tmp", "run", "mods", "etc", "bin", "var"] {
+        for dir in [
+            "proc", "sys", "dev", "tmp", "run", "mods", "etc", "bin", "var",
+        ] {
             fs::create_dir_all(scratch.join(dir))?;
         }
         for (guest, src) in &self.files {
@@ -222,8 +234,9 @@ impl Initramfs {
             }
             match src {
                 Source::Copy(host) => {
-                    fs::copy(host, &dst)
-                        .with_context(|| format!("copying {} into the initramfs", host.display()))?;
+                    fs::copy(host, &dst).with_context(|| {
+                        format!("copying {} into the initramfs", host.display())
+                    })?;
                 }
                 Source::Bytes(data, mode) => {
                     fs::write(&dst, data)?;
@@ -237,7 +250,8 @@ impl Initramfs {
             }
         }
         let list = run(Command::new("find").arg(".").current_dir(scratch))?;
-        let archive = fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let archive =
+            fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
         let mut cpio = Command::new("cpio")
             .args(["-o", "-H", "newc", "--quiet"])
             .current_dir(scratch)
@@ -278,7 +292,10 @@ fn decompress(path: &Path) -> Result<Vec<u8>> {
 
 /// The shared libraries (and the dynamic loader) a host program needs, from `ldd`.
 fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
-    let out = Command::new("ldd").arg(bin).output().context("running ldd")?;
+    let out = Command::new("ldd")
+        .arg(bin)
+        .output()
+        .context("running ldd")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut libs = Vec::new();
     for line in text.lines() {

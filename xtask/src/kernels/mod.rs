@@ -49,7 +49,8 @@ pub fn pins(root: &Path) -> Result<Vec<Pin>> {
     let path = root.join("xtask/kernels.toml");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let pins: Pins = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let pins: Pins =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     Ok(pins.kernel)
 }
 
@@ -147,7 +148,11 @@ fn host_row(bin: &Path, work: &Path) -> Row {
     let script = format!(
         "OUT={out}\nPATH={bindir}:$PATH\n{helpers}\n{STEPS}\n",
         out = out.display(),
-        bindir = bin.parent().map(PathBuf::from).unwrap_or_default().display(),
+        bindir = bin
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .display(),
         helpers = section_helper(),
     );
     let _ = std::fs::remove_file(&out);

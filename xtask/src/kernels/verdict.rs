@@ -151,7 +151,9 @@ pub fn judge(name: &str, release: &str, b: &Boot) -> Row {
             problems.push(format!("{mode} report: no JSON"));
             continue;
         }
-        let softirq = families.get("softirq").map(|f| if mode == "default" { &f.0 } else { &f.1 });
+        let softirq = families
+            .get("softirq")
+            .map(|f| if mode == "default" { &f.0 } else { &f.1 });
         if !softirq.is_some_and(|s| s != "off" && !s.is_empty()) {
             problems.push(format!("{mode}: the softirq probe did not run"));
         }
@@ -249,7 +251,13 @@ pub fn table(rows: &[Row]) -> String {
         lines.push(l);
     }
     let widths: Vec<usize> = (0..lines[0].len())
-        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for l in &lines {
         let cells: Vec<String> = l

@@ -47,7 +47,12 @@ mod tests {
         let mut out = Vec::new();
         render_text(&s, &mut out).expect("render");
         let text = String::from_utf8(out).expect("utf8");
-        assert!(text.contains("verifier log of softirq_entry (tp_btf softirq_entry), last 12 of 31 lines"), "{text}");
+        assert!(
+            text.contains(
+                "verifier log of softirq_entry (tp_btf softirq_entry), last 12 of 31 lines"
+            ),
+            "{text}"
+        );
         assert!(text.contains("R1 unbounded memory access"), "{text}");
         assert!(!text.contains(" 18: insn"), "{text}");
         assert!(text.contains("19: insn"), "{text}");
