@@ -239,6 +239,16 @@ fn apply_then_undo_restores_sysctl_rps_irq_and_affinity_exactly() {
         !script.with_extension("state").join("3").exists(),
         "undo left saved state"
     );
+    // Undo with nothing saved falls back to the recorded values, and saves nothing itself.
+    ok(
+        &script_in(&ns, &script, &["undo", "1"]),
+        "undo without saved values",
+    );
+    assert_eq!(read_in(&ns, "/proc/sys/net/core/somaxconn"), somaxconn_orig);
+    assert!(
+        !script.with_extension("state").join("1").exists(),
+        "a fallback undo saved state"
+    );
 }
 
 #[test]

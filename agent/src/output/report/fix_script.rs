@@ -59,10 +59,10 @@ restore() {
 # same_process PID COMM: refuses to act on a PID that now runs something else.
 same_process() {
     now=$(cat "/proc/$1/comm" 2>/dev/null || true)
-    if [ "$now" != "$2" ]; then
-        say "PID $1 now runs '${now:-nothing}', not '$2': not touching it (record and report again)"
-        exit 1
-    fi
+    [ "$now" = "$2" ] && return 0
+    if [ "$DRY_RUN" = 1 ]; then say "  would stop: PID $1 now runs '${now:-nothing}', not '$2'"; return 0; fi
+    say "PID $1 now runs '${now:-nothing}', not '$2': not touching it (record and report again)"
+    exit 1
 }
 "#;
 
@@ -154,8 +154,9 @@ fn pids_in(cmd: &str) -> Vec<u32> {
     pids
 }
 
-/// One block's function body: for each command, its saves or PID checks, then the command.
-fn body(s: &mut String, n: usize, cmds: &[String], comm: &str) {
+/// One block's function body: for each command its PID checks and (when `save_first`, as apply
+/// does) the saves of what it overwrites, then the command.
+fn body(s: &mut String, n: usize, cmds: &[String], comm: &str, save_first: bool) {
     s.push_str("    :\n");
     for c in cmds {
         match classify(c) {
@@ -175,8 +176,10 @@ fn body(s: &mut String, n: usize, cmds: &[String], comm: &str) {
                 for p in pids_in(&t) {
                     let _ = writeln!(s, "    same_process {p} {}", quote(comm));
                 }
-                for f in files_written(&t) {
-                    let _ = writeln!(s, "    save {n} {}", quote(&f));
+                if save_first {
+                    for f in files_written(&t) {
+                        let _ = writeln!(s, "    save {n} {}", quote(&f));
+                    }
                 }
                 let _ = writeln!(s, "    run {}", quote(&t));
             }
@@ -234,13 +237,13 @@ pub fn script(recs: &[Recommendation], source: &str) -> String {
             let _ = writeln!(s, "# verify: {}", comment(v));
         }
         let _ = writeln!(s, "apply_{n}() {{");
-        body(&mut s, n, &r.apply, &r.subject);
+        body(&mut s, n, &r.apply, &r.subject, true);
         let _ = writeln!(s, "}}\nundo_{n}() {{");
         let _ = writeln!(s, "    restore {n} && return 0");
         if r.undo.is_empty() {
             s.push_str("    say \"  nothing to undo: this block only inspects or needs a manual change\"\n");
         }
-        body(&mut s, n, &r.undo, &r.subject);
+        body(&mut s, n, &r.undo, &r.subject, false);
         s.push_str("}\n");
     }
     let _ = writeln!(s, "\nBLOCKS={}\n\nlist() {{", recs.len());
@@ -384,6 +387,8 @@ mod tests {
         );
         let undo = &s[s.find("undo_1() {").expect("undo_1")..];
         assert!(undo.contains("restore 1 && return 0"), "{undo}");
+        // Undo without saved values runs the recorded ones and saves nothing itself.
+        assert!(!undo.contains("save 1"), "{undo}");
         assert!(s.starts_with("#!/bin/sh\n") && s.contains("\nset -eu\n"));
         assert!(s.contains("BLOCKS=1") && s.contains("id -u"));
     }
