@@ -95,7 +95,12 @@ pub fn build(bin: &Path, workspace: &Path, out: &Path) -> Result<Dist> {
 
     let container = out.join("container");
     fs::create_dir_all(&container)?;
-    install(bin, &container.join("hbwatch"), 0o755)?;
+    let image_bin = container.join("hbwatch");
+    install(bin, &image_bin, 0o755)?;
+    let _ = Command::new("strip")
+        .arg("--strip-debug")
+        .arg(&image_bin)
+        .status();
     install(
         &workspace.join("docs/deploy/Containerfile"),
         &container.join("Containerfile"),
