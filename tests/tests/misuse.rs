@@ -412,6 +412,7 @@ fn cases(fx: &Fixtures) -> Vec<Case> {
             &["report", &p("good.hbw"), "--gap", "0"],
             "gap numbers start at 1",
         ),
+        case(&["man", "--dir", &p("notes.txt")], "not a folder"),
         // A subcommand's errors point to its own help.
         case(&["report", "--bogus"], "try `hbwatch report --help`"),
         case(
