@@ -120,6 +120,8 @@ fn export_every_format_of_a_recorded_gap() {
         rec.to_str().expect("utf8"),
         "--gap",
         &gap_arg,
+        // Recorded with --all-stacks: draw them all, not only the softirq ones.
+        "--all-stacks",
         "--flamegraph",
         &p("f.svg"),
         "--folded",
@@ -194,6 +196,7 @@ fn export_every_format_of_a_recorded_gap() {
         rec.to_str().expect("utf8"),
         "--gap",
         &gap_arg,
+        "--all-stacks",
         "--diff-baseline",
         "--flamegraph",
         &p("diff.svg"),

@@ -9,7 +9,10 @@ use std::{
 
 use hbwatch::{
     collectors::host::HostRoot,
-    recording::{Record, RecordingWriter, records::StopInfo},
+    recording::{
+        Record, RecordingWriter,
+        records::{FoldedStack, StackSamples, StopInfo},
+    },
     session::build_header,
 };
 use hbwatch_tests::{hbwatch_bin, tempdir};
@@ -52,6 +55,7 @@ impl Fixtures {
         }))
         .expect("push");
         w.flush().expect("flush");
+        stacks_recording(&f("stacks.hbw"), false, Vec::new());
         let bytes = std::fs::read(&good).expect("read recording");
         std::fs::write(f("preamble-cut.hbw"), &bytes[..12]).expect("write");
         std::fs::write(f("header-cut.hbw"), &bytes[..30]).expect("write");
@@ -73,6 +77,29 @@ impl Fixtures {
     fn path(&self, name: &str) -> String {
         self.dir.join(name).to_str().expect("utf8 path").to_owned()
     }
+}
+
+/// A recording whose stack sampler took 996 samples, keeping `stacks` (none in softirq context).
+fn stacks_recording(path: &Path, all_stacks: bool, stacks: Vec<FoldedStack>) {
+    let header = build_header(&HostRoot::default(), vec!["misuse".into()]);
+    let t0 = header.anchor.mono_ns;
+    let mut w = RecordingWriter::create(path, false, &header).expect("create recording");
+    w.push(&Record::Stacks(StackSamples {
+        start_mono_ns: t0,
+        end_mono_ns: t0 + 1_000_000_000,
+        rate_hz: 99,
+        all_stacks,
+        samples: 996,
+        dropped: 0,
+        stacks,
+    }))
+    .expect("push");
+    w.push(&Record::Stop(StopInfo {
+        at_mono_ns: t0 + 2_000_000_000,
+        reason: "test".into(),
+    }))
+    .expect("push");
+    w.flush().expect("flush");
 }
 
 /// One misuse: arguments and a fragment the single error line must contain.
@@ -176,7 +203,17 @@ fn cases(fx: &Fixtures) -> Vec<Case> {
         // Recordings that are not recordings.
         case(&["report", &p("notes.txt")], "not an hbwatch recording"),
         case(&["report", &p("empty.hbw")], "not an hbwatch recording"),
-        case(&["report", "/dev/null"], "not an hbwatch recording"),
+        // Devices and pipes are refused before a byte is read (`-` is how to pass a pipe).
+        case(&["report", "/dev/null"], "is a character device"),
+        case(&["report", "/dev/zero"], "is a character device"),
+        case(
+            &["export", "/dev/zero", "--json", &p("new.json")],
+            "is a character device",
+        ),
+        case(
+            &["export", &p("good.hbw"), "--json", "/dev/null", "--force"],
+            "is a character device",
+        ),
         case(
             &["report", &p("preamble-cut.hbw")],
             "ends inside the preamble",
@@ -283,6 +320,116 @@ fn cases(fx: &Fixtures) -> Vec<Case> {
         case(
             &["export", &p("good.hbw"), "--flamegraph", &p("folder")],
             "is a directory",
+        ),
+        case(
+            &[
+                "export",
+                &p("good.hbw"),
+                "--json",
+                &p("good.hbw"),
+                "--force",
+            ],
+            "is the recording being read",
+        ),
+        case(
+            &[
+                "export",
+                &p("good.hbw"),
+                "--json",
+                &format!("{}/../good.hbw", p("folder")),
+                "--force",
+            ],
+            "is the recording being read",
+        ),
+        case(
+            &[
+                "report",
+                &p("good.hbw"),
+                "--fix-script",
+                &p("good.hbw"),
+                "--force",
+            ],
+            "is the recording being read",
+        ),
+        case(
+            &[
+                "export",
+                &p("good.hbw"),
+                "--json",
+                &p("x.json"),
+                "--ndjson",
+                &format!("{}/../x.json", p("folder")),
+            ],
+            "are one file",
+        ),
+        case(
+            &["export", &p("good.hbw"), "--json", "-", "--ndjson", "-"],
+            "only one export can go to standard output",
+        ),
+        case(
+            &["export", &p("good.hbw"), "--flamegraph", "-"],
+            "can write to standard output",
+        ),
+        case(
+            &["report", &p("good.hbw"), "--fix-script", &p("exists.svg")],
+            "(use --force)",
+        ),
+        case(&["report", &p("good.hbw"), "--force"], "--fix-script"),
+        case(
+            &["export", &p("stacks.hbw"), "--flamegraph", &p("new.svg")],
+            "0 of 996 samples ran in softirq context",
+        ),
+        case(
+            &[
+                "export",
+                &p("good.hbw"),
+                "--from",
+                "2020-01-01T00:00:00Z",
+                "--to",
+                "2020-01-02T00:00:00Z",
+                "--json",
+                &p("new.json"),
+            ],
+            "years..-",
+        ),
+        // Numbers out of range get a range message, not a parse error about a flag.
+        case(
+            &["report", &p("good.hbw"), "--gap", "-1"],
+            "gap numbers start at 1",
+        ),
+        case(
+            &[
+                "export",
+                &p("good.hbw"),
+                "--gap",
+                "-1",
+                "--json",
+                &p("new.json"),
+            ],
+            "gap numbers start at 1",
+        ),
+        case(
+            &["report", &p("good.hbw"), "--gap", "0"],
+            "gap numbers start at 1",
+        ),
+        case(&["man", "--dir", &p("notes.txt")], "not a folder"),
+        // A subcommand's errors point to its own help.
+        case(&["report", "--bogus"], "try `hbwatch report --help`"),
+        case(
+            &["record", "-d", "1s", "-o", &p("exists.hbw"), "--gap", "1"],
+            "unexpected argument '--gap'",
+        ),
+        case(
+            &[
+                "record",
+                "-d",
+                "1s",
+                "-o",
+                &p("exists.hbw"),
+                "--fix-script",
+                "f.sh",
+            ],
+            "try `hbwatch record --help`",
         ),
         case(
             &["check", "--iface", "nosuch"],

@@ -1,6 +1,7 @@
 //! `hbwatch report` on synthetic recordings written through the real writer: the ranked verdict
 //! per cause in JSON, golden text/Markdown/JSON reports (`HBWATCH_BLESS=1` rewrites them), `--gap`,
-//! and `--fix-script` (mode 0600, no symlink following, undo section, parses with `bash -n`).
+//! and `--fix-script` (mode 0600, no symlink following, numbered blocks with their undo, parses
+//! with `bash -n`).
 
 use std::{os::unix::fs::PermissionsExt as _, path::Path, process::Command};
 
@@ -240,10 +241,16 @@ fn fix_script_is_private_reviewable_and_has_an_undo_section() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let text = std::fs::read_to_string(&path).expect("read script");
     assert!(text.starts_with("#!/bin/sh\n"));
+    // Numbered blocks, each with its apply and undo side by side.
+    let (apply, undo) = (
+        text.find("\napply_1() {").expect("apply_1"),
+        text.find("\nundo_1() {").expect("undo_1"),
+    );
     assert!(
-        text.contains("\napply() {") && text.contains("\nundo() {"),
+        apply < undo && !text[apply..undo].contains("\n# ["),
         "{text}"
     );
+    assert!(text.contains("\nset -eu\n"), "{text}");
     assert!(
         text.contains("sysctl -w net.core.netdev_max_backlog="),
         "{text}"
@@ -261,6 +268,21 @@ fn fix_script_is_private_reviewable_and_has_an_undo_section() {
     // Without an argument it only prints usage: nothing is applied.
     let dry = Command::new("sh").arg(&path).output().expect("sh");
     assert_eq!(dry.status.code(), Some(2));
+    let list = Command::new("sh")
+        .arg(&path)
+        .arg("list")
+        .output()
+        .expect("sh list");
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("netdev-max-backlog"),
+        "{}",
+        String::from_utf8_lossy(&list.stdout)
+    );
 
     // Never over an existing file, never through a symlink.
     let again = report(dir.path(), "f.hbw", &["--fix-script", "fix.sh"]);

@@ -3,6 +3,7 @@
 //! work on a clean clone with nothing installed by hand.
 
 mod bench;
+mod dist;
 mod kernels;
 mod setup;
 
@@ -35,6 +36,16 @@ enum Cmd {
         /// Extra arguments passed to `cargo test` (e.g. a test name filter after `--`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Set up, build release, then make target/dist/hbwatch_<version>_<arch>.deb (binary, systemd
+    /// unit, man pages, completions) and target/dist/container/ (Containerfile + binary).
+    Dist {
+        /// Package this binary instead of building the release one.
+        #[arg(long, value_name = "PATH")]
+        bin: Option<std::path::PathBuf>,
+        /// Output folder [default: target/dist].
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
     },
     /// Set up, build release, then measure overhead, recording size and report speed (as root).
     Bench {
@@ -111,6 +122,27 @@ fn run(cli: Cli) -> Result<()> {
                     strict,
                 },
             )
+        }
+        Cmd::Dist { bin, out } => {
+            let root = workspace_root()?;
+            let bin = match bin {
+                Some(b) => b,
+                None => {
+                    setup::all(setup::Needs::Run)?;
+                    cargo(&["build", "--release", "-p", "hbwatch"])?;
+                    root.join("target/release/hbwatch")
+                }
+            };
+            let out = out.unwrap_or_else(|| root.join("target/dist"));
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let d = dist::build(&bin, &root, &out)?;
+            eprintln!("xtask: wrote {}", d.deb.display());
+            eprintln!(
+                "xtask: container context {} (podman build -t hbwatch {})",
+                d.container.display(),
+                d.container.display()
+            );
+            Ok(())
         }
         Cmd::Bench { which } => {
             setup::all(setup::Needs::Tests)?;

@@ -38,8 +38,8 @@ pub enum Command {
     Presets,
     /// Print shell completions for SHELL to stdout.
     Completions(CompletionsArgs),
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the man page (roff) to stdout, or write one page per subcommand into --dir.
+    Man(ManArgs),
     /// A one-minute tour (needs root, ip and nft): two namespaces, a UDP heartbeat, a
     /// receive-buffer overflow, a receiver stall and a firewall drop, recorded and explained.
     Demo(DemoArgs),
@@ -148,10 +148,10 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The recording to read.
+    /// The recording to read (`-`: standard input).
     pub path: PathBuf,
     /// Limit to the evidence window of heartbeat gap N (as numbered by the report).
-    #[arg(long, value_name = "N", conflicts_with_all = ["from", "to"])]
+    #[arg(long, value_name = "N", conflicts_with_all = ["from", "to"], allow_negative_numbers = true, value_parser = parse_gap_number)]
     pub gap: Option<u32>,
     /// Window start: an offset from the recording start (+10s) or an RFC 3339 time.
     #[arg(long, value_name = "T", value_parser = crate::output::export::window::parse_time)]
@@ -162,30 +162,42 @@ pub struct ExportArgs {
     /// Kernel stacks as an interactive SVG flamegraph (inferno).
     #[arg(long, value_name = "OUT.svg")]
     pub flamegraph: Option<PathBuf>,
-    /// Kernel stacks as folded text (flamegraph.pl, speedscope).
+    /// Kernel stacks as folded text (flamegraph.pl, speedscope); `-` writes to standard output.
     #[arg(long, value_name = "OUT.folded")]
     pub folded: Option<PathBuf>,
     /// Make --flamegraph differential: the window against the rest of the recording.
     #[arg(long, requires = "flamegraph")]
     pub diff_baseline: bool,
+    /// Draw every recorded kernel stack, not only those sampled in softirq context (needs a
+    /// recording made with `record --all-stacks` to add anything).
+    #[arg(long)]
+    pub all_stacks: bool,
     /// HdrHistogram .hgrm and .hlog files into this folder (created if missing).
     #[arg(long, value_name = "DIR")]
     pub histograms: Option<PathBuf>,
     /// Timeline picture (SVG): heartbeats, NET_RX wait p99, drops, gaps.
     #[arg(long, value_name = "OUT.svg")]
     pub timeline: Option<PathBuf>,
-    /// Chrome Trace Event JSON for Perfetto or chrome://tracing.
+    /// Chrome Trace Event JSON for Perfetto or chrome://tracing; `-` writes to standard output.
     #[arg(long, value_name = "OUT.json")]
     pub trace: Option<PathBuf>,
-    /// Per-second series as one JSON document.
+    /// Per-second series as one JSON document; `-` writes to standard output.
     #[arg(long, value_name = "OUT.json")]
     pub json: Option<PathBuf>,
-    /// Per-second series as NDJSON (one object per line).
+    /// Per-second series as NDJSON (one object per line); `-` writes to standard output.
     #[arg(long, value_name = "OUT.ndjson")]
     pub ndjson: Option<PathBuf>,
     /// Overwrite output files that exist.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write hbwatch.1 and hbwatch-SUBCOMMAND.1 pages into this folder instead of one page to
+    /// stdout (how packages install them).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -283,13 +295,6 @@ pub struct HeartbeatArgs {
     /// A heartbeat gap is silence longer than this many expected intervals [default: 2].
     #[arg(long, value_name = "K", value_parser = parse_gap_factor)]
     pub gap_factor: Option<f64>,
-    /// Show only gap N (as numbered in the gap timeline), in full.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub gap: Option<u32>,
-    /// Also write the recommendations as a reviewable shell script with an undo section (mode
-    /// 0600, never overwrites; nothing is applied).
-    #[arg(long, value_name = "PATH")]
-    pub fix_script: Option<PathBuf>,
 }
 
 fn parse_tz(s: &str) -> Result<jiff::tz::TimeZone, String> {
@@ -309,7 +314,7 @@ pub fn parse_gap_factor(s: &str) -> Result<f64, String> {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// The recording to read.
+    /// The recording to read (`-`: standard input).
     pub path: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
@@ -318,12 +323,28 @@ pub struct ReportArgs {
     #[arg(long, value_name = "K", value_parser = parse_gap_factor)]
     pub gap_factor: Option<f64>,
     /// Show only gap N (as numbered in the gap timeline), in full.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_gap_number)]
     pub gap: Option<u32>,
-    /// Also write the recommendations as a reviewable shell script with an undo section (mode
-    /// 0600, never overwrites; nothing is applied).
+    /// Also write the recommendations as a reviewable shell script (`sh PATH list`, `apply N`,
+    /// `undo N`, `--dry-run`; mode 0600; nothing is applied by hbwatch).
     #[arg(long, value_name = "PATH")]
     pub fix_script: Option<PathBuf>,
+    /// Overwrite the --fix-script file if it exists.
+    #[arg(long, requires = "fix_script")]
+    pub force: bool,
+}
+
+/// A gap number as the report numbers them: 1, 2, ...
+pub fn parse_gap_number(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if (1..=i64::from(u32::MAX)).contains(&n) => Ok(n as u32),
+        Ok(_) => Err(format!(
+            "`{s}`: gap numbers start at 1 (as numbered in the report's gap timeline)"
+        )),
+        Err(_) => Err(format!(
+            "`{s}` is not a gap number; use 1, 2, ... as numbered in the report's gap timeline"
+        )),
+    }
 }
 
 /// A positive duration such as `30s`, `500ms`, `2m`, `1h30m`.

@@ -17,7 +17,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_RUNTIME: u8 = 1;
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             // --help and --version go to stdout with status 0.
@@ -25,7 +26,10 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("hbwatch: error: {}", one_line_clap_error(&e));
+            eprintln!(
+                "hbwatch: error: {}",
+                one_line_clap_error(&e, subcommand_of(&argv).as_deref())
+            );
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -40,7 +44,7 @@ pub fn main() -> ExitCode {
         Command::Export(a) => crate::commands::export::run(a),
         Command::Serve(a) => crate::commands::serve::run(a),
         Command::Completions(a) => crate::commands::docs::completions(a.shell),
-        Command::Man => crate::commands::docs::man(),
+        Command::Man(a) => crate::commands::docs::man(a.dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,9 +71,21 @@ fn demo_peer(a: args::DemoPeerArgs) -> Result<(), Failure> {
     .runtime()
 }
 
+/// The visible subcommand the command line names, if any: the first word that is one.
+fn subcommand_of(argv: &[std::ffi::OsString]) -> Option<String> {
+    use clap::CommandFactory as _;
+    let cmd = Cli::command();
+    argv.iter().skip(1).find_map(|a| {
+        let a = a.to_str()?;
+        cmd.get_subcommands()
+            .find(|s| !s.is_hide_set() && s.get_name() == a)
+            .map(|s| s.get_name().to_owned())
+    })
+}
+
 /// clap's usage error as one line (its first), so every bad-input message has the same shape;
-/// the usage block and tips clap adds are replaced by a pointer to `--help`.
-fn one_line_clap_error(e: &clap::Error) -> String {
+/// the usage block and tips clap adds are replaced by a pointer to the subcommand's `--help`.
+fn one_line_clap_error(e: &clap::Error, sub: Option<&str>) -> String {
     use clap::error::ErrorKind;
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
         return "no subcommand given (record, report, ...); try `hbwatch --help`".to_owned();
@@ -84,5 +100,8 @@ fn one_line_clap_error(e: &clap::Error) -> String {
         .collect();
     let message = message.join(" ");
     let message = message.strip_prefix("error: ").unwrap_or(&message);
-    format!("{message}; try `hbwatch --help`")
+    match sub {
+        Some(sub) => format!("{message}; try `hbwatch {sub} --help`"),
+        None => format!("{message}; try `hbwatch --help`"),
+    }
 }

@@ -17,9 +17,16 @@ pub fn read(root: &HostRoot, at_mono_ns: u64, only: Option<&str>) -> HostConfig 
     if !root.path("sys/class/net").is_dir() {
         unreadable.push("/sys/class/net: not found (no NIC can be checked)".to_owned());
     }
-    let nics = nic_names(root)
+    // Loopback is left out of the host-wide picture but may be asked for by name.
+    let names = match only {
+        Some(o) => interface_names(root)
+            .into_iter()
+            .filter(|n| n == o)
+            .collect(),
+        None => nic_names(root),
+    };
+    let nics = names
         .into_iter()
-        .filter(|n| only.is_none_or(|o| o == n))
         .map(|name| nic(root, &name, &interrupts, &mut unreadable))
         .collect();
     HostConfig {
@@ -34,10 +41,15 @@ pub fn read(root: &HostRoot, at_mono_ns: u64, only: Option<&str>) -> HostConfig 
 
 /// Interfaces in /sys/class/net except loopback.
 pub fn nic_names(root: &HostRoot) -> Vec<String> {
-    root.list("sys/class/net")
+    interface_names(root)
         .into_iter()
         .filter(|n| n != "lo")
         .collect()
+}
+
+/// Every interface in /sys/class/net, loopback included.
+pub fn interface_names(root: &HostRoot) -> Vec<String> {
+    root.list("sys/class/net")
 }
 
 fn nic(

@@ -47,7 +47,7 @@ pub fn check_with(
         None => HostRoot::default(),
     };
     if let Some(i) = iface {
-        let names = config::nic_names(&host);
+        let names = config::interface_names(&host);
         if !names.iter().any(|n| n == i) {
             return Err(anyhow!(
                 "unknown interface `{i}` (this host has: {})",

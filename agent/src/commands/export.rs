@@ -1,7 +1,6 @@
 //! `hbwatch export PATH`: writes the chosen window of a recording in the formats other tools read.
 
 use std::{
-    fs::File,
     io::{BufWriter, Write},
     os::unix::fs::DirBuilderExt as _,
     path::{Path, PathBuf},
@@ -11,7 +10,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    analysis::{RecordingSummary, diagnosis::diagnose},
+    analysis::{RecordingSummary, StackFilter, diagnosis::diagnose},
     cli::{Failure, ResultExt as _, args::ExportArgs},
     output::{
         export::{
@@ -22,31 +21,34 @@ use crate::{
         },
         units,
     },
-    recording::writer::{check_output_path, create_output},
+    recording::{
+        format::RecordingError,
+        input,
+        writer::{check_output_path, create_output},
+    },
 };
 
 pub fn run(a: ExportArgs) -> Result<(), Failure> {
-    let files: Vec<&PathBuf> = [
-        &a.flamegraph,
-        &a.folded,
-        &a.timeline,
-        &a.trace,
-        &a.json,
-        &a.ndjson,
+    // (flag, path, whether `-` may mean standard output)
+    let outputs: Vec<(&str, &PathBuf, bool)> = [
+        ("--flamegraph", &a.flamegraph, false),
+        ("--folded", &a.folded, true),
+        ("--timeline", &a.timeline, false),
+        ("--trace", &a.trace, true),
+        ("--json", &a.json, true),
+        ("--ndjson", &a.ndjson, true),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(flag, p, stdout_ok)| p.as_ref().map(|p| (flag, p, stdout_ok)))
     .collect();
-    if files.is_empty() && a.histograms.is_none() {
+    if outputs.is_empty() && a.histograms.is_none() {
         return Err(anyhow::anyhow!(
             "nothing to export: give at least one of --flamegraph, --folded, --histograms, --timeline, --trace, --json, --ndjson"
         ))
         .usage();
     }
     // Refuse bad output paths before reading anything.
-    for p in &files {
-        check_output_path(p, a.force).usage()?;
-    }
+    check_outputs(&a.path, &outputs, a.force).usage()?;
     if let Some(dir) = &a.histograms
         && dir.exists()
         && !dir.is_dir()
@@ -61,12 +63,18 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
     let rec = Recording::read(&a.path).usage()?;
     let summary = fold(&rec);
     let data = RecordingData::from_records(rec.header.clone(), rec.records.iter().cloned());
-    let fold_stacks = |start, end| inputs::fold_stacks(&rec.records, start, end);
+    let filter = if a.all_stacks {
+        StackFilter::All
+    } else {
+        StackFilter::Softirq
+    };
+    let fold_stacks = |start, end| inputs::fold_stacks(&rec.records, start, end, filter);
     let mut inputs = inputs::analysis_inputs(&summary, &rec.records);
     if !inputs.gaps.is_empty() {
         inputs::add_verdicts(&mut inputs.gaps, &diagnose(&summary, &rec.records));
     }
-    inputs.stacks = inputs::stack_kind(&summary).map(|kind| (&fold_stacks as StackFold, kind));
+    inputs.stacks =
+        inputs::stack_kind(&summary, filter).map(|kind| (&fold_stacks as StackFold, kind));
     let spec = match (a.gap, &a.from, &a.to) {
         (Some(n), _, _) => WindowSpec::Gap(n),
         (None, None, None) => WindowSpec::Whole,
@@ -78,10 +86,12 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
     let w = window::resolve(&spec, &data, &inputs.gaps).usage()?;
     let input = adapt::build(&data, &inputs, w);
     if (a.flamegraph.is_some() || a.folded.is_some()) && input.stacks.window.is_empty() {
+        let w = &input.window;
         return Err(anyhow::anyhow!(
-            "{}: no kernel stacks were sampled in {}; flamegraphs need a recording made with stack sampling",
+            "{} ({}): {}",
             a.path.display(),
-            input.window.label
+            w.label,
+            inputs::why_no_stacks(&rec.records, w.start_mono_ns, w.end_mono_ns, filter)
         ))
         .usage();
     }
@@ -97,6 +107,50 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
         "hbwatch: export done in {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Each output must be writable, none may be the recording being read (by inode, so neither
+/// `--force` nor another spelling of the path gets past it), no two may be one file, and at most
+/// one may be standard output.
+fn check_outputs(
+    input: &Path,
+    outputs: &[(&str, &PathBuf, bool)],
+    force: bool,
+) -> anyhow::Result<()> {
+    let input_id = input::identity_of_input(input);
+    let mut seen: Vec<(&str, &PathBuf, input::OutputIdentity)> = Vec::new();
+    let mut stdout_flag: Option<&str> = None;
+    for &(flag, p, stdout_ok) in outputs {
+        if input::is_stdio(p) {
+            if !stdout_ok {
+                anyhow::bail!(
+                    "{flag} -: only --folded, --trace, --json and --ndjson can write to standard output"
+                );
+            }
+            if let Some(other) = stdout_flag {
+                anyhow::bail!("{other} - and {flag} -: only one export can go to standard output");
+            }
+            stdout_flag = Some(flag);
+            continue;
+        }
+        let id = input::identity_of_output(p);
+        if id.inode.is_some() && id.inode == input_id {
+            return Err(RecordingError::IsTheInput {
+                path: p.to_path_buf(),
+            }
+            .into());
+        }
+        check_output_path(p, force)?;
+        if let Some((other, op, _)) = seen.iter().find(|(_, _, o)| o.same_as(&id)) {
+            anyhow::bail!(
+                "{other} {} and {flag} {}: are one file; give each export its own path",
+                op.display(),
+                p.display()
+            );
+        }
+        seen.push((flag, p, id));
+    }
     Ok(())
 }
 
@@ -168,12 +222,26 @@ fn write_histograms(dir: &Path, force: bool, input: &ExportInput) -> Result<(), 
     Ok(())
 }
 
-/// Creates `path` (0600, no symlinks, no overwrite without `--force`), writes it and reports.
+/// Creates `path` (0600, no symlinks, no overwrite without `--force`), writes it and reports;
+/// `-` writes to standard output.
 fn write_file(
     path: &Path,
     force: bool,
-    f: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+    f: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> Result<(), Failure> {
+    if input::is_stdio(path) {
+        let mut w = BufWriter::new(std::io::stdout().lock());
+        return match f(&mut w).and_then(|()| w.flush().map_err(anyhow::Error::from)) {
+            // The reader went away (`export … --ndjson - | head`): not an error of ours.
+            Err(e)
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+            {
+                Ok(())
+            }
+            other => other.context("writing to standard output").runtime(),
+        };
+    }
     let file = create_output(path, force).usage()?;
     let mut w = BufWriter::new(file);
     f(&mut w)

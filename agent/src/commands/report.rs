@@ -14,7 +14,12 @@ use crate::{
 
 pub fn run(a: ReportArgs) -> Result<(), Failure> {
     if let Some(p) = &a.fix_script {
-        crate::recording::writer::check_output_path(p, false).usage()?;
+        let id = crate::recording::input::identity_of_output(p);
+        if id.inode.is_some() && id.inode == crate::recording::input::identity_of_input(&a.path) {
+            return Err(crate::recording::format::RecordingError::IsTheInput { path: p.clone() })
+                .usage();
+        }
+        crate::recording::writer::check_output_path(p, a.force).usage()?;
     }
     let (summary, mut d) = summarize_and_diagnose(&a.path, a.gap_factor).usage()?;
     if let Some(n) = a.gap {
@@ -45,13 +50,14 @@ pub fn run(a: ReportArgs) -> Result<(), Failure> {
     }
     if let Some(p) = &a.fix_script {
         let recs = verdict::unique_recommendations(&d);
-        report::fix_script::write(p, &recs, &path)
+        report::fix_script::write(p, &recs, &path, a.force)
             .with_context(|| format!("writing the fix script {}", p.display()))
             .runtime()?;
         eprintln!(
-            "fix script written to {} ({} recommendation(s); review it, nothing was applied)",
+            "fix script written to {} ({} recommendation(s); review it, then `sh {} list`; nothing was applied)",
             p.display(),
-            recs.len()
+            recs.len(),
+            p.display()
         );
     }
     Ok(())

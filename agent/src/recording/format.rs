@@ -35,6 +35,12 @@ pub enum RecordingError {
     Exists { path: PathBuf },
     #[error("{path}: is a symbolic link; refusing to write through it")]
     Symlink { path: PathBuf },
+    #[error(
+        "{path}: is {kind}, not a regular file; give `-` to read standard input or write standard output"
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{path}: is the recording being read; refusing to write over it (even with --force)")]
+    IsTheInput { path: PathBuf },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

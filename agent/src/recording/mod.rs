@@ -15,6 +15,7 @@
 //! record kind it does not know (a newer minor version) as one skipped record, not a lost frame.
 
 pub mod format;
+pub mod input;
 pub mod reader;
 pub mod records;
 mod source;

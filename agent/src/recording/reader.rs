@@ -74,19 +74,24 @@ fn le_u32(b: &[u8]) -> u32 {
 impl RecordingReader {
     /// Opens a recording file; frames are read as the iterator advances. Bytes appended after
     /// this call (a recording still being written) are not read.
+    /// `-` reads standard input (see [`super::input::spool_stdin`]); any other path must be a
+    /// regular file: a FIFO or device is refused at once, never read (it could block or never end).
     pub fn open(path: &Path) -> Result<Self, RecordingError> {
-        let io = |source| RecordingError::Io {
+        if super::input::is_stdio(path) {
+            let file = super::input::spool_stdin()?;
+            let name = Path::new(super::input::STDIN_NAME);
+            let src = Source::from_file(file).map_err(|source| RecordingError::Io {
+                path: name.to_owned(),
+                source,
+            })?;
+            return Self::with_source(name, src);
+        }
+        let file = super::input::open_regular(path)?;
+        let src = Source::from_file(file).map_err(|source| RecordingError::Io {
             path: path.to_owned(),
             source,
-        };
-        let mut file = std::fs::File::open(path).map_err(io)?;
-        if !file.metadata().map_err(io)?.is_file() {
-            // A pipe or device (`report /dev/stdin`) cannot be read at offsets: take it whole.
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut file, &mut data).map_err(io)?;
-            return Self::from_bytes(path, data);
-        }
-        Self::with_source(path, Source::from_file(file).map_err(io)?)
+        })?;
+        Self::with_source(path, src)
     }
 
     /// `path` only names the data in errors.

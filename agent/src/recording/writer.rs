@@ -43,6 +43,13 @@ pub fn check_output_path(path: &Path, force: bool) -> Result<(), RecordingError>
                 "is a directory, expected a file path",
             )));
         }
+        Ok(m) if !m.is_file() => {
+            // Writing into a FIFO blocks until someone reads it; into a device, who knows.
+            return Err(RecordingError::NotAFile {
+                path: path.to_owned(),
+                kind: super::input::kind_of(m.file_type()),
+            });
+        }
         Ok(_) if !force => {
             return Err(RecordingError::Exists {
                 path: path.to_owned(),

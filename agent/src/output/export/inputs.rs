@@ -130,13 +130,13 @@ pub fn drops_per_second(summary: &RecordingSummary, records: &[Record]) -> Vec<D
         .collect()
 }
 
-/// What the recording's stack sampler sampled, for titles; `None` when it sampled nothing.
-pub fn stack_kind(summary: &RecordingSummary) -> Option<String> {
+/// What an export of the recording's stacks draws, for titles; `None` when it sampled nothing.
+pub fn stack_kind(summary: &RecordingSummary, filter: StackFilter) -> Option<String> {
     let st = &summary.ksched.stacks;
     if st.intervals == 0 {
         return None;
     }
-    let what = if st.all_stacks {
+    let what = if st.all_stacks && filter == StackFilter::All {
         "softirq and other kernel stacks"
     } else {
         "softirq kernel stacks"
@@ -144,17 +144,94 @@ pub fn stack_kind(summary: &RecordingSummary) -> Option<String> {
     Some(format!("{what} at {} Hz", st.rate_hz))
 }
 
-/// The stack fold exports use: every recorded stack in the window.
+/// The stack fold exports use: the window's stacks that `filter` keeps.
 pub fn fold_stacks(
     records: &[Record],
     start_mono_ns: u64,
     end_mono_ns: u64,
+    filter: StackFilter,
 ) -> BTreeMap<String, u64> {
-    folded_stacks(records, start_mono_ns, end_mono_ns, StackFilter::All)
+    folded_stacks(records, start_mono_ns, end_mono_ns, filter)
+}
+
+/// Why a window has no stack to draw, said as what is true of it: no samples at all, samples
+/// but none in softirq context (and whether the others were kept), or none in the kernel.
+pub fn why_no_stacks(
+    records: &[Record],
+    start_mono_ns: u64,
+    end_mono_ns: u64,
+    filter: StackFilter,
+) -> String {
+    let (mut taken, mut kept_others) = (0u64, false);
+    for r in records {
+        if let Record::Stacks(s) = r
+            && s.end_mono_ns > start_mono_ns
+            && s.start_mono_ns < end_mono_ns
+        {
+            taken += s.samples;
+            kept_others |= s.all_stacks;
+        }
+    }
+    match (taken, filter, kept_others) {
+        (0, _, _) => "no kernel stacks were sampled; flamegraphs need a recording made with stack sampling (record --stack-rate above 0)".to_owned(),
+        (n, StackFilter::Softirq, true) => format!(
+            "0 of {n} samples ran in softirq context; export --all-stacks draws the other kernel stacks this recording kept"
+        ),
+        (n, StackFilter::Softirq, false) => format!(
+            "0 of {n} samples ran in softirq context, and this recording kept only softirq stacks; record with --all-stacks, then export --all-stacks"
+        ),
+        (n, StackFilter::All, true) => format!(
+            "none of {n} samples caught a kernel stack (the CPUs ran user code or idled)"
+        ),
+        (n, StackFilter::All, false) => format!(
+            "0 of {n} samples ran in softirq context, and this recording kept only softirq stacks; record with --all-stacks to keep the others"
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_softirq_stacks_is_said_as_it_is() {
+        use crate::recording::records::{FoldedStack, StackContext, StackSamples};
+        let recs = |all_stacks, stacks: Vec<FoldedStack>| {
+            vec![Record::Stacks(StackSamples {
+                start_mono_ns: 10,
+                end_mono_ns: 20,
+                rate_hz: 99,
+                all_stacks,
+                samples: 996,
+                dropped: 0,
+                stacks,
+            })]
+        };
+        let other = FoldedStack {
+            context: StackContext::Other,
+            folded: "do_idle;cpu_idle".into(),
+            count: 996,
+        };
+        let kept = recs(true, vec![other]);
+        assert!(fold_stacks(&kept, 0, 30, StackFilter::Softirq).is_empty());
+        assert_eq!(
+            fold_stacks(&kept, 0, 30, StackFilter::All).len(),
+            1,
+            "--all-stacks draws them"
+        );
+        let m = why_no_stacks(&kept, 0, 30, StackFilter::Softirq);
+        assert!(
+            m.starts_with("0 of 996 samples ran in softirq context")
+                && m.contains("export --all-stacks"),
+            "{m}"
+        );
+        let m = why_no_stacks(&recs(false, vec![]), 0, 30, StackFilter::Softirq);
+        assert!(
+            m.starts_with("0 of 996 samples ran in softirq context")
+                && m.contains("record with --all-stacks"),
+            "{m}"
+        );
+        assert!(why_no_stacks(&kept, 30, 40, StackFilter::All).starts_with("no kernel stacks"));
+    }
+
     use super::*;
     use crate::recording::records::{
         DropCell, DropInterval, EventKind, HeartbeatEvent, PacketTables, ProbeAttempt,
@@ -227,6 +304,9 @@ mod tests {
             s.add(r);
         }
         let inputs = analysis_inputs(&s, &recs);
+        assert!(
+            why_no_stacks(&recs, 0, u64::MAX, StackFilter::Softirq).starts_with("no kernel stacks")
+        );
         assert_eq!(inputs.heartbeats.len(), 1);
         let hb = &inputs.heartbeats[0];
         assert_eq!(hb.source, "log:/var/log/app.log@100ms");
@@ -243,7 +323,7 @@ mod tests {
         assert_eq!(inputs.drops.len(), 1);
         assert_eq!(inputs.drops[0].by_reason.get("NO_SOCKET"), Some(&7));
         assert_eq!(inputs.drops[0].total, 7);
-        assert_eq!(stack_kind(&s), None);
+        assert_eq!(stack_kind(&s, StackFilter::Softirq), None);
         let mut gaps = inputs.gaps.clone();
         add_verdicts(&mut gaps, &crate::analysis::diagnosis::diagnose(&s, &recs));
         let cause = gaps[0].cause.as_deref().expect("a cause");

@@ -45,22 +45,42 @@ pub enum WindowSpec {
 pub enum WindowError {
     #[error("the recording has no heartbeat gap {wanted} (gaps: {have})")]
     NoSuchGap { wanted: u32, have: String },
-    #[error("the window {label} is empty or outside the recording ({start_s:.1}s..{end_s:.1}s)")]
+    #[error(
+        "the window {label} ({requested} from the recording start) is empty or outside the recording ({recording})"
+    )]
     Empty {
         label: String,
-        start_s: f64,
-        end_s: f64,
+        /// The requested ends as signed offsets from the recording start ("-6.9 years..+12.3s").
+        requested: String,
+        /// The recording's own span, as offsets and wall-clock times.
+        recording: String,
     },
 }
 
-fn to_mono(data: &RecordingData, t: &TimeSpec) -> u64 {
+/// A monotonic instant, signed: a wall-clock time before the recording maps before its start.
+fn to_mono(data: &RecordingData, t: &TimeSpec) -> i128 {
     match t {
-        TimeSpec::Offset(d) => data.first_mono_ns.saturating_add(d.as_nanos() as u64),
-        TimeSpec::Wall(rt) => {
-            let off = rt - data.header.anchor.offset_ns();
-            off.max(0) as u64
-        }
+        TimeSpec::Offset(d) => i128::from(data.first_mono_ns) + d.as_nanos() as i128,
+        TimeSpec::Wall(rt) => i128::from(*rt) - i128::from(data.header.anchor.offset_ns()),
     }
+}
+
+/// A signed offset from the recording start, readable at any size.
+fn offset_text(ns: i128) -> String {
+    let sign = if ns < 0 { '-' } else { '+' };
+    let s = ns.unsigned_abs() as f64 / 1e9;
+    let (v, unit) = match s {
+        s if s < 120.0 => (s, "s"),
+        s if s < 7200.0 => (s / 60.0, " min"),
+        s if s < 2.0 * 86_400.0 => (s / 3600.0, " h"),
+        s if s < 730.0 * 86_400.0 => (s / 86_400.0, " days"),
+        s => (s / (365.25 * 86_400.0), " years"),
+    };
+    format!("{sign}{v:.1}{unit}")
+}
+
+fn clamp_mono(t: i128) -> u64 {
+    t.clamp(0, i128::from(u64::MAX)) as u64
 }
 
 fn label_of(t: &TimeSpec) -> String {
@@ -104,17 +124,46 @@ pub fn resolve(
                 label: format!("gap {} ({})", g.number, g.source),
             }
         }
-        WindowSpec::Range { from, to } => Window {
-            start_mono_ns: from
+        WindowSpec::Range { from, to } => {
+            let start = from
                 .as_ref()
-                .map_or(whole.start_mono_ns, |t| to_mono(data, t)),
-            end_mono_ns: to.as_ref().map_or(whole.end_mono_ns, |t| to_mono(data, t)),
-            label: format!(
+                .map_or(i128::from(whole.start_mono_ns), |t| to_mono(data, t));
+            let end = to
+                .as_ref()
+                .map_or(i128::from(whole.end_mono_ns), |t| to_mono(data, t));
+            let label = format!(
                 "{}..{}",
                 from.as_ref().map_or("start".into(), label_of),
                 to.as_ref().map_or("end".into(), label_of)
-            ),
-        },
+            );
+            // Decided on the signed ends: clamping first made a range from years before the
+            // recording look like one that starts with it.
+            if end <= start
+                || start >= i128::from(whole.end_mono_ns)
+                || end <= i128::from(whole.start_mono_ns)
+            {
+                return Err(empty(data, &whole, label, start, end));
+            }
+            let (first, last) = (
+                i128::from(whole.start_mono_ns),
+                i128::from(whole.end_mono_ns),
+            );
+            let label = if start < first || end > last {
+                let rel = |t: i128| offset_text(t - first);
+                format!(
+                    "{label} (the recording covers {}..{} of it)",
+                    rel(start.max(first)),
+                    rel(end.min(last))
+                )
+            } else {
+                label
+            };
+            Window {
+                start_mono_ns: clamp_mono(start),
+                end_mono_ns: clamp_mono(end),
+                label,
+            }
+        }
     };
     let clipped = Window {
         start_mono_ns: w.start_mono_ns.max(whole.start_mono_ns),
@@ -122,12 +171,85 @@ pub fn resolve(
         label: w.label.clone(),
     };
     if clipped.end_mono_ns <= clipped.start_mono_ns {
-        let rel = |t: u64| (t as f64 - whole.start_mono_ns as f64) / 1e9;
-        return Err(WindowError::Empty {
-            label: w.label,
-            start_s: rel(w.start_mono_ns),
-            end_s: rel(w.end_mono_ns),
-        });
+        return Err(empty(
+            data,
+            &whole,
+            w.label,
+            i128::from(w.start_mono_ns),
+            i128::from(w.end_mono_ns),
+        ));
     }
     Ok(clipped)
+}
+
+fn empty(
+    data: &RecordingData,
+    whole: &Window,
+    label: String,
+    start: i128,
+    end: i128,
+) -> WindowError {
+    let rel = |t: i128| offset_text(t - i128::from(whole.start_mono_ns));
+    let wall = |mono: u64| crate::clock::rfc3339(data.header.anchor.offset_ns() + mono as i64);
+    WindowError::Empty {
+        label,
+        requested: format!("{}..{}", rel(start), rel(end)),
+        recording: format!(
+            "+0s..{}, {} to {}",
+            offset_text(i128::from(whole.duration_ns())),
+            wall(whole.start_mono_ns),
+            wall(whole.end_mono_ns)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_outside_the_recording_says_where_it_is() {
+        let data = RecordingData::from_records(crate::output::export::synthetic::header(), []);
+        let start_wall = data.header.anchor.offset_ns() + data.first_mono_ns as i64;
+        let years_before = start_wall - 6 * 365 * 86_400 * 1_000_000_000;
+        let spec = WindowSpec::Range {
+            from: Some(TimeSpec::Wall(years_before)),
+            to: Some(TimeSpec::Wall(years_before + 86_400 * 1_000_000_000)),
+        };
+        // Before the fix this said "-100.0s..-100.0s": both ends clamped to monotonic 0.
+        let e = resolve(&spec, &data, &[]).expect_err("a day 6 years before the recording");
+        let WindowError::Empty { requested, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(requested, "-6.0 years..-6.0 years", "{e}");
+        let from_only = WindowSpec::Range {
+            from: Some(TimeSpec::Wall(years_before)),
+            to: None,
+        };
+        let w = resolve(&from_only, &data, &[]).expect("6 years ago until the end");
+        assert!(
+            w.label
+                .contains("(the recording covers +0.0s..+0.0s of it)"),
+            "{}",
+            w.label
+        );
+        let after = WindowSpec::Range {
+            from: Some(TimeSpec::Offset(std::time::Duration::from_secs(3600))),
+            to: None,
+        };
+        let e = resolve(&after, &data, &[]).expect_err("a range after the end");
+        assert!(e.to_string().contains("+60.0 min.."), "{e}");
+        let inside = WindowSpec::Range {
+            from: Some(TimeSpec::Wall(start_wall - 1_000_000_000)),
+            to: Some(TimeSpec::Offset(std::time::Duration::from_millis(1))),
+        };
+        let w = resolve(&inside, &data, &[]).expect("a range that overlaps the recording");
+        assert_eq!(w.start_mono_ns, data.first_mono_ns, "clipped to the start");
+        assert!(
+            w.label
+                .ends_with("(the recording covers +0.0s..+0.0s of it)"),
+            "{}",
+            w.label
+        );
+    }
 }
