@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::gaps::{Arrival, GapAnalysis, GapDetector, Reported};
-use crate::heartbeat::spec::{Proto, Source, SourceSpec};
+use super::gaps::{Arrival, GapAnalysis, GapDetector, Reported, Timing};
+use crate::heartbeat::{
+    spec::{Proto, Source, SourceSpec},
+    wire,
+};
 use crate::recording::records::{
     EventKind, HeartbeatEvent, LineCounts, PortPacketEvent, PortStage, ProbeAttempt, Record,
     SourceDeclared, SourceWarning,
@@ -56,9 +59,8 @@ pub struct HeartbeatSummary {
     factor_override: Option<f64>,
     /// (IP protocol, port) → the passive source watching it.
     passive_ports: BTreeMap<(u8, u16), u32>,
-    /// Passive source → the flow (peer address:port) of its first read: other peers' datagrams
-    /// on the same port (a flood, a scanner) are not that heartbeat and must not hide its gaps.
-    passive_flows: BTreeMap<u32, String>,
+    /// Sources whose lines all report losses (an older hbwatch recorded some as arrivals).
+    loss_only: std::collections::BTreeSet<u32>,
 }
 
 impl Default for HeartbeatSummary {
@@ -69,7 +71,7 @@ impl Default for HeartbeatSummary {
             notable: Vec::new(),
             factor_override: None,
             passive_ports: BTreeMap::new(),
-            passive_flows: BTreeMap::new(),
+            loss_only: Default::default(),
         }
     }
 }
@@ -131,22 +133,12 @@ impl HeartbeatSummary {
     /// A packet on a watched port: the application reading it is a heartbeat arrival for the
     /// passive source on that port (a stalled reader therefore shows as a gap, with the packets'
     /// fate in the kernel recorded beside it).
+    /// Every peer is followed on its own (the detector keys arrivals by peer), so a flood from
+    /// one peer cannot hide another's silence.
     pub fn port_packet(&mut self, e: &PortPacketEvent) {
-        let Some(a) = self.port_arrival(e) else {
-            return;
-        };
-        // A passive source follows the flow of its first read: reads from other peers on the
-        // same port (a flood, another client) must not hide a gap in the heartbeats.
-        if let Some(peer) = &a.peer {
-            let flow = self
-                .passive_flows
-                .entry(a.source)
-                .or_insert_with(|| peer.clone());
-            if flow != peer {
-                return;
-            }
+        if let Some(a) = self.port_arrival(e) {
+            self.arrival(&a);
         }
-        self.arrival(&a);
     }
 
     fn port_arrival(&self, e: &PortPacketEvent) -> Option<Arrival> {
@@ -194,16 +186,17 @@ impl HeartbeatSummary {
     }
 
     fn declare(&mut self, d: &SourceDeclared) {
-        if let Ok(SourceSpec {
+        let parsed = crate::heartbeat::spec::parse(&d.spec).ok();
+        if let Some(SourceSpec {
             source: Source::Passive { proto, port, .. },
             ..
-        }) = crate::heartbeat::spec::parse(&d.spec)
+        }) = &parsed
         {
             let proto = match proto {
                 Proto::Udp => libc::IPPROTO_UDP as u8,
                 Proto::Tcp => libc::IPPROTO_TCP as u8,
             };
-            self.passive_ports.insert((proto, port), d.source);
+            self.passive_ports.insert((proto, *port), d.source);
         }
         let factor = self.factor_override.unwrap_or(d.gap_factor);
         if self.sources.is_empty() && (factor - self.detector.factor()).abs() > f64::EPSILON {
@@ -211,6 +204,13 @@ impl HeartbeatSummary {
         }
         self.detector
             .declare(d.source, d.expected_interval_ns, d.preset_interval_ns);
+        if let Some(spec) = &parsed {
+            let t = timing(spec, d.preset_interval_ns);
+            if t.loss_only {
+                self.loss_only.insert(d.source);
+            }
+            self.detector.set_timing(d.source, t);
+        }
         self.stats(d.source).declared = Some(SourceDeclaredJson {
             spec: d.spec.clone(),
             kind: format!("{:?}", d.kind),
@@ -220,6 +220,12 @@ impl HeartbeatSummary {
     }
 
     fn event(&mut self, e: &HeartbeatEvent) {
+        if e.kind == EventKind::Arrival && self.loss_only.contains(&e.source) {
+            // Recorded as an arrival by an hbwatch that had no loss-line patterns.
+            let mut e = e.clone();
+            e.kind = EventKind::PeerSilence;
+            return self.event(&e);
+        }
         let logged = logged_mono_ns(e);
         let s = self.stats(e.source);
         *s.events.entry(kind_name(e.kind).to_owned()).or_default() += 1;
@@ -289,6 +295,47 @@ impl HeartbeatSummary {
     pub fn gaps(&self, end_mono_ns: u64) -> GapAnalysis {
         self.detector.clone().finish(end_mono_ns)
     }
+}
+
+/// The protocol timing a source's spec implies: the preset's heartbeat period as the floor of a
+/// passive source's interval, the silence its loss lines imply, and whether every line of the
+/// source reports a loss. `period_ns` is the recorded period (from the daemon's config when
+/// `record` could read it).
+pub fn timing(spec: &SourceSpec, period_ns: Option<u64>) -> Timing {
+    let mut t = Timing {
+        loss_only: match &spec.source {
+            Source::Log { rule, .. } | Source::Journal { rule, .. } => rule.reports_losses_only(),
+            _ => false,
+        },
+        ..Timing::default()
+    };
+    let Some(p) = spec.preset() else {
+        return t;
+    };
+    let Some(w) = wire::of(p.name) else {
+        return t;
+    };
+    let default_ns = w.period_ms * 1_000_000;
+    let period = period_ns.unwrap_or(default_ns);
+    let from = if period == default_ns {
+        String::new()
+    } else {
+        format!(
+            " (period {} from the daemon's config)",
+            crate::output::units::ns(period)
+        )
+    };
+    if matches!(spec.source, Source::Passive { .. }) {
+        t.floor_ns = Some(period);
+        t.floor_basis = if from.is_empty() {
+            format!("{}: {}", p.name, w.period_what)
+        } else {
+            format!("{}{from}", p.name)
+        };
+    }
+    t.loss_ns = Some(w.loss_ns(period));
+    t.loss_basis = format!("{}: {}{from}", p.name, w.loss_what);
+    t
 }
 
 /// A line's own stamp on the monotonic clock, through the clock offset at read time.
@@ -361,5 +408,129 @@ mod tests {
         let g = h.gaps(3_000_000_000).gaps;
         assert_eq!(g.len(), 1, "{g:?}");
         assert_eq!(g[0].length_ns, 1_500_000_000);
+    }
+
+    fn declare(h: &mut HeartbeatSummary, source: u32, spec: &str, kind: SourceKind) {
+        h.add(&Record::HeartbeatSource(SourceDeclared {
+            at_mono_ns: 0,
+            source,
+            spec: spec.into(),
+            kind,
+            preset: None,
+            expected_interval_ns: None,
+            gap_factor: 2.0,
+            preset_interval_ns: None,
+        }));
+    }
+
+    #[test]
+    fn one_silent_peer_among_several_is_found_and_named() {
+        let mut h = HeartbeatSummary::default();
+        declare(&mut h, 0, "udp:5405", SourceKind::PassiveUdp);
+        for t in (0..12_000).step_by(200) {
+            h.port_packet(&read(t, "10.0.0.2:5405"));
+            h.port_packet(&read(t + 50, "10.0.0.3:5405"));
+            // The third peer stops at 6 s and is silent to the end.
+            if t < 6_000 {
+                h.port_packet(&read(t + 90, "10.0.0.4:5405"));
+            }
+        }
+        let a = h.gaps(12_000_000_000);
+        assert_eq!(a.gaps.len(), 1, "{:?}", a.gaps);
+        let g = &a.gaps[0];
+        assert_eq!(g.peer.as_deref(), Some("10.0.0.4:5405"));
+        assert!(g.open && g.start_mono_ns == 5_890_000_000, "{g:?}");
+        assert_eq!(a.sources[0].peers.len(), 3);
+        assert!(
+            a.sources[0].interval_basis.starts_with("learned from"),
+            "{}",
+            a.sources[0].interval_basis
+        );
+    }
+
+    #[test]
+    fn a_passive_preset_sets_the_floor_of_a_learned_interval() {
+        let mut h = HeartbeatSummary::default();
+        declare(&mut h, 0, "udp:5405:corosync", SourceKind::PassiveUdp);
+        // Every 100 ms, then one 1.2 s pause: below corosync's 2 × 750 ms, so not a gap.
+        for t in (0..3_000).step_by(100).chain((4_200..8_000).step_by(100)) {
+            h.port_packet(&read(t, "10.0.0.2:5405"));
+        }
+        let a = h.gaps(8_000_000_000);
+        assert!(a.gaps.is_empty(), "{:?}", a.gaps);
+        assert_eq!(a.sources[0].expected_interval_ns, Some(750_000_000));
+        assert!(
+            a.sources[0].interval_basis.contains("knet ping"),
+            "{}",
+            a.sources[0].interval_basis
+        );
+    }
+
+    fn line(source: u32, at_ms: u64, kind: EventKind, count: Option<u64>) -> HeartbeatEvent {
+        HeartbeatEvent {
+            source,
+            kind,
+            read_mono_ns: at_ms * 1_000_000,
+            read_realtime_ns: (at_ms * 1_000_000) as i64,
+            stamped_realtime_ns: None,
+            peer: None,
+            count,
+            measured_ns: None,
+            line: "WARN Missed 2 heartbeats".into(),
+        }
+    }
+
+    #[test]
+    fn a_loss_line_source_has_no_trailing_open_gap() {
+        let mut h = HeartbeatSummary::default();
+        declare(
+            &mut h,
+            0,
+            r"log:/tmp/app.log:loss=Missed (?<count>\d+) heartbeats",
+            SourceKind::Log,
+        );
+        declare(&mut h, 1, "log:/tmp/ka.log:keepalived", SourceKind::Log);
+        h.add(&Record::Heartbeat(line(
+            0,
+            2_000,
+            EventKind::PeerSilence,
+            Some(2),
+        )));
+        // An older hbwatch recorded regex lines as arrivals: still read as losses.
+        h.add(&Record::Heartbeat(line(
+            0,
+            2_500,
+            EventKind::Arrival,
+            Some(1),
+        )));
+        h.add(&Record::Heartbeat(line(
+            1,
+            6_000,
+            EventKind::PeerSilence,
+            None,
+        )));
+        let a = h.gaps(10_000_000_000);
+        assert_eq!(a.gaps.len(), 3, "{:?}", a.gaps);
+        assert!(
+            a.gaps.iter().all(|g| !g.open && g.length_ns > 0),
+            "{:?}",
+            a.gaps
+        );
+        // keepalived's advertisement timeout at the default advert_int of 1 s.
+        let ka = a
+            .gaps
+            .iter()
+            .find(|g| g.source == 1)
+            .expect("keepalived gap");
+        assert_eq!(ka.length_ns, 3_610_000_000);
+        assert!(
+            ka.estimate.as_deref().is_some_and(|e| e.contains("advert")),
+            "{ka:?}"
+        );
+        assert!(
+            a.sources
+                .iter()
+                .all(|s| s.interval_basis.starts_with("none"))
+        );
     }
 }

@@ -266,9 +266,15 @@ pub struct LiveArgs {
 /// Heartbeat sources and gap detection, shared by `record` and the live view.
 #[derive(Args, Debug, Default)]
 pub struct HeartbeatArgs {
-    /// A heartbeat source (repeatable): log:PATH[:PRESET], log:PATH:regex=RE, journal:UNIT,
-    /// udp:PORT[@INTERVAL], tcp:PORT[@INTERVAL], probe:tcp://HOST:PORT[@INTERVAL][,timeout=D][,failures=N],
-    /// probe:http://HOST:PORT/PATH, probe:udp://HOST:PORT. `hbwatch presets` lists presets.
+    /// A heartbeat source (repeatable): log:PATH[:PRESET], journal:UNIT[:PRESET],
+    /// udp:PORT[:PRESET][@INTERVAL], tcp:PORT[:PRESET][@INTERVAL],
+    /// probe:tcp://HOST:PORT[@INTERVAL][,timeout=D][,failures=N], probe:http://HOST:PORT/PATH,
+    /// probe:udp://HOST:PORT. Log lines are of two kinds: log:PATH:beat=RE lines ARE heartbeats
+    /// (silence between them is a gap); log:PATH:loss=RE and :stall=RE lines REPORT a lost
+    /// peer or a stall of this process (their gaps are the losses they report; their silence is
+    /// health). Parts combine (log:app.log:beat=tick:loss=missed (?<count>\d+)); regex=RE is a
+    /// loss line when it has a count, ms, s or ns group, else a heartbeat; presets are loss
+    /// lines. `hbwatch presets` lists presets.
     #[arg(long = "heartbeat", value_name = "SPEC")]
     pub heartbeat: Vec<String>,
     /// A TOML file with `[[heartbeat]]` sources (same forms as --heartbeat).
@@ -320,6 +326,9 @@ pub struct ReportArgs {
     /// Show only gap N (as numbered in the gap timeline), in full.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub gap: Option<u32>,
+    /// Show only incident N (as numbered in the report), in full with all its gaps.
+    #[arg(long, value_name = "N", conflicts_with = "gap", value_parser = clap::value_parser!(u32).range(1..))]
+    pub incident: Option<u32>,
     /// Also write the recommendations as a reviewable shell script with an undo section (mode
     /// 0600, never overwrites; nothing is applied).
     #[arg(long, value_name = "PATH")]

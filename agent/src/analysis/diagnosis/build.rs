@@ -44,10 +44,13 @@ pub fn window(gap: &Gap) -> (u64, u64) {
     (onset.saturating_sub(lead), gap.end_mono_ns.max(onset))
 }
 
-/// The passive port a source watches, from its declared spec.
+/// The port whose packets a source's heartbeats travel on: the passive port it watches, or for
+/// a preset log or journal source its protocol's first port (corosync's UDP 5405), so a log
+/// source is judged by the fate of its own packets as a port source is.
 pub fn source_port(s: &RecordingSummary, source: u32) -> Option<Port> {
     let spec_text = &s.heartbeats.sources.get(&source)?.declared.as_ref()?.spec;
-    match spec::parse(spec_text).ok()?.source {
+    let parsed = spec::parse(spec_text).ok()?;
+    match parsed.source {
         Source::Passive { proto, port, .. } => Some(Port {
             proto: match proto {
                 Proto::Udp => libc::IPPROTO_UDP as u8,
@@ -55,8 +58,24 @@ pub fn source_port(s: &RecordingSummary, source: u32) -> Option<Port> {
             },
             port,
         }),
-        _ => None,
+        Source::Log { .. } | Source::Journal { .. } => {
+            let wire = crate::heartbeat::wire::of(parsed.preset()?.name)?;
+            let (proto, port) = wire.packets.iter().find_map(|p| p.watchable())?;
+            // Only when the port watch followed it: a recording made before may not have.
+            s.packet
+                .port_events_on(proto, port)
+                .then_some(Port { proto, port })
+        }
+        Source::Probe(_) => None,
     }
+}
+
+/// The address of a peer string ("10.0.0.2:5405" → 10.0.0.2).
+fn peer_ip(peer: &str) -> Option<std::net::IpAddr> {
+    peer.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .ok()
+        .or_else(|| peer.parse().ok())
 }
 
 fn source_kind(s: &RecordingSummary, gap: &Gap) -> SourceKind {
@@ -232,6 +251,14 @@ impl EvidenceFold {
 fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary) {
     let Some(p) = a.port else { return };
     if p.proto != e.proto || p.port != e.local_port {
+        return;
+    }
+    // A gap is one peer's: other peers' packets say nothing of it.
+    if let (Some(want), Some(got)) = (
+        gap.peer.as_deref().and_then(peer_ip),
+        e.peer.as_deref().and_then(peer_ip),
+    ) && want != got
+    {
         return;
     }
     a.flow.any = true;

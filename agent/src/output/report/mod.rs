@@ -4,6 +4,7 @@ pub mod cpu_users;
 pub mod diagnosis;
 pub mod fix_script;
 pub mod heartbeats;
+pub mod incidents;
 pub mod json;
 pub mod ksched;
 pub mod packet;
