@@ -86,34 +86,42 @@ fn union_ns(mut spans: Vec<(u64, u64)>) -> u64 {
     total + cur.map_or(0, |(s, e)| e - s)
 }
 
+/// The incident (0-based, in time order) of each (onset, end) span: spans that overlap or lie
+/// within [`JOIN_NS`] of each other share one.
+pub fn group_spans(spans: &[(u64, u64)]) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| (spans[i].0, i));
+    let mut out = vec![0u32; spans.len()];
+    let (mut n, mut end): (Option<u32>, u64) = (None, 0);
+    for i in order {
+        let (onset, e) = spans[i];
+        n = match n {
+            Some(k) if onset <= end.saturating_add(JOIN_NS) => {
+                end = end.max(e);
+                Some(k)
+            }
+            k => {
+                end = e;
+                Some(k.map_or(0, |k| k + 1))
+            }
+        };
+        out[i] = n.unwrap_or(0);
+    }
+    out
+}
+
 /// Groups `gaps` into incidents and sets each gap's `incident`.
 pub fn group(gaps: &mut [GapDiagnosis]) -> Vec<Incident> {
-    let mut order: Vec<usize> = (0..gaps.len()).collect();
-    order.sort_by_key(|&i| (onset(&gaps[i]), gaps[i].number));
-    let mut members: Vec<Vec<usize>> = Vec::new();
-    let mut end = 0u64;
-    for i in order {
-        let g = &gaps[i];
-        match members.last_mut() {
-            Some(m) if onset(g) <= end.saturating_add(JOIN_NS) => {
-                m.push(i);
-                end = end.max(g.gap.end_mono_ns);
-            }
-            _ => {
-                members.push(vec![i]);
-                end = g.gap.end_mono_ns;
-            }
-        }
+    let spans: Vec<(u64, u64)> = gaps.iter().map(|g| (onset(g), g.gap.end_mono_ns)).collect();
+    let of = group_spans(&spans);
+    let count = of.iter().max().map_or(0, |m| m + 1);
+    for (g, n) in gaps.iter_mut().zip(&of) {
+        g.incident = n + 1;
     }
-    members
-        .iter()
-        .enumerate()
-        .map(|(n, m)| {
-            for &i in m {
-                gaps[i].incident = n as u32 + 1;
-            }
-            let member: Vec<&GapDiagnosis> = m.iter().map(|&i| &gaps[i]).collect();
-            incident(n as u32 + 1, &member)
+    (0..count)
+        .map(|n| {
+            let member: Vec<&GapDiagnosis> = gaps.iter().filter(|g| g.incident == n + 1).collect();
+            incident(n + 1, &member)
         })
         .collect()
 }

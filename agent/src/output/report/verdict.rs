@@ -111,6 +111,23 @@ pub(super) fn cpu_lines(g: &GapDiagnosis, indent: &str, out: &mut dyn Write) -> 
     Ok(())
 }
 
+/// A peer within `width` columns: without its port when too long, then cut with "…" (a cut
+/// port would name another one).
+fn short_peer(peer: &str, width: usize) -> String {
+    if peer.chars().count() <= width {
+        return peer.to_owned();
+    }
+    let host = peer
+        .parse::<std::net::SocketAddr>()
+        .map_or_else(|_| peer.to_owned(), |a| a.ip().to_string());
+    if host.chars().count() <= width {
+        return host;
+    }
+    let mut cut: String = host.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// One gap's row: number, source, peer, onset, end, length, cause, confidence.
 pub(super) fn gap_row(
     s: &RecordingSummary,
@@ -120,14 +137,7 @@ pub(super) fn gap_row(
 ) -> Result<()> {
     let f = g.verdict();
     let spec: String = g.source_spec.chars().take(17).collect();
-    let peer: String = g
-        .gap
-        .peer
-        .as_deref()
-        .unwrap_or("-")
-        .chars()
-        .take(15)
-        .collect();
+    let peer = short_peer(g.gap.peer.as_deref().unwrap_or("-"), 15);
     // Pad the visible cause name, not the escape codes around it.
     let pad = 22usize.saturating_sub(f.cause.as_str().len());
     writeln!(
