@@ -27,6 +27,8 @@ pub struct Arrival {
     /// When the heartbeat happened, CLOCK_MONOTONIC.
     pub at_mono_ns: u64,
     pub peer: Option<String>,
+    /// Network namespace of the socket that read it (packets on a port); 0 when not known.
+    pub netns: u32,
 }
 
 /// A line that reports a loss by itself.
@@ -42,6 +44,9 @@ pub struct Reported {
     pub count: Option<u64>,
     pub measured_ns: Option<u64>,
     pub peer: Option<String>,
+    /// The silence this very line implies by its protocol (corosync's "link down" is the knet
+    /// ping timeout), and what it is; before the source's general loss silence.
+    pub implied: Option<(u64, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,6 +79,9 @@ pub struct Gap {
     pub peer: Option<String>,
     /// How a reported loss's length was estimated when the line gave no duration.
     pub estimate: Option<String>,
+    /// Network namespace of the socket whose reads went silent (0: not a port, or not known).
+    #[serde(skip)]
+    pub netns: u32,
 }
 
 /// A silence explained by a wall-clock step.
@@ -124,9 +132,12 @@ struct SourceState {
     /// Inter-arrivals of the warm-up, all peers pooled.
     warmup: Vec<u64>,
     /// Silences seen while learning, judged once the interval is known.
-    pending: Vec<(Option<String>, u64, u64)>,
-    series: BTreeMap<Option<String>, Series>,
+    pending: Vec<(SeriesKey, u64, u64)>,
+    series: BTreeMap<SeriesKey, Series>,
 }
+
+/// (network namespace, peer): each peer of each namespace's socket is a series.
+type SeriesKey = (u32, Option<String>);
 
 impl SourceState {
     fn interval(&self) -> Option<u64> {
@@ -258,7 +269,7 @@ impl GapDetector {
         let s = self.sources.entry(a.source).or_default();
         s.arrivals += 1;
         let first = *s.first.get_or_insert(a.at_mono_ns);
-        let key = a.peer.as_deref().map(peer_key);
+        let key = (a.netns, a.peer.as_deref().map(peer_key));
         let Some(series) = s.series.get_mut(&key) else {
             s.series.insert(
                 key,
@@ -290,7 +301,7 @@ impl GapDetector {
             return None;
         }
         let earlier = self.judge_pending(a.source);
-        self.silence(a.source, key.as_ref(), last, a.at_mono_ns, false)
+        self.silence(a.source, &key, last, a.at_mono_ns, false)
             .or(earlier)
     }
 
@@ -299,7 +310,7 @@ impl GapDetector {
         let pending = std::mem::take(&mut self.sources.get_mut(&source)?.pending);
         let mut found = None;
         for (key, p, n) in pending {
-            found = self.silence(source, key.as_ref(), p, n, false).or(found);
+            found = self.silence(source, &key, p, n, false).or(found);
         }
         found
     }
@@ -307,7 +318,7 @@ impl GapDetector {
     fn silence(
         &mut self,
         source: u32,
-        key: Option<&String>,
+        key: &SeriesKey,
         start: u64,
         end: u64,
         open: bool,
@@ -316,8 +327,12 @@ impl GapDetector {
         if s.timing.loss_only {
             return None;
         }
+        // Reads no peer could be found for, beside reads of known peers, are no one's heartbeat.
+        if key.1.is_none() && s.series.keys().any(|k| k.0 == key.0 && k.1.is_some()) {
+            return None;
+        }
         let interval = s.interval()?;
-        let peer = s.series.get(&key.cloned()).and_then(|x| x.peer.clone());
+        let peer = s.series.get(key).and_then(|x| x.peer.clone());
         let threshold = (interval as f64 * self.factor) as u64;
         let len = end - start;
         if len <= threshold {
@@ -357,6 +372,7 @@ impl GapDetector {
             expected_interval_ns: Some(interval),
             peer,
             estimate: None,
+            netns: key.0,
         };
         self.gaps.push(g.clone());
         Some(g)
@@ -373,6 +389,10 @@ impl GapDetector {
         let (back, estimate) = match (r.measured_ns.filter(|&m| m > 0), r.count, interval) {
             (Some(m), _, _) => (m, None),
             (None, Some(c), Some(i)) if c > 0 => (c * i, None),
+            _ if r.implied.is_some() => r
+                .implied
+                .clone()
+                .map_or((DEFAULT_LOSS_NS, None), |(l, why)| (l.max(1), Some(why))),
             _ => match (
                 timing.and_then(|t| t.loss_ns.map(|l| (l, &t.loss_basis))),
                 interval,
@@ -408,6 +428,7 @@ impl GapDetector {
             expected_interval_ns: interval,
             peer: r.peer.clone(),
             estimate,
+            netns: 0,
         };
         self.gaps.push(g.clone());
         g
@@ -454,7 +475,14 @@ impl GapDetector {
     /// Closes the analysis at `end_mono_ns`: sources still learning learn from what they saw,
     /// and running silences become open gaps. Among several peers, one heard for less than the
     /// warm-up and never again (a scan, a one-off client) is not followed to the end.
-    pub fn finish(mut self, end_mono_ns: u64) -> GapAnalysis {
+    pub fn finish(self, end_mono_ns: u64) -> GapAnalysis {
+        self.finish_in(end_mono_ns, 0)
+    }
+
+    /// [`GapDetector::finish`], keeping for a port source only the sockets in `host_netns`
+    /// (hbwatch's namespace) when it read there: the port watch sees every namespace, and a
+    /// peer's own socket (the stopped peer's unread queue) says nothing of this host's heartbeats.
+    pub fn finish_in(mut self, end_mono_ns: u64, host_netns: u32) -> GapAnalysis {
         let learning: Vec<u32> = self
             .sources
             .iter()
@@ -470,7 +498,7 @@ impl GapDetector {
             }
             self.judge_pending(id);
         }
-        let running: Vec<(u32, Option<String>, u64)> = self
+        let running: Vec<(u32, SeriesKey, u64)> = self
             .sources
             .iter()
             .flat_map(|(id, s)| {
@@ -483,8 +511,18 @@ impl GapDetector {
             .collect();
         for (id, key, last) in running {
             if end_mono_ns > last {
-                self.silence(id, key.as_ref(), last, end_mono_ns, true);
+                self.silence(id, &key, last, end_mono_ns, true);
             }
+        }
+        if host_netns != 0 {
+            let local: Vec<u32> = self
+                .sources
+                .iter()
+                .filter(|(_, s)| s.series.keys().any(|k| k.0 == host_netns))
+                .map(|(id, _)| *id)
+                .collect();
+            self.gaps
+                .retain(|g| g.netns == 0 || g.netns == host_netns || !local.contains(&g.source));
         }
         self.gaps.sort_by(|a, b| {
             (a.start_mono_ns, a.source, &a.peer).cmp(&(b.start_mono_ns, b.source, &b.peer))
@@ -504,7 +542,12 @@ impl GapDetector {
                     interval_basis: s.basis(factor),
                     arrivals: s.arrivals,
                     out_of_order: s.out_of_order,
-                    peers: s.series.values().filter_map(|x| x.peer.clone()).collect(),
+                    peers: s
+                        .series
+                        .iter()
+                        .filter(|(k, _)| host_netns == 0 || k.0 == 0 || k.0 == host_netns)
+                        .filter_map(|(_, x)| x.peer.clone())
+                        .collect(),
                 })
                 .collect(),
         }

@@ -10,6 +10,7 @@ fn feed(d: &mut GapDetector, source: u32, times_ms: impl IntoIterator<Item = u64
                 source,
                 at_mono_ns: t * MS,
                 peer: None,
+                netns: 0,
             })
         })
         .collect()
@@ -122,6 +123,7 @@ fn onset_from_duration_and_from_count() {
         count: Some(2),
         measured_ns: None,
         peer: None,
+        implied: None,
     });
     assert_eq!(g.onset_estimate_mono_ns, Some(259_000 * MS));
     assert_eq!(
@@ -137,6 +139,7 @@ fn onset_from_duration_and_from_count() {
         count: None,
         measured_ns: Some(3307 * MS),
         peer: None,
+        implied: None,
     });
     assert_eq!(g.kind, GapKind::SelfStall);
     assert_eq!(g.onset_estimate_mono_ns, Some(6693 * MS));
@@ -238,6 +241,7 @@ fn a_loss_only_source_never_makes_silence_gaps() {
         count: None,
         measured_ns: None,
         peer: None,
+        implied: None,
     });
     assert!(g.length_ns > 0, "{g:?}");
     let a = d.finish(9_000 * MS);

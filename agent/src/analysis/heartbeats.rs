@@ -61,7 +61,19 @@ pub struct HeartbeatSummary {
     passive_ports: BTreeMap<(u8, u16), u32>,
     /// Sources whose lines all report losses (an older hbwatch recorded some as arrivals).
     loss_only: std::collections::BTreeSet<u32>,
+    /// hbwatch's own network namespace (from the packet tables); 0 until known.
+    host_netns: u32,
+    /// Per (proto, port), the senders of UDP packets seen and not yet read, oldest first: an
+    /// unconnected socket's read has no peer (nor namespace), so it is the oldest such packet's.
+    unread: BTreeMap<(u8, u16), std::collections::VecDeque<String>>,
+    /// Source → its preset's wire and the recorded heartbeat period, for line-specific losses.
+    wires: BTreeMap<u32, (&'static wire::Wire, u64)>,
+    /// (proto, port, netns) where a socket read from a watched port.
+    read_netns: std::collections::BTreeSet<(u8, u16, u32)>,
 }
+
+/// Packets remembered per port and namespace for read attribution; older ones are forgotten.
+const UNREAD_KEEP: usize = 4096;
 
 impl Default for HeartbeatSummary {
     fn default() -> Self {
@@ -72,6 +84,10 @@ impl Default for HeartbeatSummary {
             factor_override: None,
             passive_ports: BTreeMap::new(),
             loss_only: Default::default(),
+            host_netns: 0,
+            unread: BTreeMap::new(),
+            read_netns: Default::default(),
+            wires: BTreeMap::new(),
         }
     }
 }
@@ -136,13 +152,58 @@ impl HeartbeatSummary {
     /// Every peer is followed on its own (the detector keys arrivals by peer), so a flood from
     /// one peer cannot hide another's silence.
     pub fn port_packet(&mut self, e: &PortPacketEvent) {
-        if let Some(a) = self.port_arrival(e) {
+        if e.stage == PortStage::Read && e.netns != 0 {
+            self.read_netns.insert((e.proto, e.local_port, e.netns));
+        }
+        if !self.passive_ports.contains_key(&(e.proto, e.local_port)) {
+            return;
+        }
+        let udp = e.proto == libc::IPPROTO_UDP as u8;
+        let key = (e.proto, e.local_port);
+        match (e.stage, &e.peer) {
+            (PortStage::Seen, Some(p)) if udp => {
+                let q = self.unread.entry(key).or_default();
+                if q.len() == UNREAD_KEEP {
+                    q.pop_front();
+                }
+                q.push_back(p.clone());
+            }
+            (PortStage::Dropped | PortStage::QueueFailed, Some(p)) if udp => {
+                if let Some(q) = self.unread.get_mut(&key)
+                    && let Some(i) = q.iter().position(|x| x == p)
+                {
+                    q.remove(i);
+                }
+            }
+            _ => {}
+        }
+        if let Some(mut a) = self.port_arrival(e) {
+            if a.peer.is_none() && udp {
+                a.peer = self.unread.get_mut(&key).and_then(|q| q.pop_front());
+            }
             self.arrival(&a);
         }
     }
 
+    /// The namespace whose sockets are this host's on (proto, port): hbwatch's own when a socket
+    /// there read from the port, else 0 (not known; every namespace counts).
+    pub fn local_netns(&self, proto: u8, port: u16) -> u32 {
+        let n = self.host_netns;
+        if n != 0 && self.read_netns.contains(&(proto, port, n)) {
+            n
+        } else {
+            0
+        }
+    }
+
+    /// hbwatch's own network namespace, so a port source keeps to this host's sockets.
+    pub fn set_host_netns(&mut self, netns: u32) {
+        self.host_netns = netns;
+    }
+
     fn port_arrival(&self, e: &PortPacketEvent) -> Option<Arrival> {
-        if e.stage != PortStage::Read {
+        // A read that returned an error (EAGAIN after the last datagram) read nothing.
+        if e.stage != PortStage::Read || e.len < 0 {
             return None;
         }
         let &source = self.passive_ports.get(&(e.proto, e.local_port))?;
@@ -150,6 +211,7 @@ impl HeartbeatSummary {
             source,
             at_mono_ns: e.mono_ns,
             peer: e.peer.clone(),
+            netns: e.netns,
         })
     }
 
@@ -205,6 +267,10 @@ impl HeartbeatSummary {
         self.detector
             .declare(d.source, d.expected_interval_ns, d.preset_interval_ns);
         if let Some(spec) = &parsed {
+            if let Some(w) = spec.preset().and_then(|p| wire::of(p.name)) {
+                let period = d.preset_interval_ns.unwrap_or(w.period_ms * 1_000_000);
+                self.wires.insert(d.source, (w, period));
+            }
             let t = timing(spec, d.preset_interval_ns);
             if t.loss_only {
                 self.loss_only.insert(d.source);
@@ -255,6 +321,10 @@ impl HeartbeatSummary {
                     count: e.count,
                     measured_ns: e.measured_ns,
                     peer: e.peer.clone(),
+                    implied: self.wires.get(&e.source).and_then(|(w, period)| {
+                        w.line_loss_ns(&e.line, *period)
+                            .map(|(ns, what)| (ns, what.to_owned()))
+                    }),
                 });
                 self.keep(e);
             }
@@ -293,7 +363,9 @@ impl HeartbeatSummary {
 
     /// The gaps up to `end_mono_ns` (the recording's end).
     pub fn gaps(&self, end_mono_ns: u64) -> GapAnalysis {
-        self.detector.clone().finish(end_mono_ns)
+        self.detector
+            .clone()
+            .finish_in(end_mono_ns, self.host_netns)
     }
 }
 
@@ -350,6 +422,7 @@ fn event_arrival(e: &HeartbeatEvent) -> Option<Arrival> {
         source: e.source,
         at_mono_ns: logged_mono_ns(e).unwrap_or(e.read_mono_ns),
         peer: e.peer.clone(),
+        netns: 0,
     })
 }
 
@@ -359,6 +432,7 @@ fn probe_arrival(p: &ProbeAttempt) -> Option<Arrival> {
         source: p.source,
         at_mono_ns: p.start_mono_ns + p.latency_ns,
         peer: None,
+        netns: 0,
     })
 }
 
@@ -532,5 +606,41 @@ mod tests {
                 .iter()
                 .all(|s| s.interval_basis.starts_with("none"))
         );
+    }
+
+    fn event(at_ms: u64, stage: PortStage, peer: Option<&str>, netns: u32) -> PortPacketEvent {
+        PortPacketEvent {
+            stage,
+            peer: peer.map(str::to_owned),
+            netns,
+            ..read(at_ms, "")
+        }
+    }
+
+    #[test]
+    fn reads_of_an_unconnected_socket_are_the_peers_of_the_packets_seen() {
+        let mut h = HeartbeatSummary::default();
+        h.set_host_netns(7);
+        declare(&mut h, 0, "udp:5405", SourceKind::PassiveUdp);
+        for t in (0..12_000).step_by(100) {
+            // Two peers; the second stops at 6 s. Reads carry no peer (unconnected socket).
+            let mut senders = vec!["10.0.0.2:5405"];
+            if t < 6_000 {
+                senders.push("10.0.0.3:5405");
+            }
+            for (i, p) in senders.iter().enumerate() {
+                let at = t + 10 * i as u64;
+                h.port_packet(&event(at, PortStage::Seen, Some(p), 7));
+                h.port_packet(&event(at + 1, PortStage::Read, None, 0));
+                // The reader's next recv finds nothing: not a heartbeat, and no peer's.
+                let mut again = event(at + 2, PortStage::Read, None, 0);
+                again.len = -11;
+                h.port_packet(&again);
+            }
+        }
+        let a = h.gaps(12_000_000_000);
+        assert_eq!(a.gaps.len(), 1, "{:?}", a.gaps);
+        assert_eq!(a.gaps[0].peer.as_deref(), Some("10.0.0.3:5405"));
+        assert_eq!(a.sources[0].peers, ["10.0.0.2:5405", "10.0.0.3:5405"]);
     }
 }

@@ -47,8 +47,13 @@ pub struct Wire {
     /// A loss line without a duration means this many periods of silence.
     pub loss_periods: f64,
     pub loss_what: &'static str,
+    /// Loss lines that imply another silence than `loss_periods`: (pattern, periods, what). A
+    /// pattern's first group, when it has one, is the silence in ms as the line states it.
+    pub lines: &'static [(&'static str, f64, &'static str)],
     /// The daemon's config file and how to read the period from it.
     pub config: Option<(&'static str, ConfigReader)>,
+    /// The daemon's process name and the options that name its config file (`corosync -c F`).
+    pub process: Option<(&'static str, &'static [&'static str])>,
 }
 
 const fn udp(port: u16) -> Packets {
@@ -64,6 +69,21 @@ const fn tcp(port: u16) -> Packets {
     }
 }
 
+/// corosync's loss lines: a link is declared down after the knet ping timeout (token / 2), and
+/// "A processor failed … token timed out (1000ms)" says the token timeout itself.
+const COROSYNC_LINES: &[(&str, f64, &str)] = &[
+    (
+        r"token timed out \((\d+)ms\)",
+        4.0,
+        "corosync: the token timeout the line states",
+    ),
+    (
+        r"is down|has no active links",
+        2.0,
+        "corosync: the knet ping timeout (token / knet_pong_count 2)",
+    ),
+];
+
 pub static WIRES: &[Wire] = &[
     Wire {
         preset: "corosync",
@@ -73,6 +93,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 4.0,
         loss_what: "the token timeout (4 knet ping intervals)",
         config: Some(("/etc/corosync/corosync.conf", corosync_period)),
+        lines: COROSYNC_LINES,
+        process: Some(("corosync", &["-c"])),
     },
     Wire {
         preset: "pacemaker",
@@ -82,6 +104,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 4.0,
         loss_what: "corosync's token timeout (4 knet ping intervals)",
         config: Some(("/etc/corosync/corosync.conf", corosync_period)),
+        lines: COROSYNC_LINES,
+        process: Some(("corosync", &["-c"])),
     },
     Wire {
         preset: "keepalived",
@@ -95,6 +119,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 3.61,
         loss_what: "the advertisement timeout: 3 × advert_int + skew ((256 − 100) / 256 × advert_int)",
         config: Some(("/etc/keepalived/keepalived.conf", keepalived_period)),
+        lines: &[],
+        process: Some(("keepalived", &["-f", "--use-file"])),
     },
     Wire {
         preset: "etcd",
@@ -104,6 +130,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 10.0,
         loss_what: "the election timeout (10 heartbeat intervals)",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "memberlist",
@@ -113,6 +141,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 1.0,
         loss_what: "one failed probe (ProbeInterval)",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "zookeeper",
@@ -122,6 +152,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 3.0,
         loss_what: "3 ticks",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "kafka",
@@ -131,6 +163,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 15.0,
         loss_what: "session.timeout.ms 45000 (15 heartbeats)",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "elasticsearch",
@@ -140,6 +174,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 3.0,
         loss_what: "3 failed follower checks",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "redis-sentinel",
@@ -149,6 +185,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 30.0,
         loss_what: "down-after-milliseconds 30000",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "haproxy",
@@ -158,6 +196,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 3.0,
         loss_what: "fall 3 failed checks",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "kubelet",
@@ -167,6 +207,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 1.0,
         loss_what: "one missed node status update",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "cassandra",
@@ -176,6 +218,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 8.0,
         loss_what: "about 8 gossip rounds (phi_convict_threshold 8)",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "patroni",
@@ -185,6 +229,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 1.0,
         loss_what: "one loop (loop_wait)",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "cisco-cvp",
@@ -194,6 +240,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 1.0,
         loss_what: "one heartbeat",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "flexlm",
@@ -203,6 +251,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 1.0,
         loss_what: "one heartbeat",
         config: None,
+        lines: &[],
+        process: None,
     },
     Wire {
         preset: "go-global",
@@ -212,6 +262,8 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 1.0,
         loss_what: "one heartbeat",
         config: None,
+        lines: &[],
+        process: None,
     },
 ];
 
@@ -224,6 +276,14 @@ impl Wire {
     /// The heartbeat period: from the daemon's config under `root` when readable, else the
     /// default; with where it came from.
     pub fn period_ns(&self, root: &Path) -> (u64, String) {
+        if let (Some((_, read)), Some(file)) = (self.config, self.running_config(root))
+            && let Some(p) = std::fs::read_to_string(&file)
+                .ok()
+                .as_deref()
+                .and_then(read)
+        {
+            return (p, format!("from {}", file.display()));
+        }
         if let Some((path, read)) = self.config {
             let file = root.join(path.trim_start_matches('/'));
             if let Some(p) = std::fs::read_to_string(&file)
@@ -240,6 +300,55 @@ impl Wire {
     /// The silence a loss line without a duration implies at heartbeat period `period_ns`.
     pub fn loss_ns(&self, period_ns: u64) -> u64 {
         (period_ns as f64 * self.loss_periods) as u64
+    }
+
+    /// The silence `line` implies when one of [`Wire::lines`] matches it, and what it is.
+    pub fn line_loss_ns(&self, line: &str, period_ns: u64) -> Option<(u64, &'static str)> {
+        self.lines.iter().find_map(|(re, periods, what)| {
+            // Fixed patterns checked by the unit tests.
+            let c = regex::Regex::new(re).ok()?.captures(line)?;
+            let stated = c
+                .get(1)
+                .and_then(|m| m.as_str().parse::<u64>().ok())
+                .map(|ms| ms * 1_000_000);
+            Some((stated.unwrap_or((period_ns as f64 * periods) as u64), *what))
+        })
+    }
+
+    /// The config file the running daemon was started with (`corosync -c F`), preferring a
+    /// process in hbwatch's own network namespace.
+    fn running_config(&self, root: &Path) -> Option<std::path::PathBuf> {
+        let (name, flags) = self.process?;
+        let proc = root.join("proc");
+        let own_ns = std::fs::read_link(proc.join("self/ns/net")).ok();
+        let mut found: Option<(bool, std::path::PathBuf)> = None;
+        for entry in std::fs::read_dir(&proc).ok()?.flatten() {
+            let dir = entry.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let file = args.iter().enumerate().find_map(|(i, a)| {
+                flags.iter().find_map(|f| {
+                    if a == f {
+                        args.get(i + 1).cloned()
+                    } else {
+                        a.strip_prefix(&format!("{f}=")).map(str::to_owned)
+                    }
+                })
+            });
+            let Some(file) = file else { continue };
+            let same_ns = own_ns.is_some() && std::fs::read_link(dir.join("ns/net")).ok() == own_ns;
+            if found.as_ref().is_none_or(|(s, _)| !s && same_ns) {
+                found = Some((same_ns, std::path::PathBuf::from(file)));
+            }
+        }
+        found.map(|(_, f)| f)
     }
 }
 
@@ -300,5 +409,25 @@ mod tests {
         assert_eq!(k.period_ns(&tmp).0, 2_000_000_000);
         assert_eq!(k.period_ns(Path::new("/nonexistent-hbcl")).0, 1_000_000_000);
         std::fs::remove_dir_all(&tmp).expect("cleanup");
+    }
+
+    #[test]
+    fn corosync_loss_lines_imply_their_own_silence() {
+        let w = of("corosync").expect("corosync wire");
+        let period = 250_000_000;
+        let down = "vm corosync warning [KNET  ] host: host: 1 has no active links";
+        assert_eq!(w.line_loss_ns(down, period).map(|x| x.0), Some(500_000_000));
+        let failed =
+            "A processor failed, forming new configuration: token timed out (1000ms), waiting";
+        assert_eq!(
+            w.line_loss_ns(failed, period).map(|x| x.0),
+            Some(1_000_000_000)
+        );
+        assert_eq!(w.line_loss_ns("Token has not been received", period), None);
+        for wire in WIRES {
+            for (re, _, _) in wire.lines {
+                assert!(regex::Regex::new(re).is_ok(), "{re}");
+            }
+        }
     }
 }

@@ -99,6 +99,8 @@ struct Acc {
     from: u64,
     to: u64,
     port: Option<Port>,
+    /// Only this namespace's packets are the gap's (0: any).
+    netns: u32,
     wait_win: BTreeMap<u32, HistAgg>,
     wait_max: BTreeMap<u32, u64>,
     run_max: BTreeMap<u32, u64>,
@@ -202,10 +204,16 @@ impl EvidenceFold {
             .iter()
             .map(|g| {
                 let (from, to) = window(g);
+                let port = source_port(s, g.source);
+                let netns = match (g.netns, port) {
+                    (0, Some(p)) => s.heartbeats.local_netns(p.proto, p.port),
+                    (n, _) => n,
+                };
                 Acc {
                     from,
                     to,
-                    port: source_port(s, g.source),
+                    port,
+                    netns,
                     ..Acc::default()
                 }
             })
@@ -251,6 +259,10 @@ impl EvidenceFold {
 fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary) {
     let Some(p) = a.port else { return };
     if p.proto != e.proto || p.port != e.local_port {
+        return;
+    }
+    // Another namespace's socket on the same port (the peer's own, on one machine) is not ours.
+    if a.netns != 0 && e.netns != 0 && e.netns != a.netns {
         return;
     }
     // A gap is one peer's: other peers' packets say nothing of it.

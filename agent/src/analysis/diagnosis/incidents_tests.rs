@@ -39,6 +39,7 @@ fn gap(number: u32, spec: &str, from_ms: u64, to_ms: u64, f: Vec<Finding>) -> Ga
             expected_interval_ns: Some(100 * MS),
             peer: Some("10.0.0.2:5405".into()),
             estimate: None,
+            netns: 0,
         },
         source_spec: spec.to_owned(),
         evidence: GapEvidence::empty(SourceKind::Port, (to_ms - from_ms) * MS, 100 * MS),
