@@ -289,7 +289,9 @@ fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary)
         PortStage::Seen => {}
         PortStage::Queued if e.mono_ns < unread_cutoff => a.flow.queued += 1,
         PortStage::Queued => {}
-        PortStage::Read => a.flow.read += 1,
+        // A read that found nothing (EAGAIN) read no heartbeat.
+        PortStage::Read if e.len >= 0 => a.flow.read += 1,
+        PortStage::Read => {}
         PortStage::Dropped => {
             *a.flow
                 .dropped

@@ -11,12 +11,14 @@ use serde::Serialize;
 use super::{
     GapDiagnosis,
     cause::Cause,
-    rules::{Finding, VERDICT_THRESHOLD},
+    rules::{CONSEQUENCE, Finding, VERDICT_THRESHOLD},
 };
 use crate::analysis::recommendation::Recommendation;
 
 /// Gaps this close (end of one to onset of the next) belong to one incident.
 pub const JOIN_NS: u64 = 2_000_000_000;
+/// Causes combined below this are not listed with an incident (its gaps still list them).
+const NEGLIGIBLE: f64 = 0.1;
 /// Evidence lines kept per cause of an incident.
 const EVIDENCE_KEEP: usize = 6;
 
@@ -181,7 +183,12 @@ fn incident(number: u32, gaps: &[&GapDiagnosis]) -> Incident {
 fn combine(gaps: &[&GapDiagnosis], lost_ns: u64) -> Vec<Finding> {
     let mut by: BTreeMap<Cause, (Finding, Vec<(u64, u64)>)> = BTreeMap::new();
     for g in gaps {
-        for f in &g.findings {
+        // A consequence of a stall is not a cause of the incident.
+        for f in g
+            .findings
+            .iter()
+            .filter(|f| !f.evidence.iter().any(|e| e == CONSEQUENCE))
+        {
             let (e, spans) = by.entry(f.cause).or_insert_with(|| {
                 (
                     Finding {
@@ -209,6 +216,7 @@ fn combine(gaps: &[&GapDiagnosis], lost_ns: u64) -> Vec<Finding> {
             f.confidence *= cover;
             f
         })
+        .filter(|f| f.confidence >= NEGLIGIBLE)
         .collect();
     found.sort_by(|a, b| {
         b.confidence

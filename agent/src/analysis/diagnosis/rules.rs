@@ -24,6 +24,9 @@ pub struct Finding {
 /// Below this, a cause is not stated as the verdict.
 pub const VERDICT_THRESHOLD: f64 = 0.4;
 
+/// The evidence line that marks a network finding as a consequence of an application stall.
+pub const CONSEQUENCE: &str = "(a consequence of the application not reading, not a cause)";
+
 /// Below this confidence a finding that does not cover its gap stays.
 const UNCOVERED_CAP: f64 = 0.35;
 
@@ -359,8 +362,7 @@ pub fn judge(e: &GapEvidence) -> Vec<Finding> {
         // Packets reached the socket unread: whatever the network did, the application is why.
         if unread && f.cause.is_network() {
             f.confidence = f.confidence.min(0.3);
-            f.evidence
-                .push("(a consequence of the application not reading, not a cause)".to_owned());
+            f.evidence.push(CONSEQUENCE.to_owned());
         }
         // The flow's own packets were dropped and the application shows no stall of its own.
         if flow_drops > 0 && f.cause == Cause::AppStall && !unread && e.self_stalls.is_empty() {
