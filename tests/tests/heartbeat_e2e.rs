@@ -156,8 +156,14 @@ fn record_shows_log_and_probe_gaps() {
         .output()
         .expect("text report");
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("Heartbeat gaps ("), "{text}");
-    assert!(text.contains("self-stall"), "{text}");
+    // The gaps are listed once, under their incidents; the heartbeat section only counts them.
+    assert!(text.contains("\nIncidents ("), "{text}");
+    assert!(text.contains("Heartbeat gaps: "), "{text}");
+    assert!(!text.contains("Heartbeat gaps ("), "{text}");
+    assert!(text.contains("self-stall logged"), "{text}");
+    // The log gap, the probe gap and the corosync stall line tell of one pause: one incident.
+    let inc = &v["diagnosis"]["incidents"][0];
+    assert_eq!(inc["sources"].as_array().map(Vec::len), Some(3), "{inc:#}");
 }
 
 #[test]

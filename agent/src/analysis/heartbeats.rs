@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::gaps::{Arrival, GapAnalysis, GapDetector, Reported};
-use crate::heartbeat::spec::{Proto, Source, SourceSpec};
+use super::gaps::{Arrival, GapAnalysis, GapDetector, Reported, Timing};
+use crate::heartbeat::{
+    spec::{Proto, Source, SourceSpec},
+    wire,
+};
 use crate::recording::records::{
     EventKind, HeartbeatEvent, LineCounts, PortPacketEvent, PortStage, ProbeAttempt, Record,
     SourceDeclared, SourceWarning,
@@ -56,10 +59,21 @@ pub struct HeartbeatSummary {
     factor_override: Option<f64>,
     /// (IP protocol, port) → the passive source watching it.
     passive_ports: BTreeMap<(u8, u16), u32>,
-    /// Passive source → the flow (peer address:port) of its first read: other peers' datagrams
-    /// on the same port (a flood, a scanner) are not that heartbeat and must not hide its gaps.
-    passive_flows: BTreeMap<u32, String>,
+    /// Sources whose lines all report losses (an older hbwatch recorded some as arrivals).
+    loss_only: std::collections::BTreeSet<u32>,
+    /// hbwatch's own network namespace (from the packet tables); 0 until known.
+    host_netns: u32,
+    /// Per (proto, port), the senders of UDP packets seen and not yet read, oldest first: an
+    /// unconnected socket's read has no peer (nor namespace), so it is the oldest such packet's.
+    unread: BTreeMap<(u8, u16), std::collections::VecDeque<String>>,
+    /// Source → its preset's wire and the recorded heartbeat period, for line-specific losses.
+    wires: BTreeMap<u32, (&'static wire::Wire, u64)>,
+    /// (proto, port, netns) where a socket read from a watched port.
+    read_netns: std::collections::BTreeSet<(u8, u16, u32)>,
 }
+
+/// Packets remembered per port and namespace for read attribution; older ones are forgotten.
+const UNREAD_KEEP: usize = 4096;
 
 impl Default for HeartbeatSummary {
     fn default() -> Self {
@@ -69,7 +83,11 @@ impl Default for HeartbeatSummary {
             notable: Vec::new(),
             factor_override: None,
             passive_ports: BTreeMap::new(),
-            passive_flows: BTreeMap::new(),
+            loss_only: Default::default(),
+            host_netns: 0,
+            unread: BTreeMap::new(),
+            read_netns: Default::default(),
+            wires: BTreeMap::new(),
         }
     }
 }
@@ -131,26 +149,61 @@ impl HeartbeatSummary {
     /// A packet on a watched port: the application reading it is a heartbeat arrival for the
     /// passive source on that port (a stalled reader therefore shows as a gap, with the packets'
     /// fate in the kernel recorded beside it).
+    /// Every peer is followed on its own (the detector keys arrivals by peer), so a flood from
+    /// one peer cannot hide another's silence.
     pub fn port_packet(&mut self, e: &PortPacketEvent) {
-        let Some(a) = self.port_arrival(e) else {
-            return;
-        };
-        // A passive source follows the flow of its first read: reads from other peers on the
-        // same port (a flood, another client) must not hide a gap in the heartbeats.
-        if let Some(peer) = &a.peer {
-            let flow = self
-                .passive_flows
-                .entry(a.source)
-                .or_insert_with(|| peer.clone());
-            if flow != peer {
-                return;
-            }
+        if e.stage == PortStage::Read && e.netns != 0 {
+            self.read_netns.insert((e.proto, e.local_port, e.netns));
         }
-        self.arrival(&a);
+        if !self.passive_ports.contains_key(&(e.proto, e.local_port)) {
+            return;
+        }
+        let udp = e.proto == libc::IPPROTO_UDP as u8;
+        let key = (e.proto, e.local_port);
+        match (e.stage, &e.peer) {
+            (PortStage::Seen, Some(p)) if udp => {
+                let q = self.unread.entry(key).or_default();
+                if q.len() == UNREAD_KEEP {
+                    q.pop_front();
+                }
+                q.push_back(p.clone());
+            }
+            (PortStage::Dropped | PortStage::QueueFailed, Some(p)) if udp => {
+                if let Some(q) = self.unread.get_mut(&key)
+                    && let Some(i) = q.iter().position(|x| x == p)
+                {
+                    q.remove(i);
+                }
+            }
+            _ => {}
+        }
+        if let Some(mut a) = self.port_arrival(e) {
+            if a.peer.is_none() && udp {
+                a.peer = self.unread.get_mut(&key).and_then(|q| q.pop_front());
+            }
+            self.arrival(&a);
+        }
+    }
+
+    /// The namespace whose sockets are this host's on (proto, port): hbwatch's own when a socket
+    /// there read from the port, else 0 (not known; every namespace counts).
+    pub fn local_netns(&self, proto: u8, port: u16) -> u32 {
+        let n = self.host_netns;
+        if n != 0 && self.read_netns.contains(&(proto, port, n)) {
+            n
+        } else {
+            0
+        }
+    }
+
+    /// hbwatch's own network namespace, so a port source keeps to this host's sockets.
+    pub fn set_host_netns(&mut self, netns: u32) {
+        self.host_netns = netns;
     }
 
     fn port_arrival(&self, e: &PortPacketEvent) -> Option<Arrival> {
-        if e.stage != PortStage::Read {
+        // A read that returned an error (EAGAIN after the last datagram) read nothing.
+        if e.stage != PortStage::Read || e.len < 0 {
             return None;
         }
         let &source = self.passive_ports.get(&(e.proto, e.local_port))?;
@@ -158,6 +211,7 @@ impl HeartbeatSummary {
             source,
             at_mono_ns: e.mono_ns,
             peer: e.peer.clone(),
+            netns: e.netns,
         })
     }
 
@@ -194,16 +248,17 @@ impl HeartbeatSummary {
     }
 
     fn declare(&mut self, d: &SourceDeclared) {
-        if let Ok(SourceSpec {
+        let parsed = crate::heartbeat::spec::parse(&d.spec).ok();
+        if let Some(SourceSpec {
             source: Source::Passive { proto, port, .. },
             ..
-        }) = crate::heartbeat::spec::parse(&d.spec)
+        }) = &parsed
         {
             let proto = match proto {
                 Proto::Udp => libc::IPPROTO_UDP as u8,
                 Proto::Tcp => libc::IPPROTO_TCP as u8,
             };
-            self.passive_ports.insert((proto, port), d.source);
+            self.passive_ports.insert((proto, *port), d.source);
         }
         let factor = self.factor_override.unwrap_or(d.gap_factor);
         if self.sources.is_empty() && (factor - self.detector.factor()).abs() > f64::EPSILON {
@@ -211,6 +266,17 @@ impl HeartbeatSummary {
         }
         self.detector
             .declare(d.source, d.expected_interval_ns, d.preset_interval_ns);
+        if let Some(spec) = &parsed {
+            if let Some(w) = spec.preset().and_then(|p| wire::of(p.name)) {
+                let period = d.preset_interval_ns.unwrap_or(w.period_ms * 1_000_000);
+                self.wires.insert(d.source, (w, period));
+            }
+            let t = timing(spec, d.preset_interval_ns);
+            if t.loss_only {
+                self.loss_only.insert(d.source);
+            }
+            self.detector.set_timing(d.source, t);
+        }
         self.stats(d.source).declared = Some(SourceDeclaredJson {
             spec: d.spec.clone(),
             kind: d.kind.as_str().to_owned(),
@@ -220,6 +286,12 @@ impl HeartbeatSummary {
     }
 
     fn event(&mut self, e: &HeartbeatEvent) {
+        if e.kind == EventKind::Arrival && self.loss_only.contains(&e.source) {
+            // Recorded as an arrival by an hbwatch that had no loss-line patterns.
+            let mut e = e.clone();
+            e.kind = EventKind::PeerSilence;
+            return self.event(&e);
+        }
         let logged = logged_mono_ns(e);
         let s = self.stats(e.source);
         *s.events.entry(kind_name(e.kind).to_owned()).or_default() += 1;
@@ -249,6 +321,10 @@ impl HeartbeatSummary {
                     count: e.count,
                     measured_ns: e.measured_ns,
                     peer: e.peer.clone(),
+                    implied: self.wires.get(&e.source).and_then(|(w, period)| {
+                        w.line_loss_ns(&e.line, *period)
+                            .map(|(ns, what)| (ns, what.to_owned()))
+                    }),
                 });
                 self.keep(e);
             }
@@ -287,8 +363,51 @@ impl HeartbeatSummary {
 
     /// The gaps up to `end_mono_ns` (the recording's end).
     pub fn gaps(&self, end_mono_ns: u64) -> GapAnalysis {
-        self.detector.clone().finish(end_mono_ns)
+        self.detector
+            .clone()
+            .finish_in(end_mono_ns, self.host_netns)
     }
+}
+
+/// The protocol timing a source's spec implies: the preset's heartbeat period as the floor of a
+/// passive source's interval, the silence its loss lines imply, and whether every line of the
+/// source reports a loss. `period_ns` is the recorded period (from the daemon's config when
+/// `record` could read it).
+pub fn timing(spec: &SourceSpec, period_ns: Option<u64>) -> Timing {
+    let mut t = Timing {
+        loss_only: match &spec.source {
+            Source::Log { rule, .. } | Source::Journal { rule, .. } => rule.reports_losses_only(),
+            _ => false,
+        },
+        ..Timing::default()
+    };
+    let Some(p) = spec.preset() else {
+        return t;
+    };
+    let Some(w) = wire::of(p.name) else {
+        return t;
+    };
+    let default_ns = w.period_ms * 1_000_000;
+    let period = period_ns.unwrap_or(default_ns);
+    let from = if period == default_ns {
+        String::new()
+    } else {
+        format!(
+            " (period {} from the daemon's config)",
+            crate::output::units::ns(period)
+        )
+    };
+    if matches!(spec.source, Source::Passive { .. }) {
+        t.floor_ns = Some(period);
+        t.floor_basis = if from.is_empty() {
+            format!("{}: {}", p.name, w.period_what)
+        } else {
+            format!("{}{from}", p.name)
+        };
+    }
+    t.loss_ns = Some(w.loss_ns(period));
+    t.loss_basis = format!("{}: {}{from}", p.name, w.loss_what);
+    t
 }
 
 /// A line's own stamp on the monotonic clock, through the clock offset at read time.
@@ -303,6 +422,7 @@ fn event_arrival(e: &HeartbeatEvent) -> Option<Arrival> {
         source: e.source,
         at_mono_ns: logged_mono_ns(e).unwrap_or(e.read_mono_ns),
         peer: e.peer.clone(),
+        netns: 0,
     })
 }
 
@@ -312,6 +432,7 @@ fn probe_arrival(p: &ProbeAttempt) -> Option<Arrival> {
         source: p.source,
         at_mono_ns: p.start_mono_ns + p.latency_ns,
         peer: None,
+        netns: 0,
     })
 }
 
@@ -361,5 +482,165 @@ mod tests {
         let g = h.gaps(3_000_000_000).gaps;
         assert_eq!(g.len(), 1, "{g:?}");
         assert_eq!(g[0].length_ns, 1_500_000_000);
+    }
+
+    fn declare(h: &mut HeartbeatSummary, source: u32, spec: &str, kind: SourceKind) {
+        h.add(&Record::HeartbeatSource(SourceDeclared {
+            at_mono_ns: 0,
+            source,
+            spec: spec.into(),
+            kind,
+            preset: None,
+            expected_interval_ns: None,
+            gap_factor: 2.0,
+            preset_interval_ns: None,
+        }));
+    }
+
+    #[test]
+    fn one_silent_peer_among_several_is_found_and_named() {
+        let mut h = HeartbeatSummary::default();
+        declare(&mut h, 0, "udp:5405", SourceKind::PassiveUdp);
+        for t in (0..12_000).step_by(200) {
+            h.port_packet(&read(t, "10.0.0.2:5405"));
+            h.port_packet(&read(t + 50, "10.0.0.3:5405"));
+            // The third peer stops at 6 s and is silent to the end.
+            if t < 6_000 {
+                h.port_packet(&read(t + 90, "10.0.0.4:5405"));
+            }
+        }
+        let a = h.gaps(12_000_000_000);
+        assert_eq!(a.gaps.len(), 1, "{:?}", a.gaps);
+        let g = &a.gaps[0];
+        assert_eq!(g.peer.as_deref(), Some("10.0.0.4:5405"));
+        assert!(g.open && g.start_mono_ns == 5_890_000_000, "{g:?}");
+        assert_eq!(a.sources[0].peers.len(), 3);
+        assert!(
+            a.sources[0].interval_basis.starts_with("learned from"),
+            "{}",
+            a.sources[0].interval_basis
+        );
+    }
+
+    #[test]
+    fn a_passive_preset_sets_the_floor_of_a_learned_interval() {
+        let mut h = HeartbeatSummary::default();
+        declare(&mut h, 0, "udp:5405:corosync", SourceKind::PassiveUdp);
+        // Every 100 ms, then one 1.2 s pause: below corosync's 2 × 750 ms, so not a gap.
+        for t in (0..3_000).step_by(100).chain((4_200..8_000).step_by(100)) {
+            h.port_packet(&read(t, "10.0.0.2:5405"));
+        }
+        let a = h.gaps(8_000_000_000);
+        assert!(a.gaps.is_empty(), "{:?}", a.gaps);
+        assert_eq!(a.sources[0].expected_interval_ns, Some(750_000_000));
+        assert!(
+            a.sources[0].interval_basis.contains("knet ping"),
+            "{}",
+            a.sources[0].interval_basis
+        );
+    }
+
+    fn line(source: u32, at_ms: u64, kind: EventKind, count: Option<u64>) -> HeartbeatEvent {
+        HeartbeatEvent {
+            source,
+            kind,
+            read_mono_ns: at_ms * 1_000_000,
+            read_realtime_ns: (at_ms * 1_000_000) as i64,
+            stamped_realtime_ns: None,
+            peer: None,
+            count,
+            measured_ns: None,
+            line: "WARN Missed 2 heartbeats".into(),
+        }
+    }
+
+    #[test]
+    fn a_loss_line_source_has_no_trailing_open_gap() {
+        let mut h = HeartbeatSummary::default();
+        declare(
+            &mut h,
+            0,
+            r"log:/tmp/app.log:loss=Missed (?<count>\d+) heartbeats",
+            SourceKind::Log,
+        );
+        declare(&mut h, 1, "log:/tmp/ka.log:keepalived", SourceKind::Log);
+        h.add(&Record::Heartbeat(line(
+            0,
+            2_000,
+            EventKind::PeerSilence,
+            Some(2),
+        )));
+        // An older hbwatch recorded regex lines as arrivals: still read as losses.
+        h.add(&Record::Heartbeat(line(
+            0,
+            2_500,
+            EventKind::Arrival,
+            Some(1),
+        )));
+        h.add(&Record::Heartbeat(line(
+            1,
+            6_000,
+            EventKind::PeerSilence,
+            None,
+        )));
+        let a = h.gaps(10_000_000_000);
+        assert_eq!(a.gaps.len(), 3, "{:?}", a.gaps);
+        assert!(
+            a.gaps.iter().all(|g| !g.open && g.length_ns > 0),
+            "{:?}",
+            a.gaps
+        );
+        // keepalived's advertisement timeout at the default advert_int of 1 s.
+        let ka = a
+            .gaps
+            .iter()
+            .find(|g| g.source == 1)
+            .expect("keepalived gap");
+        assert_eq!(ka.length_ns, 3_610_000_000);
+        assert!(
+            ka.estimate.as_deref().is_some_and(|e| e.contains("advert")),
+            "{ka:?}"
+        );
+        assert!(
+            a.sources
+                .iter()
+                .all(|s| s.interval_basis.starts_with("none"))
+        );
+    }
+
+    fn event(at_ms: u64, stage: PortStage, peer: Option<&str>, netns: u32) -> PortPacketEvent {
+        PortPacketEvent {
+            stage,
+            peer: peer.map(str::to_owned),
+            netns,
+            ..read(at_ms, "")
+        }
+    }
+
+    #[test]
+    fn reads_of_an_unconnected_socket_are_the_peers_of_the_packets_seen() {
+        let mut h = HeartbeatSummary::default();
+        h.set_host_netns(7);
+        declare(&mut h, 0, "udp:5405", SourceKind::PassiveUdp);
+        for t in (0..12_000).step_by(100) {
+            // Two peers; the second stops at 6 s. Reads carry no peer (unconnected socket).
+            let mut senders = vec!["10.0.0.2:5405"];
+            if t < 6_000 {
+                senders.push("10.0.0.3:5405");
+            }
+            for (i, p) in senders.iter().enumerate() {
+                let at = t + 10 * i as u64;
+                h.port_packet(&event(at, PortStage::Seen, Some(p), 7));
+                h.port_packet(&event(at + 1, PortStage::Read, None, 0));
+                // The reader's next recv finds nothing: not a heartbeat, and no peer's.
+                let mut again = event(at + 2, PortStage::Read, None, 0);
+                again.len = -11;
+                h.port_packet(&again);
+            }
+        }
+        let a = h.gaps(12_000_000_000);
+        assert_eq!(a.gaps.len(), 1, "{:?}", a.gaps);
+        assert_eq!(a.gaps[0].peer.as_deref(), Some("10.0.0.3:5405"));
+        assert_eq!(a.sources[0].peers, ["10.0.0.2:5405", "10.0.0.3:5405"]);
     }
 }

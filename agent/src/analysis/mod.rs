@@ -6,6 +6,7 @@ pub mod cpu_tasks;
 pub mod diagnosis;
 pub mod gaps;
 pub mod heartbeats;
+pub mod interval;
 pub mod ksched;
 pub mod latency;
 pub mod packet;

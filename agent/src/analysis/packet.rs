@@ -213,6 +213,13 @@ impl PacketSummary {
             .copied()
             .unwrap_or(0)
     }
+
+    /// The port watch recorded something on (proto, port).
+    pub fn port_events_on(&self, proto: u8, port: u16) -> bool {
+        self.port_events
+            .keys()
+            .any(|(p, q, _)| *p == proto && *q == port)
+    }
 }
 
 #[cfg(test)]

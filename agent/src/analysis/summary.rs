@@ -135,7 +135,10 @@ impl RecordingSummary {
                 self.ksched.add_stacks(s);
                 self.seen(s.end_mono_ns);
             }
-            Record::PacketTables(t) => self.packet.add_tables(t),
+            Record::PacketTables(t) => {
+                self.packet.add_tables(t);
+                self.heartbeats.set_host_netns(t.host_netns);
+            }
             Record::Drops(iv) => {
                 self.packet.add_drops(iv);
                 self.seen(iv.end_mono_ns);

@@ -278,9 +278,15 @@ pub struct LiveArgs {
 /// Heartbeat sources and gap detection, shared by `record` and the live view.
 #[derive(Args, Debug, Default)]
 pub struct HeartbeatArgs {
-    /// A heartbeat source (repeatable): log:PATH[:PRESET], log:PATH:regex=RE, journal:UNIT,
-    /// udp:PORT[@INTERVAL], tcp:PORT[@INTERVAL], probe:tcp://HOST:PORT[@INTERVAL][,timeout=D][,failures=N],
-    /// probe:http://HOST:PORT/PATH, probe:udp://HOST:PORT. `hbwatch presets` lists presets.
+    /// A heartbeat source (repeatable): log:PATH[:PRESET], journal:UNIT[:PRESET],
+    /// udp:PORT[:PRESET][@INTERVAL], tcp:PORT[:PRESET][@INTERVAL],
+    /// probe:tcp://HOST:PORT[@INTERVAL][,timeout=D][,failures=N], probe:http://HOST:PORT/PATH,
+    /// probe:udp://HOST:PORT. Log lines are of two kinds: log:PATH:beat=RE lines ARE heartbeats
+    /// (silence between them is a gap); log:PATH:loss=RE and :stall=RE lines REPORT a lost
+    /// peer or a stall of this process (their gaps are the losses they report; their silence is
+    /// health). Parts combine (log:app.log:beat=tick:loss=missed (?<count>\d+)); regex=RE is a
+    /// loss line when it has a count, ms, s or ns group, else a heartbeat; presets are loss
+    /// lines. `hbwatch presets` lists presets.
     #[arg(long = "heartbeat", value_name = "SPEC")]
     pub heartbeat: Vec<String>,
     /// A TOML file with `[[heartbeat]]` sources (same forms as --heartbeat).
@@ -325,6 +331,9 @@ pub struct ReportArgs {
     /// Show only gap N (as numbered in the gap timeline), in full.
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_gap_number)]
     pub gap: Option<u32>,
+    /// Show only incident N (as numbered in the report), in full with all its gaps.
+    #[arg(long, value_name = "N", conflicts_with = "gap", allow_negative_numbers = true, value_parser = parse_incident_number)]
+    pub incident: Option<u32>,
     /// Also write the recommendations as a reviewable shell script (`sh PATH list`, `apply N`,
     /// `undo N`, `--dry-run`; mode 0600; nothing is applied by hbwatch).
     #[arg(long, value_name = "PATH")]
@@ -343,6 +352,19 @@ pub fn parse_gap_number(s: &str) -> Result<u32, String> {
         )),
         Err(_) => Err(format!(
             "`{s}` is not a gap number; use 1, 2, ... as numbered in the report's gap timeline"
+        )),
+    }
+}
+
+/// An incident number as the report numbers them: 1, 2, ...
+pub fn parse_incident_number(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if (1..=i64::from(u32::MAX)).contains(&n) => Ok(n as u32),
+        Ok(_) => Err(format!(
+            "`{s}`: incident numbers start at 1 (as numbered in the report)"
+        )),
+        Err(_) => Err(format!(
+            "`{s}` is not an incident number; use 1, 2, ... as numbered in the report"
         )),
     }
 }

@@ -56,15 +56,13 @@ pub fn probe_options(p: &ProbeArgs, hb: &HeartbeatConfig) -> ProbeOptions {
 
 /// `o`, plus every passively watched heartbeat port.
 pub fn probe_options_with(mut o: ProbeOptions, hb: &HeartbeatConfig) -> ProbeOptions {
-    for w in hb.watched_ports() {
-        let proto = match w.proto {
+    let passive = hb.watched_ports().into_iter().map(|w| (w.proto, w.port));
+    for (proto, port) in passive.chain(hb.wire_ports()) {
+        let proto = match proto {
             Proto::Udp => libc::IPPROTO_UDP as u8,
             Proto::Tcp => libc::IPPROTO_TCP as u8,
         };
-        let wp = WatchPort {
-            proto,
-            port: w.port,
-        };
+        let wp = WatchPort { proto, port };
         if !o.watch_ports.contains(&wp) {
             o.watch_ports.push(wp);
         }

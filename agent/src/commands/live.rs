@@ -132,7 +132,7 @@ pub fn fold_tick(
     state.update_recording_bytes(session.bytes_written());
     if !summary.heartbeats.is_empty() {
         if recent.tick(summary, records, now_mono_ns) {
-            state.update_verdict(recent.latest_gap().map(feed::verdict));
+            state.update_verdict(recent.diagnosis().and_then(feed::verdict));
         }
         state.update_from_heartbeats(
             now_mono_ns,

@@ -22,26 +22,41 @@ pub fn run(a: ReportArgs) -> Result<(), Failure> {
         crate::recording::writer::check_output_path(p, a.force).usage()?;
     }
     let (summary, mut d) = summarize_and_diagnose(&a.path, a.gap_factor).usage()?;
-    if let Some(n) = a.gap {
-        let count = d.gaps.len();
-        d.gaps.retain(|g| g.number == n);
-        if d.gaps.is_empty() {
-            return Err(anyhow::anyhow!(
-                "--gap {n}: the recording has {count} heartbeat gap(s)"
-            ))
-            .usage();
-        }
+    let (gaps, incidents) = (d.totals.gaps, d.totals.incidents);
+    if let Some(n) = a.gap
+        && d.focus_gap(n).is_none()
+    {
+        return Err(anyhow::anyhow!(
+            "--gap {n}: the recording has {gaps} heartbeat gap(s), in {incidents} incident(s)"
+        ))
+        .usage();
+    }
+    if let Some(n) = a.incident
+        && d.focus_incident(n).is_none()
+    {
+        return Err(anyhow::anyhow!(
+            "--incident {n}: the recording has {incidents} incident(s) ({gaps} heartbeat gap(s))"
+        ))
+        .usage();
     }
     let path = a.path.display().to_string();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let st = Style::for_stdout();
-    let written = match (a.format, &d.gaps[..]) {
-        (ReportFormat::Text, [g]) if a.gap.is_some() => {
+    // A narrowed text view: the run facts, the whole recording's verdict, then the one gap or
+    // incident in full.
+    let written = match (a.format, &d.gaps[..], &d.incidents[..]) {
+        (ReportFormat::Text, [g], _) if a.gap.is_some() => {
             report::text::render_header(&summary, &path, &mut out)
-                .and_then(|()| verdict::text_gap(&summary, g, st, &mut out))
+                .and_then(|()| verdict::text_top(&summary, &d, st, &mut out))
+                .and_then(|()| verdict::text_gap(&summary, &d, g, st, &mut out))
         }
-        (f, _) => report::render_with(&summary, &d, &path, f, st, &mut out),
+        (ReportFormat::Text, _, [i]) if a.incident.is_some() => {
+            report::text::render_header(&summary, &path, &mut out)
+                .and_then(|()| verdict::text_top(&summary, &d, st, &mut out))
+                .and_then(|()| report::incidents::text_one(&summary, &d, i, st, &mut out))
+        }
+        (f, _, _) => report::render_with(&summary, &d, &path, f, st, &mut out),
     };
     match written.and_then(|()| out.flush()) {
         // The reader went away (`hbwatch report … | head`): not an error of ours.

@@ -42,9 +42,9 @@ impl LineMatcher {
     pub fn new(rule: &LineRule, ctx: TsContext) -> Self {
         match rule {
             LineRule::Preset(p) => Self::preset(p, ctx),
-            LineRule::Regex(r) => LineMatcher {
+            LineRule::Patterns(p) => LineMatcher {
                 prefilter: None,
-                patterns: vec![(EventKind::Arrival, r.clone())],
+                patterns: p.clone(),
                 ts: None,
                 ts_format: TsFormat::Auto,
                 context: None,

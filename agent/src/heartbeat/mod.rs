@@ -11,6 +11,7 @@ pub mod probe;
 pub mod runner;
 pub mod spec;
 pub mod timestamp;
+pub mod wire;
 
 use std::time::Duration;
 
@@ -80,6 +81,7 @@ impl HeartbeatConfig {
                     proto,
                     port,
                     interval,
+                    ..
                 } => Some(WatchedPort {
                     source: i as u32,
                     proto: *proto,
@@ -89,6 +91,31 @@ impl HeartbeatConfig {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Ports of the heartbeat packets of preset log and journal sources (corosync's UDP 5405):
+    /// watched for evidence only, so a log source is judged by the fate of its own packets.
+    pub fn wire_ports(&self) -> Vec<(Proto, u16)> {
+        let mut v = Vec::new();
+        for s in &self.sources {
+            if matches!(s.source, Source::Passive { .. }) {
+                continue;
+            }
+            let Some(w) = s.preset().and_then(|p| wire::of(p.name)) else {
+                continue;
+            };
+            for p in w.packets {
+                let proto = match p.proto {
+                    wire::WireProto::Udp => Proto::Udp,
+                    wire::WireProto::Tcp => Proto::Tcp,
+                    wire::WireProto::Ip(_) => continue,
+                };
+                if !v.contains(&(proto, p.port)) {
+                    v.push((proto, p.port));
+                }
+            }
+        }
+        v
     }
 
     pub fn time_zone(&self) -> jiff::tz::TimeZone {

@@ -61,10 +61,11 @@ pub fn declarations(cfg: &HeartbeatConfig) -> Vec<SourceDeclared> {
             preset: s.preset().map(|p| p.name.to_owned()),
             expected_interval_ns: s.expected_interval().map(|d| d.as_nanos() as u64),
             gap_factor: cfg.gap_factor,
-            preset_interval_ns: s
-                .preset()
-                .and_then(|p| p.interval_ms)
-                .map(|ms| ms * 1_000_000),
+            // The protocol's period, from the daemon's config when it can be read.
+            preset_interval_ns: s.preset().and_then(|p| match super::wire::of(p.name) {
+                Some(w) => Some(w.period_ns(std::path::Path::new("/")).0),
+                None => p.interval_ms.map(|ms| ms * 1_000_000),
+            }),
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::presets::{self, Preset};
-use crate::recording::records::SourceKind;
+use crate::recording::records::{EventKind, SourceKind};
 
 /// Named groups a user pattern may use.
 pub const GROUPS: &[&str] = &["ts", "peer", "count", "ms", "s", "ns"];
@@ -47,12 +47,34 @@ pub enum ConfigError {
 /// How a log or journal line is recognised.
 #[derive(Debug, Clone)]
 pub enum LineRule {
+    /// A preset's lines: every one reports a loss, a stall or a clock jump.
     Preset(&'static Preset),
-    /// A user pattern: every match is a heartbeat arrival.
-    Regex(Regex),
+    /// User patterns, each with what its lines are: a heartbeat (`Arrival`), a reported loss of
+    /// the peer's heartbeats (`PeerSilence`) or a stall of this process (`SelfStall`).
+    Patterns(Vec<(EventKind, Regex)>),
     /// Every line is an arrival (a journal unit without a preset).
     Any,
 }
+
+impl LineRule {
+    /// Every line it matches reports a loss or stall: the source's silence is health, not a gap.
+    pub fn reports_losses_only(&self) -> bool {
+        match self {
+            LineRule::Preset(_) => true,
+            LineRule::Patterns(p) => p.iter().all(|(k, _)| *k != EventKind::Arrival),
+            LineRule::Any => false,
+        }
+    }
+}
+
+/// The spec markers of user patterns, with the kind of line each names (`regex=`: a heartbeat,
+/// or a loss when it has a `count`, `ms`, `s` or `ns` group).
+const PATTERN_MARKS: &[(&str, Option<EventKind>)] = &[
+    (":beat=", Some(EventKind::Arrival)),
+    (":loss=", Some(EventKind::PeerSilence)),
+    (":stall=", Some(EventKind::SelfStall)),
+    (":regex=", None),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeTarget {
@@ -102,6 +124,8 @@ pub enum Source {
         proto: Proto,
         port: u16,
         interval: Option<Duration>,
+        /// `udp:5405:corosync`: the protocol whose timing sets the interval's floor.
+        preset: Option<&'static Preset>,
     },
     Probe(ProbeSpec),
 }
@@ -141,6 +165,9 @@ impl SourceSpec {
             | Source::Journal {
                 rule: LineRule::Preset(p),
                 ..
+            }
+            | Source::Passive {
+                preset: Some(p), ..
             } => Some(p),
             _ => None,
         }
@@ -185,10 +212,15 @@ pub fn parse(spec: &str) -> Result<SourceSpec, SpecError> {
             } else {
                 Proto::Tcp
             };
+            let (port, preset) = match port.split_once(':') {
+                Some((p, name)) => (p, Some(find_preset(spec, off + p.len() + 1, name)?)),
+                None => (port, None),
+            };
             Source::Passive {
                 proto,
                 port: parse_port(spec, off, port)?,
                 interval,
+                preset,
             }
         }
         "probe" => Source::Probe(parse_probe(spec, off, rest)?),
@@ -239,16 +271,14 @@ fn parse_port(spec: &str, at: usize, s: &str) -> Result<u16, SpecError> {
 }
 
 fn parse_log(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
-    if let Some(i) = rest.find(":regex=") {
+    if let Some(i) = PATTERN_MARKS.iter().filter_map(|(m, _)| rest.find(m)).min() {
         let path = &rest[..i];
         if path.is_empty() {
             return Err(err(spec, off, "a file path"));
         }
-        let re_at = off + i + ":regex=".len();
-        let rule = LineRule::Regex(compile_user_regex(spec, re_at, &rest[i + 7..])?);
         return Ok(Source::Log {
             path: PathBuf::from(path),
-            rule,
+            rule: parse_patterns(spec, off + i, &rest[i..])?,
             interval: None,
         });
     }
@@ -268,11 +298,15 @@ fn parse_log(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
                 let at = off + path.len() + 1;
                 (
                     path,
-                    LineRule::Regex(default_arrival_regex()),
+                    LineRule::Patterns(vec![(EventKind::Arrival, default_arrival_regex())]),
                     Some(parse_dur(spec, at, iv)?),
                 )
             }
-            _ => (rest, LineRule::Regex(default_arrival_regex()), None),
+            _ => (
+                rest,
+                LineRule::Patterns(vec![(EventKind::Arrival, default_arrival_regex())]),
+                None,
+            ),
         },
     };
     if path.is_empty() {
@@ -283,6 +317,35 @@ fn parse_log(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
         rule,
         interval,
     })
+}
+
+/// `:beat=RE:loss=RE:stall=RE:regex=RE`, in any order and number: each marker starts a pattern
+/// that runs to the next marker.
+fn parse_patterns(spec: &str, off: usize, s: &str) -> Result<LineRule, SpecError> {
+    let mut marks: Vec<(usize, &str, Option<EventKind>)> = PATTERN_MARKS
+        .iter()
+        .flat_map(|(m, k)| s.match_indices(m).map(move |(i, _)| (i, *m, *k)))
+        .collect();
+    marks.sort_by_key(|m| m.0);
+    let mut patterns = Vec::new();
+    for (n, (i, mark, kind)) in marks.iter().enumerate() {
+        let end = marks.get(n + 1).map_or(s.len(), |m| m.0);
+        let at = off + i + mark.len();
+        let re = compile_user_regex(spec, at, &s[i + mark.len()..end])?;
+        let kind = kind.unwrap_or_else(|| {
+            let loss = re
+                .capture_names()
+                .flatten()
+                .any(|g| ["count", "ms", "s", "ns"].contains(&g));
+            if loss {
+                EventKind::PeerSilence
+            } else {
+                EventKind::Arrival
+            }
+        });
+        patterns.push((kind, re));
+    }
+    Ok(LineRule::Patterns(patterns))
 }
 
 /// Without a preset or pattern every non-empty line of the file is a heartbeat, stamped by a
@@ -429,6 +492,10 @@ pub struct ConfigSource {
     pub log: Option<String>,
     pub preset: Option<String>,
     pub regex: Option<String>,
+    /// Patterns of heartbeat lines, loss lines and stall lines (`beat=`, `loss=`, `stall=`).
+    pub beat: Option<String>,
+    pub loss: Option<String>,
+    pub stall: Option<String>,
     pub journal: Option<String>,
     pub udp: Option<u16>,
     pub tcp: Option<u16>,
@@ -462,18 +529,43 @@ impl ConfigSource {
             &self.probe,
         ) {
             (Some(s), None, None, None, None, None) => s.clone(),
-            (None, Some(path), None, None, None, None) => match (&self.preset, &self.regex) {
-                (Some(p), None) => format!("log:{path}:{p}{iv}"),
-                (None, Some(r)) => format!("log:{path}:regex={r}"),
-                (None, None) => format!("log:{path}"),
-                _ => return Err(err("log", 0, "either `preset` or `regex`, not both")),
-            },
+            (None, Some(path), None, None, None, None) => {
+                let mut pats = String::new();
+                for (mark, re) in [
+                    ("regex", &self.regex),
+                    ("beat", &self.beat),
+                    ("loss", &self.loss),
+                    ("stall", &self.stall),
+                ] {
+                    if let Some(r) = re {
+                        pats += &format!(":{mark}={r}");
+                    }
+                }
+                match (&self.preset, pats.is_empty()) {
+                    (Some(p), true) => format!("log:{path}:{p}{iv}"),
+                    (None, false) => format!("log:{path}{pats}"),
+                    (None, true) => format!("log:{path}{iv}"),
+                    _ => {
+                        return Err(err(
+                            "log",
+                            0,
+                            "either `preset` or patterns (`regex`, `beat`, `loss`, `stall`), not both",
+                        ));
+                    }
+                }
+            }
             (None, None, Some(u), None, None, None) => match &self.preset {
                 Some(p) => format!("journal:{u}:{p}{iv}"),
                 None => format!("journal:{u}{iv}"),
             },
-            (None, None, None, Some(p), None, None) => format!("udp:{p}{iv}"),
-            (None, None, None, None, Some(p), None) => format!("tcp:{p}{iv}"),
+            (None, None, None, Some(p), None, None) => match &self.preset {
+                Some(name) => format!("udp:{p}:{name}{iv}"),
+                None => format!("udp:{p}{iv}"),
+            },
+            (None, None, None, None, Some(p), None) => match &self.preset {
+                Some(name) => format!("tcp:{p}:{name}{iv}"),
+                None => format!("tcp:{p}{iv}"),
+            },
             (None, None, None, None, None, Some(u)) => format!("probe:{u}{iv}{opts}"),
             _ => {
                 return Err(err(

@@ -15,7 +15,7 @@ fn parses_every_source_kind() {
     assert!(matches!(
         s.source,
         Source::Log {
-            rule: LineRule::Regex(_),
+            rule: LineRule::Patterns(_),
             ..
         }
     ));
@@ -23,7 +23,7 @@ fn parses_every_source_kind() {
     assert!(matches!(
         s.source,
         Source::Log {
-            rule: LineRule::Regex(_),
+            rule: LineRule::Patterns(_),
             ..
         }
     ));
@@ -40,14 +40,15 @@ fn parses_every_source_kind() {
     );
     let s = parse("udp:5405@300ms").expect("udp");
     assert!(
-        matches!(s.source, Source::Passive { proto: Proto::Udp, port: 5405, interval: Some(d) } if d == Duration::from_millis(300))
+        matches!(s.source, Source::Passive { proto: Proto::Udp, port: 5405, interval: Some(d), preset: None } if d == Duration::from_millis(300))
     );
     assert!(matches!(
         parse("tcp:2380").expect("tcp").source,
         Source::Passive {
             proto: Proto::Tcp,
             port: 2380,
-            interval: None
+            interval: None,
+            preset: None
         }
     ));
     let s = parse("probe:http://127.0.0.1:8008/health@2s,timeout=500ms,failures=5").expect("http");
@@ -162,4 +163,51 @@ failures = 2
     )
     .expect_err("two kinds");
     assert!(e.to_string().contains("exactly one"), "{e}");
+}
+
+#[test]
+fn log_lines_are_heartbeats_or_reports_of_a_loss() {
+    let kinds = |spec: &str| -> Vec<EventKind> {
+        match parse(spec).expect(spec).source {
+            Source::Log {
+                rule: LineRule::Patterns(p),
+                ..
+            } => p.iter().map(|(k, _)| *k).collect(),
+            other => panic!("{spec}: {other:?}"),
+        }
+    };
+    use EventKind::{Arrival, PeerSilence, SelfStall};
+    assert_eq!(kinds("log:/a.log:regex=beat (?<peer>\\w+)"), [Arrival]);
+    // A regex with a count or duration group reports losses.
+    assert_eq!(
+        kinds("log:/a.log:regex=Missed (?<count>\\d+)"),
+        [PeerSilence]
+    );
+    assert_eq!(
+        kinds("log:/a.log:beat=tick:loss=Missed (?<count>\\d+) beats:stall=late (?<ms>\\d+) ms"),
+        [Arrival, PeerSilence, SelfStall]
+    );
+    let both = parse("log:/a.log:beat=tick:loss=missed").expect("both");
+    let Source::Log { rule, .. } = &both.source else {
+        panic!("log")
+    };
+    assert!(!rule.reports_losses_only());
+    let loss = parse("log:/a.log:loss=missed").expect("loss");
+    let Source::Log { rule, .. } = &loss.source else {
+        panic!("log")
+    };
+    assert!(rule.reports_losses_only());
+    let e = bad("log:/a.log:beat=tick:loss=(open");
+    assert_eq!(e.position, 27, "{e}");
+}
+
+#[test]
+fn a_passive_source_may_name_its_protocol() {
+    let s = parse("udp:5405:corosync@1s").expect("udp preset");
+    assert!(matches!(
+        s.source,
+        Source::Passive { port: 5405, preset: Some(p), interval: Some(_), .. } if p.name == "corosync"
+    ));
+    assert_eq!(s.preset().map(|p| p.name), Some("corosync"));
+    assert!(bad("udp:5405:nosuch").expected.contains("preset name"));
 }

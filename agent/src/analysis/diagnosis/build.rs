@@ -44,10 +44,13 @@ pub fn window(gap: &Gap) -> (u64, u64) {
     (onset.saturating_sub(lead), gap.end_mono_ns.max(onset))
 }
 
-/// The passive port a source watches, from its declared spec.
+/// The port whose packets a source's heartbeats travel on: the passive port it watches, or for
+/// a preset log or journal source its protocol's first port (corosync's UDP 5405), so a log
+/// source is judged by the fate of its own packets as a port source is.
 pub fn source_port(s: &RecordingSummary, source: u32) -> Option<Port> {
     let spec_text = &s.heartbeats.sources.get(&source)?.declared.as_ref()?.spec;
-    match spec::parse(spec_text).ok()?.source {
+    let parsed = spec::parse(spec_text).ok()?;
+    match parsed.source {
         Source::Passive { proto, port, .. } => Some(Port {
             proto: match proto {
                 Proto::Udp => libc::IPPROTO_UDP as u8,
@@ -55,8 +58,24 @@ pub fn source_port(s: &RecordingSummary, source: u32) -> Option<Port> {
             },
             port,
         }),
-        _ => None,
+        Source::Log { .. } | Source::Journal { .. } => {
+            let wire = crate::heartbeat::wire::of(parsed.preset()?.name)?;
+            let (proto, port) = wire.packets.iter().find_map(|p| p.watchable())?;
+            // Only when the port watch followed it: a recording made before may not have.
+            s.packet
+                .port_events_on(proto, port)
+                .then_some(Port { proto, port })
+        }
+        Source::Probe(_) => None,
     }
+}
+
+/// The address of a peer string ("10.0.0.2:5405" → 10.0.0.2).
+fn peer_ip(peer: &str) -> Option<std::net::IpAddr> {
+    peer.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .ok()
+        .or_else(|| peer.parse().ok())
 }
 
 fn source_kind(s: &RecordingSummary, gap: &Gap) -> SourceKind {
@@ -80,6 +99,8 @@ struct Acc {
     from: u64,
     to: u64,
     port: Option<Port>,
+    /// Only this namespace's packets are the gap's (0: any).
+    netns: u32,
     wait_win: BTreeMap<u32, HistAgg>,
     wait_max: BTreeMap<u32, u64>,
     run_max: BTreeMap<u32, u64>,
@@ -183,10 +204,16 @@ impl EvidenceFold {
             .iter()
             .map(|g| {
                 let (from, to) = window(g);
+                let port = source_port(s, g.source);
+                let netns = match (g.netns, port) {
+                    (0, Some(p)) => s.heartbeats.local_netns(p.proto, p.port),
+                    (n, _) => n,
+                };
                 Acc {
                     from,
                     to,
-                    port: source_port(s, g.source),
+                    port,
+                    netns,
                     ..Acc::default()
                 }
             })
@@ -234,6 +261,18 @@ fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary)
     if p.proto != e.proto || p.port != e.local_port {
         return;
     }
+    // Another namespace's socket on the same port (the peer's own, on one machine) is not ours.
+    if a.netns != 0 && e.netns != 0 && e.netns != a.netns {
+        return;
+    }
+    // A gap is one peer's: other peers' packets say nothing of it.
+    if let (Some(want), Some(got)) = (
+        gap.peer.as_deref().and_then(peer_ip),
+        e.peer.as_deref().and_then(peer_ip),
+    ) && want != got
+    {
+        return;
+    }
     a.flow.any = true;
     // Strictly inside the gap: the read that ends it (and the one that started it) are arrivals.
     if e.mono_ns <= gap.start_mono_ns || e.mono_ns >= gap.end_mono_ns {
@@ -250,7 +289,9 @@ fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary)
         PortStage::Seen => {}
         PortStage::Queued if e.mono_ns < unread_cutoff => a.flow.queued += 1,
         PortStage::Queued => {}
-        PortStage::Read => a.flow.read += 1,
+        // A read that found nothing (EAGAIN) read no heartbeat.
+        PortStage::Read if e.len >= 0 => a.flow.read += 1,
+        PortStage::Read => {}
         PortStage::Dropped => {
             *a.flow
                 .dropped

@@ -1,5 +1,6 @@
 //! Diagnosis: for each heartbeat gap, the evidence around it, the ranked likely causes, and what
-//! to change. Pure: records in, findings and recommendations out.
+//! to change; gaps grouped into incidents, and causes ranked by incidents and time lost. Pure:
+//! records in, findings and recommendations out.
 
 pub mod advisor;
 pub mod build;
@@ -7,6 +8,7 @@ pub mod cause;
 pub mod evidence;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod incidents;
 pub mod recommend;
 pub mod rules;
 pub mod rx_cpus;
@@ -19,6 +21,7 @@ pub use cause::Cause;
 pub use evidence::{
     Counter, CpuSoftirq, FlowFate, GapEvidence, ReasonDrops, SelfStall, SourceKind,
 };
+pub use incidents::{CauseRank, Incident};
 pub use rules::{Finding, VERDICT_THRESHOLD, judge};
 
 use crate::{
@@ -33,6 +36,8 @@ use crate::{
 pub struct GapDiagnosis {
     /// 1-based, as `report` and `export --gap N` number gaps.
     pub number: u32,
+    /// The incident it belongs to (1-based).
+    pub incident: u32,
     pub gap: Gap,
     pub source_spec: String,
     pub evidence: GapEvidence,
@@ -47,10 +52,85 @@ impl GapDiagnosis {
     }
 }
 
-/// Every gap of a recording, judged, and the timeout advice per source.
+impl Diagnosis {
+    /// The cause the verdict's headline names; `None` without incidents.
+    pub fn top_cause(&self) -> Option<Cause> {
+        self.ranking.first().map(|r| r.cause)
+    }
+
+    /// Groups the judged gaps into incidents and ranks causes and recommendations.
+    pub fn assemble(&mut self) {
+        self.incidents = incidents::group(&mut self.gaps);
+        self.ranking = incidents::rank(&self.incidents);
+        self.recommendations =
+            incidents::ordered_recommendations(&self.ranking, &self.incidents, &self.gaps);
+        self.totals = Totals {
+            gaps: self.gaps.len() as u32,
+            incidents: self.incidents.len() as u32,
+            lost_ns: self.incidents.iter().map(|i| i.lost_ns).sum(),
+            longest_incident_ns: self
+                .incidents
+                .iter()
+                .map(|i| i.length_ns)
+                .max()
+                .unwrap_or(0),
+        };
+    }
+
+    /// Narrows the view to gap `n` and its incident; the totals, ranking and recommendation
+    /// order stay the whole recording's. `None` when there is no such gap.
+    pub fn focus_gap(&mut self, n: u32) -> Option<()> {
+        let inc = self.gaps.iter().find(|g| g.number == n)?.incident;
+        self.gaps.retain(|g| g.number == n);
+        self.incidents.retain(|i| i.number == inc);
+        self.focus = Some(Focus::Gap(n));
+        Some(())
+    }
+
+    /// Narrows the view to incident `n` and its gaps.
+    pub fn focus_incident(&mut self, n: u32) -> Option<()> {
+        self.incidents.iter().find(|i| i.number == n)?;
+        self.incidents.retain(|i| i.number == n);
+        self.gaps.retain(|g| g.incident == n);
+        self.focus = Some(Focus::Incident(n));
+        Some(())
+    }
+
+    /// The incident gap `g` belongs to, when it is in view.
+    pub fn incident_of(&self, g: &GapDiagnosis) -> Option<&Incident> {
+        self.incidents.iter().find(|i| i.number == g.incident)
+    }
+}
+
+/// Whole-recording counts, kept when a view narrows to one gap or incident.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Totals {
+    pub gaps: u32,
+    pub incidents: u32,
+    /// Heartbeat time lost over all incidents.
+    pub lost_ns: u64,
+    pub longest_incident_ns: u64,
+}
+
+/// What a narrowed view shows (`report --gap N` / `--incident N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Focus {
+    Gap(u32),
+    Incident(u32),
+}
+
+/// Every gap of a recording, judged, grouped into incidents, and the timeout advice per source.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Diagnosis {
+    pub incidents: Vec<Incident>,
     pub gaps: Vec<GapDiagnosis>,
+    /// Causes in the verdict's order; `ranking[0]` is the headline's cause.
+    pub ranking: Vec<CauseRank>,
+    /// Every recommendation once, in the verdict's order: `[1]` is the first fix.
+    pub recommendations: Vec<crate::analysis::recommendation::Recommendation>,
+    pub totals: Totals,
+    pub focus: Option<Focus>,
     pub timeout_advice: Vec<(u32, TimeoutAdvice)>,
     /// CPUs found to take the heartbeat flows' receive work.
     pub rx_cpus: Vec<u32>,
@@ -127,6 +207,7 @@ impl<'a> DiagnosisFold<'a> {
                 let recommendations = recommend::recommend(&e, &findings, &cx);
                 GapDiagnosis {
                     number: i as u32 + 1,
+                    incident: 0,
                     gap: g.clone(),
                     source_spec: source_spec(summary, g.source),
                     evidence: e,
@@ -136,13 +217,16 @@ impl<'a> DiagnosisFold<'a> {
             })
             .collect();
         let timeout_advice = timeouts::advice(summary, &self.arrivals, &analysis, &gaps);
-        Diagnosis {
+        let mut d = Diagnosis {
             gaps,
             timeout_advice,
             rx_cpus,
             unavailable: not_running(summary),
             lost_events: summary.total_lost(),
-        }
+            ..Diagnosis::default()
+        };
+        d.assemble();
+        d
     }
 }
 
@@ -189,6 +273,8 @@ pub(crate) fn heartbeat_process(s: &RecordingSummary) -> Option<(String, u32)> {
         .map(|t| (t.comm.clone(), t.tgid))
 }
 
+#[cfg(test)]
+mod incidents_tests;
 #[cfg(test)]
 mod recorded_tests;
 #[cfg(test)]

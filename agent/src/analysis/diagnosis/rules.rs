@@ -2,7 +2,8 @@
 //! ranking applies the two rules that keep the engine honest — a network cause never outranks
 //! packets that demonstrably reached the socket unread (an application stall), an application stall
 //! is never inferred over drops of the heartbeat flow itself — and falls back to `unknown` when no
-//! cause is supported well enough.
+//! cause is supported well enough. A cause must cover the gap it explains: a delay, stall or step
+//! far shorter than the gap ([`covers`]) never wins at high confidence.
 
 use serde::Serialize;
 
@@ -22,6 +23,17 @@ pub struct Finding {
 
 /// Below this, a cause is not stated as the verdict.
 pub const VERDICT_THRESHOLD: f64 = 0.4;
+
+/// The evidence line that marks a network finding as a consequence of an application stall.
+pub const CONSEQUENCE: &str = "(a consequence of the application not reading, not a cause)";
+
+/// Below this confidence a finding that does not cover its gap stays.
+const UNCOVERED_CAP: f64 = 0.35;
+
+/// A duration of evidence can explain a gap of `gap_ns`: at least a quarter of it.
+pub fn covers(evidence_ns: u64, gap_ns: u64) -> bool {
+    evidence_ns.saturating_mul(4) >= gap_ns
+}
 
 fn finding(cause: Cause, confidence: f64, evidence: Vec<String>) -> Option<Finding> {
     (confidence > 0.0).then(|| Finding {
@@ -51,10 +63,13 @@ fn clock_step(e: &GapEvidence) -> Option<Finding> {
         .iter()
         .copied()
         .max_by_key(|s| s.unsigned_abs())?;
-    let conf = if big.unsigned_abs() * 2 >= e.gap_ns {
+    let step = big.unsigned_abs();
+    let conf = if step * 2 >= e.gap_ns {
         0.9
-    } else {
+    } else if covers(step, e.gap_ns) {
         0.5
+    } else {
+        0.3
     };
     finding(
         Cause::ClockStep,
@@ -107,6 +122,7 @@ fn app_stall(e: &GapEvidence) -> Option<Finding> {
     }
     for s in &e.self_stalls {
         let c = match s.measured_ns {
+            Some(m) if !covers(m, e.gap_ns) => UNCOVERED_CAP,
             Some(m) if m * 2 >= e.gap_ns || m >= e.expected_interval_ns => 0.8,
             _ => 0.6,
         };
@@ -260,10 +276,10 @@ fn softirq_delay(e: &GapEvidence) -> Option<Finding> {
     }
     let mut conf: f64 = if d * 2 >= e.gap_ns {
         0.8
-    } else if d * 2 >= e.expected_interval_ns {
+    } else if d * 2 >= e.expected_interval_ns && covers(d, e.gap_ns) {
         0.6
     } else {
-        0.35
+        0.3
     };
     let mut ev = vec![format!(
         "NET_RX softirq waited up to {} on CPU {} (p99 {} in the window, {} normally)",
@@ -291,7 +307,12 @@ fn softirq_delay(e: &GapEvidence) -> Option<Finding> {
         }
     }
     ev.extend(busy_cpu_line(e));
-    finding(Cause::SoftirqDelay, conf.min(0.9), ev)
+    let cap = if covers(d, e.gap_ns) {
+        0.9
+    } else {
+        UNCOVERED_CAP
+    };
+    finding(Cause::SoftirqDelay, conf.min(cap), ev)
 }
 
 /// "CPU 0 was held by backup (PID 77) 80% of the window (0% normally)", when a process held
@@ -341,8 +362,7 @@ pub fn judge(e: &GapEvidence) -> Vec<Finding> {
         // Packets reached the socket unread: whatever the network did, the application is why.
         if unread && f.cause.is_network() {
             f.confidence = f.confidence.min(0.3);
-            f.evidence
-                .push("(a consequence of the application not reading, not a cause)".to_owned());
+            f.evidence.push(CONSEQUENCE.to_owned());
         }
         // The flow's own packets were dropped and the application shows no stall of its own.
         if flow_drops > 0 && f.cause == Cause::AppStall && !unread && e.self_stalls.is_empty() {

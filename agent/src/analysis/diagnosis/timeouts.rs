@@ -20,7 +20,8 @@ pub struct Arrivals(BTreeMap<u32, Vec<u64>>);
 impl Arrivals {
     pub fn add(&mut self, s: &RecordingSummary, r: &Record) {
         let hit = match r {
-            Record::PortPacket(e) if e.stage == PortStage::Read => s
+            // A read that found nothing (EAGAIN) is no arrival.
+            Record::PortPacket(e) if e.stage == PortStage::Read && e.len >= 0 => s
                 .heartbeats
                 .passive_source(e.proto, e.local_port)
                 .map(|src| (src, e.mono_ns)),

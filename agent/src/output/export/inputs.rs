@@ -62,13 +62,15 @@ pub fn gap_inputs(summary: &RecordingSummary) -> Vec<GapInput> {
         .collect()
 }
 
-/// Sets each gap's verdict and cause from the diagnosis (matched by gap number).
+/// Sets each gap's verdict and cause from the diagnosis (matched by gap number): its
+/// incident's, which weighs every source that saw it, as the report does.
 pub fn add_verdicts(gaps: &mut [GapInput], diagnosis: &Diagnosis) {
     for g in gaps {
         let Some(d) = diagnosis.gaps.iter().find(|d| d.number == g.number) else {
             continue;
         };
-        let Some(f) = d.findings.first() else {
+        let incident = diagnosis.incident_of(d).map(|i| &i.findings);
+        let Some(f) = incident.unwrap_or(&d.findings).first() else {
             continue;
         };
         g.verdict = Some(verdict_line(f));

@@ -5,10 +5,7 @@ use std::collections::BTreeMap;
 
 use super::state::{DropSample, HeartbeatSourceSnapshot, NapiSample, Severity, Verdict};
 use crate::{
-    analysis::{
-        RecordingSummary,
-        diagnosis::{Diagnosis, GapDiagnosis},
-    },
+    analysis::{RecordingSummary, diagnosis::Diagnosis},
     output::export::inputs::verdict_line,
     recording::records::{DropInterval, NapiInterval, Record},
 };
@@ -56,21 +53,33 @@ pub fn heartbeat_snapshots(
         .collect()
 }
 
-/// The verdict line for the latest gap: its top finding and the first recommendation.
-pub fn verdict(g: &GapDiagnosis) -> Verdict {
-    let f = g.verdict();
-    Verdict {
-        severity: if g.gap.open {
+/// The verdict line for the latest incident: its cause over every source that saw it, and its
+/// first recommendation; `None` before the first gap.
+pub fn verdict(d: &Diagnosis) -> Option<Verdict> {
+    let i = d.incidents.iter().max_by_key(|i| i.start_mono_ns)?;
+    let gaps = if i.gaps.len() == 1 {
+        format!("gap {}", i.gaps[0])
+    } else {
+        format!("{} gaps", i.gaps.len())
+    };
+    Some(Verdict {
+        severity: if i.open {
             Severity::Critical
         } else {
             Severity::Warning
         },
-        finding: format!("gap {} on {}: {}", g.number, g.source_spec, verdict_line(f)),
-        recommendation: g
+        finding: format!(
+            "incident {} ({gaps} on {}): {}",
+            i.number,
+            i.sources.join(", "),
+            verdict_line(i.cause())
+        ),
+        recommendation: i
             .recommendations
             .first()
+            .and_then(|id| d.recommendations.iter().find(|r| &r.id == id))
             .map_or_else(|| "no change suggested".to_owned(), |r| r.title.clone()),
-    }
+    })
 }
 
 /// "passive_udp" → "passive udp".
@@ -236,10 +245,11 @@ mod tests {
             lanes[0].latest_verdict.as_deref(),
             Some(format!("gap 1: {cause}").as_str())
         );
-        let v = verdict(&d.gaps[0]);
+        let v = verdict(&d).expect("an incident");
         assert_eq!(v.severity, Severity::Warning);
         assert!(
-            v.finding.starts_with("gap 1 on udp:5405@100ms: "),
+            v.finding
+                .starts_with("incident 1 (gap 1 on udp:5405@100ms): "),
             "{}",
             v.finding
         );

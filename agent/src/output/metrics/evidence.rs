@@ -1,5 +1,6 @@
 //! Metrics of the kernel and heartbeat evidence: drops by reason/device/port, NAPI budget
-//! exhaustion per CPU and device, heartbeat gaps by source and cause.
+//! exhaustion per CPU and device, heartbeat gaps by source and cause, incidents by cause. A gap's
+//! cause is its incident's, as in the report.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,10 @@ use prometheus_client::{
 };
 
 use super::Shared;
-use crate::analysis::{RecordingSummary, diagnosis::Diagnosis};
+use crate::analysis::{
+    RecordingSummary,
+    diagnosis::{Diagnosis, incidents},
+};
 
 /// The cause label of a gap whose diagnosis has not been computed.
 pub const CAUSE_UNKNOWN: &str = "unknown";
@@ -18,15 +22,13 @@ pub const CAUSE_UNKNOWN: &str = "unknown";
 /// (source, gap start) → cause, from a diagnosis.
 pub type Causes = BTreeMap<(u32, u64), &'static str>;
 
-/// The cause of each judged gap.
+/// The cause of each judged gap: its incident's.
 pub fn causes(d: &Diagnosis) -> Causes {
     d.gaps
         .iter()
         .map(|g| {
-            (
-                (g.gap.source, g.gap.start_mono_ns),
-                g.verdict().cause.as_str(),
-            )
+            let cause = d.incident_of(g).map_or(g.verdict(), |i| i.cause()).cause;
+            ((g.gap.source, g.gap.start_mono_ns), cause.as_str())
         })
         .collect()
 }
@@ -41,6 +43,8 @@ pub struct EvidenceSnapshot {
     pub napi_exhausted: BTreeMap<(u32, String), u64>,
     /// (source, cause) → gaps found so far.
     pub gaps: BTreeMap<(String, String), u64>,
+    /// cause → incidents found so far (gaps grouped as the report groups them).
+    pub incidents: BTreeMap<String, u64>,
 }
 
 impl EvidenceSnapshot {
@@ -64,13 +68,38 @@ impl EvidenceSnapshot {
             *out.napi_exhausted.entry((cpu, device)).or_default() += a.full_budget;
         }
         let hb = &s.heartbeats;
-        for g in hb.detector.gaps_so_far() {
-            let cause = causes
-                .get(&(g.source, g.start_mono_ns))
-                .copied()
-                .unwrap_or(CAUSE_UNKNOWN);
-            let key = (hb.source_name(g.source), cause.to_owned());
+        let gaps = hb.detector.gaps_so_far();
+        let cause_of =
+            |g: &crate::analysis::gaps::Gap| causes.get(&(g.source, g.start_mono_ns)).copied();
+        for g in gaps {
+            let key = (
+                hb.source_name(g.source),
+                cause_of(g).unwrap_or(CAUSE_UNKNOWN).to_owned(),
+            );
             *out.gaps.entry(key).or_default() += 1;
+        }
+        let spans: Vec<(u64, u64)> = gaps
+            .iter()
+            .map(|g| {
+                (
+                    g.onset_estimate_mono_ns.unwrap_or(g.start_mono_ns),
+                    g.end_mono_ns,
+                )
+            })
+            .collect();
+        let of = incidents::group_spans(&spans);
+        let mut by: BTreeMap<u32, &'static str> = BTreeMap::new();
+        for (g, n) in gaps.iter().zip(&of) {
+            let known = cause_of(g);
+            let e = by.entry(*n).or_insert(CAUSE_UNKNOWN);
+            if *e == CAUSE_UNKNOWN
+                && let Some(c) = known
+            {
+                *e = c;
+            }
+        }
+        for cause in by.into_values() {
+            *out.incidents.entry(cause.to_owned()).or_default() += 1;
         }
         out
     }
@@ -118,6 +147,17 @@ impl Collector for EvidenceCollector {
             for ((source, cause), n) in &e.gaps {
                 let labels = [("source", source), ("cause", cause)];
                 ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        if !e.incidents.is_empty() {
+            let mut m = encoder.encode_descriptor(
+                "heartbeat_incidents",
+                "Heartbeat incidents (gaps of all sources close in time), per cause (unknown until diagnosed).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (cause, n) in &e.incidents {
+                ConstCounter::new(*n).encode(m.encode_family(&[("cause", cause)])?)?;
             }
         }
         Ok(())
@@ -228,8 +268,15 @@ mod tests {
         let judged_text = judged.encode().expect("encode");
         let mut by_cause: BTreeMap<&str, u64> = BTreeMap::new();
         for g in &d.gaps {
-            *by_cause.entry(g.verdict().cause.as_str()).or_default() += 1;
+            let cause = d.incident_of(g).expect("incident").cause().cause;
+            *by_cause.entry(cause.as_str()).or_default() += 1;
         }
+        // Both 1 s silences are 100 ms apart: one incident.
+        let incident = format!(
+            "hbwatch_heartbeat_incidents_total{{cause=\"{}\"}} 1",
+            d.incidents[0].cause().cause
+        );
+        assert!(judged_text.contains(&incident), "{judged_text}");
         for (cause, n) in by_cause {
             let line = format!(
                 "hbwatch_heartbeat_gaps_total{{source=\"udp:5405@100ms\",cause=\"{cause}\"}} {n}"
@@ -244,6 +291,7 @@ mod tests {
             "hbwatch_drops_total{reason=\"SOCKET_RCVBUFF\",device=\"\",port=\"5405\"} 11",
             "hbwatch_napi_budget_exhausted_total{cpu=\"1\",device=\"eth0\"} 4",
             "hbwatch_heartbeat_gaps_total{source=\"udp:5405@100ms\",cause=\"unknown\"} 2",
+            "hbwatch_heartbeat_incidents_total{cause=\"unknown\"} 1",
         ] {
             assert!(text.contains(line), "missing {line} in:\n{text}");
         }

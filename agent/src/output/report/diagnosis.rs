@@ -6,7 +6,10 @@ use serde::Serialize;
 use crate::{
     analysis::{
         RecordingSummary,
-        diagnosis::{Cause, Diagnosis, FlowFate, GapDiagnosis, GapEvidence, TimeoutAdvice},
+        diagnosis::{
+            Cause, CauseRank, Diagnosis, FlowFate, Focus, GapDiagnosis, GapEvidence, Incident,
+            TimeoutAdvice, Totals, rules::Finding,
+        },
         recommendation::Recommendation,
     },
     output::units::ns,
@@ -16,6 +19,15 @@ use crate::{
 pub struct DiagnosisJson {
     /// The verdict in one or two sentences.
     pub verdict: String,
+    /// The cause the verdict's headline names; null without incidents.
+    pub top_cause: Option<Cause>,
+    /// Causes in the verdict's order (by heartbeat time lost, then incidents).
+    pub ranking: Vec<CauseRank>,
+    /// Whole-recording counts (kept when `--gap`/`--incident` narrows the view).
+    pub totals: Totals,
+    /// What `--gap N` / `--incident N` narrowed the view to.
+    pub focus: Option<Focus>,
+    pub incidents: Vec<IncidentJson>,
     pub gaps: Vec<GapJson>,
     pub timeout_advice: Vec<AdviceJson>,
     /// CPUs found to take the heartbeat flows' receive work.
@@ -25,8 +37,27 @@ pub struct DiagnosisJson {
 }
 
 #[derive(Serialize)]
+pub struct IncidentJson {
+    pub number: u32,
+    pub start_mono_ns: u64,
+    pub end_mono_ns: u64,
+    pub length_ns: u64,
+    pub lost_ns: u64,
+    pub open: bool,
+    pub sources: Vec<String>,
+    pub peers: Vec<String>,
+    pub gaps: Vec<u32>,
+    pub findings: Vec<FindingJson>,
+    pub recommendations: Vec<String>,
+}
+
+#[derive(Serialize)]
 pub struct GapJson {
     pub number: u32,
+    /// The incident it belongs to.
+    pub incident: u32,
+    /// The peer whose heartbeats stopped ("10.0.0.2:5405", a node name), when known.
+    pub peer: Option<String>,
     pub source: u32,
     pub source_spec: String,
     pub kind: crate::analysis::gaps::GapKind,
@@ -61,6 +92,11 @@ pub struct AdviceJson {
 pub fn json(s: &RecordingSummary, d: &Diagnosis) -> DiagnosisJson {
     DiagnosisJson {
         verdict: verdict(s, d),
+        top_cause: d.top_cause(),
+        ranking: d.ranking.clone(),
+        totals: d.totals,
+        focus: d.focus,
+        incidents: d.incidents.iter().map(incident_json).collect(),
         gaps: d.gaps.iter().map(gap_json).collect(),
         timeout_advice: d
             .timeout_advice
@@ -76,9 +112,38 @@ pub fn json(s: &RecordingSummary, d: &Diagnosis) -> DiagnosisJson {
     }
 }
 
+fn findings_json(f: &[Finding]) -> Vec<FindingJson> {
+    f.iter()
+        .map(|f| FindingJson {
+            cause: f.cause,
+            // Two decimals: stable across platforms and enough to rank by.
+            confidence: (f.confidence * 100.0).round() / 100.0,
+            evidence: f.evidence.clone(),
+        })
+        .collect()
+}
+
+fn incident_json(i: &Incident) -> IncidentJson {
+    IncidentJson {
+        number: i.number,
+        start_mono_ns: i.start_mono_ns,
+        end_mono_ns: i.end_mono_ns,
+        length_ns: i.length_ns,
+        lost_ns: i.lost_ns,
+        open: i.open,
+        sources: i.sources.clone(),
+        peers: i.peers.clone(),
+        gaps: i.gaps.clone(),
+        findings: findings_json(&i.findings),
+        recommendations: i.recommendations.clone(),
+    }
+}
+
 fn gap_json(g: &GapDiagnosis) -> GapJson {
     GapJson {
         number: g.number,
+        incident: g.incident,
+        peer: g.gap.peer.clone(),
         source: g.gap.source,
         source_spec: g.source_spec.clone(),
         kind: g.gap.kind,
@@ -89,16 +154,7 @@ fn gap_json(g: &GapDiagnosis) -> GapJson {
         onset_mono_ns: onset(g),
         detected_mono_ns: g.gap.detected_mono_ns,
         expected_interval_ns: g.gap.expected_interval_ns,
-        findings: g
-            .findings
-            .iter()
-            .map(|f| FindingJson {
-                cause: f.cause,
-                // Two decimals: stable across platforms and enough to rank by.
-                confidence: (f.confidence * 100.0).round() / 100.0,
-                evidence: f.evidence.clone(),
-            })
-            .collect(),
+        findings: findings_json(&g.findings),
         flow: g.evidence.flow.clone(),
         evidence: g.evidence.clone(),
         recommendations: g.recommendations.clone(),
@@ -121,74 +177,129 @@ pub fn not_measured(d: &Diagnosis) -> Vec<String> {
     v
 }
 
-/// The conclusion in one or two sentences: what happened and what to do first.
+/// The conclusion in one or two sentences: how many incidents, their main cause, the first fix.
+/// Causes are ranked by heartbeat time lost and incidents ([`Diagnosis::ranking`]), never by how
+/// many gaps (log lines) an incident made; "first fix" is recommendation [1].
 pub fn verdict(s: &RecordingSummary, d: &Diagnosis) -> String {
     if s.heartbeats.is_empty() {
+        if let Some(lost) = declarations_lost(s) {
+            return lost;
+        }
         return "No heartbeat source was watched, so there are no gaps to explain; record again with \
                 --heartbeat (e.g. --heartbeat udp:5405) to get a verdict."
             .to_owned();
     }
-    if d.gaps.is_empty() {
+    let t = &d.totals;
+    if t.incidents == 0 {
         return format!(
             "No heartbeat gaps in {:.0} s: heartbeats arrived on time on this host.",
             s.duration_ns() as f64 / 1e9
         );
     }
-    // The cause behind most gaps (ties: the more confident).
-    let mut by: std::collections::BTreeMap<Cause, (usize, f64)> = Default::default();
-    for g in &d.gaps {
-        let f = g.verdict();
-        let e = by.entry(f.cause).or_default();
-        e.0 += 1;
-        e.1 = e.1.max(f.confidence);
-    }
-    let (cause, (n, conf)) = by
-        .iter()
-        .max_by(|a, b| a.1.0.cmp(&b.1.0).then(a.1.1.total_cmp(&b.1.1)))
-        .map(|(c, v)| (*c, *v))
-        .unwrap_or((Cause::Unknown, (0, 0.0)));
-    let total = d.gaps.len();
-    let longest = d.gaps.iter().map(|g| g.gap.length_ns).max().unwrap_or(0);
+    let Some(top) = d.ranking.first() else {
+        return String::new();
+    };
     let mut out = format!(
-        "{total} heartbeat gap{} (longest {}). ",
-        if total == 1 { "" } else { "s" },
-        ns(longest)
+        "{} incident{} ({} heartbeat gap{}, {} of heartbeat time lost; longest incident {}). ",
+        t.incidents,
+        plural(t.incidents),
+        t.gaps,
+        plural(t.gaps),
+        ns(t.lost_ns),
+        ns(t.longest_incident_ns)
     );
-    if cause == Cause::Unknown {
-        out.push_str(&if n == total {
+    let share = if top.incidents == t.incidents {
+        String::new()
+    } else {
+        format!(
+            " ({} of {} incidents, {} lost)",
+            top.incidents,
+            t.incidents,
+            ns(top.lost_ns)
+        )
+    };
+    if top.cause == Cause::Unknown {
+        out.push_str(&if top.incidents == t.incidents {
             "None of them can be explained from what was recorded; see \"Not measured\".".to_owned()
         } else {
-            format!("{n} of them cannot be explained from what was recorded.")
+            format!(
+                "{} of them cannot be explained from what was recorded.",
+                top.incidents
+            )
         });
     } else {
         out.push_str(&format!(
-            "{}: {} ({} confidence).",
-            if n == total {
-                "Cause".to_owned()
+            "{}{share}: {} ({} confidence).",
+            if top.incidents == t.incidents {
+                "Cause"
             } else {
-                format!("Most likely cause ({n} of {total})")
+                "Most likely cause"
             },
-            cause.phrase(),
-            pct(conf),
+            top.cause.phrase(),
+            pct(top.confidence),
         ));
     }
-    let others: Vec<String> = by
+    let others: Vec<String> = d.ranking[1..]
         .iter()
-        .filter(|(c, _)| **c != cause)
-        .map(|(c, (k, _))| format!("{c} ({k})"))
+        .map(|r| format!("{} ({}, {})", r.cause, r.incidents, ns(r.lost_ns)))
         .collect();
     if !others.is_empty() {
-        out.push_str(&format!(" Other gaps: {}.", others.join(", ")));
+        out.push_str(&format!(" Other incidents: {}.", others.join(", ")));
     }
-    let first = d
-        .gaps
-        .iter()
-        .find(|g| g.verdict().cause == cause)
-        .and_then(|g| g.recommendations.first());
-    if let Some(r) = first {
-        out.push_str(&format!(" First fix: {}.", r.title.trim_end_matches('.')));
+    if let Some(r) = d.recommendations.first() {
+        out.push_str(&format!(
+            " First fix: [1] {}.",
+            r.title.trim_end_matches('.')
+        ));
     }
     out
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Heartbeat sources were asked for (the recorded command line says so) but their declarations
+/// did not survive the recording's damage: say that, not "no source was watched".
+fn declarations_lost(s: &RecordingSummary) -> Option<String> {
+    let asked = s
+        .header
+        .command
+        .iter()
+        .filter(|a| *a == "--heartbeat" || a.starts_with("--heartbeat=") || *a == "--config")
+        .count();
+    let r = &s.read;
+    let damaged = r.corrupt_frames > 0 || r.truncated_tail_bytes > 0;
+    (asked > 0).then(|| {
+        format!(
+            "The recording was made with {asked} heartbeat source option(s) ({}), but no source \
+             declaration survived{}: gaps cannot be judged from this file.",
+            s.header.command.join(" "),
+            if damaged {
+                format!(
+                    " its damage ({} corrupt frame(s), {} B torn tail)",
+                    r.corrupt_frames, r.truncated_tail_bytes
+                )
+            } else {
+                " (the frames that held them are missing)".to_owned()
+            }
+        )
+    })
+}
+
+/// The context line of a narrowed view: "gap 3 of 110, in incident 2 of 6".
+pub fn focus_line(d: &Diagnosis) -> Option<String> {
+    let t = &d.totals;
+    match d.focus? {
+        Focus::Gap(n) => {
+            let inc = d.gaps.first().map_or(0, |g| g.incident);
+            Some(format!(
+                "gap {n} of {}, in incident {inc} of {}",
+                t.gaps, t.incidents
+            ))
+        }
+        Focus::Incident(n) => Some(format!("incident {n} of {}", t.incidents)),
+    }
 }
 
 pub fn pct(c: f64) -> String {

@@ -12,7 +12,7 @@ use crate::{
         heartbeats::SourceStats,
     },
     clock,
-    output::units,
+    output::{report::verdict::wrap, units},
     recording::records::LineCounts,
 };
 
@@ -32,6 +32,10 @@ pub struct SourceJson {
     pub preset: Option<String>,
     pub expected_interval_ns: Option<u64>,
     pub interval_learned: bool,
+    /// How the gap threshold was chosen ("learned from 57 inter-arrivals ...", "given: 100ms").
+    pub interval_basis: String,
+    /// Peers heard, each followed on its own.
+    pub peers: Vec<String>,
     pub arrivals: u64,
     pub events: std::collections::BTreeMap<String, u64>,
     pub lines: LineCounts,
@@ -97,6 +101,8 @@ pub fn json(s: &RecordingSummary) -> HeartbeatsJson {
                     preset: d.and_then(|d| d.preset.clone()),
                     expected_interval_ns: l.and_then(|l| l.expected_interval_ns),
                     interval_learned: l.is_some_and(|l| l.interval_learned),
+                    interval_basis: l.map_or_else(String::new, |l| l.interval_basis.clone()),
+                    peers: l.map_or_else(Vec::new, |l| l.peers.clone()),
                     arrivals: l.map_or(0, |l| l.arrivals),
                     // JSON keys in snake_case, like every other name in the report.
                     events: st
@@ -144,17 +150,13 @@ pub fn json(s: &RecordingSummary) -> HeartbeatsJson {
 fn source_line(
     out: &mut dyn Write,
     s: &RecordingSummary,
+    a: &crate::analysis::GapAnalysis,
     id: u32,
     st: &SourceStats,
 ) -> std::io::Result<()> {
     let d = st.declared.as_ref();
-    let iv = s
-        .heartbeats
-        .gaps(s.last_mono_ns)
-        .sources
-        .iter()
-        .find(|x| x.source == id)
-        .and_then(|x| x.expected_interval_ns.map(|i| (i, x.interval_learned)));
+    let row = a.sources.iter().find(|x| x.source == id);
+    let iv = row.and_then(|x| x.expected_interval_ns.map(|i| (i, x.interval_learned)));
     let iv = match iv {
         Some((i, true)) => format!("interval {} (learned)", units::ns(i)),
         Some((i, false)) => format!("interval {}", units::ns(i)),
@@ -165,6 +167,20 @@ fn source_line(
         .map(|p| format!(" · preset {p}"))
         .unwrap_or_default();
     writeln!(out, "  #{id} {}{preset} · {iv}", spec_of(s, id))?;
+    if let Some(r) = row.filter(|r| !r.interval_basis.is_empty()) {
+        writeln!(
+            out,
+            "     threshold: {}",
+            wrap(&r.interval_basis, 84, "       ")
+        )?;
+        if r.peers.len() > 1 {
+            writeln!(
+                out,
+                "     peers, each followed on its own: {}",
+                wrap(&r.peers.join(", "), 60, "       ")
+            )?;
+        }
+    }
     let mut parts: Vec<String> = st.events.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let l = &st.lines;
     if l.lines > 0 {
@@ -216,19 +232,29 @@ fn signed_ns(v: i64) -> String {
     }
 }
 
-pub fn text(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
+/// The heartbeat section. `judged`: the gaps were listed with the incidents at the top of the
+/// report, so here they are only counted.
+pub fn text(s: &RecordingSummary, judged: bool, out: &mut dyn Write) -> std::io::Result<()> {
     let hb = &s.heartbeats;
     if hb.is_empty() {
         return Ok(());
     }
+    let a = hb.gaps(s.last_mono_ns);
     writeln!(out)?;
     writeln!(out, "Heartbeat sources")?;
     for (id, st) in &hb.sources {
-        source_line(out, s, *id, st)?;
+        source_line(out, s, &a, *id, st)?;
     }
-    let a = hb.gaps(s.last_mono_ns);
     writeln!(out)?;
-    if a.gaps.is_empty() {
+    if judged && !a.gaps.is_empty() {
+        writeln!(
+            out,
+            "Heartbeat gaps: {} (silence > {} × interval), listed with the incidents above; \
+             --gap N shows one",
+            a.gaps.len(),
+            a.gap_factor
+        )?;
+    } else if a.gaps.is_empty() {
         writeln!(
             out,
             "Heartbeat gaps: none (silence > {} × interval)",

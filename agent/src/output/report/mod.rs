@@ -4,6 +4,7 @@ pub mod cpu_users;
 pub mod diagnosis;
 pub mod fix_script;
 pub mod heartbeats;
+pub mod incidents;
 pub mod json;
 #[cfg(test)]
 mod json_tests;

@@ -20,7 +20,7 @@ pub fn render(
 ) -> std::io::Result<()> {
     render_header(s, path, out)?;
     verdict::text_top(s, d, st, out)?;
-    render_details(s, out)?;
+    render_details(s, !d.gaps.is_empty(), out)?;
     verdict::text_bottom(s, d, st, out)
 }
 
@@ -122,7 +122,13 @@ pub fn render_header(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> s
 }
 
 /// Latency tables, scheduling, packet path and heartbeat sources.
-pub fn render_details(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Result<()> {
+/// `judged`: the gaps were listed with the incidents above, so the heartbeat section does not
+/// repeat them.
+pub fn render_details(
+    s: &RecordingSummary,
+    judged: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
@@ -145,7 +151,7 @@ pub fn render_details(s: &RecordingSummary, out: &mut dyn Write) -> std::io::Res
     }
     super::ksched::render_text(s, out)?;
     super::packet::render(&s.packet, &|t| super::at(s, t), out)?;
-    super::heartbeats::text(s, out)
+    super::heartbeats::text(s, judged, out)
 }
 
 fn header(out: &mut dyn Write, first: &str) -> std::io::Result<()> {

@@ -1,9 +1,10 @@
-//! The diagnosis in the text and Markdown reports: verdict first, the gap timeline, then (after
-//! the detail sections) recommendations, timeout advice and what could not be measured.
+//! The diagnosis in the text and Markdown reports: verdict first, the incidents with their gaps,
+//! then (after the detail sections) recommendations, timeout advice and what could not be
+//! measured.
 
 use std::io::{Result, Write};
 
-use super::diagnosis::{not_measured, onset, pct, verdict};
+use super::diagnosis::{focus_line, not_measured, onset, pct, verdict};
 use crate::{
     analysis::{
         RecordingSummary,
@@ -39,7 +40,9 @@ impl Style {
         self.paint("1", t)
     }
     fn cause(&self, g: &GapDiagnosis) -> String {
-        let c = g.verdict().cause;
+        self.cause_name(g.verdict().cause)
+    }
+    pub(super) fn cause_name(&self, c: crate::analysis::diagnosis::Cause) -> String {
         let code = if c.is_network() {
             "1;31"
         } else if c == crate::analysis::diagnosis::Cause::Unknown {
@@ -52,12 +55,12 @@ impl Style {
 }
 
 /// Seconds since the recording's start.
-fn rel(s: &RecordingSummary, mono: u64) -> String {
+pub(super) fn rel(s: &RecordingSummary, mono: u64) -> String {
     format!("+{:.1}s", mono.saturating_sub(s.first_mono_ns) as f64 / 1e9)
 }
 
 /// Wraps `text` at `width` columns of text, with `indent` before continuation lines.
-fn wrap(text: &str, width: usize, indent: &str) -> String {
+pub(super) fn wrap(text: &str, width: usize, indent: &str) -> String {
     let mut out = String::new();
     let mut line = 0;
     for word in text.split(' ') {
@@ -76,65 +79,91 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
     out
 }
 
-/// Verdict and timeline: the top of the text report.
+/// Verdict and incidents: the top of the text report. A narrowed view (`--gap`, `--incident`)
+/// keeps the whole recording's verdict and says where it stands ("gap 3 of 110, in incident 2
+/// of 6").
 pub fn text_top(s: &RecordingSummary, d: &Diagnosis, st: Style, out: &mut dyn Write) -> Result<()> {
     writeln!(out)?;
     writeln!(out, "{}", st.bold("Verdict"))?;
     writeln!(out, "  {}", wrap(&verdict(s, d), 96, "  "))?;
-    if d.gaps.is_empty() {
+    if let Some(f) = focus_line(d) {
+        writeln!(out, "  This view: {f}.")?;
+    }
+    if d.incidents.is_empty() || d.focus.is_some() {
         return Ok(());
     }
-    writeln!(out)?;
-    writeln!(out, "{}", st.bold("Gaps"))?;
-    writeln!(
-        out,
-        "  {:>3} {:<18} {:>9} {:>9} {:>9} {:>8}  {:<22} {:>5}",
-        "#", "source", "onset", "detected", "end", "length", "cause", "conf"
-    )?;
-    for g in &d.gaps {
-        let f = g.verdict();
-        let spec: String = g.source_spec.chars().take(18).collect();
-        let cause = st.cause(g);
-        // Pad the visible cause name, not the escape codes around it.
-        let pad = 22usize.saturating_sub(f.cause.as_str().len());
-        writeln!(
-            out,
-            "  {:>3} {:<18} {:>9} {:>9} {:>9} {:>8}  {cause}{:pad$} {:>5}",
-            g.number,
-            spec,
-            rel(s, onset(g)),
-            rel(s, g.gap.detected_mono_ns),
-            if g.gap.open {
-                "open".to_owned()
-            } else {
-                rel(s, g.gap.end_mono_ns)
-            },
-            ns(g.gap.length_ns),
-            "",
-            pct(f.confidence),
-        )?;
-        for e in f.evidence.iter().take(3) {
-            writeln!(out, "        · {}", wrap(e, 90, "          "))?;
-        }
-        // Here only where it bears on the verdict and was measured; `--gap N`, Markdown and
-        // JSON always carry it ("not measured" included).
-        let cpu_cause = matches!(
-            f.cause,
-            crate::analysis::diagnosis::Cause::SoftirqDelay
-                | crate::analysis::diagnosis::Cause::CpuBacklogOverflow
-        );
-        if cpu_cause && g.evidence.nic_cpu_users.is_some() {
-            for l in super::cpu_users::lines(&g.evidence) {
-                writeln!(out, "        {}", wrap(&l, 90, "          "))?;
-            }
+    super::incidents::text(s, d, st, out)
+}
+
+/// The CPU users behind a softirq or backlog verdict, where they were measured (`--gap N`,
+/// Markdown and JSON always carry them, "not measured" included).
+pub(super) fn cpu_lines(g: &GapDiagnosis, indent: &str, out: &mut dyn Write) -> Result<()> {
+    let cpu_cause = matches!(
+        g.verdict().cause,
+        crate::analysis::diagnosis::Cause::SoftirqDelay
+            | crate::analysis::diagnosis::Cause::CpuBacklogOverflow
+    );
+    if cpu_cause && g.evidence.nic_cpu_users.is_some() {
+        for l in super::cpu_users::lines(&g.evidence) {
+            writeln!(out, "{indent}{}", wrap(&l, 90, &format!("{indent}  ")))?;
         }
     }
     Ok(())
 }
 
-/// One gap in full: every finding, the flow, the recommendations (for `--gap N`).
+/// A peer within `width` columns: without its port when too long, then cut with "…" (a cut
+/// port would name another one).
+fn short_peer(peer: &str, width: usize) -> String {
+    if peer.chars().count() <= width {
+        return peer.to_owned();
+    }
+    let host = peer
+        .parse::<std::net::SocketAddr>()
+        .map_or_else(|_| peer.to_owned(), |a| a.ip().to_string());
+    if host.chars().count() <= width {
+        return host;
+    }
+    let mut cut: String = host.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// One gap's row: number, source, peer, onset, end, length, cause, confidence.
+pub(super) fn gap_row(
+    s: &RecordingSummary,
+    g: &GapDiagnosis,
+    st: Style,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let f = g.verdict();
+    let spec: String = g.source_spec.chars().take(17).collect();
+    let peer = short_peer(g.gap.peer.as_deref().unwrap_or("-"), 15);
+    // Pad the visible cause name, not the escape codes around it.
+    let pad = 22usize.saturating_sub(f.cause.as_str().len());
+    writeln!(
+        out,
+        "  gap {:>3} {:<17} {:<15} {:>7} → {:>7} {:>7}  {}{:pad$} {:>4}",
+        g.number,
+        spec,
+        peer,
+        rel(s, onset(g)),
+        if g.gap.open {
+            "open".to_owned()
+        } else {
+            rel(s, g.gap.end_mono_ns)
+        },
+        ns(g.gap.length_ns),
+        st.cause(g),
+        "",
+        pct(f.confidence),
+    )
+}
+
+/// One gap in full: every finding, the flow, the recommendations (for `--gap N`), numbered as
+/// in the whole report's list.
 pub fn text_gap(
     s: &RecordingSummary,
+    d: &Diagnosis,
     g: &GapDiagnosis,
     st: Style,
     out: &mut dyn Write,
@@ -142,9 +171,17 @@ pub fn text_gap(
     writeln!(out)?;
     writeln!(
         out,
-        "{} — {} from {} to {}{} ({}), detected {}",
-        st.bold(&format!("Gap {}", g.number)),
+        "{} — {}{} from {} to {}{} ({}), detected {}",
+        st.bold(&format!(
+            "Gap {} of {} (incident {} of {})",
+            g.number, d.totals.gaps, g.incident, d.totals.incidents
+        )),
         g.source_spec,
+        g.gap
+            .peer
+            .as_deref()
+            .map(|p| format!(", peer {p}"))
+            .unwrap_or_default(),
         rel(s, onset(g)),
         rel(s, g.gap.end_mono_ns),
         if g.gap.open { " (still open)" } else { "" },
@@ -183,18 +220,43 @@ pub fn text_gap(
             }
         )?;
     }
+    if let Some(e) = &g.gap.estimate {
+        writeln!(out, "  length estimated from {}", wrap(e, 80, "    "))?;
+    }
     for l in super::cpu_users::lines(&g.evidence) {
         writeln!(out, "  {}", wrap(&l, 96, "    "))?;
     }
-    recommendations(&g.recommendations, st, out)
+    let recs = numbered(d, |r| {
+        g.recommendations
+            .iter()
+            .any(|x| x.id == r.id && x.subject == r.subject)
+    });
+    recommendations(&recs, st, out)
 }
 
-fn recommendations(recs: &[Recommendation], st: Style, out: &mut dyn Write) -> Result<()> {
-    for (i, r) in recs.iter().enumerate() {
+/// The report's recommendations that `keep` selects, with their number in the whole list.
+pub(super) fn numbered(
+    d: &Diagnosis,
+    keep: impl Fn(&Recommendation) -> bool,
+) -> Vec<(usize, &Recommendation)> {
+    d.recommendations
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| keep(r))
+        .map(|(i, r)| (i + 1, r))
+        .collect()
+}
+
+pub(super) fn recommendations(
+    recs: &[(usize, &Recommendation)],
+    st: Style,
+    out: &mut dyn Write,
+) -> Result<()> {
+    for (i, r) in recs {
         writeln!(
             out,
             "  {}",
-            st.bold(&format!("[{}] {} ({})", i + 1, r.title, r.id))
+            st.bold(&format!("[{i}] {} ({})", r.title, r.id))
         )?;
         writeln!(out, "      why:    {}", wrap(&r.risk, 86, "              "))?;
         for e in &r.evidence {
@@ -224,14 +286,15 @@ fn recommendations(recs: &[Recommendation], st: Style, out: &mut dyn Write) -> R
     Ok(())
 }
 
-/// Recommendations (each once, in gap order), timeout advice, and what was not measured.
+/// Recommendations (each once, in the verdict's order), timeout advice, and what was not
+/// measured.
 pub fn text_bottom(
     s: &RecordingSummary,
     d: &Diagnosis,
     st: Style,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let recs = unique_recommendations(d);
+    let recs = numbered(d, |_| true);
     if !recs.is_empty() {
         writeln!(out)?;
         writeln!(
@@ -269,18 +332,12 @@ pub fn text_bottom(
     Ok(())
 }
 
-/// Every gap's recommendations, each id+subject once, in order of first appearance.
+/// Every recommendation, each id+subject once, in the verdict's order ([1] is the first fix).
 pub fn unique_recommendations(d: &Diagnosis) -> Vec<Recommendation> {
-    let mut out: Vec<Recommendation> = Vec::new();
-    for r in d.gaps.iter().flat_map(|g| &g.recommendations) {
-        if !out.iter().any(|o| o.id == r.id && o.subject == r.subject) {
-            out.push(r.clone());
-        }
-    }
-    out
+    d.recommendations.clone()
 }
 
-/// The Markdown report: verdict, timeline, gap details, recommendations, advice, not measured.
+/// The Markdown report: verdict, incidents, gap details, recommendations, advice, not measured.
 pub fn markdown(
     s: &RecordingSummary,
     d: &Diagnosis,
@@ -302,21 +359,28 @@ pub fn markdown(
     writeln!(out, "## Verdict")?;
     writeln!(out)?;
     writeln!(out, "{}", verdict(s, d))?;
+    if let Some(f) = focus_line(d) {
+        writeln!(out)?;
+        writeln!(out, "This view: {f}.")?;
+    }
+    super::incidents::markdown(s, d, out)?;
     if !d.gaps.is_empty() {
         writeln!(out)?;
         writeln!(out, "## Gaps")?;
         writeln!(out)?;
         writeln!(
             out,
-            "| # | source | onset | detected | end | length | cause | confidence |"
+            "| # | incident | source | peer | onset | detected | end | length | cause | confidence |"
         )?;
-        writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+        writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
         for g in &d.gaps {
             writeln!(
                 out,
-                "| {} | `{}` | {} | {} | {} | {} | `{}` | {} |",
+                "| {} | {} | `{}` | {} | {} | {} | {} | {} | `{}` | {} |",
                 g.number,
+                g.incident,
                 g.source_spec,
+                g.gap.peer.as_deref().unwrap_or("-"),
                 rel(s, onset(g)),
                 rel(s, g.gap.detected_mono_ns),
                 if g.gap.open {
@@ -356,13 +420,12 @@ pub fn markdown(
             }
         }
     }
-    let recs = unique_recommendations(d);
-    if !recs.is_empty() {
+    if !d.recommendations.is_empty() {
         writeln!(out)?;
         writeln!(out, "## Recommendations")?;
-        for r in &recs {
+        for (i, r) in d.recommendations.iter().enumerate() {
             writeln!(out)?;
-            writeln!(out, "### {} (`{}`)", r.title, r.id)?;
+            writeln!(out, "### [{}] {} (`{}`)", i + 1, r.title, r.id)?;
             writeln!(out)?;
             writeln!(out, "{}", r.risk)?;
             writeln!(out)?;
@@ -414,7 +477,7 @@ pub fn markdown(
     writeln!(out, "## Details")?;
     writeln!(out)?;
     writeln!(out, "```text")?;
-    super::text::render_details(s, out)?;
+    super::text::render_details(s, !d.gaps.is_empty(), out)?;
     writeln!(out, "```")
 }
 
