@@ -58,6 +58,13 @@ pub struct RecordingSummary {
 }
 
 impl RecordingSummary {
+    /// Whether `pid` is a receive thread hbwatch watched on its own (threaded receive models).
+    pub fn is_rx_thread(&self, pid: u32) -> bool {
+        self.rx_model
+            .as_ref()
+            .is_some_and(|m| m.is_threaded() && m.threads.iter().any(|t| t.pid == pid))
+    }
+
     pub fn new(header: Header, format_version: (u16, u16)) -> Self {
         let start = header.anchor.mono_ns;
         RecordingSummary {

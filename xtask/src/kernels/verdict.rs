@@ -174,6 +174,10 @@ pub fn judge(name: &str, release: &str, b: &Boot) -> Row {
                 .map(|_| "PREEMPT_RT".to_owned())
         })
         .unwrap_or_else(|| "softirq".to_owned());
+    // An RT build must be recognised as such: its receive delay is measured differently.
+    if name.ends_with("-rt") && model != "preempt_rt" {
+        problems.push(format!("receive model {model}, expected preempt_rt"));
+    }
     // The console says why a guest died; when it finished its script, the sections do.
     if (b.timed_out || !b.finished) && !b.console_tail.is_empty() {
         problems.push(format!("console:\n{}", b.console_tail));

@@ -116,6 +116,8 @@ struct Acc {
     steal: BTreeMap<u32, u64>,
     sched_max: Option<u64>,
     offcpu_max: Option<u64>,
+    /// (runq max, pid, comm) of the receive thread that waited longest (threaded models).
+    rx_thread_max: Option<(u64, u32, String)>,
     self_stalls: Vec<SelfStall>,
     lost: u64,
     flow: FlowCounts,
@@ -403,6 +405,13 @@ fn fold(
                 .iter_mut()
                 .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
             {
+                for task in iv.tasks.iter().filter(|t| s.is_rx_thread(t.tgid)) {
+                    if let Some(m) = task.runq_max
+                        && a.rx_thread_max.as_ref().is_none_or(|x| m.value_ns > x.0)
+                    {
+                        a.rx_thread_max = Some((m.value_ns, task.tgid, task.comm.clone()));
+                    }
+                }
                 for task in iv.tasks.iter().filter(|t| app.is_none_or(|g| t.tgid == g)) {
                     if let Some(m) = task.runq_max {
                         a.sched_max = Some(a.sched_max.unwrap_or(0).max(m.value_ns));
@@ -572,6 +581,20 @@ fn finish(
         read_by_app: a.flow.read,
         dropped: a.flow.dropped.into_iter().collect(),
     });
+    e.rx_thread_delay = s
+        .rx_model
+        .as_ref()
+        .filter(|m| m.is_threaded())
+        .and_then(|m| {
+            a.rx_thread_max
+                .clone()
+                .map(|(ns, pid, comm)| super::rx_threads::RxThreadDelay {
+                    pid,
+                    comm,
+                    runq_max_ns: ns,
+                    model: m.name(),
+                })
+        });
     e.app_sched_delay_max_ns = a.sched_max;
     e.app_off_cpu_max_ns = a.offcpu_max;
     e.self_stalls = a.self_stalls;

@@ -114,6 +114,8 @@ pub struct GapEvidence {
     /// The top CPU users on the CPUs that handle the heartbeat flow; `None`: not measured (stack
     /// sampling off or unavailable).
     pub nic_cpu_users: Option<Vec<crate::analysis::cpu_tasks::NicCpuUsers>>,
+    /// Threaded receive models: the receive thread that waited longest to run in the window.
+    pub rx_thread_delay: Option<super::rx_threads::RxThreadDelay>,
 }
 
 impl GapEvidence {
@@ -140,6 +142,7 @@ impl GapEvidence {
             lost_events: 0,
             unavailable: Vec::new(),
             nic_cpu_users: None,
+            rx_thread_delay: None,
         }
     }
 

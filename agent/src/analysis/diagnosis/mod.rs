@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod recommend;
 pub mod rules;
 pub mod rx_cpus;
+pub mod rx_threads;
 mod timeouts;
 
 use serde::Serialize;
@@ -266,9 +267,11 @@ pub fn source_spec(s: &RecordingSummary, source: u32) -> String {
 
 /// The watched process with the longest scheduling delay: the heartbeat daemon hbwatch followed.
 pub(crate) fn heartbeat_process(s: &RecordingSummary) -> Option<(String, u32)> {
+    // Receive threads hbwatch watched on its own (threaded models) are not the daemon.
     s.ksched
         .sched
         .values()
+        .filter(|t| !s.is_rx_thread(t.tgid))
         .max_by_key(|t| t.runq.count)
         .map(|t| (t.comm.clone(), t.tgid))
 }

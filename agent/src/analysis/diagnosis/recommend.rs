@@ -128,7 +128,8 @@ fn softirq(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Vec<Recommendation> 
     let budget = sysctl(cx, "net.core.netdev_budget").unwrap_or(300);
     let usecs = sysctl(cx, "net.core.netdev_budget_usecs").unwrap_or(2000);
     let cpus = cpulist(cx.rx_cpus);
-    let mut out = vec![move_task(e, cx, why).unwrap_or_else(|| {
+    let mut out: Vec<Recommendation> = super::rx_threads::recommend(e, why).into_iter().collect();
+    out.push(move_task(e, cx, why).unwrap_or_else(|| {
         Recommendation::new(
             "app-off-nic-cpus",
             Severity::Warning,
@@ -144,7 +145,7 @@ fn softirq(e: &GapEvidence, cx: &Context<'_>, why: &str) -> Vec<Recommendation> 
         .cost("The moved process competes on the remaining CPUs.")
         .verify("hbwatch record --duration 10m ... && hbwatch report   # NET_RX wait on that CPU drops")
         .undo("taskset -apc <all CPUs> <PID>")
-    })];
+    }));
     if e.time_squeeze.window > 0 || e.napi_budget_exhausted.window > 0 {
         let (nb, nu) = (budget.max(600), usecs.max(4000));
         out.push(

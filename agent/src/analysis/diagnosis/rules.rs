@@ -351,6 +351,7 @@ pub fn judge(e: &GapEvidence) -> Vec<Finding> {
         nic_ring(e),
         other_drop(e),
         softirq_delay(e),
+        super::rx_threads::finding(e),
     ]
     .into_iter()
     .flatten()
