@@ -33,6 +33,9 @@ pub struct KernelOffsets {
     pub napi_id: u32,
     /// `sk_buff.skb_iif`: set by the receive path only, so it tells received skbs from sent ones.
     pub skb_iif: u32,
+    /// Arguments of udp:udp_fail_queue_rcv_skb (3 with `skb` on newer kernels, 2 on 6.1): the
+    /// program reads `skb` only when it is there, which the verifier checks statically.
+    pub udp_fail_args: u32,
 }
 
 impl KernelOffsets {
@@ -56,6 +59,7 @@ impl KernelOffsets {
         napi_dev: NO_OFFSET,
         napi_id: NO_OFFSET,
         skb_iif: NO_OFFSET,
+        udp_fail_args: 0,
     };
 }
 
@@ -106,7 +110,7 @@ pub const IPPROTO_UDP: u8 = 17;
 /// Upper bound on watched ports.
 pub const MAX_WATCH_PORTS: u32 = 64;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 19 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 20 * 4);
 const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);

@@ -5,7 +5,7 @@
 //!
 //! tp_btf arguments (include/trace/events/skb.h, udp.h, sock.h on 6.18):
 //! kfree_skb(struct sk_buff *skb, void *location, enum skb_drop_reason reason, struct sock *rx_sk),
-//! udp_fail_queue_rcv_skb(int rc, struct sock *sk, struct sk_buff *skb),
+//! udp_fail_queue_rcv_skb(int rc, struct sock *sk, struct sk_buff *skb) (6.1: rc, sk only),
 //! sock_rcvqueue_full(struct sock *sk, struct sk_buff *skb). The `_tp` twins at the end are the
 //! classic-tracepoint fallback.
 
@@ -255,7 +255,6 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
 pub fn udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
     let rc: i32 = ctx.arg(0);
     let sk: *const u8 = ctx.arg(1);
-    let skb: *const u8 = ctx.arg(2);
     let port = load::<u16>(sk, kernel_offset!(sk_num));
     let family = load::<u16>(sk, kernel_offset!(sk_family));
     bump(
@@ -264,7 +263,14 @@ pub fn udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
         Stream::UdpFailKeys,
     );
     if watched(IPPROTO_UDP as u16, port) {
-        let mut ev = parse_skb(skb, IpAt::NetworkHeader).ev;
+        // Kernels before the `skb` argument (6.1) have rc and sk only; the verifier drops the
+        // read below there, as the count is a constant of the frozen globals.
+        let mut ev = if kernel_offset!(udp_fail_args) >= 3 {
+            let skb: *const u8 = ctx.arg(2);
+            parse_skb(skb, IpAt::NetworkHeader).ev
+        } else {
+            empty_event()
+        };
         ev.kind = PortEventKind::QueueFailed as u32;
         ev.code = rc;
         ev.local_port = port;

@@ -161,8 +161,32 @@ impl KernelBtf {
             napi_dev: get("napi_struct", "dev"),
             napi_id: get("napi_struct", "napi_id"),
             skb_iif: get("sk_buff", "skb_iif"),
+            udp_fail_args: self
+                .tracepoint_args("udp_fail_queue_rcv_skb")
+                .map_or(0, |n| n as u32),
         };
         (o, missing)
+    }
+
+    /// How many arguments tracepoint `name` passes a tp_btf program: the parameters of the
+    /// `btf_trace_NAME` typedef's prototype, less its leading `void *__data`.
+    pub fn tracepoint_args(&self, name: &str) -> Result<usize, BtfError> {
+        let tname = format!("btf_trace_{name}");
+        let missing = || BtfError::Missing(format!("typedef {tname}"));
+        let types = self
+            .btf
+            .resolve_types_by_name(&tname)
+            .map_err(|_| missing())?;
+        for t in types {
+            let Type::Typedef(td) = t else { continue };
+            let Ok(Type::Ptr(p)) = self.btf.resolve_chained_type(&td) else {
+                continue;
+            };
+            if let Ok(Type::FuncProto(fp)) = self.btf.resolve_chained_type(&p) {
+                return Ok(fp.parameters.len().saturating_sub(1));
+            }
+        }
+        Err(missing())
     }
 
     /// Every (name, value) of `enum name`, in declaration order.
@@ -258,6 +282,10 @@ mod tests {
         let name = |v: &str| reasons.iter().find(|(_, n)| n == v).map(|(x, _)| *x);
         assert_eq!(name("NOT_SPECIFIED"), Some(2));
         assert!(name("SOCKET_RCVBUFF").is_some() && name("CPU_BACKLOG").is_some());
+        // This kernel's udp_fail_queue_rcv_skb has (rc, sk, skb); softirq_entry has (vec_nr).
+        assert_eq!(o.udp_fail_args, 3);
+        assert_eq!(k.tracepoint_args("softirq_entry").expect("softirq_entry"), 1);
+        assert!(k.tracepoint_args("no_such_tracepoint").is_err());
     }
 
     #[test]
