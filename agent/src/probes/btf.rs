@@ -284,7 +284,10 @@ mod tests {
         assert!(name("SOCKET_RCVBUFF").is_some() && name("CPU_BACKLOG").is_some());
         // This kernel's udp_fail_queue_rcv_skb has (rc, sk, skb); softirq_entry has (vec_nr).
         assert_eq!(o.udp_fail_args, 3);
-        assert_eq!(k.tracepoint_args("softirq_entry").expect("softirq_entry"), 1);
+        assert_eq!(
+            k.tracepoint_args("softirq_entry").expect("softirq_entry"),
+            1
+        );
         assert!(k.tracepoint_args("no_such_tracepoint").is_err());
     }
 

@@ -116,6 +116,8 @@ struct Acc {
     steal: BTreeMap<u32, u64>,
     sched_max: Option<u64>,
     offcpu_max: Option<u64>,
+    /// Per thread of the heartbeat process seen in the window: its longest off-CPU stretch.
+    offcpu_by_thread: BTreeMap<u32, u64>,
     /// (runq max, pid, comm) of the receive thread that waited longest (threaded models).
     rx_thread_max: Option<(u64, u32, String)>,
     self_stalls: Vec<SelfStall>,
@@ -419,6 +421,9 @@ fn fold(
                     if let Some(m) = task.offcpu_max {
                         a.offcpu_max = Some(a.offcpu_max.unwrap_or(0).max(m.value_ns));
                     }
+                    let off = task.offcpu_max.map_or(0, |m| m.value_ns);
+                    let t = a.offcpu_by_thread.entry(task.tid).or_insert(0);
+                    *t = (*t).max(off);
                 }
             }
         }
@@ -597,6 +602,7 @@ fn finish(
         });
     e.app_sched_delay_max_ns = a.sched_max;
     e.app_off_cpu_max_ns = a.offcpu_max;
+    e.app_all_threads_off_ns = a.offcpu_by_thread.values().min().copied();
     e.self_stalls = a.self_stalls;
     e.steal_max_ns = a.steal.values().copied().max().unwrap_or(0);
     e.clock_steps_ns = s

@@ -103,6 +103,9 @@ pub struct GapEvidence {
     pub app_sched_delay_max_ns: Option<u64>,
     /// The heartbeat process's threads were stopped (e.g. SIGSTOP) or off-CPU the whole window.
     pub app_off_cpu_max_ns: Option<u64>,
+    /// The least any thread of the heartbeat process that showed up in the window was off CPU at
+    /// a stretch: long only when every thread was stopped at once (SIGSTOP, a frozen cgroup).
+    pub app_all_threads_off_ns: Option<u64>,
     pub self_stalls: Vec<SelfStall>,
     /// Steal time in the window, summed per CPU; the largest CPU's sum.
     pub steal_max_ns: u64,
@@ -136,6 +139,7 @@ impl GapEvidence {
             drops: Vec::new(),
             app_sched_delay_max_ns: None,
             app_off_cpu_max_ns: None,
+            app_all_threads_off_ns: None,
             self_stalls: Vec::new(),
             steal_max_ns: 0,
             clock_steps_ns: Vec::new(),

@@ -108,6 +108,17 @@ fn unread(e: &GapEvidence) -> bool {
             .is_some_and(|f| f.queued_to_socket > 0 && f.read_by_app == 0)
 }
 
+/// Every thread of the heartbeat process was off CPU for most of the gap while its socket had
+/// heartbeats for it (queued, or refused because its buffer was full): a reader blocked in recv
+/// is woken by the first of them, so none was reading. Measured by the sched probe, so it holds
+/// even when the reads the port watch saw are few or lost.
+fn stalled_reader(e: &GapEvidence) -> Option<u64> {
+    let off = e.app_all_threads_off_ns?;
+    let f = e.flow.as_ref()?;
+    let had_data = f.queued_to_socket > 0 || f.dropped_with(is_rcvbuf) > 0;
+    (had_data && off.saturating_mul(2) >= e.gap_ns).then_some(off)
+}
+
 fn app_stall(e: &GapEvidence) -> Option<Finding> {
     let mut conf: f64 = 0.0;
     let mut ev = Vec::new();
@@ -118,6 +129,13 @@ fn app_stall(e: &GapEvidence) -> Option<Finding> {
         ev.push(format!(
             "{} heartbeat packet(s) reached the socket but the application read none",
             f.queued_to_socket
+        ));
+    }
+    if let Some(off) = stalled_reader(e) {
+        conf = conf.max(0.9);
+        ev.push(format!(
+            "the heartbeat process was off CPU for {} while heartbeats waited for it",
+            ns(off)
         ));
     }
     for s in &e.self_stalls {
@@ -358,7 +376,7 @@ pub fn judge(e: &GapEvidence) -> Vec<Finding> {
     .collect();
 
     let flow_drops = e.flow.as_ref().map_or(0, |f| f.dropped_total());
-    let unread = unread(e);
+    let unread = unread(e) || stalled_reader(e).is_some();
     for f in &mut found {
         // Packets reached the socket unread: whatever the network did, the application is why.
         if unread && f.cause.is_network() {

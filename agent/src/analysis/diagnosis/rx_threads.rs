@@ -114,8 +114,14 @@ mod tests {
         assert!(f.evidence[0].contains("napi/eth0-8193"), "{f:?}");
         let r = recommend(&evidence(900_000_000, 1_200_000_000), "why").expect("advice");
         assert_eq!(r.id, "rx-thread-priority");
-        assert!(r.apply.iter().any(|a| a.contains("chrt -f -p 50 300")), "{r:?}");
-        assert!(r.undo.iter().any(|a| a.contains("chrt -o -p 0 300")), "{r:?}");
+        assert!(
+            r.apply.iter().any(|a| a.contains("chrt -f -p 50 300")),
+            "{r:?}"
+        );
+        assert!(
+            r.undo.iter().any(|a| a.contains("chrt -o -p 0 300")),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -269,3 +269,30 @@ fn cause_names_are_the_documented_vocabulary() {
         assert_eq!(serde_json::to_value(c).expect("json"), c.as_str());
     }
 }
+
+#[test]
+fn a_stopped_reader_with_a_full_buffer_is_app_stall_even_when_it_read_at_the_edges() {
+    // SIGSTOP of the receiver: its buffer fills and refuses the rest; the reads the port watch
+    // saw are the drain at the gap's edges. Every thread was off CPU for most of the gap.
+    let mut e = base();
+    let f = flow(&mut e);
+    f.seen_at_device = 14;
+    f.queued_to_socket = 4;
+    f.read_by_app = 4;
+    f.dropped = vec![("SOCKET_RCVBUFF".into(), 22)];
+    e.app_off_cpu_max_ns = Some(2900 * MS);
+    e.app_all_threads_off_ns = Some(2900 * MS);
+    let j = judge(&e);
+    assert_eq!(j[0].cause, Cause::AppStall, "{j:?}");
+    assert!(j[0].evidence.iter().any(|l| l.contains("off CPU")), "{j:?}");
+    let rcvbuf = j
+        .iter()
+        .find(|x| x.cause == Cause::SocketRcvbufOverflow)
+        .expect("rcvbuf finding");
+    assert!(rcvbuf.confidence <= 0.3, "a consequence: {j:?}");
+
+    // One idle thread of a busy daemon is no stall: the others ran, so the buffer overflowed
+    // while it was being read.
+    e.app_all_threads_off_ns = Some(10 * MS);
+    assert_eq!(top(&e), Cause::SocketRcvbufOverflow);
+}
