@@ -20,6 +20,7 @@ use std::{
 
 use hbwatch::{
     clock::mono_ns,
+    demo::lab::Peer,
     heartbeat::{matcher::LineMatcher, presets, timestamp::TsContext},
 };
 use regex::Regex;
@@ -250,6 +251,10 @@ pub enum Action {
     StopPeer,
     /// SIGSTOP of the local daemon's heartbeat process.
     StopLocal,
+    /// Junk datagrams from the peer's namespace to this UDP port on the local node, as fast as
+    /// `hbwatch demo-peer send --every 0s` goes: the daemon's receive buffer overflows and its
+    /// heartbeats are dropped with the others.
+    Flood(u16),
 }
 
 pub struct Fault {
@@ -270,6 +275,7 @@ impl Fault {
             Action::Drop(_) => "netfilter_drop",
             Action::StopPeer => "peer_or_upstream",
             Action::StopLocal => "app_stall",
+            Action::Flood(_) => "socket_rcvbuf_overflow",
         };
         Fault {
             name,
@@ -363,6 +369,20 @@ fn nft_del(ns: &str) -> Result<u64, String> {
         .captures_iter(&list)
         .filter_map(|c| c[1].parse::<u64>().ok())
         .sum())
+}
+
+/// `Udp: … RcvbufErrors` of namespace `ns`.
+fn udp_rcvbuf_errors(ns: &str) -> Result<u64, String> {
+    let snmp = in_ns(ns, "cat", &["/proc/net/snmp"])?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (names, values) = (udp.next(), udp.next());
+    names
+        .zip(values)
+        .and_then(|(n, v)| {
+            let i = n.split(' ').position(|c| c == "RcvbufErrors")?;
+            v.split(' ').nth(i)?.parse().ok()
+        })
+        .ok_or_else(|| format!("no Udp RcvbufErrors in {ns}'s /proc/net/snmp"))
 }
 
 /// The lines appended to `path` since byte `from`.
@@ -498,6 +518,24 @@ impl Cluster {
                 match nft_del(&ns)? {
                     0 => Err(format!("{rules:?} dropped no packet")),
                     n => Ok(format!("{rules:?} dropped {n} packets")),
+                }
+            }
+            Action::Flood(port) => {
+                let before = udp_rcvbuf_errors(&ns)?;
+                let to = format!("{}:{port}", self.pair.b_ip);
+                let ms = format!("{}ms", f.hold.as_millis());
+                let flood = Peer::spawn(
+                    &hbwatch_bin(),
+                    &self.pair.a,
+                    &["send", &to, "--every", "0s", "--for", &ms],
+                    "flood",
+                )
+                .map_err(|e| format!("starting the flood: {e}"))?;
+                std::thread::sleep(f.hold);
+                drop(flood);
+                match udp_rcvbuf_errors(&ns)? - before {
+                    0 => Err(format!("the flood to {to} overflowed no receive buffer")),
+                    n => Ok(format!("the flood to {to} made {n} receive-buffer drops")),
                 }
             }
             Action::StopPeer | Action::StopLocal => {
