@@ -454,12 +454,18 @@ impl Cluster {
                 Err(e) => panic!("hbwatch record did not start: {e}"),
             }
         }
+        eprintln!("recording started; healthy stretch {:?}", plan.healthy);
         std::thread::sleep(plan.healthy);
         let healthy_end_ns = mono_ns();
         let mut windows = Vec::new();
         for f in &plan.faults {
             let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
             let start_ns = mono_ns();
+            eprintln!(
+                "fault {} at {:+.2} s",
+                f.name,
+                (start_ns as f64 - healthy_end_ns as f64) / 1e9
+            );
             let proof = self.inject(f);
             windows.push(Window {
                 name: f.name,

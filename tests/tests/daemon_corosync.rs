@@ -12,7 +12,7 @@ fn config(c: &Cluster, node: u8) -> String {
     let ip = |n: u8| format!("10.199.{}.{n}", 31);
     let log = c.path(&format!("corosync-{node}.log"));
     format!(
-        "totem {{\n  version: 2\n  cluster_name: hbd\n  transport: knet\n  crypto_cipher: none\n  crypto_hash: none\n  token: 1000\n}}\n\
+        "totem {{\n  version: 2\n  cluster_name: hbd\n  transport: knet\n  crypto_cipher: none\n  crypto_hash: none\n}}\n\
          nodelist {{\n  node {{\n    nodeid: 1\n    name: n1\n    ring0_addr: {}\n  }}\n  node {{\n    nodeid: 2\n    name: n2\n    ring0_addr: {}\n  }}\n}}\n\
          quorum {{\n  provider: corosync_votequorum\n  two_node: 1\n}}\n\
          logging {{\n  to_logfile: yes\n  logfile: {}\n  to_syslog: no\n  to_stderr: no\n  timestamp: hires\n}}\n",
@@ -62,18 +62,20 @@ fn corosync_knet_faults() {
         preset: "corosync",
         warn,
         healthy: Duration::from_secs(8),
+        // corosync's defaults: token 3000 ms ("Token has not been received" at 2250 ms, "A
+        // processor failed" at 3000 ms), a stall reported past 2400 ms.
         faults: vec![
             Fault::new(
                 "udp 5405 dropped",
                 Action::Drop(&["udp dport 5405"]),
-                (3, 6),
+                (4, 7),
             )
             .shows("has no active links|Token has not been received"),
-            Fault::new("all dropped", Action::Drop(&[r#"iifname != "lo""#]), (3, 6))
+            Fault::new("all dropped", Action::Drop(&[r#"iifname != "lo""#]), (4, 7))
                 .shows("has no active links|Token has not been received"),
-            Fault::new("peer stopped", Action::StopPeer, (3, 6))
+            Fault::new("peer stopped", Action::StopPeer, (4, 7))
                 .shows("Token has not been received|A processor failed"),
-            Fault::new("local stopped", Action::StopLocal, (3, 6))
+            Fault::new("local stopped", Action::StopLocal, (4, 7))
                 .shows("main process was not scheduled"),
         ],
     });

@@ -19,9 +19,10 @@ pub const NETWORK_CAUSES: &[&str] = &[
     "peer_or_upstream",
 ];
 
-/// Estimated onsets may precede the injection by clock-reading slack (log stamps are wall
-/// clock, converted): how much earlier an incident may start and still belong to a window.
-const SLACK_NS: u64 = 250_000_000;
+/// How much earlier than the first fault a gap may start and still not count in the healthy
+/// stretch: keepalived, serf and raft stamp their lines to the second, so an onset worked out
+/// from a stamp can be up to a second early.
+const SLACK_NS: u64 = 1_000_000_000;
 
 fn field<'a>(v: &'a Value, name: &str, what: &str, out: &mut Vec<String>) -> Option<&'a Value> {
     let f = v.get(name);
@@ -83,11 +84,14 @@ fn check_into(j: &Value, healthy_end_ns: u64, windows: &[Window], out: &mut Vec<
         }
     }
     eprintln!("healthy stretch: {} gaps", healthy.len());
+    for g in &healthy {
+        eprintln!("  healthy-stretch gap: {}", brief(g, healthy_end_ns));
+    }
     if !healthy.is_empty() {
         out.push(format!(
             "{} gaps start in the healthy stretch, before the first fault; the first: {}",
             healthy.len(),
-            brief(healthy[0])
+            brief(healthy[0], healthy_end_ns)
         ));
     }
     let Some(incidents) = field(d, "incidents", "diagnosis", out).and_then(Value::as_array) else {
@@ -97,21 +101,29 @@ fn check_into(j: &Value, healthy_end_ns: u64, windows: &[Window], out: &mut Vec<
         ));
         return;
     };
-    let mut starts = Vec::new();
+    // Each incident belongs to the window it overlaps most, so an onset estimated a little
+    // early still counts for its own fault (the healthy-stretch check above sees it).
+    let mut owner = Vec::new();
     for inc in incidents {
+        eprintln!("  incident: {}", brief(inc, healthy_end_ns));
         let what = "an incident in diagnosis.incidents[]";
-        for name in ["number", "end_mono_ns", "findings", "sources", "gaps"] {
+        for name in ["number", "findings", "sources", "gaps"] {
             field(inc, name, what, out);
         }
-        starts.push(mono(inc, "start_mono_ns", what, out));
+        let start = mono(inc, "start_mono_ns", what, out);
+        let end = mono(inc, "end_mono_ns", what, out);
+        owner.push(start.zip(end).and_then(|(s, e)| {
+            let overlap = |w: &Window| e.max(s + 1).min(w.end_ns).saturating_sub(s.max(w.start_ns));
+            (0..windows.len())
+                .filter(|&i| overlap(&windows[i]) > 0)
+                .max_by_key(|&i| overlap(&windows[i]))
+        }));
     }
-    for w in windows {
+    for (i, w) in windows.iter().enumerate() {
         let inside: Vec<&Value> = incidents
             .iter()
-            .zip(&starts)
-            .filter(|(_, s)| {
-                s.is_some_and(|s| s + SLACK_NS >= w.start_ns && s + SLACK_NS < w.end_ns)
-            })
+            .zip(&owner)
+            .filter(|(_, o)| **o == Some(i))
             .map(|(inc, _)| inc)
             .collect();
         eprintln!(
@@ -170,12 +182,20 @@ fn causes(inc: &Value) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// A gap in a line: its source, length and top cause.
-fn brief(g: &Value) -> String {
+/// A gap or incident in a line: when it starts (seconds from the end of the healthy stretch),
+/// its length, sources and top cause.
+fn brief(g: &Value, healthy_end_ns: u64) -> String {
+    let at = g
+        .get("start_mono_ns")
+        .and_then(Value::as_u64)
+        .map(|s| format!("{:+.2} s", (s as f64 - healthy_end_ns as f64) / 1e9))
+        .unwrap_or_else(|| "?".into());
     format!(
-        "source {} length {} ns cause {}",
-        g.get("source_spec").unwrap_or(&Value::Null),
+        "at {at} length {} ns source {} cause {}",
         g.get("length_ns").unwrap_or(&Value::Null),
+        g.get("source_spec")
+            .or_else(|| g.get("sources"))
+            .unwrap_or(&Value::Null),
         g.pointer("/findings/0/cause").unwrap_or(&Value::Null)
     )
 }
