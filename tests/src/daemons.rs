@@ -347,7 +347,7 @@ fn in_ns(ns: &str, program: &str, args: &[&str]) -> Result<String, String> {
 
 const NFT_TABLE: &str = "hbd_fault";
 
-fn nft_add(ns: &str, matches: &[&str]) {
+fn nft_add(ns: &str, matches: &[&str], dir: &Path) {
     let rules: String = matches
         .iter()
         .map(|m| format!("  {m} counter drop\n"))
@@ -355,7 +355,7 @@ fn nft_add(ns: &str, matches: &[&str]) {
     let script = format!(
         "table inet {NFT_TABLE} {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n{rules} }}\n}}\n"
     );
-    let path = std::env::temp_dir().join(format!("{ns}-{NFT_TABLE}.nft"));
+    let path = dir.join(format!("{NFT_TABLE}.nft"));
     std::fs::write(&path, script).expect("nft script");
     in_ns(ns, "nft", &["-f", &path.to_string_lossy()]).unwrap_or_else(|e| panic!("{e}"));
 }
@@ -519,7 +519,7 @@ impl Cluster {
         let ns = self.pair.b.clone();
         match f.action {
             Action::Drop(rules) => {
-                nft_add(&ns, rules);
+                nft_add(&ns, rules, self.dir.path());
                 std::thread::sleep(f.hold);
                 match nft_del(&ns)? {
                     0 => Err(format!("{rules:?} dropped no packet")),
