@@ -419,6 +419,14 @@ fn captured() -> Vec<Case> {
         },
         Case {
             peer: Some("n1"),
+            ..case(
+                "memberlist",
+                "    2026/12/02 07:08:54 [WARN] memberlist: Refuting a dead message (from: n1)",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("n1"),
             stamp: Some("2026-12-02T06:36:28Z"),
             ..case(
                 "memberlist",

@@ -147,10 +147,10 @@ pub static PRESETS: &[Preset] = &[
                 PeerSilence,
                 r"memberlist: Failed fallback ping: .*->(?<peer>[^\s:]+):\d+",
             ),
-            // A peer suspected this node: heartbeats between the two were lost.
+            // A peer suspected this node, or declared it dead: heartbeats between them were lost.
             (
                 PeerSilence,
-                r"memberlist: Refuting a suspect message \(from: (?<peer>[^)]+)\)",
+                r"memberlist: Refuting a (?:suspect|dead) message \(from: (?<peer>[^)]+)\)",
             ),
         ],
         // serf indents its lines with four spaces.
