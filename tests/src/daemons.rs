@@ -252,6 +252,9 @@ pub struct Plan {
     pub preset: &'static str,
     pub warn: fn(&str) -> bool,
     pub healthy: Duration,
+    /// How long before a fault its gap may start: one heartbeat interval (the silence begins at
+    /// the last beat heard) plus the resolution of the daemon's log stamps.
+    pub onset_slack: Duration,
     pub faults: Vec<Fault>,
 }
 
@@ -270,6 +273,7 @@ pub struct Window {
 
 pub struct Run {
     pub healthy_end_ns: u64,
+    pub onset_slack: Duration,
     pub windows: Vec<Window>,
     pub report: Value,
     pub preset: &'static str,
@@ -398,6 +402,7 @@ impl Cluster {
         assert!(status.success(), "hbwatch record failed: {status}");
         Run {
             healthy_end_ns,
+            onset_slack: plan.onset_slack,
             windows,
             report: report_json(&rec_path),
             preset: plan.preset,
@@ -453,7 +458,12 @@ impl Run {
 
     /// The report against the incident contract (see [`contract`]); panics listing every miss.
     pub fn check_report(&self) {
-        let failures = contract::check(&self.report, self.healthy_end_ns, &self.windows);
+        let failures = contract::check(
+            &self.report,
+            self.healthy_end_ns,
+            self.onset_slack.as_nanos() as u64,
+            &self.windows,
+        );
         assert!(
             failures.is_empty(),
             "the report does not hold:\n{}",

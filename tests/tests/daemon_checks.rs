@@ -65,7 +65,7 @@ fn a_report_that_holds_passes() {
         ],
         vec![gap(11, 1), gap(21, 2)],
     );
-    let misses = contract::check(&j, 10 * S, &windows());
+    let misses = contract::check(&j, 10 * S, S, &windows());
     assert!(misses.is_empty(), "{misses:#?}");
 }
 
@@ -91,7 +91,7 @@ fn every_miss_is_named() {
         ],
         vec![gap(3, 1), gap(11, 1)],
     );
-    let misses = contract::check(&j, 10 * S, &windows()).join("\n");
+    let misses = contract::check(&j, 10 * S, S, &windows()).join("\n");
     for want in [
         "1 gaps start in the healthy stretch",
         "fault drop: 2 incidents in its window, expected exactly 1",
@@ -107,7 +107,7 @@ fn every_miss_is_named() {
         )],
         vec![],
     );
-    let misses = contract::check(&one, 10 * S, &windows()[..1]).join("\n");
+    let misses = contract::check(&one, 10 * S, S, &windows()[..1]).join("\n");
     assert!(
         misses.contains("top cause Some((\"peer_or_upstream\""),
         "wrong top cause not named:\n{misses}"
@@ -117,7 +117,7 @@ fn every_miss_is_named() {
 #[test]
 fn missing_contract_fields_fail() {
     let old = json!({"diagnosis": {"gaps": [{"start_mono_ns": 11 * S}]}});
-    let misses = contract::check(&old, 10 * S, &windows()).join("\n");
+    let misses = contract::check(&old, 10 * S, S, &windows()).join("\n");
     for want in [
         "diagnosis has no `top_cause`",
         "has no `incident`",
@@ -128,7 +128,7 @@ fn missing_contract_fields_fail() {
     }
     let mut bare = report(vec![json!({"start_mono_ns": 11 * S})], vec![]);
     bare["diagnosis"]["gaps"] = json!([{}]);
-    let misses = contract::check(&bare, 10 * S, &windows()[..1]).join("\n");
+    let misses = contract::check(&bare, 10 * S, S, &windows()[..1]).join("\n");
     for want in [
         "`start_mono_ns`",
         "`end_mono_ns`",
@@ -139,7 +139,7 @@ fn missing_contract_fields_fail() {
         assert!(misses.contains(want), "no {want} in:\n{misses}");
     }
     assert!(
-        !contract::check(&json!({}), 0, &[]).is_empty(),
+        !contract::check(&json!({}), 0, 0, &[]).is_empty(),
         "no diagnosis at all passed"
     );
 }
@@ -154,6 +154,7 @@ fn unmatched_warn_lines_are_found() {
     ];
     let run = Run {
         healthy_end_ns: 10 * S,
+        onset_slack: Duration::from_secs(1),
         windows: vec![w],
         report: json!({}),
         preset: "corosync",

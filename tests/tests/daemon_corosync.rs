@@ -62,6 +62,8 @@ fn corosync_knet_faults() {
         preset: "corosync",
         warn,
         healthy: Duration::from_secs(8),
+        // knet pings every 750 ms; stamps to the millisecond.
+        onset_slack: Duration::from_millis(800),
         // corosync's defaults: token 3000 ms ("Token has not been received" at 2250 ms, "A
         // processor failed" at 3000 ms), a stall reported past 2400 ms.
         faults: vec![

@@ -72,6 +72,8 @@ fn etcd_raft_faults() {
         preset: "etcd",
         warn,
         healthy: Duration::from_secs(8),
+        // Raft heartbeats every 100 ms; raft's own lines are stamped to the second.
+        onset_slack: Duration::from_millis(1100),
         faults: vec![
             Fault::new(
                 "tcp 2380 dropped",

@@ -75,6 +75,8 @@ fn haproxy_health_check_faults() {
         preset: "haproxy",
         warn,
         healthy: Duration::from_secs(8),
+        // A check every 500 ms; the `[WARNING]` copies carry no stamp (read time).
+        onset_slack: Duration::from_millis(600),
         faults: vec![
             Fault::new(
                 "tcp 8080 dropped",

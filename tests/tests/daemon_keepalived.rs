@@ -89,6 +89,8 @@ fn keepalived_vrrp_faults() {
         preset: "keepalived",
         warn,
         healthy: Duration::from_secs(6),
+        // An advert every second; stamps to the second.
+        onset_slack: Duration::from_secs(2),
         faults: vec![
             Fault::new("vrrp dropped", Action::Drop(&["meta l4proto vrrp"]), (5, 4))
                 .shows("Receive advertisement timeout"),

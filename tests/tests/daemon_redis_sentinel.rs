@@ -83,6 +83,8 @@ fn redis_sentinel_faults() {
         preset: "redis-sentinel",
         warn,
         healthy: Duration::from_secs(8),
+        // A PING every second; stamps to the millisecond.
+        onset_slack: Duration::from_secs(1),
         faults: vec![
             Fault::new(
                 "tcp 6379 dropped",

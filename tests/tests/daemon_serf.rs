@@ -65,6 +65,8 @@ fn serf_memberlist_faults() {
         preset: "memberlist",
         warn,
         healthy: Duration::from_secs(8),
+        // A probe every second; stamps to the second.
+        onset_slack: Duration::from_secs(2),
         // Faults short of the suspicion timeout (about 4 s after a suspect): a peer marked
         // failed is not probed again until serf reconnects it (30 s), which would hide the next
         // fault. The drop of everything, which does get the peer marked failed, comes last.

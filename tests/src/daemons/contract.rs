@@ -19,11 +19,6 @@ pub const NETWORK_CAUSES: &[&str] = &[
     "peer_or_upstream",
 ];
 
-/// How much earlier than the first fault a gap may start and still not count in the healthy
-/// stretch: keepalived, serf and raft stamp their lines to the second, so an onset worked out
-/// from a stamp can be up to a second early.
-const SLACK_NS: u64 = 1_000_000_000;
-
 fn field<'a>(v: &'a Value, name: &str, what: &str, out: &mut Vec<String>) -> Option<&'a Value> {
     let f = v.get(name);
     if f.is_none() {
@@ -47,9 +42,18 @@ fn mono(v: &Value, name: &str, what: &str, out: &mut Vec<String>) -> Option<u64>
 
 /// Every way the report misses the contract: gaps in the healthy stretch, a window without
 /// exactly one incident, a wrong top cause, a network cause for a local stall, missing fields.
-pub fn check(j: &Value, healthy_end_ns: u64, windows: &[Window]) -> Vec<String> {
+/// A gap counts in the healthy stretch when it starts more than `slack_ns` before the first
+/// fault (its silence begins at the last beat heard before the fault, and a stamp to the second
+/// can put a logged onset up to a second early).
+pub fn check(j: &Value, healthy_end_ns: u64, slack_ns: u64, windows: &[Window]) -> Vec<String> {
     let mut out = Vec::new();
-    check_into(j, healthy_end_ns, windows, &mut out);
+    check_into(
+        j,
+        healthy_end_ns.saturating_sub(slack_ns),
+        healthy_end_ns,
+        windows,
+        &mut out,
+    );
     // The same miss on every gap is one line, with its count.
     let mut counted: Vec<(String, usize)> = Vec::new();
     for m in out {
@@ -64,7 +68,13 @@ pub fn check(j: &Value, healthy_end_ns: u64, windows: &[Window]) -> Vec<String> 
         .collect()
 }
 
-fn check_into(j: &Value, healthy_end_ns: u64, windows: &[Window], out: &mut Vec<String>) {
+fn check_into(
+    j: &Value,
+    healthy_until_ns: u64,
+    healthy_end_ns: u64,
+    windows: &[Window],
+    out: &mut Vec<String>,
+) {
     let Some(d) = field(j, "diagnosis", "the report", out) else {
         return;
     };
@@ -78,7 +88,7 @@ fn check_into(j: &Value, healthy_end_ns: u64, windows: &[Window], out: &mut Vec<
         field(g, "incident", what, out);
         field(g, "peer", what, out);
         if let Some(s) = mono(g, "start_mono_ns", what, out)
-            && s + SLACK_NS < healthy_end_ns
+            && s < healthy_until_ns
         {
             healthy.push(g);
         }
