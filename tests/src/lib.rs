@@ -5,6 +5,7 @@
 //! side by side and leave nothing behind even when they fail.
 
 pub mod bpf;
+pub mod daemons;
 pub mod http;
 pub mod load;
 pub mod netns;

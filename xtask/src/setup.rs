@@ -11,7 +11,9 @@ use anyhow::{Context as _, Result, bail};
 const BPF_LINKER_VERSION: &str = "0.13";
 
 /// Debian packages the tests use (namespaces, traffic, firewall, tmux for the TUI, bpftool for
-/// leftover checks, prometheus for the scrape test, libbpf-tools for comparison benchmarks).
+/// leftover checks, prometheus for the scrape test, libbpf-tools for comparison benchmarks, and
+/// the cluster daemons the `daemon_*` tests run: corosync, keepalived, serf, etcd, redis
+/// sentinel, haproxy).
 const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "iperf3",
@@ -22,6 +24,13 @@ const TEST_PACKAGES: &[&str] = &[
     "bpftool",
     "prometheus",
     "libbpf-tools",
+    "corosync",
+    "keepalived",
+    "serf",
+    "etcd-server",
+    "redis-server",
+    "redis-sentinel",
+    "haproxy",
 ];
 /// What `run` needs beyond the toolchain (the demo makes namespaces).
 const RUN_PACKAGES: &[&str] = &["iproute2"];
@@ -209,9 +218,20 @@ fn debian_packages(pkgs: &[&str]) -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
-    // Debian's prometheus package may start a system service; tests start their own instance.
-    let _ = Command::new("systemctl")
-        .args(["disable", "--now", "prometheus"])
-        .output();
+    // Debian's prometheus and daemon packages may start system services; tests start their own
+    // instances, in their own namespaces.
+    for unit in [
+        "prometheus",
+        "corosync",
+        "keepalived",
+        "etcd",
+        "redis-server",
+        "redis-sentinel",
+        "haproxy",
+    ] {
+        let _ = Command::new("systemctl")
+            .args(["disable", "--now", unit])
+            .output();
+    }
     Ok(())
 }

@@ -387,9 +387,174 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// Lines the daemons printed in the `daemon_*` root tests (Debian bookworm packages on this VM,
+/// December 2026), during the faults those tests inject.
+fn captured() -> Vec<Case> {
+    vec![
+        Case {
+            peer: Some("n1"),
+            stamp: Some("2026-12-02T06:37:25Z"),
+            ..case(
+                "memberlist",
+                "    2026/12/02 06:37:25 [WARN] memberlist: Was able to connect to n1 but other probes failed, network may be misconfigured",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("10.199.33.1"),
+            stamp: Some("2026-12-02T06:37:32Z"),
+            ..case(
+                "memberlist",
+                "    2026/12/02 06:37:32 [ERR] memberlist: Failed fallback ping: read tcp 10.199.33.2:57824->10.199.33.1:7946: i/o timeout",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("n1"),
+            ..case(
+                "memberlist",
+                "    2026/12/02 06:37:42 [WARN] memberlist: Refuting a suspect message (from: n1)",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("n1"),
+            ..case(
+                "memberlist",
+                "    2026/12/02 07:08:54 [WARN] memberlist: Refuting a dead message (from: n1)",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("n1"),
+            stamp: Some("2026-12-02T06:36:28Z"),
+            ..case(
+                "memberlist",
+                "    2026/12/02 06:36:28 [INFO] memberlist: Suspect n1 has failed, no acks received",
+                PeerSilence,
+            )
+        },
+        Case {
+            stamp: Some("2026-12-02T06:44:54.062281Z"),
+            ..case(
+                "etcd",
+                "2026-12-02 06:44:54.062281 W | etcdserver: server is likely overloaded",
+                SelfStall,
+            )
+        },
+        Case {
+            peer: Some("24603cf507989c65"),
+            measured_ms: Some(3868.613599),
+            ..case(
+                "etcd",
+                "2026-12-02 06:44:54.062265 W | etcdserver: failed to send out heartbeat on time (exceeded the 100ms timeout for 3.868613599s, to 24603cf507989c65)",
+                SelfStall,
+            )
+        },
+        Case {
+            peer: Some("24603cf507989c65"),
+            stamp: Some("2026-12-02T06:44:27.607162Z"),
+            ..case(
+                "etcd",
+                "2026-12-02 06:44:27.607162 W | rafthttp: lost the TCP streaming connection with peer 24603cf507989c65 (stream MsgApp v2 reader)",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("24603cf507989c65"),
+            ..case(
+                "etcd",
+                "2026-12-02 06:44:27.607217 E | rafthttp: failed to read 24603cf507989c65 on stream MsgApp v2 (read tcp 10.199.34.2:41020->10.199.34.1:2380: i/o timeout)",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("24603cf507989c65"),
+            ..case(
+                "etcd",
+                "2026-12-02 06:44:28.294915 W | rafthttp: closed an existing TCP streaming connection with peer 24603cf507989c65 (stream Message writer)",
+                PeerSilence,
+            )
+        },
+        Case {
+            stamp: Some("2026-12-02T06:44:24Z"),
+            ..case(
+                "etcd",
+                "raft2026/12/02 06:44:24 WARN: d296636fcac0d30f stepped down to follower since quorum is not active",
+                PeerSilence,
+            )
+        },
+        Case {
+            stamp: Some("2026-12-02T06:45:42.828Z"),
+            ..case(
+                "redis-sentinel",
+                "4832:X 02 Dec 2026 06:45:42.828 # +tilt #tilt mode entered",
+                SelfStall,
+            )
+        },
+        Case {
+            peer: Some("mymaster 10.199.35.1 6379"),
+            ..case(
+                "redis-sentinel",
+                "4832:X 02 Dec 2026 06:45:16.210 # +sdown master mymaster 10.199.35.1 6379",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("be"),
+            ..case(
+                "haproxy",
+                "[ALERT]    (6591) : backend 'be' has no server available!",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("be"),
+            stamp: Some("2026-11-22T06:13:44.982886Z"),
+            ..case(
+                "haproxy",
+                "2026-11-22T06:13:44.982886+00:00 backend be has no server available!",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("be/s1"),
+            ..case(
+                "haproxy",
+                "[WARNING]  (6591) : Health check for server be/s1 failed, reason: Layer7 timeout, check duration: 500ms, status: 0/2 DOWN.",
+                PeerSilence,
+            )
+        },
+        Case {
+            peer: Some("VI_1"),
+            ..case(
+                "keepalived",
+                "Wed Dec  2 06:34:51 2026: (VI_1) Receive advertisement timeout",
+                PeerSilence,
+            )
+        },
+        Case {
+            measured_ms: Some(3390.606),
+            ..case(
+                "keepalived",
+                "Wed Dec  2 06:35:21 2026: A thread timer expired 3.390606 seconds ago",
+                SelfStall,
+            )
+        },
+        Case {
+            measured_ms: Some(3230.189),
+            ..case(
+                "corosync",
+                "Dec 02 06:33:21.009 [7735] vm corosync warning [MAIN  ] Corosync main process was not scheduled (@1796193201009) for 3230.1890 ms (threshold is 800.0000 ms). Consider token timeout increase.",
+                SelfStall,
+            )
+        },
+    ]
+}
+
 #[test]
 fn presets_match_real_lines() {
-    for c in cases() {
+    for c in cases().into_iter().chain(captured()) {
         let m = matcher(c.preset)
             .match_line(c.line)
             .unwrap_or_else(|| panic!("{}: no match: {}", c.preset, c.line));
@@ -436,6 +601,14 @@ fn ordinary_lines_do_not_match() {
             "2025-02-25 13:44:32,001 INFO: no action. I am (saas-uat-pgsql02), the leader with the lock",
             "raft2026/11/22 06:10:14 INFO: 8e9e05c52164694d is starting a new election at term 2",
             "server1: license server UP (MASTER) v10.8",
+            // Recoveries the daemon tests saw after each fault.
+            "4832:X 02 Dec 2026 06:45:21.484 # -sdown master mymaster 10.199.35.1 6379",
+            "4832:X 02 Dec 2026 06:45:47.001 # -tilt #tilt mode exited",
+            "[WARNING]  (6591) : Server be/s1 is UP. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
+            "[WARNING]  (6591) : Health check for server be/s1 succeeded, reason: Layer7 check passed, code: 200, check duration: 0ms, status: 2/2 UP.",
+            "Wed Dec  2 06:23:55 2026: (VI_1) Master received advert from 10.199.201.1 with higher priority 150, ours 100",
+            "2026-12-02 06:26:12.682302 I | rafthttp: established a TCP streaming connection with peer 53e64692f9d5819 (stream MsgApp v2 reader)",
+            "    2026/12/02 06:24:43 [INFO] serf: EventMemberJoin: n2 10.199.201.2",
         ] {
             assert_eq!(m.match_line(line), None, "{} matched {line}", p.name);
         }

@@ -99,9 +99,31 @@ pub static PRESETS: &[Preset] = &[
                 SelfStall,
                 r#""ts":"(?<ts>[^"]+)".*failed to send out heartbeat on time.*"exceeded-duration":"(?:(?<ms>[\d.]+)ms|(?<s>[\d.]+)s)""#,
             ),
+            // Printed right after the line above.
+            (SelfStall, r"etcdserver: server is likely overloaded"),
+            (
+                PeerSilence,
+                r"lost the TCP streaming connection with peer (?<peer>[0-9a-f]+)",
+            ),
+            (PeerSilence, r"failed to read (?<peer>[0-9a-f]+) on stream"),
+            (PeerSilence, r"failed to dial (?<peer>[0-9a-f]+) on stream"),
+            // The peer dialled again: its old stream had gone silent.
+            (
+                PeerSilence,
+                r"closed an existing TCP streaming connection with peer (?<peer>[0-9a-f]+)",
+            ),
+            (
+                PeerSilence,
+                r"health check for peer (?<peer>[0-9a-f]+) could not connect",
+            ),
+            (
+                PeerSilence,
+                r"stepped down to follower since quorum is not active",
+            ),
         ],
-        ts: ISO_TS,
-        ts_format: TsFormat::Iso,
+        // 3.4's raft lines are `raft2026/11/22 06:10:14 WARN: …`.
+        ts: r"^(?:raft)?(?<ts>\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)",
+        ts_format: TsFormat::Auto,
         interval_ms: Some(100),
         context: None,
         example: "2026-11-22 06:10:15.641906 W | etcdserver: failed to send out heartbeat on time (exceeded the 50ms timeout for 1.443029796s, to ddd67b312462fd7b)",
@@ -116,8 +138,23 @@ pub static PRESETS: &[Preset] = &[
             ),
             (PeerSilence, r"memberlist: Marking (?<peer>\S+) as failed"),
             (PeerSilence, r"EventMemberFailed: (?<peer>\S+)"),
+            // The UDP probes fail while the TCP fallback still works (a UDP-only drop).
+            (
+                PeerSilence,
+                r"memberlist: Was able to connect to (?<peer>\S+) but other probes failed",
+            ),
+            (
+                PeerSilence,
+                r"memberlist: Failed fallback ping: .*->(?<peer>[^\s:]+):\d+",
+            ),
+            // A peer suspected this node, or declared it dead: heartbeats between them were lost.
+            (
+                PeerSilence,
+                r"memberlist: Refuting a (?:suspect|dead) message \(from: (?<peer>[^)]+)\)",
+            ),
         ],
-        ts: r"^(?<ts>\d{4}[/-]\d\d[/-]\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)",
+        // serf indents its lines with four spaces.
+        ts: r"^\s*(?<ts>\d{4}[/-]\d\d[/-]\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)",
         ts_format: TsFormat::Auto,
         interval_ms: Some(1000),
         context: None,
@@ -165,10 +202,14 @@ pub static PRESETS: &[Preset] = &[
     Preset {
         name: "redis-sentinel",
         system: "redis sentinel (TCP 26379)",
-        patterns: &[(
-            PeerSilence,
-            r"\+[so]down (?:master|slave|sentinel) (?<peer>\S+ \S+ \d+)",
-        )],
+        patterns: &[
+            (
+                PeerSilence,
+                r"\+[so]down (?:master|slave|sentinel) (?<peer>\S+ \S+ \d+)",
+            ),
+            // Its timer ran more than 2 s late (the process did not run, or the clock jumped).
+            (SelfStall, r"\+tilt #tilt mode entered"),
+        ],
         ts: r"^(?:\d+:[A-Z] |\[\d+\] )(?<ts>\d{1,2} [A-Z][a-z]{2} (?:\d{4} )?\d\d:\d\d:\d\d(?:\.\d+)?)",
         ts_format: TsFormat::Redis,
         interval_ms: Some(1000),
@@ -184,6 +225,10 @@ pub static PRESETS: &[Preset] = &[
                 r"Health check for (?:backup )?server (?<peer>\S+) failed",
             ),
             (PeerSilence, r"Server (?<peer>\S+) is DOWN"),
+            (
+                PeerSilence,
+                r"backend '?(?<peer>[^' ]+)'? has no server available",
+            ),
         ],
         ts: ISO_TS,
         ts_format: TsFormat::Iso,
