@@ -63,9 +63,10 @@ pub struct HeartbeatSummary {
     loss_only: std::collections::BTreeSet<u32>,
     /// hbwatch's own network namespace (from the packet tables); 0 until known.
     host_netns: u32,
-    /// Per (proto, port), the senders of UDP packets seen and not yet read, oldest first: an
-    /// unconnected socket's read has no peer (nor namespace), so it is the oldest such packet's.
-    unread: BTreeMap<(u8, u16), std::collections::VecDeque<String>>,
+    /// Per (proto, port), the senders (and receiving namespace) of UDP packets seen and not yet
+    /// read, oldest first: an unconnected socket's read has no peer (nor namespace), so it is the
+    /// oldest such packet's.
+    unread: BTreeMap<(u8, u16), std::collections::VecDeque<(String, u32)>>,
     /// Source → its preset's wire and the recorded heartbeat period, for line-specific losses.
     wires: BTreeMap<u32, (&'static wire::Wire, u64)>,
     /// (proto, port, netns) where a socket read from a watched port.
@@ -166,11 +167,11 @@ impl HeartbeatSummary {
                 if q.len() == UNREAD_KEEP {
                     q.pop_front();
                 }
-                q.push_back(p.clone());
+                q.push_back((p.clone(), e.netns));
             }
             (PortStage::Dropped | PortStage::QueueFailed, Some(p)) if udp => {
                 if let Some(q) = self.unread.get_mut(&key)
-                    && let Some(i) = q.iter().position(|x| x == p)
+                    && let Some(i) = q.iter().position(|(x, _)| x == p)
                 {
                     q.remove(i);
                 }
@@ -178,8 +179,14 @@ impl HeartbeatSummary {
             _ => {}
         }
         if let Some(mut a) = self.port_arrival(e) {
-            if a.peer.is_none() && udp {
-                a.peer = self.unread.get_mut(&key).and_then(|q| q.pop_front());
+            if a.peer.is_none()
+                && udp
+                && let Some((peer, netns)) = self.unread.get_mut(&key).and_then(|q| q.pop_front())
+            {
+                a.peer = Some(peer);
+                if a.netns == 0 {
+                    a.netns = netns;
+                }
             }
             self.arrival(&a);
         }
@@ -637,6 +644,12 @@ mod tests {
                 again.len = -11;
                 h.port_packet(&again);
             }
+        }
+        // The stopped peer's own socket, in its namespace on this kernel (a test cluster), saw
+        // our packets until 3 s and then read none: not this host's heartbeats.
+        for t in (0..3_000).step_by(100) {
+            h.port_packet(&event(t + 50, PortStage::Seen, Some("10.0.0.1:5405"), 9));
+            h.port_packet(&event(t + 51, PortStage::Read, None, 0));
         }
         let a = h.gaps(12_000_000_000);
         assert_eq!(a.gaps.len(), 1, "{:?}", a.gaps);
