@@ -67,9 +67,6 @@ pub struct HeartbeatSummary {
     /// read, oldest first: an unconnected socket's read has no peer (nor namespace), so it is the
     /// oldest such packet's.
     unread: BTreeMap<(u8, u16), std::collections::VecDeque<(String, u32)>>,
-    /// The last packet seen per (proto, port): a read whose packet event came late (another
-    /// CPU) or was lost is that sender's.
-    last_seen: BTreeMap<(u8, u16), (String, u32)>,
     /// Source → its preset's wire and the recorded heartbeat period, for line-specific losses.
     wires: BTreeMap<u32, (&'static wire::Wire, u64)>,
     /// (proto, port, netns) where a socket read from a watched port.
@@ -90,7 +87,6 @@ impl Default for HeartbeatSummary {
             loss_only: Default::default(),
             host_netns: 0,
             unread: BTreeMap::new(),
-            last_seen: BTreeMap::new(),
             read_netns: Default::default(),
             wires: BTreeMap::new(),
         }
@@ -172,7 +168,6 @@ impl HeartbeatSummary {
                     q.pop_front();
                 }
                 q.push_back((p.clone(), e.netns));
-                self.last_seen.insert(key, (p.clone(), e.netns));
             }
             (PortStage::Dropped | PortStage::QueueFailed, Some(p)) if udp => {
                 if let Some(q) = self.unread.get_mut(&key)
@@ -186,11 +181,7 @@ impl HeartbeatSummary {
         if let Some(mut a) = self.port_arrival(e) {
             if a.peer.is_none()
                 && udp
-                && let Some((peer, netns)) = self
-                    .unread
-                    .get_mut(&key)
-                    .and_then(|q| q.pop_front())
-                    .or_else(|| self.last_seen.get(&key).cloned())
+                && let Some((peer, netns)) = self.unread.get_mut(&key).and_then(|q| q.pop_front())
             {
                 a.peer = Some(peer);
                 if a.netns == 0 {
