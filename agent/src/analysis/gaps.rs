@@ -328,7 +328,7 @@ impl GapDetector {
             return None;
         }
         // Reads no peer could be found for, beside reads of known peers, are no one's heartbeat.
-        if key.1.is_none() && s.series.keys().any(|k| k.0 == key.0 && k.1.is_some()) {
+        if key.1.is_none() && s.series.keys().any(|k| k.1.is_some()) {
             return None;
         }
         let interval = s.interval()?;

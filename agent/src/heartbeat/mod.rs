@@ -93,8 +93,10 @@ impl HeartbeatConfig {
             .collect()
     }
 
-    /// Ports of the heartbeat packets of preset log and journal sources (corosync's UDP 5405):
+    /// UDP ports of the heartbeat packets of preset log and journal sources (corosync's 5405):
     /// watched for evidence only, so a log source is judged by the fate of its own packets.
+    /// TCP ports are left to explicit `tcp:` sources: they carry bulk traffic too (etcd's
+    /// replication, an API server), and every packet would be an event.
     pub fn wire_ports(&self) -> Vec<(Proto, u16)> {
         let mut v = Vec::new();
         for s in &self.sources {
@@ -107,8 +109,7 @@ impl HeartbeatConfig {
             for p in w.packets {
                 let proto = match p.proto {
                     wire::WireProto::Udp => Proto::Udp,
-                    wire::WireProto::Tcp => Proto::Tcp,
-                    wire::WireProto::Ip(_) => continue,
+                    wire::WireProto::Tcp | wire::WireProto::Ip(_) => continue,
                 };
                 if !v.contains(&(proto, p.port)) {
                     v.push((proto, p.port));

@@ -61,10 +61,12 @@ pub fn source_port(s: &RecordingSummary, source: u32) -> Option<Port> {
         Source::Log { .. } | Source::Journal { .. } => {
             let wire = crate::heartbeat::wire::of(parsed.preset()?.name)?;
             let (proto, port) = wire.packets.iter().find_map(|p| p.watchable())?;
-            // Only when the port watch followed it: a recording made before may not have.
-            s.packet
-                .port_events_on(proto, port)
-                .then_some(Port { proto, port })
+            // A port source on the same port speaks for the packets, per peer and namespace
+            // (its gap is in the same incident); the log gap borrows the flow only without one,
+            // and only when the port watch followed it (a recording made before may not have).
+            (s.heartbeats.passive_source(proto, port).is_none()
+                && s.packet.port_events_on(proto, port))
+            .then_some(Port { proto, port })
         }
         Source::Probe(_) => None,
     }

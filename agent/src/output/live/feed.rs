@@ -69,7 +69,7 @@ pub fn verdict(d: &Diagnosis) -> Option<Verdict> {
             Severity::Warning
         },
         finding: format!(
-            "incident {} ({gaps} on {}): {}",
+            "incident {} ({gaps}) on {}: {}",
             i.number,
             i.sources.join(", "),
             verdict_line(i.cause())
@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(v.severity, Severity::Warning);
         assert!(
             v.finding
-                .starts_with("incident 1 (gap 1 on udp:5405@100ms): "),
+                .starts_with("incident 1 (gap 1) on udp:5405@100ms: "),
             "{}",
             v.finding
         );

@@ -305,3 +305,24 @@ pub fn focus_line(d: &Diagnosis) -> Option<String> {
 pub fn pct(c: f64) -> String {
     format!("{:.0}%", c * 100.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_source_declarations_are_named_not_taken_for_no_source() {
+        let mut h = crate::output::export::synthetic::header();
+        h.command = ["hbwatch", "record", "--heartbeat", "udp:5405"]
+            .map(String::from)
+            .to_vec();
+        let mut s = RecordingSummary::new(h, (1, 2));
+        s.read.corrupt_frames = 3;
+        let v = verdict(&s, &Diagnosis::default());
+        assert!(v.contains("no source declaration survived"), "{v}");
+        assert!(v.contains("3 corrupt frame(s)"), "{v}");
+        assert!(!v.contains("No heartbeat source was watched"), "{v}");
+        s.header.command = ["hbwatch", "record"].map(String::from).to_vec();
+        assert!(verdict(&s, &Diagnosis::default()).starts_with("No heartbeat source was watched"));
+    }
+}
