@@ -36,6 +36,8 @@ pub struct KernelOffsets {
     /// Arguments of udp:udp_fail_queue_rcv_skb (3 with `skb` on newer kernels, 2 on 6.1): the
     /// program reads `skb` only when it is there, which the verifier checks statically.
     pub udp_fail_args: u32,
+    /// `sock.__sk_common.skc_net.net`: the socket's network namespace.
+    pub sk_net: u32,
 }
 
 impl KernelOffsets {
@@ -60,6 +62,7 @@ impl KernelOffsets {
         napi_id: NO_OFFSET,
         skb_iif: NO_OFFSET,
         udp_fail_args: 0,
+        sk_net: NO_OFFSET,
     };
 }
 
@@ -110,7 +113,7 @@ pub const IPPROTO_UDP: u8 = 17;
 /// Upper bound on watched ports.
 pub const MAX_WATCH_PORTS: u32 = 64;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 20 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 21 * 4);
 const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);

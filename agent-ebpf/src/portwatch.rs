@@ -77,6 +77,9 @@ fn socket_event(sk: *const u8, kind: PortEventKind, len: i32) {
     ev.proto = proto;
     ev.local_port = port;
     ev.family = load::<u16>(sk, kernel_offset!(sk_family));
+    // Sockets of two namespaces can share a port on one kernel: say whose this is.
+    let net = load::<u64>(sk, kernel_offset!(sk_net)) as *const u8;
+    ev.netns = load::<u32>(net, kernel_offset!(net_ns_inum));
     ev.peer_port = u16::from_be(load::<u16>(sk, kernel_offset!(sk_dport)));
     // Addresses are arrays inside unions: copied with bpf_probe_read_kernel.
     let o = offsets();

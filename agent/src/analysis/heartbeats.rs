@@ -170,8 +170,13 @@ impl HeartbeatSummary {
                 q.push_back((p.clone(), e.netns));
             }
             (PortStage::Dropped | PortStage::QueueFailed, Some(p)) if udp => {
+                // The drop's own namespace when it has one: the same sender may reach the port
+                // in two namespaces of one kernel (both ends of a test cluster).
                 if let Some(q) = self.unread.get_mut(&key)
-                    && let Some(i) = q.iter().position(|(x, _)| x == p)
+                    && let Some(i) = q
+                        .iter()
+                        .position(|(x, n)| x == p && (e.netns == 0 || *n == e.netns))
+                        .or_else(|| q.iter().position(|(x, _)| x == p))
                 {
                     q.remove(i);
                 }
@@ -181,7 +186,15 @@ impl HeartbeatSummary {
         if let Some(mut a) = self.port_arrival(e) {
             if a.peer.is_none()
                 && udp
-                && let Some((peer, netns)) = self.unread.get_mut(&key).and_then(|q| q.pop_front())
+                && let Some((peer, netns)) = self.unread.get_mut(&key).and_then(|q| {
+                    // A read in a known namespace takes the oldest packet seen there; one of
+                    // unknown namespace (kernels before 6.3) the oldest of all.
+                    let i = match a.netns {
+                        0 => Some(0),
+                        n => q.iter().position(|(_, x)| *x == n),
+                    }?;
+                    q.remove(i)
+                })
             {
                 a.peer = Some(peer);
                 if a.netns == 0 {

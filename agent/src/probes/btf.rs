@@ -161,6 +161,7 @@ impl KernelBtf {
             napi_dev: get("napi_struct", "dev"),
             napi_id: get("napi_struct", "napi_id"),
             skb_iif: get("sk_buff", "skb_iif"),
+            sk_net: get("sock", "__sk_common.skc_net.net"),
             udp_fail_args: self
                 .tracepoint_args("udp_fail_queue_rcv_skb")
                 .map_or(0, |n| n as u32),

@@ -114,6 +114,20 @@ fn check_into(
     // Each incident belongs to the window it overlaps most, so an onset estimated a little
     // early still counts for its own fault (the healthy-stretch check above sees it).
     let mut owner = Vec::new();
+    for g in d
+        .get("gaps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        eprintln!(
+            "  gap {} (incident {}, peer {}): {}",
+            g.get("number").unwrap_or(&Value::Null),
+            g.get("incident").unwrap_or(&Value::Null),
+            g.get("peer").unwrap_or(&Value::Null),
+            brief(g, healthy_end_ns)
+        );
+    }
     for inc in incidents {
         eprintln!("  incident: {}", brief(inc, healthy_end_ns));
         let what = "an incident in diagnosis.incidents[]";
