@@ -33,6 +33,13 @@ pub struct KernelOffsets {
     pub napi_id: u32,
     /// `sk_buff.skb_iif`: set by the receive path only, so it tells received skbs from sent ones.
     pub skb_iif: u32,
+    /// `sock.sk_receive_queue.next` and `.prev`: the head and tail of the datagrams queued to a
+    /// socket (the queue's own address is that of `.next`, `next` being its first member).
+    pub sk_rq_next: u32,
+    pub sk_rq_prev: u32,
+    /// `udp_sock.reader_queue.next`: UDP reads from here first, refilling it from
+    /// `sk_receive_queue` when it runs empty.
+    pub udp_reader_next: u32,
 }
 
 impl KernelOffsets {
@@ -56,6 +63,9 @@ impl KernelOffsets {
         napi_dev: NO_OFFSET,
         napi_id: NO_OFFSET,
         skb_iif: NO_OFFSET,
+        sk_rq_next: NO_OFFSET,
+        sk_rq_prev: NO_OFFSET,
+        udp_reader_next: NO_OFFSET,
     };
 }
 
@@ -106,7 +116,7 @@ pub const IPPROTO_UDP: u8 = 17;
 /// Upper bound on watched ports.
 pub const MAX_WATCH_PORTS: u32 = 64;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 19 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 22 * 4);
 const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);

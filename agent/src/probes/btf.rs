@@ -161,6 +161,9 @@ impl KernelBtf {
             napi_dev: get("napi_struct", "dev"),
             napi_id: get("napi_struct", "napi_id"),
             skb_iif: get("sk_buff", "skb_iif"),
+            sk_rq_next: get("sock", "sk_receive_queue.next"),
+            sk_rq_prev: get("sock", "sk_receive_queue.prev"),
+            udp_reader_next: get("udp_sock", "reader_queue.next"),
         };
         (o, missing)
     }
