@@ -125,6 +125,8 @@ pub const MAP_PORT_EVENTS: &str = "PORT_EVENTS";
 pub const MAP_PORT_EVENTS_LOST: &str = "PORT_EVENTS_LOST";
 /// Per-CPU hash [`crate::portwatch::FlowKey`] → [`crate::portwatch::FlowCell`].
 pub const MAP_PORT_FLOWS: &str = "PORT_FLOWS";
+/// Array, one u64: the read number userspace is in, stamped on each interval's first suppressed.
+pub const MAP_PORT_FLOW_EPOCH: &str = "PORT_FLOW_EPOCH";
 /// LRU hash socket address → the peer of the datagram its next read returns (kernel-side only).
 pub const MAP_UDP_NEXT_PEER: &str = "UDP_NEXT_PEER";
 /// Per-CPU hash [`crate::napi::NapiKey`] → [`crate::napi::NapiStats`], for instances whose
@@ -192,6 +194,7 @@ pub const PACKET_MAPS: &[&str] = &[
     MAP_PORT_EVENTS,
     MAP_PORT_EVENTS_LOST,
     MAP_PORT_FLOWS,
+    MAP_PORT_FLOW_EPOCH,
     MAP_UDP_NEXT_PEER,
     MAP_NAPI_STATS,
     MAP_NAPI_SLOTS,

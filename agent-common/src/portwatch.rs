@@ -86,6 +86,10 @@ pub struct FlowCell {
     pub last_suppressed_ns: u64,
     /// GCRA theoretical arrival time: the next event is sent when now ≥ tat − burst.
     pub tat_ns: u64,
+    /// `PORT_FLOW_EPOCH` at the first suppressed one of `first_suppressed_ns`: userspace bumps
+    /// the epoch each read, so the earliest suppressed packet of each interval is known.
+    pub epoch: u64,
+    pub first_suppressed_ns: u64,
 }
 
 /// Per flow and CPU: one event per 5 ms on average (200/s; heartbeat flows are slower)...
@@ -98,7 +102,7 @@ pub const MAX_FLOWS: u32 = 4096;
 const _: () = assert!(core::mem::size_of::<PortEvent>() == 8 + 5 * 4 + 4 * 2 + 4 + 32);
 const _: () = assert!(core::mem::align_of::<PortEvent>() == 8);
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 4 + 4 + 4 * 2 + 16);
-const _: () = assert!(core::mem::size_of::<FlowCell>() == 4 * 8);
+const _: () = assert!(core::mem::size_of::<FlowCell>() == 6 * 8);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -106,6 +110,6 @@ mod pod {
     unsafe impl aya::Pod for super::PortEvent {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FlowKey {}
-    // SAFETY: four u64, no padding.
+    // SAFETY: six u64, no padding.
     unsafe impl aya::Pod for super::FlowCell {}
 }

@@ -17,7 +17,7 @@ use agent_common::portwatch::{
 use aya_ebpf::{
     helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map},
-    maps::{PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::BtfTracePointContext,
 };
 
@@ -34,6 +34,8 @@ static PORT_EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 static PORT_FLOWS: PerCpuHashMap<FlowKey, FlowCell> = PerCpuHashMap::with_max_entries(MAX_FLOWS, 0);
+#[map]
+static PORT_FLOW_EPOCH: Array<u64> = Array::with_max_entries(1, 0);
 
 const BPF_NOEXIST: u64 = 1;
 
@@ -79,6 +81,12 @@ pub(crate) fn record(ev: &PortEvent) {
     }
     c.suppressed += 1;
     c.last_suppressed_ns = now;
+    // SAFETY: a u64 userspace writes whole; a torn read cannot happen on 64-bit.
+    let epoch = PORT_FLOW_EPOCH.get(0).map_or(0, |e| *e);
+    if c.epoch != epoch || c.first_suppressed_ns == 0 {
+        c.epoch = epoch;
+        c.first_suppressed_ns = now;
+    }
 }
 
 /// Sends one event stamped `now`, or counts it lost when the ring buffer is full.

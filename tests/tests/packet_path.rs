@@ -394,6 +394,11 @@ fn watched_heartbeat_port_yields_per_packet_events() {
         );
     }
     // The receiver's socket is unconnected: queued and read packets are named by their skb.
+    let peers: Vec<(PortStage, Option<&str>)> = events
+        .iter()
+        .map(|e| (e.stage, e.peer.as_deref()))
+        .collect();
+    eprintln!("peers: {peers:?}");
     for e in events
         .iter()
         .filter(|e| matches!(e.stage, PortStage::Queued | PortStage::Read))

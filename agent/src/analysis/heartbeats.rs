@@ -150,7 +150,8 @@ impl HeartbeatSummary {
     }
 
     fn port_arrival(&self, e: &PortPacketEvent) -> Option<Arrival> {
-        if e.stage != PortStage::Read {
+        // A failed read (-errno: interrupted, nothing to read) delivered nothing.
+        if e.stage != PortStage::Read || e.len < 0 {
             return None;
         }
         let &source = self.passive_ports.get(&(e.proto, e.local_port))?;

@@ -299,4 +299,29 @@ mod tests {
             RECENT_PORT_DROPS as u64 + 5
         );
     }
+
+    #[test]
+    fn counted_only_packets_add_to_the_events() {
+        use crate::recording::records::{PortFlowCell, PortFlowInterval};
+        let mut s = PacketSummary::default();
+        let cell = |stage, count, suppressed| PortFlowCell {
+            proto: 17,
+            local_port: 5405,
+            peer: Some("10.0.0.2:40000".into()),
+            stage,
+            code: 0,
+            count,
+            suppressed,
+            last_suppressed_mono_ns: 9,
+            first_suppressed_mono_ns: 1,
+        };
+        s.add_port_flows(&PortFlowInterval {
+            start_mono_ns: 0,
+            end_mono_ns: 10,
+            cells: vec![cell(PortStage::Seen, 100, 90), cell(PortStage::Read, 3, 0)],
+        });
+        assert_eq!(s.port_stage_count(17, 5405, PortStage::Seen), 90);
+        assert_eq!(s.port_stage_count(17, 5405, PortStage::Read), 0);
+        assert_eq!(s.port_suppressed, 90);
+    }
 }

@@ -17,7 +17,7 @@ use agent_common::{
 };
 use aya::{
     Btf,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 
 use super::drops::{attach_btf, status};
@@ -41,12 +41,16 @@ pub struct PortWatchProbe {
     /// (count, suppressed) of each flow at the previous read, all CPUs.
     prev_flows: HashMap<FlowKey, (u64, u64)>,
     prev_at: u64,
+    epoch: Array<MapData, u64>,
+    /// The epoch the kernel stamps on this interval's first suppressed packets.
+    cur_epoch: u64,
 }
 
 type Maps = (
     RingBuf<MapData>,
     PerCpuArray<MapData, u64>,
     PerCpuHashMap<MapData, FlowKey, FlowCell>,
+    Array<MapData, u64>,
 );
 
 /// Programs and their tracepoints; each may be missing on a kernel without it.
@@ -87,9 +91,13 @@ impl PortWatchProbe {
                 .take_map(names::MAP_PORT_FLOWS)
                 .ok_or("map PORT_FLOWS missing")?;
             let flows = PerCpuHashMap::try_from(flows).map_err(|e| e.to_string())?;
-            Ok((events, lost, flows))
+            let epoch = ebpf
+                .take_map(names::MAP_PORT_FLOW_EPOCH)
+                .ok_or("map PORT_FLOW_EPOCH missing")?;
+            let epoch = Array::try_from(epoch).map_err(|e| e.to_string())?;
+            Ok((events, lost, flows, epoch))
         };
-        let (events, lost, flows) = match setup() {
+        let (events, lost, flows, epoch) = match setup() {
             Ok(x) => x,
             Err(e) => {
                 statuses.push(status(at, "portwatch", &Err(e), ""));
@@ -146,6 +154,8 @@ impl PortWatchProbe {
             flows,
             prev_flows: HashMap::new(),
             prev_at: at,
+            epoch,
+            cur_epoch: 0,
         };
         (Some(probe), statuses)
     }
@@ -186,11 +196,14 @@ impl PortWatchProbe {
         let mut cells = Vec::new();
         for item in self.flows.iter() {
             let (key, values) = item.map_err(err)?;
-            let (mut count, mut suppressed, mut last) = (0u64, 0u64, 0u64);
+            let (mut count, mut suppressed, mut last, mut first) = (0u64, 0u64, 0u64, u64::MAX);
             for c in values.iter() {
                 count += c.count;
                 suppressed += c.suppressed;
                 last = last.max(c.last_suppressed_ns);
+                if c.epoch == self.cur_epoch && c.first_suppressed_ns != 0 {
+                    first = first.min(c.first_suppressed_ns);
+                }
             }
             let prev = self.prev_flows.insert(key, (count, suppressed));
             let (pc, ps) = prev.unwrap_or((0, 0));
@@ -210,8 +223,14 @@ impl PortWatchProbe {
                 count: dc,
                 suppressed: ds,
                 last_suppressed_mono_ns: if ds > 0 { last } else { 0 },
+                // Unknown (another CPU's suppression raced the epoch change): the interval start.
+                first_suppressed_mono_ns: if ds > 0 && first <= last { first } else { 0 },
             });
         }
+        self.cur_epoch += 1;
+        self.epoch
+            .set(0, self.cur_epoch, 0)
+            .map_err(|e| format!("{}: {e}", names::MAP_PORT_FLOW_EPOCH))?;
         let start = std::mem::replace(&mut self.prev_at, now);
         Ok((!cells.is_empty()).then_some(PortFlowInterval {
             start_mono_ns: start,

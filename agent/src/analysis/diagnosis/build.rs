@@ -236,6 +236,10 @@ fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary)
         return;
     }
     a.flow.any = true;
+    // A failed read (-errno: interrupted by the stop, nothing to read) read no packet.
+    if e.stage == PortStage::Read && e.len < 0 {
+        return;
+    }
     // Strictly inside the gap: the read that ends it (and the one that started it) are arrivals.
     if e.mono_ns <= gap.start_mono_ns || e.mono_ns >= gap.end_mono_ns {
         return;
@@ -282,8 +286,7 @@ fn add_fate(a: &mut Acc, stage: PortStage, code: i32, n: u64, s: &RecordingSumma
 }
 
 /// Packets counted without an event (over their flow's budget, e.g. a flood on the port): taken
-/// as spread evenly from the interval's start to the latest of them, and shared with the gap by
-/// overlap.
+/// as spread evenly between the first and the latest of them, and shared with the gap by overlap.
 fn flow_counts(a: &mut Acc, gap: &Gap, iv: &PortFlowInterval, s: &RecordingSummary) {
     let Some(p) = a.port else { return };
     for c in iv
@@ -292,12 +295,18 @@ fn flow_counts(a: &mut Acc, gap: &Gap, iv: &PortFlowInterval, s: &RecordingSumma
         .filter(|c| c.suppressed > 0 && c.proto == p.proto && c.local_port == p.port)
     {
         a.flow.any = true;
-        let last = c.last_suppressed_mono_ns.max(iv.start_mono_ns);
+        let first = match c.first_suppressed_mono_ns {
+            0 => iv.start_mono_ns,
+            t => t,
+        };
+        let last = c.last_suppressed_mono_ns.max(first);
         let (from, to) = (gap.start_mono_ns, fate_end(gap, c.stage));
-        let overlap = last.min(to).saturating_sub(iv.start_mono_ns.max(from));
-        let n = match last - iv.start_mono_ns {
+        let n = match last - first {
             0 => u64::from(last > from && last < to) * c.suppressed,
-            span => (c.suppressed as u128 * overlap as u128 / span as u128) as u64,
+            span => {
+                let overlap = last.min(to).saturating_sub(first.max(from));
+                (c.suppressed as u128 * overlap as u128 / span as u128) as u64
+            }
         };
         if n > 0 {
             add_fate(a, c.stage, c.code, n, s);

@@ -192,4 +192,7 @@ pub struct PortFlowCell {
     pub suppressed: u64,
     /// Monotonic time of the latest suppressed one; 0 when none.
     pub last_suppressed_mono_ns: u64,
+    /// Monotonic time of the earliest suppressed one; 0 when none or unknown (then the
+    /// interval's start bounds it).
+    pub first_suppressed_mono_ns: u64,
 }
