@@ -85,16 +85,22 @@ pub(crate) fn queued(sk: *const u8, ev: &mut PortEvent) {
         return;
     }
     let key = sk as u64;
-    // SAFETY: read-only lookup, copied out at once.
-    let known = unsafe { UDP_NEXT_PEER.get(&key) }.is_some_and(|n| n.known != 0);
-    if !known {
-        let next = NextPeer {
-            family: ev.family,
-            port: ev.peer_port,
-            known: 1,
-            addr: ev.peer_addr,
-        };
-        let _ = UDP_NEXT_PEER.insert(&key, &next, 0);
+    let next = NextPeer {
+        family: ev.family,
+        port: ev.peer_port,
+        known: 1,
+        addr: ev.peer_addr,
+    };
+    match UDP_NEXT_PEER.get_ptr_mut(&key) {
+        // SAFETY: the socket's entry; written in place (an LRU insert costs far more).
+        Some(n) => unsafe {
+            if (*n).known == 0 {
+                *n = next;
+            }
+        },
+        None => {
+            let _ = UDP_NEXT_PEER.insert(&key, &next, 0);
+        }
     }
 }
 
@@ -103,13 +109,15 @@ pub(crate) fn queued(sk: *const u8, ev: &mut PortEvent) {
 #[inline(always)]
 pub(crate) fn read_one(sk: *const u8, ev: &mut PortEvent) {
     let key = sk as u64;
-    // SAFETY: read-only lookup, copied out at once.
-    if let Some(n) = unsafe { UDP_NEXT_PEER.get(&key) }.copied()
-        && n.known != 0
-    {
-        ev.family = n.family;
-        ev.peer_port = n.port;
-        ev.peer_addr = n.addr;
+    let slot = UDP_NEXT_PEER.get_ptr_mut(&key);
+    if let Some(n) = slot {
+        // SAFETY: the socket's entry, copied out at once.
+        let n = unsafe { *n };
+        if n.known != 0 {
+            ev.family = n.family;
+            ev.peer_port = n.port;
+            ev.peer_addr = n.addr;
+        }
     }
     let o = offsets();
     let mut skb = first(sk, o.udp_reader_next);
@@ -132,5 +140,11 @@ pub(crate) fn read_one(sk: *const u8, ev: &mut PortEvent) {
             addr: [0; 16],
         }
     };
-    let _ = UDP_NEXT_PEER.insert(&key, &next, 0);
+    match slot {
+        // SAFETY: as above; written in place (an LRU insert costs far more).
+        Some(n) => unsafe { *n = next },
+        None => {
+            let _ = UDP_NEXT_PEER.insert(&key, &next, 0);
+        }
+    }
 }
