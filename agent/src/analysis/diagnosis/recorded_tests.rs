@@ -448,3 +448,68 @@ fn report_and_check_suggest_one_rmem_max() {
         );
     }
 }
+
+/// Packets counted in the kernel without an event (`PortFlows`, a flood over the flows' event
+/// budget) are judged as the same packets sent one by one: the verdict and the flow's fate agree.
+#[test]
+fn packets_counted_without_events_give_the_same_verdict() {
+    use crate::recording::records::{PortFlowCell, PortFlowInterval, Record};
+    for sc in [
+        Scenario::RcvbufOverflow,
+        Scenario::BacklogOverflow,
+        Scenario::Netfilter,
+        Scenario::AppStall,
+    ] {
+        let gap = GapSpec {
+            at_s: 20,
+            len_s: 4,
+            scenario: sc,
+        };
+        let recs = records(60, &[gap]);
+        // Every event but the reads (the arrivals) becomes a count of its second.
+        let mut counted: Vec<Record> = Vec::new();
+        let mut cells: std::collections::BTreeMap<u64, Vec<PortFlowCell>> = Default::default();
+        for r in &recs {
+            match r {
+                Record::PortPacket(e) if e.stage != crate::recording::records::PortStage::Read => {
+                    cells
+                        .entry(e.mono_ns / 1_000_000_000)
+                        .or_default()
+                        .push(PortFlowCell {
+                            proto: e.proto,
+                            local_port: e.local_port,
+                            peer: e.peer.clone(),
+                            stage: e.stage,
+                            code: e.code,
+                            count: 1,
+                            suppressed: 1,
+                            last_suppressed_mono_ns: e.mono_ns,
+                            first_suppressed_mono_ns: e.mono_ns,
+                        });
+                }
+                r => counted.push(r.clone()),
+            }
+        }
+        counted.extend(cells.into_iter().map(|(s, cells)| {
+            Record::PortFlows(PortFlowInterval {
+                start_mono_ns: s * 1_000_000_000,
+                end_mono_ns: (s + 1) * 1_000_000_000,
+                cells,
+            })
+        }));
+        let judge = |recs: Vec<Record>| {
+            let s = RecordingSummary::from_records(
+                crate::output::export::synthetic::header(),
+                (1, 1),
+                recs.clone(),
+            );
+            let d = diagnose(&s, &recs);
+            assert_eq!(d.gaps.len(), 1, "{sc:?}: gaps {:?}", d.gaps.len());
+            let g = &d.gaps[0];
+            let flow = g.evidence.flow.clone().expect("flow fate");
+            let dropped: u64 = flow.dropped.iter().map(|(_, n)| n).sum();
+            (g.findings[0].cause, flow.seen_at_device > 0, dropped > 0)
+        };
+        assert_eq!(judge(counted), judge(recs), "{sc:?}");
+    }
+}
