@@ -21,6 +21,7 @@ fn warn(line: &str) -> bool {
 }
 
 #[test]
+#[ignore = "issue 14: the TCP 2380 source learns a gap in the healthy stretch, and drop-all merges with the first fault; run with --ignored"]
 fn etcd_raft_faults() {
     if !require_root("etcd_raft_faults") || !require_bins("etcd_raft_faults", &["etcd"]) {
         return;
