@@ -38,13 +38,6 @@ pub struct KernelOffsets {
     pub udp_fail_args: u32,
     /// `sock.__sk_common.skc_net.net`: the socket's network namespace.
     pub sk_net: u32,
-    /// `sock.sk_receive_queue.next` and `.prev`: the head and tail of the datagrams queued to a
-    /// socket (the queue's own address is that of `.next`, `next` being its first member).
-    pub sk_rq_next: u32,
-    pub sk_rq_prev: u32,
-    /// `udp_sock.reader_queue.next`: UDP reads from here first, refilling it from
-    /// `sk_receive_queue` when it runs empty.
-    pub udp_reader_next: u32,
 }
 
 impl KernelOffsets {
@@ -70,9 +63,6 @@ impl KernelOffsets {
         skb_iif: NO_OFFSET,
         udp_fail_args: 0,
         sk_net: NO_OFFSET,
-        sk_rq_next: NO_OFFSET,
-        sk_rq_prev: NO_OFFSET,
-        udp_reader_next: NO_OFFSET,
     };
 }
 
@@ -123,7 +113,7 @@ pub const IPPROTO_UDP: u8 = 17;
 /// Upper bound on watched ports.
 pub const MAX_WATCH_PORTS: u32 = 64;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 24 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 21 * 4);
 const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);

@@ -123,12 +123,6 @@ pub const MAP_WATCH_PORTS: &str = "WATCH_PORTS";
 pub const MAP_PORT_EVENTS: &str = "PORT_EVENTS";
 /// Per-CPU array, one u64: failed `PORT_EVENTS` reserves.
 pub const MAP_PORT_EVENTS_LOST: &str = "PORT_EVENTS_LOST";
-/// Per-CPU hash [`crate::portwatch::FlowKey`] → [`crate::portwatch::FlowCell`].
-pub const MAP_PORT_FLOWS: &str = "PORT_FLOWS";
-/// Array, one u64: the read number userspace is in, stamped on each interval's first suppressed.
-pub const MAP_PORT_FLOW_EPOCH: &str = "PORT_FLOW_EPOCH";
-/// LRU hash socket address → the peer of the datagram its next read returns (kernel-side only).
-pub const MAP_UDP_NEXT_PEER: &str = "UDP_NEXT_PEER";
 /// Per-CPU hash [`crate::napi::NapiKey`] → [`crate::napi::NapiStats`], for instances whose
 /// slot in `NAPI_SLOTS` is taken on that CPU.
 pub const MAP_NAPI_STATS: &str = "NAPI_STATS";
@@ -193,9 +187,6 @@ pub const PACKET_MAPS: &[&str] = &[
     MAP_WATCH_PORTS,
     MAP_PORT_EVENTS,
     MAP_PORT_EVENTS_LOST,
-    MAP_PORT_FLOWS,
-    MAP_PORT_FLOW_EPOCH,
-    MAP_UDP_NEXT_PEER,
     MAP_NAPI_STATS,
     MAP_NAPI_SLOTS,
     MAP_NAPI_BY_NAME,

@@ -26,7 +26,7 @@ use aya_ebpf::{
 
 use crate::{
     field::{kernel_offset, load, tp_offset, tp_read},
-    portwatch::record,
+    portwatch::emit,
     softirq_events::count_lost,
 };
 
@@ -150,7 +150,7 @@ pub(crate) fn parse_skb(skb: *const u8, at: IpAt) -> Packet {
 
 /// Fills family, proto, addresses and ports (local = destination: these are received packets).
 #[inline(always)]
-pub(crate) fn parse_ip(ip: *const u8, protocol: u16, ev: &mut PortEvent) {
+fn parse_ip(ip: *const u8, protocol: u16, ev: &mut PortEvent) {
     if ip.is_null() {
         return;
     }
@@ -189,7 +189,7 @@ pub(crate) fn parse_ip(ip: *const u8, protocol: u16, ev: &mut PortEvent) {
     }
 }
 
-/// An event with nothing filled in; `record` stamps time and CPU, so unwatched packets skip both.
+/// An event with nothing filled in; `emit` stamps time and CPU, so unwatched packets skip both.
 #[inline(always)]
 pub(crate) fn empty_event() -> PortEvent {
     PortEvent {
@@ -245,7 +245,7 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
             let mut ev = p.ev;
             ev.kind = PortEventKind::Dropped as u32;
             ev.code = reason as i32;
-            record(&ev);
+            emit(&ev);
         }
     }
     0
@@ -274,7 +274,7 @@ pub fn udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
         ev.kind = PortEventKind::QueueFailed as u32;
         ev.code = rc;
         ev.local_port = port;
-        record(&ev);
+        emit(&ev);
     }
     0
 }

@@ -13,7 +13,6 @@ mod sched;
 mod softirq;
 mod softirq_events;
 mod stacks;
-mod udp_peer;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::recording::records::{
     DropInterval, HardirqInterval, IrqLine, NAPI_OTHER_NETNS, NapiInterval, PacketTables,
-    PortFlowInterval, PortPacketEvent, PortStage, TimedMax, UDP_RC_RCVBUF,
+    PortPacketEvent, PortStage, TimedMax, UDP_RC_RCVBUF,
 };
 
 /// How many recent drop / queue-failure events on watched ports the summary keeps.
@@ -43,10 +43,8 @@ pub struct PacketSummary {
     pub napi: BTreeMap<(u32, u32, u32, u32), NapiAgg>,
     /// (irq, cpu) → handler time.
     pub hardirq: BTreeMap<(u32, u32), IrqAgg>,
-    /// (proto, port, stage) → packets: events, plus those counted without one.
+    /// (proto, port, stage) → events.
     pub port_events: BTreeMap<(u8, u16, PortStageKey), u64>,
-    /// Of `port_events`, counted in the kernel without an event (a flood over the flows' budget).
-    pub port_suppressed: u64,
     pub recent_port_drops: Vec<PortPacketEvent>,
 }
 
@@ -132,17 +130,6 @@ impl PacketSummary {
                 self.recent_port_drops.remove(0);
             }
             self.recent_port_drops.push(e.clone());
-        }
-    }
-
-    /// Packets counted in the kernel without an event: added to the totals (events + these).
-    pub fn add_port_flows(&mut self, iv: &PortFlowInterval) {
-        for c in iv.cells.iter().filter(|c| c.suppressed > 0) {
-            *self
-                .port_events
-                .entry((c.proto, c.local_port, stage_key(c.stage)))
-                .or_default() += c.suppressed;
-            self.port_suppressed += c.suppressed;
         }
     }
 
@@ -305,30 +292,5 @@ mod tests {
             s.port_stage_count(17, 5405, PortStage::Dropped),
             RECENT_PORT_DROPS as u64 + 5
         );
-    }
-
-    #[test]
-    fn counted_only_packets_add_to_the_events() {
-        use crate::recording::records::{PortFlowCell, PortFlowInterval};
-        let mut s = PacketSummary::default();
-        let cell = |stage, count, suppressed| PortFlowCell {
-            proto: 17,
-            local_port: 5405,
-            peer: Some("10.0.0.2:40000".into()),
-            stage,
-            code: 0,
-            count,
-            suppressed,
-            last_suppressed_mono_ns: 9,
-            first_suppressed_mono_ns: 1,
-        };
-        s.add_port_flows(&PortFlowInterval {
-            start_mono_ns: 0,
-            end_mono_ns: 10,
-            cells: vec![cell(PortStage::Seen, 100, 90), cell(PortStage::Read, 3, 0)],
-        });
-        assert_eq!(s.port_stage_count(17, 5405, PortStage::Seen), 90);
-        assert_eq!(s.port_stage_count(17, 5405, PortStage::Read), 0);
-        assert_eq!(s.port_suppressed, 90);
     }
 }

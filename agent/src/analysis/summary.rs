@@ -163,10 +163,6 @@ impl RecordingSummary {
                 self.heartbeats.port_packet(e);
                 self.seen(e.mono_ns);
             }
-            Record::PortFlows(iv) => {
-                self.packet.add_port_flows(iv);
-                self.seen(iv.end_mono_ns);
-            }
             Record::HostConfig(c) => {
                 if self.host_config.is_some() {
                     self.host_config_changes += 1;

@@ -165,9 +165,6 @@ impl KernelBtf {
             udp_fail_args: self
                 .tracepoint_args("udp_fail_queue_rcv_skb")
                 .map_or(0, |n| n as u32),
-            sk_rq_next: get("sock", "sk_receive_queue.next"),
-            sk_rq_prev: get("sock", "sk_receive_queue.prev"),
-            udp_reader_next: get("udp_sock", "reader_queue.next"),
         };
         (o, missing)
     }

@@ -239,11 +239,6 @@ impl PacketProbes {
                 })),
                 Err(e) => errors.push(("portwatch", e)),
             }
-            match p.read_flows(now) {
-                Ok(Some(iv)) => out.push(Record::PortFlows(iv)),
-                Ok(None) => {}
-                Err(e) => errors.push(("portwatch", e)),
-            }
         }
         (out, errors)
     }

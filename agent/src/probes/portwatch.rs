@@ -2,29 +2,23 @@
 //! per-packet programs (net:netif_receive_skb, sock:sk_data_ready, sock:sock_recv_length or, before
 //! 6.3, skb:skb_copy_datagram_iovec; drops
 //! come from the drop probe) and drains their ring buffer into [`PortPacketEvent`]s, with the
-//! per-CPU count of events the kernel could not queue; reads the per-flow fate counters into a
-//! [`PortFlowInterval`] per tick.
+//! per-CPU count of events the kernel could not queue.
 
-use std::{
-    collections::HashMap,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use agent_common::{
     drops::watch_key,
     names,
-    portwatch::{FlowCell, FlowKey, PortEvent, PortEventKind},
+    portwatch::{PortEvent, PortEventKind},
 };
 use aya::{
     Btf,
-    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
 };
 
 use super::drops::{attach_btf, status};
 use super::object::Object;
-use crate::recording::records::{
-    CollectorStatus, PortFlowCell, PortFlowInterval, PortPacketEvent, PortStage,
-};
+use crate::recording::records::{CollectorStatus, PortPacketEvent, PortStage};
 
 /// A port to watch: protocol (17 UDP, 6 TCP) and local port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,21 +31,7 @@ pub struct PortWatchProbe {
     events: RingBuf<MapData>,
     lost: PerCpuArray<MapData, u64>,
     prev_lost: u64,
-    flows: PerCpuHashMap<MapData, FlowKey, FlowCell>,
-    /// (count, suppressed) of each flow at the previous read, all CPUs.
-    prev_flows: HashMap<FlowKey, (u64, u64)>,
-    prev_at: u64,
-    epoch: Array<MapData, u64>,
-    /// The epoch the kernel stamps on this interval's first suppressed packets.
-    cur_epoch: u64,
 }
-
-type Maps = (
-    RingBuf<MapData>,
-    PerCpuArray<MapData, u64>,
-    PerCpuHashMap<MapData, FlowKey, FlowCell>,
-    Array<MapData, u64>,
-);
 
 /// Programs and their tracepoints; each may be missing on a kernel without it.
 const PROGRAMS: [(&str, &str); 3] = [
@@ -69,7 +49,7 @@ impl PortWatchProbe {
         at: u64,
     ) -> (Option<Self>, Vec<CollectorStatus>) {
         let mut statuses = Vec::new();
-        let mut setup = || -> Result<Maps, String> {
+        let mut setup = || -> Result<(RingBuf<MapData>, PerCpuArray<MapData, u64>), String> {
             let mut set: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
                 ebpf.map_mut(names::MAP_WATCH_PORTS)
                     .ok_or("map WATCH_PORTS missing from the object")?,
@@ -87,17 +67,9 @@ impl PortWatchProbe {
                 .take_map(names::MAP_PORT_EVENTS_LOST)
                 .ok_or("map PORT_EVENTS_LOST missing")?;
             let lost = PerCpuArray::try_from(lost).map_err(|e| e.to_string())?;
-            let flows = ebpf
-                .take_map(names::MAP_PORT_FLOWS)
-                .ok_or("map PORT_FLOWS missing")?;
-            let flows = PerCpuHashMap::try_from(flows).map_err(|e| e.to_string())?;
-            let epoch = ebpf
-                .take_map(names::MAP_PORT_FLOW_EPOCH)
-                .ok_or("map PORT_FLOW_EPOCH missing")?;
-            let epoch = Array::try_from(epoch).map_err(|e| e.to_string())?;
-            Ok((events, lost, flows, epoch))
+            Ok((events, lost))
         };
-        let (events, lost, flows, epoch) = match setup() {
+        let (events, lost) = match setup() {
             Ok(x) => x,
             Err(e) => {
                 statuses.push(status(at, "portwatch", &Err(e), ""));
@@ -146,16 +118,11 @@ impl PortWatchProbe {
                 &format!("tp_btf {tp}"),
             ));
         }
-        // Kept even if every program failed: drops on watched ports come through kfree_skb.
+        // Kept even if all three failed: drops on watched ports come through kfree_skb.
         let probe = PortWatchProbe {
             events,
             lost,
             prev_lost: 0,
-            flows,
-            prev_flows: HashMap::new(),
-            prev_at: at,
-            epoch,
-            cur_epoch: 0,
         };
         (Some(probe), statuses)
     }
@@ -189,83 +156,29 @@ impl PortWatchProbe {
         self.prev_lost = total;
         Ok(d)
     }
-
-    /// The flows whose counts moved since the previous call, over (previous call, now].
-    pub fn read_flows(&mut self, now: u64) -> Result<Option<PortFlowInterval>, String> {
-        let err = |e| format!("{}: {e}", names::MAP_PORT_FLOWS);
-        let mut cells = Vec::new();
-        for item in self.flows.iter() {
-            let (key, values) = item.map_err(err)?;
-            let (mut count, mut suppressed, mut last, mut first) = (0u64, 0u64, 0u64, u64::MAX);
-            for c in values.iter() {
-                count += c.count;
-                suppressed += c.suppressed;
-                last = last.max(c.last_suppressed_ns);
-                if c.epoch == self.cur_epoch && c.first_suppressed_ns != 0 {
-                    first = first.min(c.first_suppressed_ns);
-                }
-            }
-            let prev = self.prev_flows.insert(key, (count, suppressed));
-            let (pc, ps) = prev.unwrap_or((0, 0));
-            let (dc, ds) = (count.wrapping_sub(pc), suppressed.wrapping_sub(ps));
-            if dc == 0 && ds == 0 {
-                continue;
-            }
-            let Some(stage) = stage_of(key.kind) else {
-                continue;
-            };
-            cells.push(PortFlowCell {
-                proto: key.proto as u8,
-                local_port: key.local_port,
-                peer: peer_of(key.family, key.peer_addr, key.peer_port),
-                stage,
-                code: key.code,
-                count: dc,
-                suppressed: ds,
-                last_suppressed_mono_ns: if ds > 0 { last } else { 0 },
-                // Unknown (another CPU's suppression raced the epoch change): the interval start.
-                first_suppressed_mono_ns: if ds > 0 && first <= last { first } else { 0 },
-            });
-        }
-        self.cur_epoch += 1;
-        self.epoch
-            .set(0, self.cur_epoch, 0)
-            .map_err(|e| format!("{}: {e}", names::MAP_PORT_FLOW_EPOCH))?;
-        let start = std::mem::replace(&mut self.prev_at, now);
-        Ok((!cells.is_empty()).then_some(PortFlowInterval {
-            start_mono_ns: start,
-            end_mono_ns: now,
-            cells,
-        }))
-    }
 }
 
-fn stage_of(kind: u32) -> Option<PortStage> {
-    Some(match PortEventKind::from_u32(kind)? {
+pub fn decode(ev: &PortEvent) -> Option<PortPacketEvent> {
+    let stage = match PortEventKind::from_u32(ev.kind)? {
         PortEventKind::Seen => PortStage::Seen,
         PortEventKind::Queued => PortStage::Queued,
         PortEventKind::Read => PortStage::Read,
         PortEventKind::Dropped => PortStage::Dropped,
         PortEventKind::QueueFailed => PortStage::QueueFailed,
-    })
-}
-
-/// "10.0.0.2:40000" from a family and network-order address; None when unknown.
-fn peer_of(family: u16, addr: [u8; 16], port: u16) -> Option<String> {
-    let ip = match family {
+    };
+    let ip = match ev.family {
         2 => Some(IpAddr::V4(Ipv4Addr::new(
-            addr[0], addr[1], addr[2], addr[3],
+            ev.peer_addr[0],
+            ev.peer_addr[1],
+            ev.peer_addr[2],
+            ev.peer_addr[3],
         ))),
-        10 => Some(IpAddr::V6(Ipv6Addr::from(addr))),
+        10 => Some(IpAddr::V6(Ipv6Addr::from(ev.peer_addr))),
         _ => None,
     };
-    ip.filter(|ip| !ip.is_unspecified() || port != 0)
-        .map(|ip| SocketAddr::new(ip, port).to_string())
-}
-
-pub fn decode(ev: &PortEvent) -> Option<PortPacketEvent> {
-    let stage = stage_of(ev.kind)?;
-    let peer = peer_of(ev.family, ev.peer_addr, ev.peer_port);
+    let peer = ip
+        .filter(|ip| !ip.is_unspecified() || ev.peer_port != 0)
+        .map(|ip| SocketAddr::new(ip, ev.peer_port).to_string());
     Some(PortPacketEvent {
         mono_ns: ev.mono_ns,
         stage,

@@ -18,8 +18,7 @@ use crate::{
     },
     heartbeat::spec::{self, Proto, Source},
     recording::records::{
-        CollectorState, EventKind, PortFlowInterval, PortPacketEvent, PortStage, Record,
-        UDP_RC_RCVBUF,
+        CollectorState, EventKind, PortPacketEvent, PortStage, Record, UDP_RC_RCVBUF,
     },
 };
 
@@ -281,80 +280,37 @@ fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary)
         return;
     }
     a.flow.any = true;
-    // A failed read (-errno: interrupted by the stop, nothing to read) read no packet.
-    if e.stage == PortStage::Read && e.len < 0 {
-        return;
-    }
     // Strictly inside the gap: the read that ends it (and the one that started it) are arrivals.
     if e.mono_ns <= gap.start_mono_ns || e.mono_ns >= gap.end_mono_ns {
         return;
     }
-    if e.mono_ns < fate_end(gap, e.stage) {
-        add_fate(a, e.stage, e.code, 1, s);
-    }
-}
-
-/// Where packets of `stage` stop counting for the gap. Packets seen or queued just before the
-/// end were read by the arrival that closed the gap: they are late deliveries, not packets that
-/// arrived during the silence.
-fn fate_end(gap: &Gap, stage: PortStage) -> u64 {
-    match stage {
-        PortStage::Seen | PortStage::Queued => {
-            let interval = gap.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
-            gap.end_mono_ns
-                .saturating_sub(interval.min(gap.length_ns / 2))
-        }
-        _ => gap.end_mono_ns,
-    }
-}
-
-fn add_fate(a: &mut Acc, stage: PortStage, code: i32, n: u64, s: &RecordingSummary) {
-    match stage {
-        PortStage::Seen => a.flow.seen += n,
-        PortStage::Queued => a.flow.queued += n,
-        PortStage::Read => a.flow.read += n,
+    let interval = gap.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
+    // Packets seen or queued just before the end were read by the arrival that closed the gap:
+    // they are late deliveries, not packets that arrived during the silence.
+    let unread_cutoff = gap
+        .end_mono_ns
+        .saturating_sub(interval.min(gap.length_ns / 2));
+    match e.stage {
+        PortStage::Seen if e.mono_ns < unread_cutoff => a.flow.seen += 1,
+        PortStage::Seen => {}
+        PortStage::Queued if e.mono_ns < unread_cutoff => a.flow.queued += 1,
+        PortStage::Queued => {}
+        // A read that found nothing (EAGAIN) read no heartbeat.
+        PortStage::Read if e.len >= 0 => a.flow.read += 1,
+        PortStage::Read => {}
         PortStage::Dropped => {
             *a.flow
                 .dropped
-                .entry(s.packet.reason_name(code as u32))
-                .or_default() += n
+                .entry(s.packet.reason_name(e.code as u32))
+                .or_default() += 1
         }
         PortStage::QueueFailed => {
-            let name = if code == UDP_RC_RCVBUF {
+            let name = if e.code == UDP_RC_RCVBUF {
                 "SOCKET_RCVBUFF".to_owned()
             } else {
-                format!("UDP_QUEUE_FAILED({code})")
+                format!("UDP_QUEUE_FAILED({})", e.code)
             };
-            *a.flow.dropped.entry(name).or_default() += n
-        }
-    }
-}
-
-/// Packets counted without an event (over their flow's budget, e.g. a flood on the port): taken
-/// as spread evenly between the first and the latest of them, and shared with the gap by overlap.
-fn flow_counts(a: &mut Acc, gap: &Gap, iv: &PortFlowInterval, s: &RecordingSummary) {
-    let Some(p) = a.port else { return };
-    for c in iv
-        .cells
-        .iter()
-        .filter(|c| c.suppressed > 0 && c.proto == p.proto && c.local_port == p.port)
-    {
-        a.flow.any = true;
-        let first = match c.first_suppressed_mono_ns {
-            0 => iv.start_mono_ns,
-            t => t,
-        };
-        let last = c.last_suppressed_mono_ns.max(first);
-        let (from, to) = (gap.start_mono_ns, fate_end(gap, c.stage));
-        let n = match last - first {
-            0 => u64::from(last > from && last < to) * c.suppressed,
-            span => {
-                let overlap = last.min(to).saturating_sub(first.max(from));
-                (c.suppressed as u128 * overlap as u128 / span as u128) as u64
-            }
-        };
-        if n > 0 {
-            add_fate(a, c.stage, c.code, n, s);
+            *a.flow.dropped.entry(name).or_default() += 1
         }
     }
 }
@@ -443,11 +399,6 @@ fn fold(
         Record::PortPacket(e) => {
             for (a, g) in accs.iter_mut().zip(gaps) {
                 flow_event(a, g, e, s);
-            }
-        }
-        Record::PortFlows(iv) => {
-            for (a, g) in accs.iter_mut().zip(gaps) {
-                flow_counts(a, g, iv, s);
             }
         }
         Record::Sched(iv) => {

@@ -119,8 +119,6 @@ pub enum Record {
     ProgramRejected(ProgramRejection),
     /// How this kernel runs receive work (softirq, threaded NAPI, PREEMPT_RT); once per run.
     RxModel(RxModel),
-    /// One interval of watched-port flow fate counts, with what was counted but not sent.
-    PortFlows(PortFlowInterval),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

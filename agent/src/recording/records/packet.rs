@@ -166,33 +166,3 @@ pub struct PortPacketEvent {
     /// Drop reason (Dropped) or rc (QueueFailed); 0 otherwise.
     pub code: i32,
 }
-
-/// Counted fates of watched-port flows over one interval (only flows that moved). Events past a
-/// flow's budget are counted here only: totals are `PortPacket` events + `suppressed`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortFlowInterval {
-    pub start_mono_ns: u64,
-    pub end_mono_ns: u64,
-    pub cells: Vec<PortFlowCell>,
-}
-
-/// One fate of one flow, all CPUs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortFlowCell {
-    pub proto: u8,
-    pub local_port: u16,
-    /// As in [`PortPacketEvent::peer`].
-    pub peer: Option<String>,
-    pub stage: PortStage,
-    /// Drop reason (Dropped) or rc (QueueFailed); 0 otherwise.
-    pub code: i32,
-    /// Packets with this fate in the interval, exact (the kernel's per-CPU counters).
-    pub count: u64,
-    /// Of those, counted without a `PortPacket` event (over the flow's event budget, or lost).
-    pub suppressed: u64,
-    /// Monotonic time of the latest suppressed one; 0 when none.
-    pub last_suppressed_mono_ns: u64,
-    /// Monotonic time of the earliest suppressed one; 0 when none or unknown (then the
-    /// interval's start bounds it).
-    pub first_suppressed_mono_ns: u64,
-}
