@@ -218,11 +218,7 @@ fn combine(gaps: &[&GapDiagnosis], lost_ns: u64) -> Vec<Finding> {
         })
         .filter(|f| f.confidence >= NEGLIGIBLE)
         .collect();
-    found.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then(a.cause.cmp(&b.cause))
-    });
+    super::rules::rank(&mut found);
     let best = found.first().map_or(0.0, |f| f.confidence);
     if best < VERDICT_THRESHOLD {
         let mut u = unknown.unwrap_or_else(|| Finding {

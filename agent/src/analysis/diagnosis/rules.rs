@@ -399,11 +399,7 @@ pub fn judge(e: &GapEvidence) -> Vec<Finding> {
     {
         found.push(p);
     }
-    found.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then(a.cause.cmp(&b.cause))
-    });
+    rank(&mut found);
     let best = found.first().map_or(0.0, |f| f.confidence);
     if best < VERDICT_THRESHOLD {
         let mut ev = vec!["no cause on this host is supported well enough".to_owned()];
@@ -426,6 +422,15 @@ pub fn judge(e: &GapEvidence) -> Vec<Finding> {
         );
     }
     found
+}
+
+/// Most confident first; ties in the causes' fixed order, so a ranking is stable.
+pub fn rank(found: &mut [Finding]) {
+    found.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.cause.cmp(&b.cause))
+    });
 }
 
 /// Nothing local explains the gap, and what was measured says the packets never came.

@@ -162,18 +162,7 @@ pub fn markdown(s: &RecordingSummary, d: &Diagnosis, out: &mut dyn Write) -> Res
             writeln!(out, "Peers: {}.", i.peers.join(", "))?;
             writeln!(out)?;
         }
-        for f in &i.findings {
-            writeln!(
-                out,
-                "- **{}** ({}): {}",
-                f.cause,
-                pct(f.confidence),
-                f.cause.phrase()
-            )?;
-            for e in &f.evidence {
-                writeln!(out, "  - {e}")?;
-            }
-        }
+        super::verdict::findings_md(&i.findings, out)?;
         let recs: Vec<String> = numbered(d, |r| i.recommendations.contains(&r.id))
             .iter()
             .map(|(n, r)| format!("[{n}] `{}`", r.id))

@@ -397,18 +397,7 @@ pub fn markdown(
             writeln!(out)?;
             writeln!(out, "### Gap {}: `{}`", g.number, g.verdict().cause)?;
             writeln!(out)?;
-            for f in &g.findings {
-                writeln!(
-                    out,
-                    "- **{}** ({}): {}",
-                    f.cause,
-                    pct(f.confidence),
-                    f.cause.phrase()
-                )?;
-                for e in &f.evidence {
-                    writeln!(out, "  - {e}")?;
-                }
-            }
+            findings_md(&g.findings, out)?;
             let cu = super::cpu_users::lines(&g.evidence);
             writeln!(out)?;
             writeln!(out, "{}", cu[0].replacen("top", "Top", 1))?;
@@ -493,4 +482,24 @@ fn block(out: &mut dyn Write, title: &str, lines: &[String]) -> Result<()> {
         writeln!(out, "{l}")?;
     }
     writeln!(out, "```")
+}
+
+/// Ranked findings as a markdown list: cause, confidence, what it means, then the evidence.
+pub(super) fn findings_md(
+    findings: &[crate::analysis::diagnosis::rules::Finding],
+    out: &mut dyn Write,
+) -> Result<()> {
+    for f in findings {
+        writeln!(
+            out,
+            "- **{}** ({}): {}",
+            f.cause,
+            pct(f.confidence),
+            f.cause.phrase()
+        )?;
+        for e in &f.evidence {
+            writeln!(out, "  - {e}")?;
+        }
+    }
+    Ok(())
 }
