@@ -38,6 +38,13 @@ pub struct KernelOffsets {
     pub udp_fail_args: u32,
     /// `sock.__sk_common.skc_net.net`: the socket's network namespace.
     pub sk_net: u32,
+    /// `sock.sk_receive_queue.next` and `.prev`: the head and tail of the datagrams queued to a
+    /// socket (the queue's own address is that of `.next`, `next` being its first member).
+    pub sk_rq_next: u32,
+    pub sk_rq_prev: u32,
+    /// `udp_sock.reader_queue.next`: UDP reads from here first, refilling it from
+    /// `sk_receive_queue` when it runs empty.
+    pub udp_reader_next: u32,
 }
 
 impl KernelOffsets {
@@ -63,6 +70,9 @@ impl KernelOffsets {
         skb_iif: NO_OFFSET,
         udp_fail_args: 0,
         sk_net: NO_OFFSET,
+        sk_rq_next: NO_OFFSET,
+        sk_rq_prev: NO_OFFSET,
+        udp_reader_next: NO_OFFSET,
     };
 }
 
@@ -104,6 +114,30 @@ pub struct UdpFailKey {
     pub family: u16,
 }
 
+/// Drop reasons counted in [`DropReasons`] (the core `enum skb_drop_reason`, about 120 values on
+/// 6.18); larger values (subsystem reasons carry their subsystem in the high bits) always take
+/// the detailed path.
+pub const DROP_REASON_SLOTS: usize = 256;
+/// Link-layer protocol classes of [`DropReasons::counts`]: other, IPv4, IPv6.
+pub const DROP_PROTO_CLASSES: usize = 4;
+/// `skb->protocol` of each class (0: any other, recorded as unknown).
+pub const DROP_CLASS_PROTOCOL: [u16; DROP_PROTO_CLASSES] = [0, 0x0800, 0x86DD, 0];
+/// Default drops per tick and CPU counted with device, queue and ports (`DROP_DETAIL_PER_TICK`);
+/// the rest by reason and protocol only. 0: all in detail.
+pub const DROP_DETAIL_PER_TICK: u32 = 16;
+
+/// Value of `DROP_REASONS[0]` (per-CPU array of one): kfree_skb drops over the per-tick detail
+/// budget, counted by `class * DROP_REASON_SLOTS + reason` (device, queue and ports not read),
+/// and the budget's state. Drops of watched ports are always counted in detail.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct DropReasons {
+    /// Low 32 bits of the jiffy `detailed_in_tick` counts in.
+    pub tick: u32,
+    pub detailed_in_tick: u32,
+    pub counts: [u64; DROP_PROTO_CLASSES * DROP_REASON_SLOTS],
+}
+
 /// Key of `WATCH_PORTS` (hash, value u32 unused): `(proto << 16) | port`.
 pub const fn watch_key(proto: u8, port: u16) -> u32 {
     ((proto as u32) << 16) | port as u32
@@ -113,10 +147,13 @@ pub const IPPROTO_UDP: u8 = 17;
 /// Upper bound on watched ports.
 pub const MAX_WATCH_PORTS: u32 = 64;
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 21 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 24 * 4);
 const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);
+const _: () =
+    assert!(core::mem::size_of::<DropReasons>() == 8 + 8 * DROP_PROTO_CLASSES * DROP_REASON_SLOTS);
+const _: () = assert!((DROP_PROTO_CLASSES * DROP_REASON_SLOTS).is_power_of_two());
 
 #[cfg(feature = "user")]
 mod pod {
@@ -128,4 +165,6 @@ mod pod {
     unsafe impl aya::Pod for super::PortDropKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::UdpFailKey {}
+    // SAFETY: repr(C), two u32 then u64s: no padding (size asserted above).
+    unsafe impl aya::Pod for super::DropReasons {}
 }

@@ -44,6 +44,9 @@ pub const MAP_SOFTIRQ_EVENTS: &str = "SOFTIRQ_EVENTS";
 pub const MAP_LOST_EVENTS: &str = "LOST_EVENTS";
 /// Global u64: softirqs whose wait or run time exceeds this many ns become events.
 pub const GLOBAL_SOFTIRQ_THRESHOLD_NS: &str = "SOFTIRQ_THRESHOLD_NS";
+/// Global u32: softirqs timed per jiffy, CPU and vector (0: all), see
+/// [`crate::softirq::VectorScratch`].
+pub const GLOBAL_SOFTIRQ_TIMED_PER_TICK: &str = "SOFTIRQ_TIMED_PER_TICK";
 
 /// Hash of watched thread-group ids (u32 → u32 marker), filled by userspace.
 pub const MAP_SCHED_WATCHED: &str = "SCHED_WATCHED";
@@ -111,6 +114,12 @@ pub const GLOBAL_KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";
 
 /// Per-CPU hash [`crate::drops::DropKey`] → u64.
 pub const MAP_DROPS: &str = "DROPS";
+/// Per-CPU array of one [`crate::drops::DropReasons`]: drops over the detail budget.
+pub const MAP_DROP_REASONS: &str = "DROP_REASONS";
+/// Global u32: kfree_skb drops per tick and CPU counted with device, queue and ports (0: all).
+pub const GLOBAL_DROP_DETAIL_PER_TICK: &str = "DROP_DETAIL_PER_TICK";
+/// Global u32: 1 when ports are watched (every drop's ports are then read, to find theirs).
+pub const GLOBAL_PORTS_WATCHED: &str = "PORTS_WATCHED";
 /// Per-CPU hash [`crate::drops::PortDropKey`] → u64.
 pub const MAP_PORT_DROPS: &str = "PORT_DROPS";
 /// Per-CPU hash [`crate::drops::UdpFailKey`] → u64.
@@ -123,6 +132,12 @@ pub const MAP_WATCH_PORTS: &str = "WATCH_PORTS";
 pub const MAP_PORT_EVENTS: &str = "PORT_EVENTS";
 /// Per-CPU array, one u64: failed `PORT_EVENTS` reserves.
 pub const MAP_PORT_EVENTS_LOST: &str = "PORT_EVENTS_LOST";
+/// Per-CPU hash [`crate::portwatch::FlowKey`] → [`crate::portwatch::FlowCell`].
+pub const MAP_PORT_FLOWS: &str = "PORT_FLOWS";
+/// Array, one u64: the read number userspace is in, stamped on each interval's first suppressed.
+pub const MAP_PORT_FLOW_EPOCH: &str = "PORT_FLOW_EPOCH";
+/// LRU hash socket address → the peer of the datagram its next read returns (kernel-side only).
+pub const MAP_UDP_NEXT_PEER: &str = "UDP_NEXT_PEER";
 /// Per-CPU hash [`crate::napi::NapiKey`] → [`crate::napi::NapiStats`], for instances whose
 /// slot in `NAPI_SLOTS` is taken on that CPU.
 pub const MAP_NAPI_STATS: &str = "NAPI_STATS";
@@ -151,6 +166,13 @@ pub const PROG_SOCK_RECV_LENGTH: &str = "sock_recv_length";
 /// and UDP datagrams freed after the read.
 pub const PROG_SKB_COPY_DATAGRAM_IOVEC: &str = "skb_copy_datagram_iovec";
 pub const PROG_CONSUME_SKB: &str = "consume_skb";
+/// The send side of watched flows (agent-ebpf/src/xmit.rs).
+pub const PROG_SOCK_SEND_LENGTH: &str = "sock_send_length";
+pub const PROG_NET_DEV_QUEUE: &str = "net_dev_queue";
+pub const PROG_NET_DEV_START_XMIT: &str = "net_dev_start_xmit";
+pub const PROG_NET_DEV_XMIT: &str = "net_dev_xmit";
+/// Per-CPU array, one slot: the packet the driver was last given (kernel-side only).
+pub const MAP_XMIT_SLOT: &str = "XMIT_SLOT";
 pub const PROG_KFREE_SKB_TP: &str = "kfree_skb_tp";
 pub const PROG_UDP_FAIL_QUEUE_RCV_SKB_TP: &str = "udp_fail_queue_rcv_skb_tp";
 pub const PROG_SOCK_RCVQUEUE_FULL_TP: &str = "sock_rcvqueue_full_tp";
@@ -171,6 +193,10 @@ pub const PACKET_PROGRAMS: &[&str] = &[
     PROG_SOCK_RECV_LENGTH,
     PROG_SKB_COPY_DATAGRAM_IOVEC,
     PROG_CONSUME_SKB,
+    PROG_SOCK_SEND_LENGTH,
+    PROG_NET_DEV_QUEUE,
+    PROG_NET_DEV_START_XMIT,
+    PROG_NET_DEV_XMIT,
     PROG_KFREE_SKB_TP,
     PROG_UDP_FAIL_QUEUE_RCV_SKB_TP,
     PROG_SOCK_RCVQUEUE_FULL_TP,
@@ -181,12 +207,17 @@ pub const PACKET_PROGRAMS: &[&str] = &[
 /// Packet-path maps the built ELF must contain.
 pub const PACKET_MAPS: &[&str] = &[
     MAP_DROPS,
+    MAP_DROP_REASONS,
     MAP_PORT_DROPS,
     MAP_UDP_FAIL,
     MAP_RCVQUEUE_FULL,
     MAP_WATCH_PORTS,
     MAP_PORT_EVENTS,
     MAP_PORT_EVENTS_LOST,
+    MAP_PORT_FLOWS,
+    MAP_PORT_FLOW_EPOCH,
+    MAP_UDP_NEXT_PEER,
+    MAP_XMIT_SLOT,
     MAP_NAPI_STATS,
     MAP_NAPI_SLOTS,
     MAP_NAPI_BY_NAME,

@@ -17,6 +17,12 @@ const _: () = assert!(
 );
 /// "No raise was seen before this entry" (raised before attach): wait unknown.
 pub const WAIT_UNKNOWN: u64 = u64::MAX;
+/// In [`VectorScratch::raised_at_ns`] / `entered_at_ns`: raised / entered, but not timed (the
+/// tick's timing budget was used up). Never a real CLOCK_MONOTONIC reading.
+pub const UNTIMED: u64 = 1;
+/// Default softirqs timed per tick, CPU and vector (`--softirq-timed-per-tick`): at HZ=250 all
+/// of up to 16,000 a second are timed; above that rate, the first 64 of each tick.
+pub const TIMED_PER_TICK: u32 = 64;
 
 /// Value of `SOFTIRQ_STATS[vector]` on one CPU. Monotonic counters since load; userspace takes
 /// deltas. Maxima are kept with the time they happened (CLOCK_MONOTONIC ns), so userspace can tell
@@ -38,6 +44,8 @@ pub struct SoftirqStats {
     pub wait_max_at_ns: u64,
     pub run_max_ns: u64,
     pub run_max_at_ns: u64,
+    /// Timed softirqs only: `run_hist` counts every timed entry, so `entries` minus its total is
+    /// the number counted but not timed (over the timing budget).
     pub wait_hist: [u64; BUCKETS],
     pub run_hist: [u64; BUCKETS],
 }
@@ -45,7 +53,12 @@ pub struct SoftirqStats {
 /// Per-CPU, per-vector scratch: when the vector was first raised since its last run, when its
 /// current run began, the wait measured at entry (recorded at exit, so entry touches one map
 /// only), and raises not yet added to [`SoftirqStats::raises`] (added at the next exit, so the
-/// raise program touches one map only). 32 bytes: one cache line per vector on every path.
+/// raise program touches one map only). 40 bytes: one or two cache lines per vector.
+///
+/// Timing budget: at most `SOFTIRQ_TIMED_PER_TICK` softirqs of a vector are timed per jiffy on a
+/// CPU (`tick`, `timed_in_tick`); the rest are counted exactly but read no clock (`UNTIMED`).
+/// The jiffies counter is a memory load (the verifier inlines `bpf_jiffies64`), a clock read is
+/// not, so at high rates counts stay exact and latency is sampled.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct VectorScratch {
@@ -55,6 +68,9 @@ pub struct VectorScratch {
     pub pending_raises: u32,
     /// 1 when the current run is in ksoftirqd.
     pub from_ksoftirqd: u32,
+    /// Low 32 bits of the jiffy `timed_in_tick` counts in.
+    pub tick: u32,
+    pub timed_in_tick: u32,
 }
 
 /// Per-CPU scratch of the softirq programs, plus the NAPI poll timing that lives inside NET_RX
@@ -68,8 +84,8 @@ pub struct SoftirqScratch {
 
 const _: () = assert!(core::mem::size_of::<SoftirqStats>() == 10 * 8 + 2 * BUCKETS * 8);
 const _: () = assert!(core::mem::align_of::<SoftirqStats>() == 8);
-const _: () = assert!(core::mem::size_of::<VectorScratch>() == 32);
-const _: () = assert!(core::mem::size_of::<SoftirqScratch>() == 32 * MAX_VECTORS + 32);
+const _: () = assert!(core::mem::size_of::<VectorScratch>() == 40);
+const _: () = assert!(core::mem::size_of::<SoftirqScratch>() == 40 * MAX_VECTORS + 32);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -77,6 +93,6 @@ mod pod {
     unsafe impl aya::Pod for super::SoftirqStats {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SoftirqScratch {}
-    // SAFETY: as above (u64 and u32 fields, 32 bytes, no padding).
+    // SAFETY: as above (u64 and u32 fields, 40 bytes, no padding).
     unsafe impl aya::Pod for super::VectorScratch {}
 }

@@ -10,9 +10,12 @@ mod hardirq;
 mod napi;
 mod portwatch;
 mod sched;
+mod skb;
 mod softirq;
 mod softirq_events;
 mod stacks;
+mod udp_peer;
+mod xmit;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -4,8 +4,8 @@
 //! (include/trace/events/napi.h); there is no poll-start event. Each poll is therefore timed from
 //! the later of the current NET_RX run's start (kept by the softirq programs in
 //! `SOFTIRQ_SCRATCH.entered_at_ns[NET_RX]`, 0 outside NET_RX) and the end of the previous poll on
-//! this CPU in the same run. Polls outside NET_RX (busy polling, threaded NAPI) are counted but not
-//! timed; the time includes net_rx_action's own bookkeeping between polls (small next to a poll).
+//! this CPU in the same run. Polls outside NET_RX (busy polling, threaded NAPI) and in NET_RX runs
+//! over the softirq timing budget (see `softirq`) are counted but not timed; the time includes net_rx_action's own bookkeeping between polls (small next to a poll).
 //!
 //! Cost matters here (one run per NET_RX softirq under load), so the key is read with direct BTF
 //! loads (`field`) and counters live in direct-mapped per-CPU slots (an inlined array lookup),
@@ -13,8 +13,9 @@
 //! deferring that read to the next clock reader would save it in one-poll runs but give a poll
 //! the time of the one after it in runs with several.
 
-use agent_common::napi::{
-    NAPI_SLOTS, NET_RX_SOFTIRQ, NapiKey, NapiScratch, NapiSlot, NapiStats, slot_index,
+use agent_common::{
+    napi::{NAPI_SLOTS, NET_RX_SOFTIRQ, NapiKey, NapiScratch, NapiSlot, NapiStats, slot_index},
+    softirq::UNTIMED,
 };
 use aya_ebpf::{
     EbpfContext as _,
@@ -135,10 +136,11 @@ pub fn napi_poll_tp(ctx: TracePointContext) -> u32 {
 }
 
 /// Times a poll that just ended, inside the NET_RX run that started at `rx_start` (0: outside
-/// NET_RX, not timed): from the end of the previous poll of the same run, or the run's start.
+/// NET_RX; `UNTIMED`: a run over the softirq timing budget; neither is timed): from the end of
+/// the previous poll of the same run, or the run's start.
 #[inline(always)]
 fn time_poll(st: &mut NapiStats, s: &mut NapiScratch, rx_start: u64) {
-    if rx_start == 0 {
+    if rx_start == 0 || rx_start == UNTIMED {
         return;
     }
     let mark = if s.run_start_ns == rx_start {

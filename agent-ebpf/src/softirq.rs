@@ -5,13 +5,24 @@
 //! Raises are counted in the per-CPU scratch and added to the stats at the vector's next exit, so
 //! each program looks up one map on its common path (exit: two).
 //!
+//! Timing budget: each softirq is timed (three clock reads: raise, entry, exit) while fewer than
+//! `SOFTIRQ_TIMED_PER_TICK` of its vector were timed in the current jiffy on this CPU; beyond
+//! that it is counted exactly (entries, raises, ksoftirqd) and reads no clock. The choice is made
+//! once, at the first raise (or at entry when no raise was seen), so a softirq is timed whole or
+//! not at all, and the NAPI polls of an untimed NET_RX run are counted, not timed.
+//!
 //! Each is attached as tp_btf (typed argument 0) where BTF is present, and as a classic tracepoint
 //! otherwise; the classic record's `vec` offset comes from the tracepoint's `format` file and is
 //! passed in as a global by userspace (never hard-coded).
 
-use agent_common::softirq::{MAX_CPUS, MAX_VECTORS, SoftirqScratch, SoftirqStats, WAIT_UNKNOWN};
+use agent_common::softirq::{
+    MAX_CPUS, MAX_VECTORS, SoftirqScratch, SoftirqStats, TIMED_PER_TICK, UNTIMED, VectorScratch,
+    WAIT_UNKNOWN,
+};
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_jiffies64, bpf_ktime_get_ns,
+    },
     macros::{btf_tracepoint, map, tracepoint},
     maps::PerCpuArray,
     programs::{BtfTracePointContext, TracePointContext},
@@ -35,6 +46,10 @@ static KSOFTIRQD_PIDS: [u32; MAX_CPUS] = [0; MAX_CPUS];
 /// /sys/kernel/tracing/events/irq/softirq_entry/format; set by userspace.
 #[unsafe(no_mangle)]
 static TP_VEC_OFFSET: u32 = 8;
+
+/// Softirqs timed per jiffy, CPU and vector; 0 times all. Set by userspace.
+#[unsafe(no_mangle)]
+static SOFTIRQ_TIMED_PER_TICK: u32 = TIMED_PER_TICK;
 
 #[btf_tracepoint(function = "softirq_raise")]
 pub fn softirq_raise(ctx: BtfTracePointContext) -> i32 {
@@ -100,6 +115,27 @@ fn scratch() -> Option<&'static mut SoftirqScratch> {
     SOFTIRQ_SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
 }
 
+/// Whether the softirq starting now is timed: true while the tick's budget lasts.
+#[inline(always)]
+fn take_timing(s: &mut VectorScratch) -> bool {
+    // SAFETY: read_volatile of a plain global the loader rewrote; no mutable access exists.
+    let budget = unsafe { core::ptr::read_volatile(&SOFTIRQ_TIMED_PER_TICK) };
+    if budget == 0 {
+        return true;
+    }
+    // SAFETY: helper with no arguments (inlined by the verifier into a load of jiffies_64).
+    let tick = unsafe { bpf_jiffies64() } as u32;
+    if s.tick != tick {
+        s.tick = tick;
+        s.timed_in_tick = 0;
+    }
+    if s.timed_in_tick >= budget {
+        return false;
+    }
+    s.timed_in_tick += 1;
+    true
+}
+
 #[inline(always)]
 fn on_raise(vec: u32) {
     if vec as usize >= MAX_VECTORS {
@@ -111,8 +147,12 @@ fn on_raise(vec: u32) {
     s.pending_raises += 1;
     // Keep the first raise since the vector last ran: the wait is measured from it.
     if s.raised_at_ns == 0 {
-        // SAFETY: helper with no arguments.
-        s.raised_at_ns = unsafe { bpf_ktime_get_ns() };
+        s.raised_at_ns = if take_timing(s) {
+            // SAFETY: helper with no arguments.
+            unsafe { bpf_ktime_get_ns() }
+        } else {
+            UNTIMED
+        };
     }
 }
 
@@ -124,10 +164,16 @@ fn on_entry(vec: u32) {
     let v = vector_index(vec);
     let Some(s) = scratch() else { return };
     let s = &mut s.vectors[v];
-    // SAFETY: helper with no arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
     let raised = s.raised_at_ns;
     s.raised_at_ns = 0;
+    // No raise seen (raised before attach, or no raise program): decided here.
+    if raised == UNTIMED || (raised == 0 && !take_timing(s)) {
+        s.entered_at_ns = UNTIMED;
+        s.from_ksoftirqd = is_ksoftirqd() as u32;
+        return;
+    }
+    // SAFETY: helper with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
     s.wait_ns = if raised != 0 && raised <= now {
         now - raised
     } else {
@@ -167,17 +213,10 @@ fn on_exit(vec: u32) {
         return; // attached mid-run: no entry seen
     }
     s.entered_at_ns = 0;
-    // SAFETY: helper with no arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
-    let run = now.saturating_sub(entered);
-    let wait = s.wait_ns;
     let ksoftirqd = u64::from(s.from_ksoftirqd);
     let raises = u64::from(s.pending_raises);
     s.pending_raises = 0;
-    let thr = crate::softirq_events::threshold_ns();
-    if run > thr || (wait != WAIT_UNKNOWN && wait > thr) {
-        crate::softirq_events::emit(now, vec, wait, run, ksoftirqd);
-    }
+    let wait = s.wait_ns;
     let Some(st) = SOFTIRQ_STATS.get_ptr_mut(vec) else {
         return;
     };
@@ -186,6 +225,16 @@ fn on_exit(vec: u32) {
     st.entries += 1;
     st.raises += raises;
     st.ksoftirqd_entries += ksoftirqd;
+    if entered == UNTIMED {
+        return; // counted; over the tick's timing budget
+    }
+    // SAFETY: helper with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let run = now.saturating_sub(entered);
+    let thr = crate::softirq_events::threshold_ns();
+    if run > thr || (wait != WAIT_UNKNOWN && wait > thr) {
+        crate::softirq_events::emit(now, vec, wait, run, ksoftirqd);
+    }
     add_sample(
         &mut st.run_sum_ns,
         &mut st.run_max_ns,

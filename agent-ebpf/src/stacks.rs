@@ -88,10 +88,9 @@ fn count_task(stats: &mut StackSampleStats, softirq: bool) {
         Some(v) => {
             // SAFETY: per-CPU map value of this CPU; the program does not nest with itself here.
             let v = unsafe { &mut *v };
-            // Another CPU made the entry: this CPU's slot starts zeroed, without a name.
-            if v.samples == 0 {
-                v.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-            }
+            // The name as of this sample: a process that exec'd since the entry was made
+            // (`chrt … taskset … prog`) shows as what it runs now.
+            v.comm = bpf_get_current_comm().unwrap_or([0; 16]);
             v.samples += 1;
             v.softirq += soft;
         }

@@ -11,11 +11,13 @@
 
 use std::{io::Write as _, path::Path, time::Instant};
 
-use hbwatch::heartbeat::{
-    follow::Follower,
-    matcher::LineMatcher,
-    presets::{self, Preset},
-    timestamp::TsContext,
+use hbwatch::{
+    heartbeat::follow::Follower,
+    protocol::{
+        matcher::LineMatcher,
+        presets::{self, Preset},
+        timestamp::TsContext,
+    },
 };
 
 fn main() {

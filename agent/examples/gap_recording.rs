@@ -1,7 +1,7 @@
 //! Writes a synthetic recording for timing `hbwatch report`: `gap_recording PATH SECONDS`
 //! gives a 1 s UDP heartbeat with a gap of a rotating cause every five minutes.
 
-use hbwatch::analysis::diagnosis::fixtures::{GapSpec, Scenario, write};
+use hbwatch::recording::synth::causes::{GapSpec, Scenario, write};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -1,7 +1,27 @@
 //! Clocks: CLOCK_MONOTONIC for every measurement (the same clock as `bpf_ktime_get_ns`),
 //! CLOCK_REALTIME only for display and for matching log timestamps.
 
-use crate::recording::records::ClockAnchor;
+use serde::{Deserialize, Serialize};
+
+/// CLOCK_MONOTONIC and CLOCK_REALTIME read back to back. A change in their difference between two
+/// anchors is a wall-clock step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockAnchor {
+    pub mono_ns: u64,
+    pub realtime_ns: i64,
+}
+
+impl ClockAnchor {
+    /// Wall-clock time of a monotonic instant, assuming no step since this anchor.
+    pub fn realtime_of(&self, mono_ns: u64) -> i64 {
+        self.realtime_ns + (mono_ns as i64 - self.mono_ns as i64)
+    }
+
+    /// realtime − monotonic: constant while the wall clock does not step.
+    pub fn offset_ns(&self) -> i64 {
+        self.realtime_ns - self.mono_ns as i64
+    }
+}
 
 fn read(clock: libc::clockid_t) -> libc::timespec {
     let mut ts = libc::timespec {

@@ -1,4 +1,4 @@
 //! The `hbwatch` binary; everything lives in the library.
 fn main() -> std::process::ExitCode {
-    hbwatch::cli::main()
+    hbwatch::commands::main()
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hbwatch::heartbeat::spec::parse_config;
+use hbwatch::protocol::spec::parse_config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

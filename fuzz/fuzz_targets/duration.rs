@@ -3,7 +3,7 @@
 #![no_main]
 
 use clap::Parser as _;
-use hbwatch::cli::{Cli, args::parse_duration};
+use hbwatch::{cli::Cli, units::parse_duration};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|s: &str| {

@@ -2,7 +2,7 @@
 //! position lies within the spec.
 #![no_main]
 
-use hbwatch::heartbeat::spec::parse;
+use hbwatch::protocol::spec::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|s: &str| {

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use hbwatch::heartbeat::{matcher::LineMatcher, presets::PRESETS, timestamp::TsContext};
+use hbwatch::protocol::{matcher::LineMatcher, presets::PRESETS, timestamp::TsContext};
 use jiff::tz::TimeZone;
 use libfuzzer_sys::fuzz_target;
 

@@ -2,7 +2,7 @@
 //! nothing, never a panic; `Auto` finds a time whenever some single format does.
 #![no_main]
 
-use hbwatch::heartbeat::timestamp::{TsContext, TsFormat, flexlm_date, parse};
+use hbwatch::protocol::timestamp::{TsContext, TsFormat, flexlm_date, parse};
 use jiff::tz::TimeZone;
 use libfuzzer_sys::fuzz_target;
 

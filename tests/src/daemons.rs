@@ -23,7 +23,7 @@ use std::{
 
 use hbwatch::{
     clock::mono_ns,
-    heartbeat::{matcher::LineMatcher, presets, timestamp::TsContext},
+    protocol::{matcher::LineMatcher, presets, timestamp::TsContext},
 };
 use regex::Regex;
 use serde_json::Value;
@@ -400,6 +400,14 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(100));
         };
         assert!(status.success(), "hbwatch record failed: {status}");
+        // For a look at a failing run: `HBWATCH_KEEP_RECORDING=DIR` keeps a copy of it.
+        if let Some(dir) = std::env::var_os("HBWATCH_KEEP_RECORDING") {
+            let to = Path::new(&dir).join(format!("{}.hbw", self.pair.b));
+            match std::fs::copy(&rec_path, &to) {
+                Ok(_) => eprintln!("recording kept as {}", to.display()),
+                Err(e) => eprintln!("keeping the recording as {}: {e}", to.display()),
+            }
+        }
         Run {
             healthy_end_ns,
             onset_slack: plan.onset_slack,

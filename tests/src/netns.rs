@@ -38,3 +38,22 @@ impl Deref for NetnsPair {
 pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     real::in_netns(ns, f).unwrap_or_else(|e| panic!("entering namespace {ns}: {e}"))
 }
+
+/// A receiver in `pair`'s `b` side bound to its address and `port`: reads up to `count`
+/// datagrams (giving up after 3 s of silence) on its own thread, and returns how many it read.
+pub fn udp_receiver(pair: &NetnsPair, port: u16, count: u32) -> std::thread::JoinHandle<u32> {
+    let (ns, ip) = (pair.b.clone(), pair.b_ip.clone());
+    std::thread::spawn(move || {
+        in_netns(&ns, move || {
+            let s = std::net::UdpSocket::bind(format!("{ip}:{port}")).expect("bind receiver");
+            s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+                .expect("timeout");
+            let mut buf = [0u8; 64];
+            let mut got = 0;
+            while got < count && s.recv_from(&mut buf).is_ok() {
+                got += 1;
+            }
+            got
+        })
+    })
+}

@@ -1,7 +1,7 @@
 //! haproxy health checks (HTTP every 500 ms, down after 2 failures) from the local namespace
 //! against a backend in the other (a second haproxy answering 200), recorded with the haproxy
-//! preset and the backend port while its replies are dropped, everything is dropped, the
-//! backend is stopped and the checking haproxy is stopped.
+//! preset and the backend port while its replies are dropped, everything is dropped and the
+//! backend is stopped.
 
 use std::time::Duration;
 
@@ -21,7 +21,6 @@ fn warn(line: &str) -> bool {
 }
 
 #[test]
-#[ignore = "issue 14: haproxy's health-check period (inter/fall) is not read from its config, so its log loss lines imply the 6 s default and make healthy-stretch gaps; run with --ignored"]
 fn haproxy_health_check_faults() {
     if !require_root("haproxy_health_check_faults")
         || !require_bins("haproxy_health_check_faults", &["haproxy"])
@@ -88,7 +87,11 @@ fn haproxy_health_check_faults() {
             Fault::new("all dropped", Action::Drop(&[r#"iifname != "lo""#]), (3, 4))
                 .shows("Server be/s1 is DOWN"),
             Fault::new("peer stopped", Action::StopPeer, (3, 4)).shows("Server be/s1 is DOWN"),
-            Fault::new("local stopped", Action::StopLocal, (3, 4)),
+            // No "local stopped": a stop of the checking haproxy leaves nothing on its host to
+            // time. haproxy logs nothing of its own scheduling (its late checks then succeed),
+            // and as the checker it owns no heartbeat port: its checks' silence is heard only by
+            // the backend's socket, which on two hosts hbwatch does not see (on this one kernel
+            // the analysis leaves that socket's gaps out as the peer's).
         ],
     });
     run.check_daemon_side();

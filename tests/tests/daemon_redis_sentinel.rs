@@ -22,7 +22,6 @@ fn warn(line: &str) -> bool {
 }
 
 #[test]
-#[ignore = "issue 14: sentinel's down-after-milliseconds is not read from its config, so +sdown lines imply the 30 s default; run with --ignored"]
 fn redis_sentinel_faults() {
     if !require_root("redis_sentinel_faults")
         || !require_bins("redis_sentinel_faults", &["redis-server", "redis-sentinel"])

@@ -18,7 +18,6 @@ fn warn(line: &str) -> bool {
 }
 
 #[test]
-#[ignore = "issue 14: memberlist's local stop is judged peer_or_upstream and the flood makes no incident; run with --ignored"]
 fn serf_memberlist_faults() {
     if !require_root("serf_memberlist_faults") || !require_bins("serf_memberlist_faults", &["serf"])
     {
@@ -81,7 +80,10 @@ fn serf_memberlist_faults() {
             Fault::new("peer stopped", Action::StopPeer, (3, 6))
                 .shows("no acks received|Failed fallback ping"),
             Fault::new("local stopped", Action::StopLocal, (3, 6)),
-            Fault::new("receive buffer flooded", Action::Flood(7946), (3, 6))
+            // 5 s: memberlist reads fast, and in a 3 s flood an ack sometimes always found room
+            // (no probe lost, nothing to see); a failed UDP probe falls back to TCP, which the
+            // flood leaves alone, so the peer is not suspected.
+            Fault::new("receive buffer flooded", Action::Flood(7946), (5, 6))
                 .shows("other probes failed|no acks received"),
             Fault::new("all dropped", Action::Drop(&[r#"iifname != "lo""#]), (3, 6))
                 .shows("no acks received"),

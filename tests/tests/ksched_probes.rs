@@ -114,9 +114,11 @@ fn threshold_events_are_sent_or_counted_lost() {
         return;
     }
     let pair = NetnsPair::new("hbw-ks-evt", 62);
-    // 1 ns: every softirq is an event, far more than the ring holds between reads.
+    // 1 ns: every softirq is an event, far more than the ring holds between reads. Every
+    // softirq timed (no per-tick budget), so every one is judged against the threshold.
     let mut probes = load(ProbeOptions {
         softirq_threshold_ns: 1,
+        softirq_timed_per_tick: 0,
         ..no_stacks()
     });
     let ev = probes.softirq_events.as_mut().expect("events probe");

@@ -8,12 +8,12 @@ use std::{
 };
 
 use hbwatch::{
+    capture::session::build_header,
     collectors::host::HostRoot,
     recording::{
         Record, RecordingWriter,
         records::{FoldedStack, StackSamples, StopInfo},
     },
-    session::build_header,
 };
 use hbwatch_tests::{hbwatch_bin, tempdir};
 
@@ -147,9 +147,53 @@ fn cases(fx: &Fixtures) -> Vec<Case> {
         case(&["record", "--frobnicate"], "unexpected argument"),
         case(&["record", "-d", "1s", "extra"], "unexpected argument"),
         case(&["report"], "required"),
+        // Several recordings merge; one given twice, a bad one, or a one-recording option is refused.
         case(
             &["report", &p("good.hbw"), &p("good.hbw")],
-            "unexpected argument",
+            "is given twice",
+        ),
+        case(
+            &["report", &p("good.hbw"), &p("notes.txt")],
+            "not an hbwatch recording",
+        ),
+        case(
+            &["report", &p("good.hbw"), &p("stacks.hbw"), "--gap", "1"],
+            "cannot be used with",
+        ),
+        case(
+            &[
+                "report",
+                &p("good.hbw"),
+                &p("stacks.hbw"),
+                "--fix-script",
+                &p("fix.sh"),
+            ],
+            "cannot be used with",
+        ),
+        // Several recordings export only a merged --timeline.
+        case(&["export", &p("good.hbw"), &p("stacks.hbw")], "required"),
+        case(
+            &[
+                "export",
+                &p("good.hbw"),
+                &p("stacks.hbw"),
+                "--trace",
+                &p("t.json"),
+            ],
+            "cannot be used with",
+        ),
+        // A namespace that is not there, or not a namespace.
+        case(
+            &["record", "--netns", "hbwatch-no-such-ns"],
+            "does not exist",
+        ),
+        case(
+            &["record", "--netns", &p("notes.txt")],
+            "is not a network namespace",
+        ),
+        case(
+            &["record", "--netns", "/proc/self"],
+            "is not a network namespace",
         ),
         case(
             &["report", "--format", "xml", &p("good.hbw")],

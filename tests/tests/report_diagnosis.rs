@@ -5,7 +5,7 @@
 
 use std::{os::unix::fs::PermissionsExt as _, path::Path, process::Command};
 
-use hbwatch::analysis::diagnosis::fixtures::{GapSpec, Scenario, write};
+use hbwatch::recording::synth::causes::{GapSpec, Scenario, write};
 use hbwatch_tests::{hbwatch_bin, tempdir};
 
 fn report(dir: &Path, file: &str, args: &[&str]) -> std::process::Output {

@@ -31,7 +31,7 @@ fn rcvbuf_overflow_on_the_heartbeat_port() {
     // A small buffer and a reader pausing 2 ms per datagram: fine for 10 heartbeats a second,
     // overwhelmed by a flood from another peer to the same port.
     let mut sc = Scenario::start(
-        "hbw-sc-rcvbuf",
+        "hbc-sc-rcvbuf",
         181,
         PORT,
         &["--rcvbuf", "2048", "--read-delay", "2ms"],

@@ -129,3 +129,67 @@ fn classic_tracepoints_count_net_rx_and_detach() {
         12,
     );
 }
+
+/// NET_RX softirqs executed on all CPUs so far, from /proc/softirqs.
+fn proc_net_rx() -> u64 {
+    let text = std::fs::read_to_string("/proc/softirqs").expect("reading /proc/softirqs");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("NET_RX:"))
+        .expect("NET_RX in /proc/softirqs");
+    line.split_whitespace()
+        .skip(1)
+        .map(|n| n.parse::<u64>().expect("a count"))
+        .sum()
+}
+
+#[test]
+fn a_timing_budget_samples_latency_and_keeps_counts_exact() {
+    if !require_root("a_timing_budget_samples_latency_and_keeps_counts_exact") {
+        return;
+    }
+    let host = HostRoot::default();
+    let net_rx = host
+        .softirq_vectors()
+        .iter()
+        .position(|v| v == "NET_RX")
+        .expect("NET_RX in /proc/softirqs") as u8;
+    let pair = NetnsPair::new("hbw-sirq-bud", 13);
+    // One timed softirq per tick, CPU and vector: a flood is far over it.
+    let opts = ProbeOptions {
+        softirq_timed_per_tick: 1,
+        ..ProbeOptions::default()
+    };
+    let mut probes = Probes::load(&host, &opts).unwrap_or_else(|e| panic!("loading probes: {e}"));
+    let sirq = probes.softirq.as_mut().expect("softirq probe attached");
+    // /proc first, probe last at the start and the other way round at the end, so the kernel's
+    // window holds the probe's.
+    let before = proc_net_rx();
+    let _ = sirq
+        .read_interval(hbwatch::clock::mono_ns())
+        .expect("first read");
+    let sent = udp_flood(&pair, 40_002, Duration::from_millis(800));
+    // Let the last softirqs exit before either count is read.
+    std::thread::sleep(Duration::from_millis(50));
+    let iv = sirq.read_interval(hbwatch::clock::mono_ns()).expect("read");
+    let after = proc_net_rx();
+    let kernel = after - before;
+    let rx = net_rx_entries(&iv, net_rx);
+    let timed: u64 = iv
+        .cells
+        .iter()
+        .filter(|c| c.vector == net_rx)
+        .map(|c| c.run_hist.total())
+        .sum();
+    assert!(sent > 1000, "sent only {sent} datagrams");
+    // Other programs' traffic counts in both; only the softirqs between a probe read and a /proc
+    // read (and one in flight per CPU: /proc counts at entry, the probe at exit) may differ.
+    assert!(
+        rx <= kernel + 4 && rx + kernel / 100 + 100 >= kernel,
+        "NET_RX entries {rx} against the kernel's {kernel} after {sent} datagrams"
+    );
+    assert!(
+        timed > 0 && timed < rx / 2,
+        "timed {timed} of {rx} NET_RX softirqs with one timed per tick"
+    );
+}

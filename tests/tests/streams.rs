@@ -10,12 +10,12 @@ use std::{
 };
 
 use hbwatch::{
+    capture::session::build_header,
     collectors::host::HostRoot,
     recording::{
         Record, RecordingWriter,
         records::{FoldedStack, StackContext, StackSamples, StopInfo},
     },
-    session::build_header,
 };
 use hbwatch_tests::{hbwatch_bin, tempdir};
 

@@ -5,6 +5,8 @@
 mod bench;
 mod dist;
 mod kernels;
+mod lab;
+mod layers;
 mod setup;
 
 use std::process::{Command, ExitCode};
@@ -31,6 +33,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check agent/src's layering: no import from a folder to one above it, clap only in cli/.
+    Lint,
     /// Set up, then run the whole test suite (root tests load the real eBPF programs).
     Test {
         /// Extra arguments passed to `cargo test` (e.g. a test name filter after `--`).
@@ -65,6 +69,54 @@ enum Cmd {
         #[arg(long)]
         strict: bool,
     },
+    /// Set up, build release, then the classic failure end to end in a QEMU guest with two
+    /// 4-queue virtio NICs: baseline, fault (RX IRQs on a CPU an RT loop starves), hbwatch's own
+    /// fix, re-measure; asserts the diagnosis, the fix chosen and the figures after it.
+    Lab {
+        /// Guest CPUs (CPU 0 is starved; the last one runs the lab's own processes).
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Seconds one boot may take; a hung guest is killed and tried once more.
+        #[arg(long, default_value_t = 540)]
+        timeout: u64,
+        /// Heartbeats per second.
+        #[arg(long, default_value_t = 25)]
+        hb_rate: u32,
+        /// Bulk packets per second to NIC 0 (in 32 flows); NIC 1 gets a quarter of it.
+        #[arg(long, default_value_t = 1600)]
+        bulk_rate: u32,
+        /// Seconds each phase receives.
+        #[arg(long, default_value_t = 16)]
+        phase_secs: u32,
+        /// Also run the fault with RPS to the free CPU (IRQs left on the starved one).
+        #[arg(long)]
+        rps: bool,
+    },
+    /// The lab guest's UDP receiver and bulk sink (run inside the guest).
+    #[command(hide = true)]
+    LabUdp {
+        #[command(subcommand)]
+        role: LabUdp,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabUdp {
+    /// Count heartbeats on PORT for SECONDS: received, lost sequence numbers, longest silence.
+    Recv {
+        #[arg(long)]
+        seconds: u64,
+        /// Count from when this file exists; until then read and discard.
+        #[arg(long)]
+        go: Option<std::path::PathBuf>,
+        port: u16,
+    },
+    /// Read and discard datagrams on PORTS for SECONDS.
+    Sink {
+        #[arg(long)]
+        seconds: u64,
+        ports: Vec<u16>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +150,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Lint => layers::check(&workspace_root()?),
         Cmd::Test { args } => {
             setup::all(setup::Needs::Tests)?;
             // The end-to-end tests run the binary; build it in the profile the tests use.
@@ -144,6 +197,34 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Lab {
+            cpus,
+            timeout,
+            hb_rate,
+            bulk_rate,
+            phase_secs,
+            rps,
+        } => {
+            setup::all(setup::Needs::Kernels)?;
+            cargo(&["build", "--release", "-p", "hbwatch"])?;
+            lab::run(
+                &workspace_root()?,
+                &lab::Options {
+                    cpus,
+                    timeout: std::time::Duration::from_secs(timeout),
+                    hb_per_s: hb_rate,
+                    bulk_per_s: bulk_rate,
+                    phase_s: phase_secs,
+                    hog_at_s: phase_secs / 3,
+                    hog_for_s: (phase_secs / 4).max(2),
+                    rps_phase: rps,
+                },
+            )
+        }
+        Cmd::LabUdp { role } => match role {
+            LabUdp::Recv { seconds, go, port } => lab::udp::recv(port, seconds, go.as_deref()),
+            LabUdp::Sink { seconds, ports } => lab::udp::sink(&ports, seconds),
+        },
         Cmd::Bench { which } => {
             setup::all(setup::Needs::Tests)?;
             bench::run(&workspace_root()?, which)

@@ -35,7 +35,8 @@ const TEST_PACKAGES: &[&str] = &[
 /// What `run` needs beyond the toolchain (the demo makes namespaces).
 const RUN_PACKAGES: &[&str] = &["iproute2"];
 /// What the kernel matrix needs: QEMU, a static busybox for the guest, cpio for its initramfs,
-/// kmod to resolve module dependencies, and the host's `ip` and `nft` copied into the guest.
+/// kmod to resolve module dependencies, and the host's `ip` and `nft` copied into the guest
+/// (the lab also copies `ethtool` and util-linux's `chrt`).
 const KERNEL_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "busybox-static",
@@ -45,6 +46,8 @@ const KERNEL_PACKAGES: &[&str] = &[
     "zstd",
     "iproute2",
     "nftables",
+    "ethtool",
+    "util-linux",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::interval::{self, Learned};
-use crate::{output::units::ns, recording::records::EventKind};
+use crate::{recording::records::EventKind, units::ns};
+
+/// A gap is silence longer than this many expected intervals, unless `--gap-factor` says otherwise.
+pub const DEFAULT_GAP_FACTOR: f64 = 2.0;
 
 /// A clock event this close to a silence's ends counts as inside it (anchors are read once a second).
 const CLOCK_SLACK_NS: u64 = 1_100_000_000;
@@ -97,7 +100,7 @@ pub struct ClockExcused {
 /// A loss line with no duration, no count and no known interval is taken to mean this long.
 const DEFAULT_LOSS_NS: u64 = 1_000_000_000;
 
-/// Timing a preset names for its protocol (see `heartbeat::wire`).
+/// Timing a preset names for its protocol (see `protocol::wire`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timing {
     /// The protocol's longest normal silence per peer: a learned interval never goes below it.
@@ -110,13 +113,14 @@ pub struct Timing {
     pub loss_only: bool,
 }
 
-/// One peer of a source.
+/// One peer (or, for UDP, one peer's flow) of a source.
 #[derive(Debug, Clone)]
 struct Series {
-    /// As last seen ("10.0.0.2:5405"); the series is keyed by the address without the port.
+    /// As last seen ("10.0.0.2:5405").
     peer: Option<String>,
     first: u64,
     last: u64,
+    arrivals: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -134,6 +138,12 @@ struct SourceState {
     /// Silences seen while learning, judged once the interval is known.
     pending: Vec<(SeriesKey, u64, u64)>,
     series: BTreeMap<SeriesKey, Series>,
+    /// UDP: each (address, port) flow is a series, so a flood from another socket of the
+    /// heartbeat peer's host cannot stand in for its heartbeats.
+    by_port: bool,
+    /// Addresses whose source port changes from one datagram to the next (a socket per send):
+    /// followed by address.
+    churning: Vec<(u32, String)>,
 }
 
 /// (network namespace, peer): each peer of each namespace's socket is a series.
@@ -178,13 +188,6 @@ impl SourceState {
             ),
         }
     }
-}
-
-/// A peer's series key: its address without the port (a TCP reconnect or a new UDP source port
-/// is the same peer), or the name a log line gave.
-fn peer_key(peer: &str) -> String {
-    peer.parse::<std::net::SocketAddr>()
-        .map_or_else(|_| peer.to_owned(), |a| a.ip().to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -254,6 +257,11 @@ impl GapDetector {
         s.hint_ns = hint_ns;
     }
 
+    /// A UDP port source: each of a peer's flows (address and port) is followed on its own.
+    pub fn follow_flows(&mut self, source: u32) {
+        self.sources.entry(source).or_default().by_port = true;
+    }
+
     /// The protocol timing of a declared source (from its preset).
     pub fn set_timing(&mut self, source: u32, timing: Timing) {
         self.sources.entry(source).or_default().timing = timing;
@@ -269,7 +277,10 @@ impl GapDetector {
         let s = self.sources.entry(a.source).or_default();
         s.arrivals += 1;
         let first = *s.first.get_or_insert(a.at_mono_ns);
-        let key = (a.netns, a.peer.as_deref().map(peer_key));
+        let mut key = s.key(a.netns, a.peer.as_deref());
+        if !s.series.contains_key(&key) {
+            key = s.new_flow(key);
+        }
         let Some(series) = s.series.get_mut(&key) else {
             s.series.insert(
                 key,
@@ -277,10 +288,12 @@ impl GapDetector {
                     peer: a.peer.clone(),
                     first: a.at_mono_ns,
                     last: a.at_mono_ns,
+                    arrivals: 1,
                 },
             );
             return None;
         };
+        series.arrivals += 1;
         if a.at_mono_ns < series.last {
             s.out_of_order += 1;
             return None;
@@ -291,7 +304,7 @@ impl GapDetector {
         if s.given_ns.is_none() && s.learned.is_none() {
             s.warmup.push(a.at_mono_ns - last);
             let span = a.at_mono_ns - first;
-            if interval::ready(s.warmup.len(), span) {
+            if interval::ready(&s.warmup, span) {
                 s.learned = interval::learn(&s.warmup, span);
                 s.warmup = Vec::new();
             }
@@ -451,6 +464,21 @@ impl GapDetector {
         })
     }
 
+    /// Every peer of `source` heard so far, with its last arrival (metrics: per-peer silence).
+    pub fn peers_now(&self, source: u32) -> Vec<(String, u64)> {
+        let Some(s) = self.sources.get(&source) else {
+            return Vec::new();
+        };
+        let mut by: BTreeMap<String, u64> = BTreeMap::new();
+        for x in s.series.values() {
+            if let Some(p) = &x.peer {
+                let e = by.entry(peer_key(p)).or_default();
+                *e = (*e).max(x.last);
+            }
+        }
+        by.into_iter().collect()
+    }
+
     /// Silences still running at `now` (for the live view), one per source (its longest, by the
     /// last arrival of its silent peer); nothing is recorded.
     pub fn open_silences(&self, now_mono_ns: u64) -> Vec<(u32, u64)> {
@@ -461,8 +489,9 @@ impl GapDetector {
                 let iv = s.interval()?;
                 let last = s
                     .series
-                    .values()
-                    .map(|x| x.last)
+                    .iter()
+                    .filter(|(k, x)| !s.flow_ended(k, x.last))
+                    .map(|(_, x)| x.last)
                     .filter(|last| {
                         now_mono_ns.saturating_sub(*last) as f64 > iv as f64 * self.factor
                     })
@@ -506,6 +535,7 @@ impl GapDetector {
                 s.series
                     .iter()
                     .filter(move |(_, x)| !several || x.last - x.first >= interval::WARMUP_NS)
+                    .filter(|(k, x)| !s.flow_ended(k, x.last))
                     .map(|(k, x)| (*id, k.clone(), x.last))
             })
             .collect();
@@ -553,6 +583,10 @@ impl GapDetector {
         }
     }
 }
+
+#[path = "gaps_flows.rs"]
+mod flows;
+use flows::peer_key;
 
 #[cfg(test)]
 #[path = "gaps_tests.rs"]

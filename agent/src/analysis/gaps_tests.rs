@@ -248,3 +248,87 @@ fn a_loss_only_source_never_makes_silence_gaps() {
     assert_eq!(a.gaps.len(), 1, "{:?}", a.gaps);
     assert!(!a.gaps[0].open);
 }
+
+fn feed_from(d: &mut GapDetector, peer: &str, times_ms: impl IntoIterator<Item = u64>) -> Vec<Gap> {
+    times_ms
+        .into_iter()
+        .filter_map(|t| {
+            d.arrival(&Arrival {
+                source: 1,
+                at_mono_ns: t * MS,
+                peer: Some(peer.to_owned()),
+                netns: 0,
+            })
+        })
+        .collect()
+}
+
+/// Feeds two flows' arrivals merged in time order.
+fn feed_two(d: &mut GapDetector, a: (&str, Vec<u64>), b: (&str, Vec<u64>)) -> Vec<Gap> {
+    let mut all: Vec<(u64, &str)> = a.1.iter().map(|t| (*t, a.0)).collect();
+    all.extend(b.1.iter().map(|t| (*t, b.0)));
+    all.sort();
+    all.into_iter()
+        .flat_map(|(t, p)| feed_from(d, p, [t]))
+        .collect()
+}
+
+#[test]
+fn udp_flood_from_the_peers_host_does_not_hide_its_heartbeat_gap() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    d.follow_flows(1);
+    // Heartbeats from :41000 stop for 1 s while another socket of the same host floods the port.
+    let beats: Vec<u64> = (0..3000)
+        .step_by(100)
+        .chain((4000..6000).step_by(100))
+        .collect();
+    let flood: Vec<u64> = (3000..4500).step_by(2).collect();
+    let closed = feed_two(&mut d, ("10.0.0.2:41000", beats), ("10.0.0.2:52000", flood));
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(
+        (closed[0].start_mono_ns, closed[0].end_mono_ns),
+        (2900 * MS, 4000 * MS)
+    );
+    assert_eq!(closed[0].peer.as_deref(), Some("10.0.0.2:41000"));
+    // The flood ended while the heartbeat flow went on: no open gap for it at the end.
+    let a = d.finish(6000 * MS);
+    assert_eq!(a.gaps.len(), 1, "{:?}", a.gaps);
+}
+
+#[test]
+fn without_flows_a_flood_from_the_peers_host_counts_as_its_heartbeats() {
+    // TCP sources (and log names) follow the address: a reconnect is the same peer.
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    let beats: Vec<u64> = (0..3000)
+        .step_by(100)
+        .chain((4000..6000).step_by(100))
+        .collect();
+    let flood: Vec<u64> = (3000..4500).step_by(2).collect();
+    let closed = feed_two(&mut d, ("10.0.0.2:41000", beats), ("10.0.0.2:52000", flood));
+    assert!(closed.is_empty(), "{closed:?}");
+}
+
+#[test]
+fn a_socket_per_send_is_followed_by_address() {
+    let mut d = GapDetector::new(2.0);
+    d.declare(1, Some(100 * MS), None);
+    d.follow_flows(1);
+    // Every heartbeat from a new source port; one 1 s silence.
+    let times: Vec<u64> = (0..2000)
+        .step_by(100)
+        .chain((3000..4000).step_by(100))
+        .collect();
+    let mut closed = Vec::new();
+    for (i, t) in times.iter().enumerate() {
+        closed.extend(feed_from(&mut d, &format!("10.0.0.3:{}", 40000 + i), [*t]));
+    }
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(
+        (closed[0].start_mono_ns, closed[0].end_mono_ns),
+        (1900 * MS, 3000 * MS)
+    );
+    let a = d.finish(4000 * MS);
+    assert_eq!(a.gaps.len(), 1, "{:?}", a.gaps);
+}

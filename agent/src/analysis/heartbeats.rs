@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::gaps::{Arrival, GapAnalysis, GapDetector, Reported, Timing};
-use crate::heartbeat::{
+use crate::protocol::{
     spec::{Proto, Source, SourceSpec},
     wire,
 };
 use crate::recording::records::{
     EventKind, HeartbeatEvent, LineCounts, PortPacketEvent, PortStage, ProbeAttempt, Record,
-    SourceDeclared, SourceWarning,
+    SourceDeclared, SourceTiming, SourceWarning,
 };
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -69,6 +69,8 @@ pub struct HeartbeatSummary {
     unread: BTreeMap<(u8, u16), std::collections::VecDeque<(String, u32)>>,
     /// Source → its preset's wire and the recorded heartbeat period, for line-specific losses.
     wires: BTreeMap<u32, (&'static wire::Wire, u64)>,
+    /// The addresses of hbwatch's own namespace, when recorded.
+    own_addrs: std::collections::BTreeSet<std::net::IpAddr>,
     /// (proto, port, netns) where a socket read from a watched port.
     read_netns: std::collections::BTreeSet<(u8, u16, u32)>,
 }
@@ -80,7 +82,7 @@ impl Default for HeartbeatSummary {
     fn default() -> Self {
         HeartbeatSummary {
             sources: BTreeMap::new(),
-            detector: GapDetector::new(crate::heartbeat::HeartbeatConfig::DEFAULT_GAP_FACTOR),
+            detector: GapDetector::new(super::gaps::DEFAULT_GAP_FACTOR),
             notable: Vec::new(),
             factor_override: None,
             passive_ports: BTreeMap::new(),
@@ -88,6 +90,7 @@ impl Default for HeartbeatSummary {
             host_netns: 0,
             unread: BTreeMap::new(),
             read_netns: Default::default(),
+            own_addrs: Default::default(),
             wires: BTreeMap::new(),
         }
     }
@@ -122,6 +125,7 @@ impl HeartbeatSummary {
             Record::Heartbeat(e) => self.event(e),
             Record::Probe(p) => self.probe(p),
             Record::SourceWarning(w) => self.stats(w.source).warnings.push(w.clone()),
+            Record::SourceTiming(t) => self.config_timing(t),
             Record::HeartbeatLines(l) => {
                 let s = &mut self.stats(l.source).lines;
                 s.at_mono_ns = l.at_mono_ns;
@@ -221,6 +225,16 @@ impl HeartbeatSummary {
         self.host_netns = netns;
     }
 
+    /// The namespaces whose sockets read a watched port: where the heartbeats were heard.
+    pub fn heartbeat_netns(&self) -> std::collections::BTreeSet<u32> {
+        self.read_netns.iter().map(|&(_, _, n)| n).collect()
+    }
+
+    /// The addresses of hbwatch's own namespace (unparsable ones are left out).
+    pub fn set_own_addresses(&mut self, addresses: &[String]) {
+        self.own_addrs = addresses.iter().filter_map(|a| a.parse().ok()).collect();
+    }
+
     fn port_arrival(&self, e: &PortPacketEvent) -> Option<Arrival> {
         // A read that returned an error (EAGAIN after the last datagram) read nothing.
         if e.stage != PortStage::Read || e.len < 0 {
@@ -268,7 +282,7 @@ impl HeartbeatSummary {
     }
 
     fn declare(&mut self, d: &SourceDeclared) {
-        let parsed = crate::heartbeat::spec::parse(&d.spec).ok();
+        let parsed = crate::protocol::spec::parse(&d.spec).ok();
         if let Some(SourceSpec {
             source: Source::Passive { proto, port, .. },
             ..
@@ -286,6 +300,15 @@ impl HeartbeatSummary {
         }
         self.detector
             .declare(d.source, d.expected_interval_ns, d.preset_interval_ns);
+        if let Some(SourceSpec {
+            source: Source::Passive {
+                proto: Proto::Udp, ..
+            },
+            ..
+        }) = &parsed
+        {
+            self.detector.follow_flows(d.source);
+        }
         if let Some(spec) = &parsed {
             if let Some(w) = spec.preset().and_then(|p| wire::of(p.name)) {
                 let period = d.preset_interval_ns.unwrap_or(w.period_ms * 1_000_000);
@@ -303,6 +326,26 @@ impl HeartbeatSummary {
             preset: d.preset.clone(),
             expected_interval_ns: d.expected_interval_ns,
         });
+    }
+
+    /// The timing the daemon's config set, read by `record`: replaces the preset's defaults.
+    fn config_timing(&mut self, t: &SourceTiming) {
+        let declared = self
+            .sources
+            .get(&t.source)
+            .and_then(|s| s.declared.as_ref());
+        let Some((spec, expected)) = declared.and_then(|d| {
+            let spec = crate::protocol::spec::parse(&d.spec).ok()?;
+            Some((spec, d.expected_interval_ns))
+        }) else {
+            return;
+        };
+        if let Some((_, period)) = self.wires.get_mut(&t.source) {
+            *period = t.period_ns;
+        }
+        self.detector.declare(t.source, expected, Some(t.period_ns));
+        self.detector
+            .set_timing(t.source, timing_from_config(&spec, t));
     }
 
     fn event(&mut self, e: &HeartbeatEvent) {
@@ -383,9 +426,25 @@ impl HeartbeatSummary {
 
     /// The gaps up to `end_mono_ns` (the recording's end).
     pub fn gaps(&self, end_mono_ns: u64) -> GapAnalysis {
-        self.detector
+        let mut a = self
+            .detector
             .clone()
-            .finish_in(end_mono_ns, self.host_netns)
+            .finish_in(end_mono_ns, self.host_netns);
+        // On one kernel the port watch also sees the peer's sockets in their own namespace. One
+        // that read packets from this namespace's own addresses is the peer hearing this host
+        // (a health checker's or sentinel's peer): its silence and its fate are the peer's, and
+        // on two hosts the port watch would not see it at all.
+        if self.host_netns != 0 && !self.own_addrs.is_empty() {
+            a.gaps.retain(|g| {
+                let ours = g
+                    .peer
+                    .as_deref()
+                    .and_then(|p| p.parse::<std::net::SocketAddr>().ok())
+                    .is_some_and(|p| self.own_addrs.contains(&p.ip()));
+                g.netns == 0 || g.netns == self.host_netns || !ours
+            });
+        }
+        a
     }
 }
 
@@ -414,7 +473,7 @@ pub fn timing(spec: &SourceSpec, period_ns: Option<u64>) -> Timing {
     } else {
         format!(
             " (period {} from the daemon's config)",
-            crate::output::units::ns(period)
+            crate::units::ns(period)
         )
     };
     if matches!(spec.source, Source::Passive { .. }) {
@@ -430,10 +489,46 @@ pub fn timing(spec: &SourceSpec, period_ns: Option<u64>) -> Timing {
     t
 }
 
-/// A line's own stamp on the monotonic clock, through the clock offset at read time.
+/// [`timing`] with the period and loss silence the daemon's config set (`record` read it).
+pub fn timing_from_config(spec: &SourceSpec, t: &SourceTiming) -> Timing {
+    let mut out = timing(spec, Some(t.period_ns));
+    let Some(p) = spec.preset() else {
+        return out;
+    };
+    let from = format!("{} (from {})", p.name, t.basis);
+    if out.floor_ns.is_some() {
+        out.floor_basis = format!("{from}: period {}", crate::units::ns(t.period_ns));
+    }
+    match t.loss_ns {
+        Some(l) => {
+            out.loss_ns = Some(l);
+            out.loss_basis = format!("{from}: {}", crate::units::ns(l));
+        }
+        None => {
+            if let Some(w) = wire::of(p.name) {
+                out.loss_basis = format!("{from}: {}", w.loss_what);
+            }
+        }
+    }
+    out
+}
+
+/// A stamp on a whole second read this soon after it was written in that second: the read
+/// time is the closer estimate (the follower polls every 100 ms).
+const WHOLE_SECOND_READ_NS: i64 = 1_200_000_000;
+
+/// A line's own stamp on the monotonic clock, through the clock offset at read time. A stamp
+/// to the second (keepalived's, memberlist's, raft's) says only which second the line was
+/// written in; when hbwatch read the line within that second (plus its poll), it is placed at
+/// the read time, not up to a second early.
 fn logged_mono_ns(e: &HeartbeatEvent) -> Option<u64> {
     let offset = e.read_realtime_ns - e.read_mono_ns as i64;
-    e.stamped_realtime_ns.map(|t| (t - offset).max(0) as u64)
+    let t = e.stamped_realtime_ns?;
+    let lag = e.read_realtime_ns - t;
+    if t.rem_euclid(1_000_000_000) == 0 && (0..WHOLE_SECOND_READ_NS).contains(&lag) {
+        return Some(e.read_mono_ns);
+    }
+    Some((t - offset).max(0) as u64)
 }
 
 /// An arrival line is a heartbeat at its stamp (or when it was read, without one).

@@ -3,10 +3,13 @@
 //! healthy, and a silence inside the warm-up is never taken for the interval.
 //!
 //! The interval is the longest *ordinary* pause of the warm-up: the inter-arrivals sorted, the
-//! few longest left out when they stand far above the rest (a gap inside the warm-up), and the
-//! largest that remains kept. A gap is then silence longer than the gap factor times that.
+//! few longest left out when they stand far above the typical pause (a gap inside the warm-up),
+//! and the largest that remains kept. A gap is then silence longer than the gap factor times
+//! that. Packets of one burst (closer than [`BURST_NS`]) are no pauses: a source whose traffic
+//! comes in bursts (etcd's peer port: a few requests at once every few seconds) waits for
+//! [`LEARN_PAUSES`] pauses, not only for 16 inter-arrivals.
 
-use crate::output::units::ns;
+use crate::units::ns;
 
 /// Inter-arrivals a live detector waits for before it learns.
 pub const LEARN_MIN: usize = 16;
@@ -16,8 +19,12 @@ pub const WARMUP_NS: u64 = 3_000_000_000;
 pub const LEARN_MAX: usize = 256;
 /// Fewest inter-arrivals a closing analysis learns from.
 pub const LEARN_FLOOR: usize = 4;
-/// A pause this many times the next shorter one, among the longest tenth, is a gap, not a pause.
+/// A pause this many times the median pause, among the longest tenth, is a gap, not a pause.
 const OUTLIER_RATIO: u64 = 3;
+/// Inter-arrivals shorter than this are packets of one burst, not pauses.
+pub const BURST_NS: u64 = 10_000_000;
+/// Pauses a live detector waits for before it learns (unless it has [`LEARN_MAX`] samples).
+pub const LEARN_PAUSES: usize = 4;
 /// No interval below this (timer granularity, packets of one burst).
 const MIN_INTERVAL_NS: u64 = 1_000_000;
 
@@ -53,9 +60,11 @@ impl Learned {
     }
 }
 
-/// Whether a live detector has seen enough to learn.
-pub fn ready(samples: usize, span_ns: u64) -> bool {
-    samples >= LEARN_MAX || (samples >= LEARN_MIN && span_ns >= WARMUP_NS)
+/// Whether a live detector has seen enough of `inter` (the warm-up's inter-arrivals) to learn.
+pub fn ready(inter: &[u64], span_ns: u64) -> bool {
+    let pauses = inter.iter().filter(|&&d| d >= BURST_NS).count();
+    inter.len() >= LEARN_MAX
+        || (inter.len() >= LEARN_MIN && span_ns >= WARMUP_NS && pauses >= LEARN_PAUSES)
 }
 
 /// Learns from `inter` (inter-arrival times, any order) seen over `span_ns`; `None` with fewer
@@ -70,14 +79,19 @@ pub fn learn(inter: &[u64], span_ns: u64) -> Option<Learned> {
     // Gaps are rare: at most a tenth of the warm-up (at least one) may be left out, and only
     // where the sorted pauses jump by OUTLIER_RATIO. A bursty source's long pauses are many,
     // so they stay in and set the interval.
-    let max_cut = (n / 10).max(1);
-    let mut cut = 0;
-    for k in 1..=max_cut {
-        let (above, below) = (d[n - k], d[n - k - 1]);
-        if above > OUTLIER_RATIO * below.max(MIN_INTERVAL_NS) {
-            cut = k;
-        }
-    }
+    // The typical pause: the median of the inter-arrivals that are not within a burst (of all
+    // of them when every one is).
+    let first_pause = d.partition_point(|&x| x < BURST_NS);
+    let pauses = if first_pause < n {
+        &d[first_pause..]
+    } else {
+        &d[..]
+    };
+    let typical = pauses[(pauses.len() - 1) / 2].max(MIN_INTERVAL_NS);
+    let max_cut = (pauses.len() / 10).max(1).min(n - 1);
+    let cut = (1..=max_cut)
+        .take_while(|&k| d[n - k] > OUTLIER_RATIO * typical)
+        .count();
     let kept = &d[..n - cut];
     Some(Learned {
         interval_ns: kept[kept.len() - 1].max(MIN_INTERVAL_NS),
@@ -132,8 +146,21 @@ mod tests {
     #[test]
     fn too_few_samples_learn_nothing_and_readiness_needs_a_span() {
         assert_eq!(learn(&[MS, MS, MS], MS), None);
-        assert!(!ready(LEARN_MIN, WARMUP_NS - 1));
-        assert!(ready(LEARN_MIN, WARMUP_NS));
-        assert!(ready(LEARN_MAX, 0));
+        let regular = vec![100 * MS; LEARN_MIN];
+        assert!(!ready(&regular, WARMUP_NS - 1));
+        assert!(ready(&regular, WARMUP_NS));
+        assert!(ready(&vec![MS; LEARN_MAX], 0));
+    }
+
+    #[test]
+    fn bursts_wait_for_pauses_and_a_silence_among_few_pauses_is_left_out() {
+        // etcd's peer port: a few reads at once, then 1.2 s or 2.8 s, then a 6 s fault.
+        let mut d = vec![100_000; 12];
+        d.extend([1_190 * MS, 2_810 * MS, 1_190 * MS]);
+        assert!(!ready(&d, 5_200 * MS), "three pauses are not enough");
+        d.push(6_150 * MS);
+        assert!(ready(&d, 11_300 * MS));
+        let l = learn(&d, 11_300 * MS).expect("enough samples");
+        assert_eq!((l.interval_ns, l.outliers), (2_810 * MS, 1), "{l:?}");
     }
 }

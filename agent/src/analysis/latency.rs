@@ -154,6 +154,12 @@ impl SoftirqAgg {
         self.run.add(&c.run_hist, c.run_sum_ns, c.run_max);
     }
 
+    /// Entries counted but not timed (over the per-tick timing budget): every timed entry has
+    /// a run sample.
+    pub fn untimed(&self) -> u64 {
+        self.entries.saturating_sub(self.run.count)
+    }
+
     pub fn merge(&mut self, o: &SoftirqAgg) {
         self.entries += o.entries;
         self.ksoftirqd_entries += o.ksoftirqd_entries;

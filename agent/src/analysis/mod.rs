@@ -1,6 +1,7 @@
 //! Pure functions of recorded data: no I/O, no clocks. The report, exporters and live view
 //! consume what these return and compute nothing of their own.
 
+pub mod aggregates;
 pub mod audit;
 pub mod cpu_tasks;
 pub mod diagnosis;
@@ -9,7 +10,9 @@ pub mod heartbeats;
 pub mod interval;
 pub mod ksched;
 pub mod latency;
+pub mod merge;
 pub mod packet;
+pub mod read;
 pub mod recent;
 pub mod recommendation;
 pub mod summary;

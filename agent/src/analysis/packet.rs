@@ -1,11 +1,12 @@
 //! Folds packet-path records (drops, NAPI, hard IRQs, watched-port events) into totals the
 //! report and live view show, with names from the recording's packet tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::recording::records::{
     DropInterval, HardirqInterval, IrqLine, NAPI_OTHER_NETNS, NapiInterval, PacketTables,
-    PortPacketEvent, PortStage, TimedMax, UDP_RC_RCVBUF,
+    PortFlowInterval, PortPacketEvent, PortStage, TimedMax, UDP_RC_RCVBUF, WireFlowInterval,
+    WirePacketEvent, WireStage,
 };
 
 /// How many recent drop / queue-failure events on watched ports the summary keeps.
@@ -43,9 +44,29 @@ pub struct PacketSummary {
     pub napi: BTreeMap<(u32, u32, u32, u32), NapiAgg>,
     /// (irq, cpu) → handler time.
     pub hardirq: BTreeMap<(u32, u32), IrqAgg>,
-    /// (proto, port, stage) → events.
+    /// (proto, port, stage) → packets: events, plus those counted without one.
     pub port_events: BTreeMap<(u8, u16, PortStageKey), u64>,
+    /// Of `port_events`, counted in the kernel without an event (a flood over the flows' budget).
+    pub port_suppressed: u64,
     pub recent_port_drops: Vec<PortPacketEvent>,
+    /// (proto, source port, destination) → the send side of a watched flow.
+    pub sent: BTreeMap<(u8, u16, String), SendAgg>,
+}
+
+/// One watched flow's packets on their way out of this host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendAgg {
+    /// Sends by the application (sock_send_length; 6.3+, connected sockets name the peer).
+    pub sent: u64,
+    /// Handed to the device's queueing discipline.
+    pub dev_queued: u64,
+    /// Given to the driver.
+    pub xmit: u64,
+    /// The driver's returns other than NETDEV_TX_OK (busy: requeued; or an error).
+    pub xmit_failed: u64,
+    /// (netns, ifindex) of the devices, and the TX queues used.
+    pub devices: BTreeSet<(u32, u32)>,
+    pub tx_queues: BTreeSet<i32>,
 }
 
 /// [`PortStage`] in a sortable form for map keys.
@@ -62,6 +83,16 @@ pub fn stage_key(s: PortStage) -> PortStageKey {
 }
 
 pub const STAGE_NAMES: [&str; 5] = ["seen", "queued", "read", "dropped", "queue_failed"];
+
+fn send_count(a: &mut SendAgg, stage: WireStage, code: i32, n: u64) {
+    match stage {
+        WireStage::Sent => a.sent += n,
+        WireStage::DevQueued => a.dev_queued += n,
+        WireStage::XmitStart => a.xmit += n,
+        WireStage::XmitDone if code != 0 => a.xmit_failed += n,
+        WireStage::XmitDone | WireStage::Seen => {}
+    }
+}
 
 fn merge_max(a: &mut Option<TimedMax>, b: Option<TimedMax>) {
     if let Some(b) = b
@@ -130,6 +161,55 @@ impl PacketSummary {
                 self.recent_port_drops.remove(0);
             }
             self.recent_port_drops.push(e.clone());
+        }
+    }
+
+    /// Packets counted in the kernel without an event: added to the totals (events + these).
+    pub fn add_port_flows(&mut self, iv: &PortFlowInterval) {
+        for c in iv.cells.iter().filter(|c| c.suppressed > 0) {
+            *self
+                .port_events
+                .entry((c.proto, c.local_port, stage_key(c.stage)))
+                .or_default() += c.suppressed;
+            self.port_suppressed += c.suppressed;
+        }
+    }
+
+    /// A send-side packet of a watched flow (received ones are counted as port events).
+    pub fn add_wire(&mut self, e: &WirePacketEvent) {
+        if !e.stage.is_tx() {
+            return;
+        }
+        let key = (
+            e.proto,
+            e.local_port,
+            e.peer.clone().unwrap_or_else(|| "?".into()),
+        );
+        let a = self.sent.entry(key).or_default();
+        send_count(a, e.stage, e.code, 1);
+        if e.ifindex != 0 {
+            a.devices.insert((e.netns, e.ifindex));
+        }
+        if e.stage == WireStage::XmitStart {
+            a.tx_queues.insert(e.code);
+        }
+    }
+
+    /// Send-side packets counted in the kernel without an event.
+    pub fn add_wire_flows(&mut self, iv: &WireFlowInterval) {
+        for c in iv.cells.iter().filter(|c| c.suppressed > 0) {
+            let key = (
+                c.proto,
+                c.local_port,
+                c.peer.clone().unwrap_or_else(|| "?".into()),
+            );
+            send_count(
+                self.sent.entry(key).or_default(),
+                c.stage,
+                c.code,
+                c.suppressed,
+            );
+            self.port_suppressed += c.suppressed;
         }
     }
 
@@ -292,5 +372,30 @@ mod tests {
             s.port_stage_count(17, 5405, PortStage::Dropped),
             RECENT_PORT_DROPS as u64 + 5
         );
+    }
+
+    #[test]
+    fn counted_only_packets_add_to_the_events() {
+        use crate::recording::records::{PortFlowCell, PortFlowInterval};
+        let mut s = PacketSummary::default();
+        let cell = |stage, count, suppressed| PortFlowCell {
+            proto: 17,
+            local_port: 5405,
+            peer: Some("10.0.0.2:40000".into()),
+            stage,
+            code: 0,
+            count,
+            suppressed,
+            last_suppressed_mono_ns: 9,
+            first_suppressed_mono_ns: 1,
+        };
+        s.add_port_flows(&PortFlowInterval {
+            start_mono_ns: 0,
+            end_mono_ns: 10,
+            cells: vec![cell(PortStage::Seen, 100, 90), cell(PortStage::Read, 3, 0)],
+        });
+        assert_eq!(s.port_stage_count(17, 5405, PortStage::Seen), 90);
+        assert_eq!(s.port_stage_count(17, 5405, PortStage::Read), 0);
+        assert_eq!(s.port_suppressed, 90);
     }
 }

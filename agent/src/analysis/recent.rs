@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn rediagnoses_only_when_the_gaps_change() {
-        let mut s = RecordingSummary::new(crate::output::export::synthetic::header(), (1, 0));
+        let mut s = RecordingSummary::new(crate::recording::synth::one_gap::header(), (1, 0));
         let t0 = s.header.anchor.mono_ns;
         let declare = Record::HeartbeatSource(SourceDeclared {
             at_mono_ns: t0,

@@ -9,8 +9,8 @@ use super::{ksched::KschedSummary, latency::LatencyTable, packet::PacketSummary}
 use crate::recording::{
     ReadStats,
     records::{
-        ClockAnchor, CollectorStatus, Header, HostConfig, ProgramRejection, Record, RxModel,
-        StopInfo, SystemSample,
+        ClockAnchor, CollectorStatus, Header, HostConfig, NetnsScope, ProgramRejection, Record,
+        RxModel, StopInfo, SystemSample,
     },
 };
 
@@ -38,6 +38,8 @@ pub struct RecordingSummary {
     pub rejections: Vec<ProgramRejection>,
     /// How the kernel ran receive work (None: recorded before hbwatch recorded it).
     pub rx_model: Option<RxModel>,
+    /// `record --netns`: the one network namespace this recording kept.
+    pub scope: Option<NetnsScope>,
     pub lost: BTreeMap<String, u64>,
     pub clock_steps: Vec<ClockStep>,
     pub stop: Option<StopInfo>,
@@ -77,6 +79,7 @@ impl RecordingSummary {
             collectors: BTreeMap::new(),
             rejections: Vec::new(),
             rx_model: None,
+            scope: None,
             lost: BTreeMap::new(),
             clock_steps: Vec::new(),
             stop: None,
@@ -146,6 +149,7 @@ impl RecordingSummary {
                 self.packet.add_tables(t);
                 self.heartbeats.set_host_netns(t.host_netns);
             }
+            Record::HostAddresses(a) => self.heartbeats.set_own_addresses(&a.addresses),
             Record::Drops(iv) => {
                 self.packet.add_drops(iv);
                 self.seen(iv.end_mono_ns);
@@ -163,6 +167,19 @@ impl RecordingSummary {
                 self.heartbeats.port_packet(e);
                 self.seen(e.mono_ns);
             }
+            Record::PortFlows(iv) => {
+                self.packet.add_port_flows(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::Wire(e) => {
+                self.packet.add_wire(e);
+                self.seen(e.mono_ns);
+            }
+            Record::WireFlows(iv) => {
+                self.packet.add_wire_flows(iv);
+                self.seen(iv.end_mono_ns);
+            }
+            Record::NetnsScope(n) => self.scope = Some(n.clone()),
             Record::HostConfig(c) => {
                 if self.host_config.is_some() {
                     self.host_config_changes += 1;
@@ -177,6 +194,7 @@ impl RecordingSummary {
             | Record::Heartbeat(_)
             | Record::Probe(_)
             | Record::SourceWarning(_)
+            | Record::SourceTiming(_)
             | Record::HeartbeatLines(_) => self.heartbeats.add(r),
             Record::CpuTasks(iv) => {
                 self.cpu_tasks.add(iv);

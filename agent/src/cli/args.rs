@@ -5,7 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::{check::CheckFormat, export::window::TimeSpec, report::ReportFormat};
+use crate::{
+    heartbeat::{ConfigError, HeartbeatConfig},
+    output::{check::CheckFormat, export::window::TimeSpec, report::ReportFormat},
+    units::parse_duration,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -93,7 +97,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub iface: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    #[arg(long, default_value = "text", value_parser = check_format())]
     pub format: CheckFormat,
     /// Read /proc and /sys under this folder instead of / (fixture trees, for tests).
     #[arg(long, hide = true)]
@@ -150,6 +154,10 @@ pub struct ServeArgs {
 pub struct ExportArgs {
     /// The recording to read (`-`: standard input).
     pub path: PathBuf,
+    /// More recordings, of the other ends of the heartbeats: `--timeline` then draws all of
+    /// them on one time axis (as `report A B …` aligns them).
+    #[arg(value_name = "MORE", requires = "timeline", conflicts_with_all = ["gap", "from", "to", "flamegraph", "folded", "histograms", "trace", "json", "ndjson"])]
+    pub more: Vec<PathBuf>,
     /// Limit to the evidence window of heartbeat gap N (as numbered by the report).
     #[arg(long, value_name = "N", conflicts_with_all = ["from", "to"], allow_negative_numbers = true, value_parser = parse_gap_number)]
     pub gap: Option<u32>,
@@ -221,6 +229,14 @@ pub struct ProbeArgs {
     /// Softirqs waiting or running longer than this are recorded one by one (e.g. 1ms, 200us).
     #[arg(long, default_value = "1ms", value_parser = parse_duration)]
     pub softirq_threshold: Duration,
+    /// Softirqs whose wait and run are timed per tick, CPU and vector (0: all). Above this rate
+    /// the rest are counted exactly but not timed, and the report shows the share timed.
+    #[arg(long, default_value_t = agent_common::softirq::TIMED_PER_TICK)]
+    pub softirq_timed_per_tick: u32,
+    /// Packet drops per tick and CPU counted with device, RX queue and ports (0: all). Above
+    /// this rate the rest are counted by reason and protocol; watched ports always in detail.
+    #[arg(long, default_value_t = agent_common::drops::DROP_DETAIL_PER_TICK)]
+    pub drop_detail_per_tick: u32,
     /// Kernel stack samples per second per CPU for flamegraphs (0 turns sampling off).
     #[arg(long, default_value_t = 99, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub stack_rate: u32,
@@ -231,6 +247,11 @@ pub struct ProbeArgs {
     /// (repeatable): seen at the device, queued to the socket, read, dropped.
     #[arg(long = "watch-port", value_name = "PROTO:PORT", value_parser = crate::probes::portwatch::parse_watch_port)]
     pub watch_ports: Vec<crate::probes::portwatch::WatchPort>,
+    /// Record only what belongs to this network namespace: a name (`ip netns`), a path
+    /// (/proc/PID/ns/net, /run/netns/NAME) or a PID. Its devices, sockets, drops, NAPI and
+    /// watched flows are kept; softirq, CPU and scheduling evidence stays host-wide (shared).
+    #[arg(long, value_name = "NAME|PATH|PID", value_parser = crate::collectors::netns::resolve)]
+    pub netns: Option<crate::collectors::netns::NetnsTarget>,
     /// Treat this tracepoint as missing from the kernel (repeatable; tests the degraded paths).
     #[arg(long = "disable-probe", value_name = "NAME", hide = true, value_parser = crate::probes::disable::parse_probe_name)]
     pub disable_probe: Vec<String>,
@@ -243,12 +264,15 @@ impl ProbeArgs {
             no_btf: self.no_btf,
             softirq_threshold_ns: u64::try_from(self.softirq_threshold.as_nanos())
                 .unwrap_or(u64::MAX),
+            softirq_timed_per_tick: self.softirq_timed_per_tick,
+            drop_detail_per_tick: self.drop_detail_per_tick,
             watch: crate::probes::sched::WatchList {
                 pids: self.watch_pid.clone(),
                 comms: self.watch_comm.clone(),
             },
             watch_ports: self.watch_ports.clone(),
             disabled: self.disable_probe.clone(),
+            netns: self.netns.clone(),
             stacks: (self.stack_rate > 0).then_some(crate::probes::stacks::StackOptions {
                 rate_hz: self.stack_rate,
                 all_stacks: self.all_stacks,
@@ -322,8 +346,13 @@ pub fn parse_gap_factor(s: &str) -> Result<f64, String> {
 pub struct ReportArgs {
     /// The recording to read (`-`: standard input).
     pub path: PathBuf,
+    /// More recordings, of the other hosts (or namespaces) of the same heartbeats: one merged
+    /// report that pairs their flows, aligns their clocks and names the leg of each lost
+    /// heartbeat.
+    #[arg(value_name = "MORE", conflicts_with_all = ["gap", "incident", "fix_script", "gap_factor"])]
+    pub more: Vec<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    #[arg(long, default_value = "text", value_parser = report_format())]
     pub format: ReportFormat,
     /// Re-run heartbeat gap detection with this factor instead of the recorded one.
     #[arg(long, value_name = "K", value_parser = parse_gap_factor)]
@@ -341,6 +370,54 @@ pub struct ReportArgs {
     /// Overwrite the --fix-script file if it exists.
     #[arg(long, requires = "fix_script")]
     pub force: bool,
+}
+
+impl HeartbeatArgs {
+    /// The validated heartbeat sources and settings of `record` (and the live view).
+    pub fn config(&self) -> Result<HeartbeatConfig, ConfigError> {
+        let mut c =
+            HeartbeatConfig::build(&self.heartbeat, self.config.as_deref(), self.gap_factor)?;
+        c.from_start = self.from_start;
+        c.tz = self.tz.clone();
+        Ok(c)
+    }
+}
+
+impl ReportArgs {
+    /// `hbwatch report PATH` with every option at its default.
+    pub fn of(path: PathBuf) -> Self {
+        ReportArgs {
+            path,
+            more: Vec::new(),
+            format: ReportFormat::Text,
+            gap_factor: None,
+            gap: None,
+            incident: None,
+            fix_script: None,
+            force: false,
+        }
+    }
+}
+
+/// `--format` of `report`: the output types stay free of clap.
+fn report_format() -> impl clap::builder::TypedValueParser<Value = ReportFormat> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["text", "json", "markdown"]).map(|s| {
+        match s.as_str() {
+            "json" => ReportFormat::Json,
+            "markdown" => ReportFormat::Markdown,
+            _ => ReportFormat::Text,
+        }
+    })
+}
+
+/// `--format` of `check`.
+fn check_format() -> impl clap::builder::TypedValueParser<Value = CheckFormat> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["text", "json"]).map(|s| match s.as_str() {
+        "json" => CheckFormat::Json,
+        _ => CheckFormat::Text,
+    })
 }
 
 /// A gap number as the report numbers them: 1, 2, ...
@@ -367,17 +444,6 @@ pub fn parse_incident_number(s: &str) -> Result<u32, String> {
             "`{s}` is not an incident number; use 1, 2, ... as numbered in the report"
         )),
     }
-}
-
-/// A positive duration such as `30s`, `500ms`, `2m`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim()).map_err(|e| {
-        format!("`{s}` is not a duration ({e}); use forms like 30s, 500ms, 5m, 1h30m")
-    })?;
-    if d.is_zero() {
-        return Err(format!("`{s}`: the duration must be greater than zero"));
-    }
-    Ok(d)
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {

@@ -102,7 +102,7 @@ mod tests {
         let status =
             |list: &str| format!("Name:\tcorosync\nCpus_allowed:\tf\nCpus_allowed_list:\t{list}\n");
         std::fs::write(p.join("status"), status("2-3")).expect("write");
-        let mut w = AffinityWatch::new(HostRoot(dir.path().to_owned()));
+        let mut w = AffinityWatch::new(HostRoot::at(dir.path().to_owned()));
         let r = w.observe(&[sched(42), sched(43)], 1);
         assert_eq!(
             r,

@@ -93,7 +93,7 @@ mod tests {
         let fixture =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts/vm-virtio");
         copy_tree(&fixture, dir.path());
-        let root = HostRoot(dir.path().to_owned());
+        let root = HostRoot::at(dir.path().to_owned());
         let (mut cap, first) = SystemCapture::start(root.clone(), root.softirq_vectors(), 1);
         assert!(matches!(first[0], Record::HostConfig(_)));
         // psi, softnet, ... all readable in the fixture: every status says Running.

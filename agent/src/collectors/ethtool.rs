@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn snapshot_under_a_fixture_root() {
-        let root = HostRoot(
+        let root = HostRoot::at(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("fixtures/hosts/ixgbe-multiqueue"),
         );

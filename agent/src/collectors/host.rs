@@ -4,26 +4,43 @@ use std::path::{Path, PathBuf};
 
 use crate::recording::records::NicSummary;
 
-/// Where procfs and sysfs are; `/` on a live host, a fixture tree in tests.
+/// Where procfs and sysfs are; `/` on a live host, a fixture tree in tests. `proc/net/*` can be
+/// read from another network namespace (`record --netns`) through a thread that lives there.
 #[derive(Debug, Clone)]
-pub struct HostRoot(pub PathBuf);
+pub struct HostRoot {
+    root: PathBuf,
+    net: Option<PathBuf>,
+}
 
 impl Default for HostRoot {
     fn default() -> Self {
-        HostRoot(PathBuf::from("/"))
+        HostRoot::at(PathBuf::from("/"))
     }
 }
 
 impl HostRoot {
+    pub fn at(root: PathBuf) -> Self {
+        HostRoot { root, net: None }
+    }
+    /// The same root with `proc/net/*` read from `dir` (e.g. `/proc/TID/net` of a thread in
+    /// another network namespace).
+    pub fn with_net_dir(mut self, dir: PathBuf) -> Self {
+        self.net = Some(dir);
+        self
+    }
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel.trim_start_matches('/'))
+        let rel = rel.trim_start_matches('/');
+        match (&self.net, rel.strip_prefix("proc/net/")) {
+            (Some(net), Some(rest)) => net.join(rest),
+            _ => self.root.join(rel),
+        }
     }
     pub fn read(&self, rel: &str) -> std::io::Result<String> {
         std::fs::read_to_string(self.path(rel))
     }
     /// True for the real `/`: only then can netlink and ioctls describe the same host.
     pub fn is_live(&self) -> bool {
-        self.0 == Path::new("/")
+        self.root == Path::new("/")
     }
     /// Names in a folder, sorted; empty when it cannot be read.
     pub fn list(&self, rel: &str) -> Vec<String> {
@@ -195,7 +212,7 @@ mod tests {
             "                    CPU0       CPU1\n          HI:          0          1\n       TIMER:     100     200\n      NET_TX:  1 2\n      NET_RX:  3 4\n",
         )
         .expect("write");
-        let root = HostRoot(dir.path().to_owned());
+        let root = HostRoot::at(dir.path().to_owned());
         assert_eq!(
             root.softirq_vectors(),
             vec!["HI", "TIMER", "NET_TX", "NET_RX"]

@@ -224,7 +224,7 @@ NMI:          0          0   Non-maskable interrupts
     #[test]
     fn sysfs_names_the_interface_and_only_nic_lines_are_nic() {
         let t = sysfs();
-        let net = NetIrqs::read(&HostRoot(t.path().to_owned()));
+        let net = NetIrqs::read(&HostRoot::at(t.path().to_owned()));
         assert_eq!(
             net.by_irq.get(&38).map(String::as_str),
             Some("eth0"),

@@ -171,7 +171,7 @@ mod tests {
         w("proc/301/comm", "irq/45-eth0-rx\n");
         w("proc/irq/45/eth0-rx-0/spurious", "");
         w("proc/999/comm", "bash\n");
-        let m = read(&HostRoot(root.to_owned()), 5);
+        let m = read(&HostRoot::at(root.to_owned()), 5);
         assert!(m.preempt_rt);
         assert_eq!(m.threaded_devices, vec!["eth0".to_owned()]);
         assert_eq!(threads_to_watch(&m), vec![12, 300, 301]);

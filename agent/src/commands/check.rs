@@ -3,17 +3,13 @@
 
 use std::{io::Write as _, path::PathBuf, time::Duration};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 
 use crate::{
     analysis::audit::{AuditInput, audit},
-    cli::{Failure, ResultExt as _, args::CheckArgs},
-    clock,
-    collectors::{
-        config,
-        host::HostRoot,
-        system::{Counters, Targets, delta},
-    },
+    cli::args::CheckArgs,
+    collectors::check as host_check,
+    commands::{Failure, ResultExt as _},
     output::check::{CheckReport, render},
 };
 
@@ -41,69 +37,21 @@ pub fn check_with(
     iface: Option<&str>,
     window: Duration,
 ) -> anyhow::Result<CheckReport> {
-    let host = match root {
-        Some(r) if !r.is_dir() => return Err(anyhow!("--root {}: not a directory", r.display())),
-        Some(r) => HostRoot(r.to_owned()),
-        None => HostRoot::default(),
-    };
-    if let Some(i) = iface {
-        let names = config::interface_names(&host);
-        if !names.iter().any(|n| n == i) {
-            return Err(anyhow!(
-                "unknown interface `{i}` (this host has: {})",
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            ));
-        }
-    }
-    let cfg = config::read(&host, clock::mono_ns(), iface);
-    let targets = Targets::from_config(&cfg, host.softirq_vectors());
-    let (first, _) = Counters::read(&host, &targets, clock::mono_ns());
-    std::thread::sleep(window);
-    // A fixture may hold a second snapshot under `later/` so tests can see counters move.
-    let second_root = match root {
-        Some(r) if r.join("later").is_dir() => HostRoot(r.join("later")),
-        _ => host.clone(),
-    };
-    let (second, results) = Counters::read(&second_root, &targets, clock::mono_ns());
-    let recent = delta(&first, &second);
-    let since_boot = delta(
-        &Counters {
-            at_mono_ns: 0,
-            ..Counters::default()
-        },
-        &second,
-    );
-    let mut unreadable = cfg.unreadable.clone();
-    unreadable.extend(
-        results
-            .into_iter()
-            .filter_map(|(name, r)| r.err().map(|(_, why)| format!("{name}: {why}"))),
-    );
-    for n in cfg.nics.iter().filter(|n| {
-        !n.is_virtual
-            && !n.ethtool.source.starts_with("netlink")
-            && !n.ethtool.source.starts_with("snapshot")
-    }) {
-        unreadable.push(format!("{} ethtool: {}", n.name, n.ethtool.source));
-    }
+    let r = host_check::read(root, iface, window)?;
     let findings = audit(&AuditInput {
-        config: &cfg,
-        since_boot: Some(&since_boot),
-        recent: Some(&recent),
+        config: &r.config,
+        since_boot: Some(&r.since_boot),
+        recent: Some(&r.recent),
         iface,
         app: None,
     });
     Ok(CheckReport::new(
-        &host,
+        (r.hostname, r.kernel),
         root.map(PathBuf::from),
         iface,
-        &cfg,
-        recent.duration_ns(),
-        unreadable,
+        &r.config,
+        r.recent.duration_ns(),
+        r.unreadable,
         findings,
     ))
 }

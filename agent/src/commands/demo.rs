@@ -19,15 +19,16 @@ use tokio::{
 };
 
 use crate::{
-    cli::{Cli, Command, Failure, ResultExt as _, args::DemoArgs},
-    commands::capture::{self, Flow, LoopEvent, LoopOptions},
+    capture::Session,
+    capture::{self, Flow, LoopEvent, LoopOptions},
+    cli::args::DemoArgs,
+    commands::{Failure, ResultExt as _},
     demo::{
         lab::Peer,
         netns::NetnsPair,
         scenarios::{self, Injected, Lab},
     },
     probes::ProbeOptions,
-    session::Session,
 };
 
 /// Namespace names (`hbwatch-demo-a`, `-b`) and their /24 (10.199.231.0/24).
@@ -146,7 +147,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     }));
     let (injected, lab) = script.finish().runtime()?;
     drop(lab);
-    let finished = finished?;
+    let finished = finished.runtime()?;
     let stop = finished
         .summary
         .stop
@@ -233,14 +234,7 @@ fn say(m: String) {
 
 /// The text report of `path`, exactly as `hbwatch report PATH` prints it.
 fn report(path: &Path) -> Result<(), Failure> {
-    use clap::Parser as _;
-    let cli = Cli::try_parse_from([Path::new("hbwatch"), Path::new("report"), path])
-        .context("building the report arguments")
-        .runtime()?;
-    match cli.command {
-        Command::Report(r) => crate::commands::report::run(r),
-        _ => Err(Failure::Runtime(anyhow::anyhow!("not a report command"))),
-    }
+    crate::commands::report::run(crate::cli::args::ReportArgs::of(path.to_owned()))
 }
 
 /// Root, `ip` and `nft`: without them the demo cannot build its lab.

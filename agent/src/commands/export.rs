@@ -11,21 +11,20 @@ use anyhow::Context as _;
 
 use crate::{
     analysis::{RecordingSummary, StackFilter, diagnosis::diagnose},
-    cli::{Failure, ResultExt as _, args::ExportArgs},
-    output::{
-        export::{
-            ExportInput,
-            adapt::{self, Recording, RecordingData, StackFold},
-            flamegraph, hdr, inputs, series, timeline, trace,
-            window::{self, WindowSpec},
-        },
-        units,
+    cli::args::ExportArgs,
+    commands::{Failure, ResultExt as _},
+    output::export::{
+        ExportInput,
+        adapt::{self, Recording, RecordingData, StackFold},
+        flamegraph, hdr, inputs, series, timeline, trace,
+        window::{self, WindowSpec},
     },
     recording::{
         format::RecordingError,
         input,
         writer::{check_output_path, create_output},
     },
+    units,
 };
 
 pub fn run(a: ExportArgs) -> Result<(), Failure> {
@@ -49,6 +48,12 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
     }
     // Refuse bad output paths before reading anything.
     check_outputs(&a.path, &outputs, a.force).usage()?;
+    for p in &a.more {
+        check_outputs(p, &outputs, a.force).usage()?;
+    }
+    if !a.more.is_empty() {
+        return merged_timeline(&a);
+    }
     if let Some(dir) = &a.histograms
         && dir.exists()
         && !dir.is_dir()
@@ -107,6 +112,28 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
         "hbwatch: export done in {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `export A B … --timeline OUT.svg`: the recordings merged as `report A B …` merges them, drawn
+/// on one time axis.
+fn merged_timeline(a: &ExportArgs) -> Result<(), Failure> {
+    let mut inputs = Vec::new();
+    for p in std::iter::once(&a.path).chain(&a.more) {
+        inputs.push(crate::analysis::read::merge_input(p).usage()?);
+    }
+    let m = crate::analysis::merge::merge(&inputs);
+    if let Some(p) = &a.timeline {
+        write_file(p, a.force, |w| {
+            Ok(crate::output::export::merged_timeline::write_svg(&m, w)?)
+        })?;
+        eprintln!(
+            "hbwatch: merged timeline of {} recordings ({} paired flow(s)) written to {}",
+            inputs.len(),
+            m.flows.len(),
+            p.display()
+        );
+    }
     Ok(())
 }
 

@@ -8,23 +8,21 @@ use anyhow::{Context as _, anyhow};
 use tokio::sync::mpsc;
 
 use crate::{
-    analysis::recent::{self, RecentDiagnosis},
-    cli::{Failure, ResultExt as _, args::LiveArgs},
+    analysis::{
+        aggregates::{drops::drop_samples, napi::napi_samples},
+        recent::{self, RecentDiagnosis},
+    },
+    capture::{self, Flow, LoopEvent, LoopOptions, Session},
+    cli::args::LiveArgs,
     clock,
-    commands::{
-        capture::{self, Flow, LoopEvent, LoopOptions},
-        record::print_summary,
+    commands::{Failure, ResultExt as _, record::print_summary},
+    output::live::{
+        app::{After, App},
+        draw, feed, keys,
+        state::{LiveState, RecordingView},
+        terminal::{InputEvent, InputThread, TerminalGuard},
     },
-    output::{
-        live::{
-            app::{After, App},
-            draw, feed, keys,
-            state::{LiveState, RecordingView},
-            terminal::{InputEvent, InputThread, TerminalGuard},
-        },
-        units,
-    },
-    session::Session,
+    units,
 };
 
 pub fn run(a: LiveArgs) -> Result<(), Failure> {
@@ -47,11 +45,11 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
     };
     let command: Vec<String> = std::env::args().collect();
     // Bad heartbeat specs stop here, before anything is attached.
-    let hb = capture::heartbeat_config(&a.heartbeat).usage()?;
+    let hb = a.heartbeat.config().usage()?;
     let session = Session::start(
         &path,
         a.force,
-        &capture::probe_options(&a.probes, &hb),
+        &capture::probe_options_with(a.probes.probe_options(), &hb),
         command,
     )
     .usage()?;
@@ -85,6 +83,7 @@ pub fn run(a: LiveArgs) -> Result<(), Failure> {
             rt.block_on(capture::drive(session, opts, Some(rx), |ev| {
                 on_event(&mut app, &mut recent, &mut guard, ev)
             }))
+            .runtime()
         }
         Err(e) => Err(Failure::Runtime(
             anyhow!(e).context("drawing the live view"),
@@ -140,10 +139,10 @@ pub fn fold_tick(
             &feed::heartbeat_snapshots(summary, now_mono_ns, recent.diagnosis()),
         );
     }
-    if let Some((span, samples)) = feed::drop_samples(summary, records) {
+    if let Some((span, samples)) = drop_samples(&summary.packet, records) {
         state.update_from_drops(span, &samples, &summary.heartbeats.passive_ports());
     }
-    if let Some((span, samples)) = feed::napi_samples(summary, records) {
+    if let Some((span, samples)) = napi_samples(&summary.packet, records) {
         state.update_from_napi(span, &samples);
     }
 }

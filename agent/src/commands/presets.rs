@@ -5,8 +5,8 @@ use std::io::Write as _;
 use anyhow::Context as _;
 
 use crate::{
-    cli::{Failure, ResultExt as _},
-    heartbeat::presets::PRESETS,
+    commands::{Failure, ResultExt as _},
+    protocol::presets::PRESETS,
 };
 
 pub fn run() -> Result<(), Failure> {
@@ -54,7 +54,7 @@ mod tests {
         let mut out = Vec::new();
         super::render(&mut out).expect("render");
         let text = String::from_utf8(out).expect("utf8");
-        for p in crate::heartbeat::presets::PRESETS {
+        for p in crate::protocol::presets::PRESETS {
             assert!(
                 text.contains(p.name) && text.contains(p.example.trim_end()),
                 "{}",

@@ -6,22 +6,21 @@ use anyhow::Context as _;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::{
-    cli::{Failure, ResultExt as _, args::RecordArgs},
+    capture::{self, Flow, LoopEvent, LoopOptions},
+    capture::{Finished, Session},
+    cli::args::RecordArgs,
     clock,
     collectors::host::HostRoot,
-    commands::capture::{self, Flow, LoopEvent, LoopOptions},
-    output::{
-        metrics::{Metrics, server::MetricsServer},
-        units,
-    },
-    session::{Finished, Session},
+    commands::{Failure, ResultExt as _},
+    output::metrics::{Metrics, server::MetricsServer},
+    units,
 };
 
 pub fn run(a: RecordArgs) -> Result<(), Failure> {
     let path = a.output.clone().unwrap_or_else(default_output);
     let command: Vec<String> = std::env::args().collect();
     // Bad heartbeat specs stop here, before anything is attached.
-    let hb = capture::heartbeat_config(&a.heartbeat).usage()?;
+    let hb = a.heartbeat.config().usage()?;
     let metrics = std::sync::Arc::new(Metrics::new());
     // Bind before attaching probes, so a busy port costs nothing.
     let server = match a.metrics_addr {
@@ -31,7 +30,7 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
     let session = Session::start(
         &path,
         a.force,
-        &capture::probe_options(&a.probes, &hb),
+        &capture::probe_options_with(a.probes.probe_options(), &hb),
         command,
     )
     .usage()?;
@@ -82,7 +81,7 @@ pub fn run(a: RecordArgs) -> Result<(), Failure> {
     if status {
         eprint!("\r\x1b[K");
     }
-    let finished = finished?;
+    let finished = finished.runtime()?;
     print_summary(&finished);
     Ok(())
 }

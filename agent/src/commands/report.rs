@@ -6,13 +6,19 @@ use std::io::Write as _;
 use anyhow::Context as _;
 
 use crate::{
-    analysis::{RecordingSummary, diagnosis},
-    cli::{Failure, ResultExt as _, args::ReportArgs},
+    analysis::{
+        merge,
+        read::{merge_input, summarize_and_diagnose},
+    },
+    cli::args::ReportArgs,
+    commands::{Failure, ResultExt as _},
     output::report::{self, ReportFormat, Style, verdict},
-    recording::{RecordingReader, reader::softirq_times, records::Record},
 };
 
 pub fn run(a: ReportArgs) -> Result<(), Failure> {
+    if !a.more.is_empty() {
+        return run_merged(&a);
+    }
     if let Some(p) = &a.fix_script {
         let id = crate::recording::input::identity_of_output(p);
         if id.inode.is_some() && id.inode == crate::recording::input::identity_of_input(&a.path) {
@@ -78,55 +84,30 @@ pub fn run(a: ReportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Two passes over the recording, never holding its records: the summary, then the diagnosis
-/// (which keeps only what the gap windows and baselines need).
-pub fn summarize_and_diagnose(
-    path: &std::path::Path,
-    gap_factor: Option<f64>,
-) -> anyhow::Result<(RecordingSummary, diagnosis::Diagnosis)> {
-    let (s, mut reader) = first_pass(path, gap_factor)?;
-    reader.rewind();
-    let mut f = diagnosis::DiagnosisFold::new(&s);
-    // Softirq intervals (the bulk of a recording) matter only inside the gap windows.
-    let windows = f.windows();
-    reader.skip_records(move |raw| {
-        softirq_times(raw).is_some_and(|(a, b)| !windows.iter().any(|&(f, t)| a < t && b > f))
-    });
-    for r in reader {
-        f.add(&r);
+/// `report A B …`: each recording summarised and diagnosed on its own, then merged.
+fn run_merged(a: &ReportArgs) -> Result<(), Failure> {
+    let mut inputs = Vec::new();
+    let paths: Vec<&std::path::Path> = std::iter::once(a.path.as_path())
+        .chain(a.more.iter().map(|p| p.as_path()))
+        .collect();
+    for (i, p) in paths.iter().enumerate() {
+        if paths[..i].contains(p) {
+            return Err(anyhow::anyhow!("{} is given twice", p.display())).usage();
+        }
+        inputs.push(merge_input(p).usage()?);
     }
-    let d = f.finish();
-    Ok((s, d))
-}
-
-fn first_pass(
-    path: &std::path::Path,
-    gap_factor: Option<f64>,
-) -> anyhow::Result<(RecordingSummary, RecordingReader)> {
-    fold_file(path, gap_factor, drop)
-}
-
-/// Folds every record into the summary and hands each to `each`; returns the spent reader too.
-fn fold_file(
-    path: &std::path::Path,
-    gap_factor: Option<f64>,
-    mut each: impl FnMut(Record),
-) -> anyhow::Result<(RecordingSummary, RecordingReader)> {
-    if path.is_dir() {
-        anyhow::bail!(
-            "{}: is a directory, expected a recording file",
-            path.display()
-        );
+    // Files of one name from several folders (node1/x.hbw, node2/x.hbw) are told by their path.
+    let labels: Vec<String> = inputs.iter().map(|h| h.label.clone()).collect();
+    for (h, p) in inputs.iter_mut().zip(&paths) {
+        if labels.iter().filter(|l| **l == h.label).count() > 1 {
+            h.label = p.display().to_string();
+        }
     }
-    let mut reader = RecordingReader::open(path)?;
-    let mut s = RecordingSummary::new(reader.header().clone(), reader.version());
-    if let Some(k) = gap_factor {
-        s.heartbeats.override_factor(k);
+    let m = merge::merge(&inputs);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match report::merged::render(&m, a.format, &mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the report").runtime(),
     }
-    for r in reader.by_ref() {
-        s.add(&r);
-        each(r);
-    }
-    s.read = reader.stats().clone();
-    Ok((s, reader))
 }

@@ -10,11 +10,12 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    cli::{Failure, ResultExt as _, args::ServeArgs},
+    capture::Session,
+    capture::{self, Flow, LoopEvent, LoopOptions},
+    cli::args::ServeArgs,
     clock,
-    commands::capture::{self, Flow, LoopEvent, LoopOptions},
+    commands::{Failure, ResultExt as _},
     output::metrics::{Metrics, server::MetricsServer},
-    session::Session,
 };
 
 const PREFIX: &str = "hbwatch-serve-";
@@ -22,7 +23,7 @@ const SUFFIX: &str = ".hbw";
 
 pub fn run(a: ServeArgs) -> Result<(), Failure> {
     // Bad heartbeat specs stop here, before anything is attached.
-    let hb = capture::heartbeat_config(&a.heartbeat).usage()?;
+    let hb = a.heartbeat.config().usage()?;
     let metrics = Arc::new(Metrics::new());
     let server = MetricsServer::start(a.metrics_addr, metrics.clone()).usage()?;
     let dir = a
@@ -40,7 +41,7 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
     let session = Session::start(
         &next_path(&dir),
         false,
-        &capture::probe_options(&a.probes, &hb),
+        &capture::probe_options_with(a.probes.probe_options(), &hb),
         command,
     )
     .usage()?;
@@ -64,27 +65,29 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
         stop_on_hangup: false,
         heartbeats: hb,
     };
-    let finished = rt.block_on(capture::drive(
-        session,
-        opts,
-        None::<tokio::sync::mpsc::UnboundedReceiver<()>>,
-        |ev| {
-            if let LoopEvent::Ticked { session, .. } = ev {
-                metrics.publish_tick(
-                    &session.summary,
-                    &session.tick_records,
-                    crate::clock::mono_ns(),
-                );
-                if rotated_at.elapsed() >= a.rotate {
-                    rotated_at = Instant::now();
-                    let done = session.rotate(&next_path(&dir))?;
-                    log::info!("rotated: {} finished", done.display());
-                    prune(&dir, a.keep as usize)?;
+    let finished = rt
+        .block_on(capture::drive(
+            session,
+            opts,
+            None::<tokio::sync::mpsc::UnboundedReceiver<()>>,
+            |ev| {
+                if let LoopEvent::Ticked { session, .. } = ev {
+                    metrics.publish_tick(
+                        &session.summary,
+                        &session.tick_records,
+                        crate::clock::mono_ns(),
+                    );
+                    if rotated_at.elapsed() >= a.rotate {
+                        rotated_at = Instant::now();
+                        let done = session.rotate(&next_path(&dir))?;
+                        log::info!("rotated: {} finished", done.display());
+                        prune(&dir, a.keep as usize)?;
+                    }
                 }
-            }
-            Ok(Flow::Continue)
-        },
-    ))?;
+                Ok(Flow::Continue)
+            },
+        ))
+        .runtime()?;
     eprintln!(
         "hbwatch: stopped ({}); last recording {}",
         finished

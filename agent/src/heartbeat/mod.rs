@@ -4,18 +4,14 @@
 
 pub mod follow;
 pub mod journal;
-pub mod matcher;
 pub mod owner;
-pub mod presets;
 pub mod probe;
 pub mod runner;
-pub mod spec;
-pub mod timestamp;
-pub mod wire;
 
 use std::time::Duration;
 
-pub use spec::{ConfigError, Proto, Source, SourceSpec, SpecError};
+pub use crate::protocol::spec::{ConfigError, Proto, Source, SourceSpec, SpecError};
+use crate::protocol::{spec, wire};
 
 /// Every heartbeat source of a run, validated, and the gap settings.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +36,7 @@ pub struct WatchedPort {
 }
 
 impl HeartbeatConfig {
-    pub const DEFAULT_GAP_FACTOR: f64 = 2.0;
+    pub const DEFAULT_GAP_FACTOR: f64 = crate::analysis::gaps::DEFAULT_GAP_FACTOR;
 
     /// Specs from `--heartbeat` (in order) and then from `--config`.
     pub fn build(

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use super::spec::Proto;
 use crate::collectors::host::HostRoot;
+use crate::protocol::spec::Proto;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SocketOwner {
@@ -110,7 +110,7 @@ mod tests {
             std::fs::write(root.join(format!("proc/{pid}/comm")), format!("{comm}\n"))
                 .expect("comm");
         }
-        let host = HostRoot(root.to_owned());
+        let host = HostRoot::at(root.to_owned());
         assert_eq!(
             find_owners(&host, Proto::Udp, 5405),
             vec![SocketOwner {

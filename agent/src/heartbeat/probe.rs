@@ -10,7 +10,7 @@ use tokio::{
     sync::mpsc::UnboundedSender,
 };
 
-use super::spec::{ProbeSpec, ProbeTarget};
+use crate::protocol::spec::{ProbeSpec, ProbeTarget};
 use crate::{
     clock,
     recording::records::{ProbeAttempt, Record, SourceWarning, WarningKind},

@@ -5,14 +5,17 @@ use std::{path::PathBuf, time::Duration};
 
 use tokio::{sync::mpsc, task::JoinSet};
 
-use super::{
-    HeartbeatConfig, follow::Follower, journal, matcher::LineMatch, matcher::LineMatcher, probe,
-    spec::LineRule, spec::Source, timestamp::TsContext,
+use super::{HeartbeatConfig, follow::Follower, journal, probe};
+use crate::protocol::{
+    matcher::{LineMatch, LineMatcher},
+    spec::{LineRule, Source},
+    timestamp::TsContext,
 };
 use crate::{
     clock,
     recording::records::{
-        HeartbeatEvent, LINE_KEEP, LineCounts, Record, SourceDeclared, SourceWarning, WarningKind,
+        HeartbeatEvent, LINE_KEEP, LineCounts, Record, SourceDeclared, SourceTiming, SourceWarning,
+        WarningKind,
     },
 };
 
@@ -62,10 +65,33 @@ pub fn declarations(cfg: &HeartbeatConfig) -> Vec<SourceDeclared> {
             expected_interval_ns: s.expected_interval().map(|d| d.as_nanos() as u64),
             gap_factor: cfg.gap_factor,
             // The protocol's period, from the daemon's config when it can be read.
-            preset_interval_ns: s.preset().and_then(|p| match super::wire::of(p.name) {
-                Some(w) => Some(w.period_ns(std::path::Path::new("/")).0),
-                None => p.interval_ms.map(|ms| ms * 1_000_000),
-            }),
+            preset_interval_ns: s
+                .preset()
+                .and_then(|p| match crate::protocol::wire::of(p.name) {
+                    Some(w) => Some(w.period_ns(std::path::Path::new("/")).0),
+                    None => p.interval_ms.map(|ms| ms * 1_000_000),
+                }),
+        })
+        .collect()
+}
+
+/// The timing each preset source's daemon config sets, for the sources whose config could be
+/// read (the running daemon's, else the default file).
+pub fn timings(cfg: &HeartbeatConfig) -> Vec<SourceTiming> {
+    let at = clock::mono_ns();
+    cfg.sources
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let w = crate::protocol::wire::of(s.preset()?.name)?;
+            let (t, from) = w.config_timing(std::path::Path::new("/"))?;
+            Some(SourceTiming {
+                at_mono_ns: at,
+                source: i as u32,
+                period_ns: t.period_ns,
+                loss_ns: t.loss_ns,
+                basis: format!("{from}: {}", t.what),
+            })
         })
         .collect()
 }

@@ -5,4 +5,3 @@ pub mod export;
 pub mod live;
 pub mod metrics;
 pub mod report;
-pub mod units;

@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn kernel_threads_from_stat_flags() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot(dir.path().to_owned());
+        let host = HostRoot::at(dir.path().to_owned());
         std::fs::create_dir_all(dir.path().join("proc/7")).expect("mkdir");
         std::fs::create_dir_all(dir.path().join("proc/8")).expect("mkdir");
         std::fs::write(

@@ -2,40 +2,29 @@
 //! (each on its own, so a missing one leaves the rest running) and turns the cumulative per-CPU
 //! counters into per-interval [`DropInterval`] records.
 
-use std::{collections::HashMap, hash::Hash};
+use std::collections::HashMap;
 
 use agent_common::{
-    drops::{DropKey, NO_QUEUE, PortDropKey, UdpFailKey},
+    drops::{
+        DROP_CLASS_PROTOCOL, DROP_REASON_SLOTS, DropKey, DropReasons, NO_QUEUE, PortDropKey,
+        UdpFailKey,
+    },
     names,
 };
 use aya::{
-    Btf, Pod,
+    Btf,
     maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
 
+use super::{
+    error::ProbeError,
+    family::{Family, attach_status as status},
+    kernel::{
+        maps::{read_percpu_hash, take_typed},
+        object::{Object, Via, attach_either},
+    },
+};
 use crate::{collectors::host::HostRoot, recording::records::*};
-
-use super::object::{Object, Via, attach_either};
-pub use super::object::{attach_btf, attach_classic};
-
-pub fn take_percpu_hash<K: Pod, V: Pod>(
-    ebpf: &mut Object,
-    name: &str,
-) -> Result<PerCpuHashMap<MapData, K, V>, String> {
-    let map = ebpf
-        .take_map(name)
-        .ok_or_else(|| format!("map {name} missing from the object"))?;
-    PerCpuHashMap::try_from(map).map_err(|e| format!("{name}: {e}"))
-}
-
-/// Every entry of a per-CPU hash: key → value per CPU.
-pub fn read_percpu_hash<K: Pod + Eq + Hash, V: Pod>(
-    map: &PerCpuHashMap<MapData, K, V>,
-) -> Result<HashMap<K, Vec<V>>, String> {
-    map.iter()
-        .map(|r| r.map(|(k, v)| (k, v.to_vec())).map_err(|e| e.to_string()))
-        .collect()
-}
 
 /// Per-CPU change of a u64 counter map entry since `prev` (missing = 0).
 fn deltas(cur: &[u64], prev: Option<&Vec<u64>>) -> Vec<(u32, u64)> {
@@ -51,10 +40,14 @@ fn deltas(cur: &[u64], prev: Option<&Vec<u64>>) -> Vec<(u32, u64)> {
 
 pub struct DropProbe {
     drops: Option<PerCpuHashMap<MapData, DropKey, u64>>,
+    /// Drops over the per-tick detail budget, by reason and protocol (tp_btf only).
+    reasons: Option<PerCpuArray<MapData, DropReasons>>,
     ports: Option<PerCpuHashMap<MapData, PortDropKey, u64>>,
     udp_fail: Option<PerCpuHashMap<MapData, UdpFailKey, u64>>,
     rcvq: Option<PerCpuArray<MapData, u64>>,
     prev_drops: HashMap<DropKey, Vec<u64>>,
+    /// Previous `DropReasons::counts`, per CPU.
+    prev_reasons: Vec<Vec<u64>>,
     prev_ports: HashMap<PortDropKey, Vec<u64>>,
     prev_udp: HashMap<UdpFailKey, Vec<u64>>,
     prev_rcvq: u64,
@@ -155,21 +148,22 @@ impl DropProbe {
         }
         let mut probe = DropProbe {
             drops: kfree
-                .then(|| take_percpu_hash(ebpf, names::MAP_DROPS).ok())
+                .then(|| take_typed(ebpf, names::MAP_DROPS).ok())
+                .flatten(),
+            reasons: ports
+                .then(|| take_typed(ebpf, names::MAP_DROP_REASONS).ok())
                 .flatten(),
             ports: ports
-                .then(|| take_percpu_hash(ebpf, names::MAP_PORT_DROPS).ok())
+                .then(|| take_typed(ebpf, names::MAP_PORT_DROPS).ok())
                 .flatten(),
             udp_fail: udp
-                .then(|| take_percpu_hash(ebpf, names::MAP_UDP_FAIL).ok())
+                .then(|| take_typed(ebpf, names::MAP_UDP_FAIL).ok())
                 .flatten(),
             rcvq: rcvq
-                .then(|| {
-                    ebpf.take_map(names::MAP_RCVQUEUE_FULL)
-                        .and_then(|m| PerCpuArray::try_from(m).ok())
-                })
+                .then(|| take_typed(ebpf, names::MAP_RCVQUEUE_FULL).ok())
                 .flatten(),
             prev_drops: HashMap::new(),
+            prev_reasons: Vec::new(),
             prev_ports: HashMap::new(),
             prev_udp: HashMap::new(),
             prev_rcvq: 0,
@@ -180,14 +174,14 @@ impl DropProbe {
         Some(probe)
     }
 
-    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<DropInterval, String> {
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<DropInterval, ProbeError> {
         let mut iv = DropInterval {
             start_mono_ns: self.prev_mono_ns,
             end_mono_ns: now_mono_ns,
             ..Default::default()
         };
         if let Some(m) = &self.drops {
-            let cur = read_percpu_hash(m).map_err(|e| format!("{}: {e}", names::MAP_DROPS))?;
+            let cur = read_percpu_hash(m, names::MAP_DROPS)?;
             for (k, v) in &cur {
                 for (cpu, count) in deltas(v, self.prev_drops.get(k)) {
                     iv.cells.push(DropCell {
@@ -203,8 +197,20 @@ impl DropProbe {
             }
             self.prev_drops = cur;
         }
+        if let Some(m) = &self.reasons {
+            let cur: Vec<Vec<u64>> = m
+                .get(&0, 0)
+                .map_err(|e| ProbeError::read(names::MAP_DROP_REASONS, None, false, e))?
+                .iter()
+                .map(|r| r.counts.to_vec())
+                .collect();
+            for (cpu, c) in cur.iter().enumerate() {
+                reason_cells(cpu as u32, c, self.prev_reasons.get(cpu), &mut iv.cells);
+            }
+            self.prev_reasons = cur;
+        }
         if let Some(m) = &self.ports {
-            let cur = read_percpu_hash(m).map_err(|e| format!("{}: {e}", names::MAP_PORT_DROPS))?;
+            let cur = read_percpu_hash(m, names::MAP_PORT_DROPS)?;
             for (k, v) in &cur {
                 let count: u64 = deltas(v, self.prev_ports.get(k)).iter().map(|d| d.1).sum();
                 if count > 0 {
@@ -219,7 +225,7 @@ impl DropProbe {
             self.prev_ports = cur;
         }
         if let Some(m) = &self.udp_fail {
-            let cur = read_percpu_hash(m).map_err(|e| format!("{}: {e}", names::MAP_UDP_FAIL))?;
+            let cur = read_percpu_hash(m, names::MAP_UDP_FAIL)?;
             for (k, v) in &cur {
                 let count: u64 = deltas(v, self.prev_udp.get(k)).iter().map(|d| d.1).sum();
                 if count > 0 {
@@ -235,15 +241,24 @@ impl DropProbe {
         if let Some(m) = &self.rcvq {
             let total: u64 = m
                 .get(&0, 0)
-                .map_err(|e| format!("{}: {e}", names::MAP_RCVQUEUE_FULL))?
+                .map_err(|e| ProbeError::read(names::MAP_RCVQUEUE_FULL, None, false, e))?
                 .iter()
                 .sum();
             iv.rcvqueue_full = total.wrapping_sub(self.prev_rcvq);
             self.prev_rcvq = total;
         }
-        // Stable order: the recording and tests compare cells.
+        // Stable order: the recording and tests compare cells. A drop counted by reason only
+        // and one whose skb had no device share a key: one cell.
         iv.cells
-            .sort_by_key(|c| (c.reason, c.netns, c.ifindex, c.rx_queue, c.cpu));
+            .sort_by_key(|c| (c.reason, c.netns, c.ifindex, c.rx_queue, c.cpu, c.protocol));
+        iv.cells.dedup_by(|b, a| {
+            let same = (a.reason, a.netns, a.ifindex, a.rx_queue, a.cpu, a.protocol)
+                == (b.reason, b.netns, b.ifindex, b.rx_queue, b.cpu, b.protocol);
+            if same {
+                a.count += b.count;
+            }
+            same
+        });
         iv.ports.sort_by_key(|c| (c.proto, c.port, c.reason));
         iv.udp_fail.sort_by_key(|c| (c.port, c.rc));
         self.prev_mono_ns = now_mono_ns;
@@ -251,25 +266,32 @@ impl DropProbe {
     }
 }
 
-/// A collector status for one attach attempt.
-pub fn status(
-    at: u64,
-    collector: &str,
-    r: &Result<(), String>,
-    ok_detail: &str,
-) -> CollectorStatus {
-    CollectorStatus {
-        at_mono_ns: at,
-        collector: collector.to_owned(),
-        state: if r.is_ok() {
-            CollectorState::Running
-        } else {
-            CollectorState::Unavailable
-        },
-        detail: match r {
-            Ok(()) => ok_detail.to_owned(),
-            Err(e) => e.clone(),
-        },
+/// Cells of one CPU's drops counted by reason and protocol only (device, queue unknown).
+fn reason_cells(cpu: u32, cur: &[u64], prev: Option<&Vec<u64>>, out: &mut Vec<DropCell>) {
+    for (slot, c) in cur.iter().enumerate() {
+        let d = c.wrapping_sub(prev.and_then(|p| p.get(slot)).copied().unwrap_or(0));
+        if d == 0 {
+            continue;
+        }
+        out.push(DropCell {
+            reason: (slot % DROP_REASON_SLOTS) as u32,
+            ifindex: 0,
+            netns: 0,
+            rx_queue: None,
+            protocol: DROP_CLASS_PROTOCOL[slot / DROP_REASON_SLOTS],
+            cpu,
+            count: d,
+        });
+    }
+}
+
+impl Family for DropProbe {
+    fn name(&self) -> &'static str {
+        "drops"
+    }
+
+    fn read(&mut self, now_mono_ns: u64) -> Vec<Result<Record, ProbeError>> {
+        vec![self.read_interval(now_mono_ns).map(Record::Drops)]
     }
 }
 
@@ -307,6 +329,23 @@ mod tests {
     }
 
     #[test]
+    fn drops_by_reason_only_become_cells_without_a_device() {
+        let mut cur = vec![0u64; 4 * DROP_REASON_SLOTS];
+        cur[DROP_REASON_SLOTS + 3] = 7; // IPv4, reason 3
+        cur[2 * DROP_REASON_SLOTS + 5] = 2; // IPv6, reason 5
+        let mut prev = vec![0u64; 4 * DROP_REASON_SLOTS];
+        prev[DROP_REASON_SLOTS + 3] = 4;
+        let mut out = Vec::new();
+        reason_cells(1, &cur, Some(&prev), &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|c| (c.reason, c.protocol, c.cpu, c.count))
+            .collect();
+        assert_eq!(got, vec![(3, 0x0800, 1, 3), (5, 0x86DD, 1, 2)]);
+        assert!(out.iter().all(|c| c.ifindex == 0 && c.rx_queue.is_none()));
+    }
+
+    #[test]
     fn interfaces_from_sysfs_tree() {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, idx) in [("lo", 1), ("eth0", 2)] {
@@ -314,7 +353,7 @@ mod tests {
             std::fs::create_dir_all(&d).expect("mkdir");
             std::fs::write(d.join("ifindex"), format!("{idx}\n")).expect("write");
         }
-        let host = HostRoot(dir.path().to_owned());
+        let host = HostRoot::at(dir.path().to_owned());
         assert_eq!(
             interfaces(&host),
             vec![(1, "lo".to_owned()), (2, "eth0".to_owned())]

@@ -4,15 +4,17 @@
 use agent_common::{drops::NO_OFFSET, names, sched::TaskOffsets, tracepoints::TracepointOffsets};
 use aya::Btf;
 
-use super::object::Object;
 use super::{
-    loader::ProbeOptions, sched::SchedProbe, softirq_events::SoftirqEventsProbe, stacks::StackProbe,
+    kernel::{btf::BtfError, kallsyms::Kallsyms, object::Object},
+    options::ProbeOptions,
+    sched::SchedProbe,
+    softirq_events::SoftirqEventsProbe,
+    stacks::StackProbe,
 };
 use crate::{
     clock,
     collectors::host::HostRoot,
-    probes::kallsyms::Kallsyms,
-    recording::records::{CollectorState, CollectorStatus, Record},
+    recording::records::{CollectorState, CollectorStatus},
 };
 
 type Extras = (
@@ -35,7 +37,7 @@ pub(super) struct KernelLayout<'a> {
     /// Kernel BTF (None: classic tracepoints only).
     pub btf: Option<&'a Btf>,
     /// `task_struct` field offsets from BTF (None when not read: classic mode or nothing watched).
-    pub task_offsets: Option<Result<TaskOffsets, String>>,
+    pub task_offsets: Option<Result<TaskOffsets, BtfError>>,
     /// Classic tracepoint record fields (unknown where tracefs could not be read).
     pub tp_offsets: &'a TracepointOffsets,
 }
@@ -60,7 +62,11 @@ pub(super) fn attach_extras(
             Some(p)
         }
         Err(e) => {
-            statuses.push(status("softirq-events", CollectorState::Unavailable, e));
+            statuses.push(status(
+                "softirq-events",
+                CollectorState::Unavailable,
+                e.to_string(),
+            ));
             None
         }
     };
@@ -95,7 +101,7 @@ pub(super) fn attach_extras(
                     Some(p)
                 }
                 Err(e) => {
-                    statuses.push(status("stacks", CollectorState::Unavailable, e));
+                    statuses.push(status("stacks", CollectorState::Unavailable, e.to_string()));
                     None
                 }
             }
@@ -137,7 +143,7 @@ fn attach_sched(
                 Ok(p) => return running(statuses, p, "tp_btf"),
                 Err(e) => {
                     ebpf.unload(&SCHED_BTF_PROGRAMS);
-                    Some(e)
+                    Some(e.to_string())
                 }
             }
         }
@@ -162,7 +168,7 @@ fn attach_sched(
     };
     match SchedProbe::attach(ebpf, None, opts.watch.clone(), host.clone()) {
         Ok(p) => running(statuses, p, &how),
-        Err(e) => unavailable(statuses, e),
+        Err(e) => unavailable(statuses, e.to_string()),
     }
 }
 
@@ -185,59 +191,6 @@ fn classic_sched_fields(o: &TracepointOffsets) -> bool {
     .all(|&f| f != NO_OFFSET)
         && o.sched_sleep_mask != 0
         && matches!(o.sched_prev_state_size, 4 | 8)
-}
-
-impl super::Probes {
-    /// One tick of the optional families: threshold events, lost counts, scheduling delay and
-    /// stacks. A failed read becomes a Degraded status record instead of stopping the recording.
-    pub fn read_extras(&mut self, now_mono_ns: u64) -> Vec<Record> {
-        let mut out = Vec::new();
-        let degraded = |c: &str, e: String| {
-            Record::Collector(status(
-                c,
-                CollectorState::Degraded,
-                format!("read failed: {e}"),
-            ))
-        };
-        if let Some(ev) = self.softirq_events.as_mut() {
-            let batch = ev.drain();
-            if !batch.events.is_empty() {
-                out.push(Record::SoftirqEvents(batch));
-            }
-            match ev.lost(now_mono_ns) {
-                Ok(lost) => out.extend(lost.into_iter().map(Record::Lost)),
-                Err(e) => out.push(degraded("softirq-events", e)),
-            }
-        }
-        if let Some(s) = self.sched.as_mut() {
-            match s.read_interval(now_mono_ns) {
-                Ok(iv) => out.push(Record::Sched(iv)),
-                Err(e) => out.push(degraded("sched", e)),
-            }
-        }
-        if let Some(s) = self.stacks.as_mut() {
-            match s.read_interval(now_mono_ns) {
-                Ok(iv) => out.push(Record::Stacks(iv)),
-                Err(e) => out.push(degraded("stacks", e)),
-            }
-            match s.read_tasks(now_mono_ns) {
-                Ok(iv) => {
-                    // Samples a full table could not attribute are lost events too, so the
-                    // report's accounting shows them.
-                    if iv.uncounted > 0 {
-                        out.push(Record::Lost(crate::recording::records::LostEvents {
-                            at_mono_ns: now_mono_ns,
-                            stream: "cpu-tasks".into(),
-                            count: iv.uncounted,
-                        }));
-                    }
-                    out.push(Record::CpuTasks(iv));
-                }
-                Err(e) => out.push(degraded("stacks", e)),
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]

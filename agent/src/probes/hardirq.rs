@@ -9,11 +9,19 @@ use aya::{
     maps::{MapData, PerCpuHashMap},
 };
 
-use super::drops::{attach_btf, attach_classic, read_percpu_hash, status, take_percpu_hash};
-use super::object::Object;
+use super::{
+    error::ProbeError,
+    family::{Family, attach_status as status},
+    kernel::{
+        maps::{read_percpu_hash, take_typed},
+        object::{Object, attach_btf, attach_classic},
+    },
+};
 use crate::{
     collectors::{host::HostRoot, irq_names},
-    recording::records::{CollectorStatus, HardirqCell, HardirqInterval, IrqLine, TimedMax},
+    recording::records::{
+        CollectorStatus, HardirqCell, HardirqInterval, IrqLine, Record, TimedMax,
+    },
 };
 
 pub struct HardirqProbe {
@@ -62,11 +70,11 @@ impl HardirqProbe {
     /// After the programs attached (`attached`), takes the map and starts from its counts.
     fn start(
         ebpf: &mut Object,
-        attached: Result<(), String>,
+        attached: Result<(), ProbeError>,
         at: u64,
         detail: &str,
     ) -> (Option<Self>, CollectorStatus) {
-        match attached.and_then(|()| take_percpu_hash(ebpf, names::MAP_HARDIRQ_STATS)) {
+        match attached.and_then(|()| take_typed(ebpf, names::MAP_HARDIRQ_STATS)) {
             Ok(stats) => {
                 let mut p = HardirqProbe {
                     stats,
@@ -80,9 +88,8 @@ impl HardirqProbe {
         }
     }
 
-    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<HardirqInterval, String> {
-        let cur = read_percpu_hash(&self.stats)
-            .map_err(|e| format!("{}: {e}", names::MAP_HARDIRQ_STATS))?;
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<HardirqInterval, ProbeError> {
+        let cur = read_percpu_hash(&self.stats, names::MAP_HARDIRQ_STATS)?;
         let mut cells = Vec::new();
         for (irq, per_cpu) in &cur {
             for (cpu, c) in per_cpu.iter().enumerate() {
@@ -113,6 +120,16 @@ impl HardirqProbe {
         self.prev = cur;
         self.prev_mono_ns = now_mono_ns;
         Ok(iv)
+    }
+}
+
+impl Family for HardirqProbe {
+    fn name(&self) -> &'static str {
+        "hardirq"
+    }
+
+    fn read(&mut self, now_mono_ns: u64) -> Vec<Result<Record, ProbeError>> {
+        vec![self.read_interval(now_mono_ns).map(Record::Hardirq)]
     }
 }
 

@@ -8,22 +8,27 @@ use agent_common::{names, sched::TaskOffsets, softirq::MAX_CPUS};
 use aya::{Btf, EbpfLoader};
 
 use super::{
-    classic::ClassicFields,
+    error::{LoadError, ProbeError},
     extras::{KernelLayout, attach_extras},
-    object::{Object, Via},
+    family::Family,
+    kernel::{
+        btf::{BtfError, KernelBtf, VMLINUX},
+        classic::ClassicFields,
+        disable,
+        object::Object,
+        privileges, tracefs,
+    },
+    options::{AttachMode, ProbeOptions},
     packet::{PacketBtf, PacketProbes},
-    portwatch::WatchPort,
-    privileges,
-    sched::{self, SchedProbe, WatchList},
+    sched::{self, SchedProbe},
     softirq::SoftirqProbe,
     softirq_events::SoftirqEventsProbe,
-    stacks::{StackOptions, StackProbe},
-    tracefs,
+    stacks::StackProbe,
 };
 use crate::{
     clock,
     collectors::host::HostRoot,
-    recording::records::{CollectorState, CollectorStatus, ProgramRejection},
+    recording::records::{CollectorState, CollectorStatus, ProgramRejection, Record},
 };
 
 /// The eBPF object built by agent/build.rs.
@@ -33,60 +38,6 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/hb
 /// program and map names without loading it.
 pub fn object_bytes() -> &'static [u8] {
     OBJECT
-}
-
-/// Why probes could not be loaded at all. Each message says what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
-    #[error(
-        "hbwatch needs root to trace the kernel: missing {0}. Run it with sudo (or grant CAP_BPF and CAP_PERFMON)"
-    )]
-    Privilege(String),
-    #[error(
-        "this hbwatch binary was built without its eBPF programs (AYA_BUILD_SKIP); build it with `cargo xtask build`"
-    )]
-    NotBuilt,
-    #[error("the kernel refused the eBPF object: {0}")]
-    Load(String),
-    #[error("no probe could be attached: {0}")]
-    NothingAttached(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttachMode {
-    /// BTF-typed raw tracepoints: typed arguments, cheapest, no tracefs.
-    BtfTracepoint,
-    /// Classic tracepoints through tracefs (kernels without BTF).
-    Classic,
-}
-
-#[derive(Debug, Clone)]
-pub struct ProbeOptions {
-    /// Never use BTF (tests the fallback; also for kernels with broken BTF).
-    pub no_btf: bool,
-    /// Softirqs whose wait or run time exceeds this become single events (default 1 ms).
-    pub softirq_threshold_ns: u64,
-    /// Processes whose scheduling delay is measured (none: the sched probe stays off).
-    pub watch: WatchList,
-    /// Kernel stack sampling; `None` turns it off.
-    pub stacks: Option<StackOptions>,
-    /// Heartbeat ports whose packets are reported one by one (`udp:PORT`, `tcp:PORT`).
-    pub watch_ports: Vec<WatchPort>,
-    /// Tracepoints treated as missing (`--disable-probe`, for testing the degraded paths).
-    pub disabled: Vec<String>,
-}
-
-impl Default for ProbeOptions {
-    fn default() -> Self {
-        ProbeOptions {
-            no_btf: false,
-            softirq_threshold_ns: 1_000_000,
-            watch: WatchList::default(),
-            stacks: Some(StackOptions::default()),
-            watch_ports: Vec::new(),
-            disabled: Vec::new(),
-        }
-    }
 }
 
 pub struct Probes {
@@ -124,26 +75,26 @@ impl Probes {
             .collect()
     }
 
-    pub fn load(host: &HostRoot, opts: &ProbeOptions) -> Result<Probes, ProbeError> {
+    pub fn load(host: &HostRoot, opts: &ProbeOptions) -> Result<Probes, LoadError> {
         let r = Self::load_inner(host, opts);
         release_freed_heap();
         r
     }
 
-    fn load_inner(host: &HostRoot, opts: &ProbeOptions) -> Result<Probes, ProbeError> {
+    fn load_inner(host: &HostRoot, opts: &ProbeOptions) -> Result<Probes, LoadError> {
         if let Some(caps) = privileges::effective_caps() {
             let missing = privileges::missing_for_tracing(caps);
             if !missing.is_empty() {
-                return Err(ProbeError::Privilege(missing.join(" and ")));
+                return Err(LoadError::Privilege(missing.join(" and ")));
             }
         }
         if OBJECT.is_empty() {
-            return Err(ProbeError::NotBuilt);
+            return Err(LoadError::NotBuilt);
         }
         raise_memlock_limit();
-        let _disabled = super::disable::Scope::new(&opts.disabled);
+        let _disabled = disable::Scope::new(&opts.disabled);
 
-        let use_btf = !opts.no_btf && Path::new(super::btf::VMLINUX).exists();
+        let use_btf = !opts.no_btf && Path::new(VMLINUX).exists();
         // What the programs need from BTF is read first and the parse dropped before aya parses
         // the same file: the two parses never coexist, which keeps the peak memory to one.
         let facts = use_btf.then(|| BtfFacts::read(!opts.watch.is_empty()));
@@ -165,7 +116,7 @@ impl Probes {
         if btf.is_none()
             && let Err(e) = &classic.fields
         {
-            return Err(ProbeError::NothingAttached(format!(
+            return Err(LoadError::NothingAttached(format!(
                 "{}; classic tracepoints: {e}",
                 notes.join("; ")
             )));
@@ -180,7 +131,7 @@ impl Probes {
         classic: Classic,
         opts: &ProbeOptions,
         notes: &[String],
-    ) -> Result<Probes, ProbeError> {
+    ) -> Result<Probes, LoadError> {
         let mode = if btf.is_some() {
             AttachMode::BtfTracepoint
         } else {
@@ -202,6 +153,13 @@ impl Probes {
             ),
         };
         let all_stacks = u32::from(opts.stacks.is_some_and(|s| s.all_stacks));
+        let ports_watched = u32::from(!opts.watch_ports.is_empty());
+        // A scoped recording keeps one namespace's drops: every drop's device must be read.
+        let drop_detail = if opts.netns.is_some() {
+            0
+        } else {
+            opts.drop_detail_per_tick
+        };
         let task_offsets = match &task_offsets_read {
             Some(Ok(o)) => *o,
             _ => TaskOffsets {
@@ -227,15 +185,22 @@ impl Probes {
                 &opts.softirq_threshold_ns,
                 true,
             )
+            .override_global(
+                names::GLOBAL_SOFTIRQ_TIMED_PER_TICK,
+                &opts.softirq_timed_per_tick,
+                true,
+            )
+            .override_global(names::GLOBAL_DROP_DETAIL_PER_TICK, &drop_detail, true)
+            .override_global(names::GLOBAL_PORTS_WATCHED, &ports_watched, true)
             .override_global(names::GLOBAL_ALL_STACKS, &all_stacks, true)
             .override_global(names::GLOBAL_TASK_OFFSETS, &task_offsets, true)
             .load(OBJECT)
-            .map_err(|e| ProbeError::Load(format!("{e:#}")))?;
+            .map_err(LoadError::Load)?;
         let mut object = Object::new(ebpf, classic_fields.is_some());
         let mut statuses = vec![];
         let softirq = match SoftirqProbe::attach(&mut object, btf, host) {
             Ok(p) => {
-                statuses.push(softirq_status(&p, notes));
+                statuses.push(p.status(notes));
                 Some(p)
             }
             Err(e) => {
@@ -279,7 +244,7 @@ impl Probes {
                 .iter()
                 .map(|s| format!("{}: {}", s.collector, s.detail))
                 .collect();
-            return Err(ProbeError::NothingAttached(why.join("; ")));
+            return Err(LoadError::NothingAttached(why.join("; ")));
         }
         Ok(Probes {
             object,
@@ -293,47 +258,30 @@ impl Probes {
             rejections,
         })
     }
-}
 
-/// The softirq status: how each program got in, and what a missing raise leaves unmeasured.
-fn softirq_status(p: &SoftirqProbe, notes: &[String]) -> CollectorStatus {
-    let btf: Vec<&str> = p
-        .via
-        .iter()
-        .filter(|(_, v)| *v == Via::Btf)
-        .map(|(t, _)| *t)
-        .collect();
-    let classic: Vec<&str> = p
-        .via
-        .iter()
-        .filter(|(_, v)| *v == Via::Classic)
-        .map(|(t, _)| *t)
-        .collect();
-    let mut parts = Vec::new();
-    if !btf.is_empty() {
-        parts.push(format!("tp_btf irq:{}", btf.join(",")));
-    }
-    if !classic.is_empty() {
-        parts.push(format!("classic tracepoints irq:{}", classic.join(",")));
-    }
-    let mut detail = parts.join("; ");
-    let mut state = CollectorState::Running;
-    if let Some(why) = &p.missing_raise {
-        state = CollectorState::Degraded;
-        detail = format!(
-            "{detail}: softirq_raise: {why}; wait (raise to entry) not measured, counts and run time are"
-        );
-    }
-    if !btf.is_empty() && !classic.is_empty() {
-        detail.push_str(" (the kernel refused the tp_btf version of the others)");
-    } else if btf.is_empty() && !notes.is_empty() {
-        detail = format!("{detail} (fell back from tp_btf: {})", notes.join("; "));
-    }
-    CollectorStatus {
-        at_mono_ns: clock::mono_ns(),
-        collector: "softirq".into(),
-        state,
-        detail,
+    /// One tick of the optional families: threshold events, lost counts, scheduling delay and
+    /// stacks. A failed read becomes a Degraded status record instead of stopping the recording.
+    pub fn read_extras(&mut self, now_mono_ns: u64) -> Vec<Record> {
+        let families: [Option<&mut dyn Family>; 3] = [
+            self.softirq_events.as_mut().map(|p| p as &mut dyn Family),
+            self.sched.as_mut().map(|p| p as &mut dyn Family),
+            self.stacks.as_mut().map(|p| p as &mut dyn Family),
+        ];
+        let mut out = Vec::new();
+        for f in families.into_iter().flatten() {
+            let name = f.name();
+            out.extend(f.read(now_mono_ns).into_iter().map(|r| {
+                r.unwrap_or_else(|e| {
+                    Record::Collector(CollectorStatus {
+                        at_mono_ns: clock::mono_ns(),
+                        collector: name.into(),
+                        state: CollectorState::Degraded,
+                        detail: format!("read failed: {e}"),
+                    })
+                })
+            }));
+        }
+        out
     }
 }
 
@@ -348,7 +296,7 @@ fn classic_note(c: &Classic) -> String {
 /// bpftrace do).
 struct Classic {
     /// `vec` offset of the softirq records, and every other family's fields.
-    fields: Result<(u32, ClassicFields), String>,
+    fields: Result<(u32, ClassicFields), ProbeError>,
 }
 
 impl Classic {
@@ -365,20 +313,20 @@ impl Classic {
 /// and drop reason names (packet path), `task_struct` offsets (sched, only when watching).
 #[derive(Default)]
 struct BtfFacts {
-    packet: Option<Result<PacketBtf, String>>,
-    task: Option<Result<TaskOffsets, String>>,
+    packet: Option<Result<PacketBtf, BtfError>>,
+    task: Option<Result<TaskOffsets, BtfError>>,
 }
 
 impl BtfFacts {
     fn read(watching: bool) -> BtfFacts {
-        match super::btf::KernelBtf::load() {
+        match KernelBtf::load() {
             Ok(k) => BtfFacts {
                 packet: Some(Ok(PacketBtf::from_kernel(&k))),
                 task: watching.then(|| sched::task_offsets_from(&k)),
             },
             Err(e) => BtfFacts {
-                packet: Some(Err(e.to_string())),
-                task: watching.then(|| Err(e.to_string())),
+                task: watching.then(|| Err(e.clone())),
+                packet: Some(Err(e)),
             },
         }
     }

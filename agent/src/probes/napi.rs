@@ -14,9 +14,17 @@ use aya::{
     maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
 
-use super::drops::{attach_btf, attach_classic, read_percpu_hash, status, take_percpu_hash};
-use super::object::Object;
-use crate::recording::records::{CollectorStatus, NapiCell, NapiInterval, TimedMax};
+use super::{
+    error::ProbeError,
+    family::{Family, attach_status as status},
+    kernel::{
+        maps::{read_percpu_hash, take_typed},
+        object::{Object, attach_btf, attach_classic},
+    },
+};
+use crate::recording::records::{
+    CollectorState, CollectorStatus, NapiCell, NapiInterval, Record, TimedMax,
+};
 
 pub struct NapiProbe {
     source: Source,
@@ -45,8 +53,8 @@ const NO_DEVICE: &str = "(no_device)";
 impl NapiProbe {
     pub fn attach(ebpf: &mut Object, btf: &Btf, at: u64) -> (Option<Self>, CollectorStatus) {
         let r = attach_btf(ebpf, btf, names::PROG_NAPI_POLL, "napi_poll")
-            .and_then(|()| take_percpu_hash(ebpf, names::MAP_NAPI_STATS))
-            .and_then(|stats| Ok((take_slots(ebpf)?, stats)));
+            .and_then(|()| take_typed(ebpf, names::MAP_NAPI_STATS))
+            .and_then(|stats| Ok((take_typed(ebpf, names::MAP_NAPI_SLOTS)?, stats)));
         match r {
             Ok((slots, stats)) => {
                 let detail = "tp_btf napi_poll, timed within NET_RX runs";
@@ -71,7 +79,7 @@ impl NapiProbe {
         at: u64,
     ) -> (Option<Self>, CollectorStatus) {
         let r = attach_classic(ebpf, names::PROG_NAPI_POLL_TP, "napi", "napi_poll")
-            .and_then(|()| take_percpu_hash(ebpf, names::MAP_NAPI_BY_NAME));
+            .and_then(|()| take_typed(ebpf, names::MAP_NAPI_BY_NAME));
         match r {
             Ok(map) => {
                 let detail = "classic napi:napi_poll (no kernel BTF): per device name, timed \
@@ -87,22 +95,21 @@ impl NapiProbe {
                 };
                 let _ = p.read_interval(at);
                 let mut st = status(at, "napi", &Ok(()), detail);
-                st.state = crate::recording::records::CollectorState::Degraded;
+                st.state = CollectorState::Degraded;
                 (Some(p), st)
             }
             Err(e) => (None, status(at, "napi", &Err(e), "")),
         }
     }
 
-    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<NapiInterval, String> {
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<NapiInterval, ProbeError> {
         let cur = match &self.source {
             Source::Instances { slots, stats } => {
-                let mut cur = read_percpu_hash(stats)
-                    .map_err(|e| format!("{}: {e}", names::MAP_NAPI_STATS))?;
+                let mut cur = read_percpu_hash(stats, names::MAP_NAPI_STATS)?;
                 for i in 0..NAPI_SLOTS {
                     let per_cpu = slots
                         .get(&i, 0)
-                        .map_err(|e| format!("{}[{i}]: {e}", names::MAP_NAPI_SLOTS))?;
+                        .map_err(|e| ProbeError::read(names::MAP_NAPI_SLOTS, Some(i), false, e))?;
                     merge_slots(&mut cur, per_cpu.iter());
                 }
                 cur
@@ -112,8 +119,7 @@ impl NapiProbe {
                 ifindex,
                 host_netns,
             } => {
-                let by_name = read_percpu_hash(map)
-                    .map_err(|e| format!("{}: {e}", names::MAP_NAPI_BY_NAME))?;
+                let by_name = read_percpu_hash(map, names::MAP_NAPI_BY_NAME)?;
                 by_device_name(by_name, ifindex, *host_netns)
             }
         };
@@ -152,6 +158,16 @@ impl NapiProbe {
         self.prev = cur;
         self.prev_mono_ns = now_mono_ns;
         Ok(iv)
+    }
+}
+
+impl Family for NapiProbe {
+    fn name(&self) -> &'static str {
+        "napi"
+    }
+
+    fn read(&mut self, now_mono_ns: u64) -> Vec<Result<Record, ProbeError>> {
+        vec![self.read_interval(now_mono_ns).map(Record::Napi)]
     }
 }
 
@@ -200,13 +216,6 @@ fn add_stats(t: &mut NapiStats, s: &NapiStats) {
         t.time_max_ns = s.time_max_ns;
         t.time_max_at_ns = s.time_max_at_ns;
     }
-}
-
-fn take_slots(ebpf: &mut Object) -> Result<PerCpuArray<MapData, NapiSlot>, String> {
-    let map = ebpf
-        .take_map(names::MAP_NAPI_SLOTS)
-        .ok_or_else(|| format!("map {} missing from the eBPF object", names::MAP_NAPI_SLOTS))?;
-    PerCpuArray::try_from(map).map_err(|e| format!("{}: {e}", names::MAP_NAPI_SLOTS))
 }
 
 /// Adds one slot index's per-CPU values to the per-key table: a used slot on CPU n is that key's

@@ -6,18 +6,23 @@ use std::path::Path;
 use agent_common::{drops::KernelOffsets, names};
 use aya::Btf;
 
-use super::object::Object;
 use super::{
-    btf::{KernelBtf, VMLINUX},
-    classic::ClassicFields,
     drops::{DropProbe, interfaces},
+    error::ProbeError,
+    family::Family,
     hardirq::{HardirqProbe, irq_lines},
+    kernel::{
+        btf::{BtfError, KernelBtf, VMLINUX},
+        classic::ClassicFields,
+        object::Object,
+    },
     napi::NapiProbe,
-    portwatch::{PortWatchProbe, WatchPort},
+    options::WatchPort,
+    portwatch::{PortWatchProbe, in_scope},
 };
 use crate::{
     collectors::host::HostRoot,
-    recording::records::{CollectorState, CollectorStatus, LostEvents, PacketTables, Record},
+    recording::records::{CollectorState, CollectorStatus, NAPI_OTHER_NETNS, PacketTables, Record},
 };
 
 /// Inode of this process's network namespace, 0 when unreadable.
@@ -25,9 +30,6 @@ pub fn host_netns() -> u32 {
     use std::os::unix::fs::MetadataExt as _;
     std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino() as u32)
 }
-
-/// Stream name of watched-port events in `Lost` records.
-pub const PORT_EVENTS_STREAM: &str = "port-events";
 
 /// Offsets and reason names read from BTF before the object is loaded.
 pub struct PacketBtf {
@@ -38,9 +40,8 @@ pub struct PacketBtf {
 }
 
 impl PacketBtf {
-    pub fn read() -> Result<PacketBtf, String> {
-        let k = KernelBtf::open(Path::new(VMLINUX)).map_err(|e| e.to_string())?;
-        Ok(Self::from_kernel(&k))
+    pub fn read() -> Result<PacketBtf, BtfError> {
+        Ok(Self::from_kernel(&KernelBtf::open(Path::new(VMLINUX))?))
     }
 
     /// From an already parsed kernel BTF (parsing it takes tens of MB: do it once).
@@ -69,6 +70,8 @@ pub struct PacketProbes {
     pub hardirq: Option<HardirqProbe>,
     pub portwatch: Option<PortWatchProbe>,
     pub tables: PacketTables,
+    /// `record --netns`: the namespace inode whose devices, sockets and flows are kept.
+    pub scope: Option<u32>,
 }
 
 impl PacketProbes {
@@ -105,7 +108,7 @@ impl PacketProbes {
     pub fn attach_any(
         ebpf: &mut Object,
         btf: Option<&Btf>,
-        pbtf: Option<&Result<PacketBtf, String>>,
+        pbtf: Option<&Result<PacketBtf, BtfError>>,
         classic: Option<&ClassicFields>,
         host: &HostRoot,
         watch: &[WatchPort],
@@ -201,43 +204,67 @@ impl PacketProbes {
                 hardirq,
                 portwatch,
                 tables,
+                scope: None,
             },
             statuses,
         )
     }
 
+    /// Keeps only what belongs to namespace `inode` from now on, and names its interfaces.
+    pub fn scope_to(&mut self, inode: u32, interfaces: Vec<(u32, String)>) {
+        self.scope = Some(inode);
+        if let Some(p) = &mut self.portwatch {
+            p.scope = Some(inode);
+        }
+        self.tables.host_netns = inode;
+        self.tables.interfaces = interfaces;
+    }
+
     /// Records due at `now`; failed map reads are returned as (collector, error).
-    pub fn tick(&mut self, now: u64) -> (Vec<Record>, Vec<(&'static str, String)>) {
+    pub fn tick(&mut self, now: u64) -> (Vec<Record>, Vec<(&'static str, ProbeError)>) {
+        let (mut out, errors) = self.tick_all(now);
+        if self.scope.is_some() {
+            out.retain_mut(|r| self.keep(r));
+        }
+        (out, errors)
+    }
+
+    /// Scoped: drops what another namespace's devices and sockets did. Counts without a
+    /// namespace (per-port drops, UDP failures, the per-CPU backlog) are host-wide and stay.
+    fn keep(&self, r: &mut Record) -> bool {
+        let scope = self.scope;
+        match r {
+            Record::PortPacket(e) => in_scope(scope, e.netns),
+            Record::Wire(e) => in_scope(scope, e.netns),
+            Record::Drops(iv) => {
+                iv.cells.retain(|c| in_scope(scope, c.netns));
+                true
+            }
+            Record::Napi(iv) => {
+                iv.cells
+                    .retain(|c| c.netns != NAPI_OTHER_NETNS && in_scope(scope, c.netns));
+                true
+            }
+            _ => true,
+        }
+    }
+
+    fn tick_all(&mut self, now: u64) -> (Vec<Record>, Vec<(&'static str, ProbeError)>) {
+        let families: [Option<&mut dyn Family>; 4] = [
+            self.drops.as_mut().map(|p| p as &mut dyn Family),
+            self.napi.as_mut().map(|p| p as &mut dyn Family),
+            self.hardirq.as_mut().map(|p| p as &mut dyn Family),
+            self.portwatch.as_mut().map(|p| p as &mut dyn Family),
+        ];
         let mut out = Vec::new();
         let mut errors = Vec::new();
-        if let Some(p) = &mut self.drops {
-            match p.read_interval(now) {
-                Ok(iv) => out.push(Record::Drops(iv)),
-                Err(e) => errors.push(("drops", e)),
-            }
-        }
-        if let Some(p) = &mut self.napi {
-            match p.read_interval(now) {
-                Ok(iv) => out.push(Record::Napi(iv)),
-                Err(e) => errors.push(("napi", e)),
-            }
-        }
-        if let Some(p) = &mut self.hardirq {
-            match p.read_interval(now) {
-                Ok(iv) => out.push(Record::Hardirq(iv)),
-                Err(e) => errors.push(("hardirq", e)),
-            }
-        }
-        if let Some(p) = &mut self.portwatch {
-            out.extend(p.drain().into_iter().map(Record::PortPacket));
-            match p.lost_since_last() {
-                Ok(0) => {}
-                Ok(n) => out.push(Record::Lost(LostEvents {
-                    at_mono_ns: now,
-                    stream: PORT_EVENTS_STREAM.to_owned(),
-                    count: n,
-                })),
-                Err(e) => errors.push(("portwatch", e)),
+        for f in families.into_iter().flatten() {
+            let name = f.name();
+            for r in f.read(now) {
+                match r {
+                    Ok(r) => out.push(r),
+                    Err(e) => errors.push((name, e)),
+                }
             }
         }
         (out, errors)

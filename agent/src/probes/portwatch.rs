@@ -2,42 +2,72 @@
 //! per-packet programs (net:netif_receive_skb, sock:sk_data_ready, sock:sock_recv_length or, before
 //! 6.3, skb:skb_copy_datagram_iovec; drops
 //! come from the drop probe) and drains their ring buffer into [`PortPacketEvent`]s, with the
-//! per-CPU count of events the kernel could not queue.
+//! per-CPU count of events the kernel could not queue; reads the per-flow fate counters into a
+//! [`PortFlowInterval`] per tick.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+};
 
 use agent_common::{
     drops::watch_key,
     names,
-    portwatch::{PortEvent, PortEventKind},
+    portwatch::{EVENT_HAS_IDENT, FlowCell, FlowKey, PortEvent, PortEventKind},
 };
 use aya::{
     Btf,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 
-use super::drops::{attach_btf, status};
-use super::object::Object;
-use crate::recording::records::{CollectorStatus, PortPacketEvent, PortStage};
+pub use super::options::WatchPort;
+use super::{
+    error::ProbeError,
+    family::{Family, attach_status as status},
+    kernel::{
+        maps::take_typed,
+        object::{Object, attach_btf},
+    },
+};
+use crate::recording::records::{
+    CollectorState, CollectorStatus, LostEvents, PortFlowCell, PortFlowInterval, PortPacketEvent,
+    PortStage, Record, WireFlowCell, WireFlowInterval, WirePacketEvent, WireStage,
+};
 
-/// A port to watch: protocol (17 UDP, 6 TCP) and local port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchPort {
-    pub proto: u8,
-    pub port: u16,
-}
+/// Stream name of watched-port events in `Lost` records.
+pub const PORT_EVENTS_STREAM: &str = "port-events";
 
 pub struct PortWatchProbe {
     events: RingBuf<MapData>,
     lost: PerCpuArray<MapData, u64>,
     prev_lost: u64,
+    flows: PerCpuHashMap<MapData, FlowKey, FlowCell>,
+    /// (count, suppressed) of each flow at the previous read, all CPUs.
+    prev_flows: HashMap<FlowKey, (u64, u64)>,
+    prev_at: u64,
+    epoch: Array<MapData, u64>,
+    /// The epoch the kernel stamps on this interval's first suppressed packets.
+    cur_epoch: u64,
+    /// `record --netns`: the namespace whose flows are kept (see [`in_scope`]).
+    pub scope: Option<u32>,
 }
 
+type Maps = (
+    RingBuf<MapData>,
+    PerCpuArray<MapData, u64>,
+    PerCpuHashMap<MapData, FlowKey, FlowCell>,
+    Array<MapData, u64>,
+);
+
 /// Programs and their tracepoints; each may be missing on a kernel without it.
-const PROGRAMS: [(&str, &str); 3] = [
+const PROGRAMS: [(&str, &str); 7] = [
     (names::PROG_NETIF_RECEIVE_SKB, "netif_receive_skb"),
     (names::PROG_SK_DATA_READY, "sk_data_ready"),
     (names::PROG_SOCK_RECV_LENGTH, "sock_recv_length"),
+    (names::PROG_SOCK_SEND_LENGTH, "sock_send_length"),
+    (names::PROG_NET_DEV_QUEUE, "net_dev_queue"),
+    (names::PROG_NET_DEV_START_XMIT, "net_dev_start_xmit"),
+    (names::PROG_NET_DEV_XMIT, "net_dev_xmit"),
 ];
 
 impl PortWatchProbe {
@@ -49,27 +79,32 @@ impl PortWatchProbe {
         at: u64,
     ) -> (Option<Self>, Vec<CollectorStatus>) {
         let mut statuses = Vec::new();
-        let mut setup = || -> Result<(RingBuf<MapData>, PerCpuArray<MapData, u64>), String> {
+        let mut setup = || -> Result<Maps, ProbeError> {
             let mut set: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
                 ebpf.map_mut(names::MAP_WATCH_PORTS)
-                    .ok_or("map WATCH_PORTS missing from the object")?,
+                    .ok_or(ProbeError::MapMissing {
+                        map: names::MAP_WATCH_PORTS,
+                    })?,
             )
-            .map_err(|e| format!("{}: {e}", names::MAP_WATCH_PORTS))?;
+            .map_err(|source| ProbeError::MapType {
+                map: names::MAP_WATCH_PORTS,
+                source,
+            })?;
             for p in ports {
                 set.insert(watch_key(p.proto, p.port), 1, 0)
-                    .map_err(|e| format!("watching port {}: {e}", p.port))?;
+                    .map_err(|source| ProbeError::Watch {
+                        what: format!("port {}", p.port),
+                        source,
+                    })?;
             }
-            let events = ebpf
-                .take_map(names::MAP_PORT_EVENTS)
-                .ok_or("map PORT_EVENTS missing")?;
-            let events = RingBuf::try_from(events).map_err(|e| e.to_string())?;
-            let lost = ebpf
-                .take_map(names::MAP_PORT_EVENTS_LOST)
-                .ok_or("map PORT_EVENTS_LOST missing")?;
-            let lost = PerCpuArray::try_from(lost).map_err(|e| e.to_string())?;
-            Ok((events, lost))
+            Ok((
+                take_typed(ebpf, names::MAP_PORT_EVENTS)?,
+                take_typed(ebpf, names::MAP_PORT_EVENTS_LOST)?,
+                take_typed(ebpf, names::MAP_PORT_FLOWS)?,
+                take_typed(ebpf, names::MAP_PORT_FLOW_EPOCH)?,
+            ))
         };
-        let (events, lost) = match setup() {
+        let (events, lost, flows, epoch) = match setup() {
             Ok(x) => x,
             Err(e) => {
                 statuses.push(status(at, "portwatch", &Err(e), ""));
@@ -102,12 +137,36 @@ impl PortWatchProbe {
                             ));
                             continue;
                         }
-                        (t, u) => Err(format!(
-                            "{e}; skb_copy_datagram_iovec: {}; consume_skb: {}",
-                            t.err().unwrap_or_else(|| "attached".into()),
-                            u.err().unwrap_or_else(|| "attached".into())
-                        )),
+                        (t, u) => {
+                            let said = |r: Result<(), ProbeError>| {
+                                r.err().map_or_else(|| "attached".into(), |e| e.to_string())
+                            };
+                            statuses.push(CollectorStatus {
+                                at_mono_ns: at,
+                                collector: format!("portwatch:{tp}"),
+                                state: CollectorState::Unavailable,
+                                detail: format!(
+                                    "{e}; skb_copy_datagram_iovec: {}; consume_skb: {}",
+                                    said(t),
+                                    said(u)
+                                ),
+                            });
+                            continue;
+                        }
                     }
+                }
+                // Before 6.3: the sends of watched flows are seen from the device's queue on.
+                Err(e) if tp == "sock_send_length" => {
+                    statuses.push(status(
+                        at,
+                        &format!("portwatch:{tp}"),
+                        &Ok(()),
+                        &format!(
+                            "sends seen from net_dev_queue on, not at the application \
+                             ({e}; sock_send_length came in 6.3)"
+                        ),
+                    ));
+                    continue;
                 }
                 r => r,
             };
@@ -118,17 +177,24 @@ impl PortWatchProbe {
                 &format!("tp_btf {tp}"),
             ));
         }
-        // Kept even if all three failed: drops on watched ports come through kfree_skb.
+        // Kept even if every program failed: drops on watched ports come through kfree_skb.
         let probe = PortWatchProbe {
             events,
             lost,
             prev_lost: 0,
+            flows,
+            prev_flows: HashMap::new(),
+            prev_at: at,
+            epoch,
+            cur_epoch: 0,
+            scope: None,
         };
         (Some(probe), statuses)
     }
 
-    /// Every event queued so far, oldest first.
-    pub fn drain(&mut self) -> Vec<PortPacketEvent> {
+    /// Every event queued so far, oldest first: receive-side fates, and the packets that carry
+    /// their identity across hosts (received at the device, or sent).
+    pub fn drain(&mut self) -> Vec<Record> {
         let mut out = Vec::new();
         while let Some(item) = self.events.next() {
             if item.len() < std::mem::size_of::<PortEvent>() {
@@ -138,47 +204,196 @@ impl PortWatchProbe {
             // with the ring buffer's 8-byte record alignment either way.
             let ev: PortEvent = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
             if let Some(e) = decode(&ev) {
-                out.push(e);
+                out.push(Record::PortPacket(e));
+            }
+            if let Some(w) = decode_wire(&ev) {
+                out.push(Record::Wire(w));
             }
         }
         out
     }
 
     /// Events the kernel could not queue since the previous call, all CPUs.
-    pub fn lost_since_last(&mut self) -> Result<u64, String> {
+    pub fn lost_since_last(&mut self) -> Result<u64, ProbeError> {
         let total: u64 = self
             .lost
             .get(&0, 0)
-            .map_err(|e| format!("{}: {e}", names::MAP_PORT_EVENTS_LOST))?
+            .map_err(|e| ProbeError::read(names::MAP_PORT_EVENTS_LOST, None, false, e))?
             .iter()
             .sum();
         let d = total.wrapping_sub(self.prev_lost);
         self.prev_lost = total;
         Ok(d)
     }
+
+    /// The flows whose counts moved since the previous call, over (previous call, now]: the
+    /// receive side and the send side.
+    pub fn read_flows(
+        &mut self,
+        now: u64,
+        scope: Option<u32>,
+    ) -> Result<(Option<PortFlowInterval>, Option<WireFlowInterval>), ProbeError> {
+        let err = |e| ProbeError::read(names::MAP_PORT_FLOWS, None, false, e);
+        let mut cells = Vec::new();
+        let mut tx = Vec::new();
+        for item in self.flows.iter() {
+            let (key, values) = item.map_err(err)?;
+            let (mut count, mut suppressed, mut last, mut first) = (0u64, 0u64, 0u64, u64::MAX);
+            for c in values.iter() {
+                count += c.count;
+                suppressed += c.suppressed;
+                last = last.max(c.last_suppressed_ns);
+                if c.epoch == self.cur_epoch && c.first_suppressed_ns != 0 {
+                    first = first.min(c.first_suppressed_ns);
+                }
+            }
+            let prev = self.prev_flows.insert(key, (count, suppressed));
+            let (pc, ps) = prev.unwrap_or((0, 0));
+            let (dc, ds) = (count.wrapping_sub(pc), suppressed.wrapping_sub(ps));
+            if (dc == 0 && ds == 0) || !in_scope(scope, key.netns) {
+                continue;
+            }
+            if let Some(stage) = wire_stage_of(key.kind).filter(|s| s.is_tx()) {
+                tx.push(WireFlowCell {
+                    proto: key.proto as u8,
+                    local_port: key.local_port,
+                    peer: peer_of(key.family, key.peer_addr, key.peer_port),
+                    stage,
+                    code: key.code,
+                    count: dc,
+                    suppressed: ds,
+                });
+                continue;
+            }
+            let Some(stage) = stage_of(key.kind) else {
+                continue;
+            };
+            cells.push(PortFlowCell {
+                proto: key.proto as u8,
+                local_port: key.local_port,
+                peer: peer_of(key.family, key.peer_addr, key.peer_port),
+                stage,
+                code: key.code,
+                count: dc,
+                suppressed: ds,
+                last_suppressed_mono_ns: if ds > 0 { last } else { 0 },
+                // Unknown (another CPU's suppression raced the epoch change): the interval start.
+                first_suppressed_mono_ns: if ds > 0 && first <= last { first } else { 0 },
+            });
+        }
+        self.cur_epoch += 1;
+        self.epoch
+            .set(0, self.cur_epoch, 0)
+            .map_err(|e| ProbeError::read(names::MAP_PORT_FLOW_EPOCH, None, false, e))?;
+        let start = std::mem::replace(&mut self.prev_at, now);
+        Ok((
+            (!cells.is_empty()).then_some(PortFlowInterval {
+                start_mono_ns: start,
+                end_mono_ns: now,
+                cells,
+            }),
+            (!tx.is_empty()).then_some(WireFlowInterval {
+                start_mono_ns: start,
+                end_mono_ns: now,
+                cells: tx,
+            }),
+        ))
+    }
 }
 
-pub fn decode(ev: &PortEvent) -> Option<PortPacketEvent> {
-    let stage = match PortEventKind::from_u32(ev.kind)? {
+impl Family for PortWatchProbe {
+    fn name(&self) -> &'static str {
+        "portwatch"
+    }
+
+    /// The queued events, the count the kernel could not queue, then the flows that moved.
+    fn read(&mut self, now_mono_ns: u64) -> Vec<Result<Record, ProbeError>> {
+        let mut out: Vec<_> = self.drain().into_iter().map(Ok).collect();
+        match self.lost_since_last() {
+            Ok(0) => {}
+            Ok(n) => out.push(Ok(Record::Lost(LostEvents {
+                at_mono_ns: now_mono_ns,
+                stream: PORT_EVENTS_STREAM.to_owned(),
+                count: n,
+            }))),
+            Err(e) => out.push(Err(e)),
+        }
+        match self.read_flows(now_mono_ns, self.scope) {
+            Ok((rx, tx)) => {
+                out.extend(rx.map(|r| Ok(Record::PortFlows(r))));
+                out.extend(tx.map(|t| Ok(Record::WireFlows(t))));
+            }
+            Err(e) => out.push(Err(e)),
+        }
+        out
+    }
+}
+
+/// Whether a record of namespace `netns` belongs in a recording scoped to `scope` (0: not known,
+/// kept).
+pub fn in_scope(scope: Option<u32>, netns: u32) -> bool {
+    scope.is_none_or(|s| netns == 0 || netns == s)
+}
+
+fn stage_of(kind: u32) -> Option<PortStage> {
+    Some(match PortEventKind::from_u32(kind)? {
         PortEventKind::Seen => PortStage::Seen,
         PortEventKind::Queued => PortStage::Queued,
         PortEventKind::Read => PortStage::Read,
         PortEventKind::Dropped => PortStage::Dropped,
         PortEventKind::QueueFailed => PortStage::QueueFailed,
-    };
-    let ip = match ev.family {
+        _ => return None,
+    })
+}
+
+/// The stages that carry a packet's identity: the device on receive, every send-side one.
+fn wire_stage_of(kind: u32) -> Option<WireStage> {
+    Some(match PortEventKind::from_u32(kind)? {
+        PortEventKind::Seen => WireStage::Seen,
+        PortEventKind::Sent => WireStage::Sent,
+        PortEventKind::DevQueued => WireStage::DevQueued,
+        PortEventKind::XmitStart => WireStage::XmitStart,
+        PortEventKind::XmitDone => WireStage::XmitDone,
+        _ => return None,
+    })
+}
+
+/// A [`WirePacketEvent`] of an event at a wire stage; None for the others.
+pub fn decode_wire(ev: &PortEvent) -> Option<WirePacketEvent> {
+    let stage = wire_stage_of(ev.kind)?;
+    Some(WirePacketEvent {
+        mono_ns: ev.mono_ns,
+        stage,
+        cpu: ev.cpu,
+        proto: ev.proto as u8,
+        local: peer_of(ev.family, ev.local_addr, ev.local_port)
+            .filter(|_| ev.local_addr.iter().any(|b| *b != 0)),
+        local_port: ev.local_port,
+        peer: peer_of(ev.family, ev.peer_addr, ev.peer_port),
+        ifindex: ev.ifindex,
+        netns: ev.netns,
+        len: ev.len,
+        code: ev.code,
+        ident: (ev.flags & EVENT_HAS_IDENT != 0).then_some(ev.ident),
+    })
+}
+
+/// "10.0.0.2:40000" from a family and network-order address; None when unknown.
+fn peer_of(family: u16, addr: [u8; 16], port: u16) -> Option<String> {
+    let ip = match family {
         2 => Some(IpAddr::V4(Ipv4Addr::new(
-            ev.peer_addr[0],
-            ev.peer_addr[1],
-            ev.peer_addr[2],
-            ev.peer_addr[3],
+            addr[0], addr[1], addr[2], addr[3],
         ))),
-        10 => Some(IpAddr::V6(Ipv6Addr::from(ev.peer_addr))),
+        10 => Some(IpAddr::V6(Ipv6Addr::from(addr))),
         _ => None,
     };
-    let peer = ip
-        .filter(|ip| !ip.is_unspecified() || ev.peer_port != 0)
-        .map(|ip| SocketAddr::new(ip, ev.peer_port).to_string());
+    ip.filter(|ip| !ip.is_unspecified() || port != 0)
+        .map(|ip| SocketAddr::new(ip, port).to_string())
+}
+
+pub fn decode(ev: &PortEvent) -> Option<PortPacketEvent> {
+    let stage = stage_of(ev.kind)?;
+    let peer = peer_of(ev.family, ev.peer_addr, ev.peer_port);
     Some(PortPacketEvent {
         mono_ns: ev.mono_ns,
         stage,
@@ -234,6 +449,8 @@ mod tests {
             netns: 0,
             local_addr: [0; 16],
             peer_addr: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ident: 0,
+            flags: 0,
         }
     }
 

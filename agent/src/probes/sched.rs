@@ -13,26 +13,20 @@ use aya::{
     maps::{HashMap, MapData},
 };
 
-use super::btf::KernelBtf;
-use super::object::Object;
+pub use super::options::WatchList;
+use super::{
+    error::ProbeError,
+    family::Family,
+    kernel::{
+        btf::{BtfError, KernelBtf},
+        maps::take_typed,
+        object::{Object, attach_btf, attach_classic},
+    },
+};
 use crate::{
     collectors::host::HostRoot,
-    recording::records::{SchedInterval, SchedTask, SparseHist, TimedMax},
+    recording::records::{Record, SchedInterval, SchedTask, SparseHist, TimedMax},
 };
-
-/// Which processes to watch (`--watch-pid`, `--watch-comm`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WatchList {
-    pub pids: Vec<u32>,
-    /// Process names as in /proc/PID/comm (at most 15 bytes; longer names are cut to match).
-    pub comms: Vec<String>,
-}
-
-impl WatchList {
-    pub fn is_empty(&self) -> bool {
-        self.pids.is_empty() && self.comms.is_empty()
-    }
-}
 
 pub struct SchedProbe {
     /// tp_btf: watched tgids (value unused). Classic: every thread of a watched process,
@@ -73,23 +67,16 @@ impl SchedProbe {
         btf: Option<&Btf>,
         list: WatchList,
         host: HostRoot,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProbeError> {
         for (name, tp_name, tp) in PROGRAMS {
             match btf {
-                Some(btf) => super::drops::attach_btf(ebpf, btf, name, tp)?,
-                None => super::drops::attach_classic(ebpf, tp_name, "sched", tp)?,
+                Some(btf) => attach_btf(ebpf, btf, name, tp)?,
+                None => attach_classic(ebpf, tp_name, "sched", tp)?,
             }
         }
-        let take = |ebpf: &mut Object, m: &str| {
-            ebpf.take_map(m)
-                .ok_or_else(|| format!("map {m} missing from the object"))
-        };
-        let watched = HashMap::try_from(take(ebpf, names::MAP_SCHED_WATCHED)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_SCHED_WATCHED))?;
-        let stats = HashMap::try_from(take(ebpf, names::MAP_SCHED_STATS)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_SCHED_STATS))?;
-        let times = HashMap::try_from(take(ebpf, names::MAP_SCHED_TIMES)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_SCHED_TIMES))?;
+        let watched = take_typed(ebpf, names::MAP_SCHED_WATCHED)?;
+        let stats = take_typed(ebpf, names::MAP_SCHED_STATS)?;
+        let times = take_typed(ebpf, names::MAP_SCHED_TIMES)?;
         let mut probe = SchedProbe {
             watched,
             classic: btf.is_none(),
@@ -106,7 +93,7 @@ impl SchedProbe {
 
     /// Adds the processes now matching the watch list; a process started later with a watched
     /// name is picked up at the next tick.
-    pub fn refresh_watch(&mut self) -> Result<(), String> {
+    pub fn refresh_watch(&mut self) -> Result<(), ProbeError> {
         let mut want: Vec<u32> = self.list.pids.clone();
         if !self.list.comms.is_empty()
             && let Ok(dir) = std::fs::read_dir(self.host.path("proc"))
@@ -148,7 +135,10 @@ impl SchedProbe {
             if self.watched.get(&k, 0).is_err() {
                 self.watched
                     .insert(k, v, 0)
-                    .map_err(|e| format!("watching {k}: {e}"))?;
+                    .map_err(|source| ProbeError::Watch {
+                        what: k.to_string(),
+                        source,
+                    })?;
             }
         }
         Ok(())
@@ -166,10 +156,11 @@ impl SchedProbe {
     }
 
     /// Delay of watched threads since the previous call; forgets threads that have exited.
-    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<SchedInterval, String> {
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<SchedInterval, ProbeError> {
         let mut cur = StdHashMap::new();
         for item in self.stats.iter() {
-            let (tid, st) = item.map_err(|e| format!("reading {}: {e}", names::MAP_SCHED_STATS))?;
+            let (tid, st) =
+                item.map_err(|e| ProbeError::read(names::MAP_SCHED_STATS, None, true, e))?;
             cur.insert(tid, st);
         }
         let mut tasks = Vec::new();
@@ -209,18 +200,24 @@ impl SchedProbe {
     }
 }
 
+impl Family for SchedProbe {
+    fn name(&self) -> &'static str {
+        "sched"
+    }
+
+    fn read(&mut self, now_mono_ns: u64) -> Vec<Result<Record, ProbeError>> {
+        vec![self.read_interval(now_mono_ns).map(Record::Sched)]
+    }
+}
+
 /// Offsets of the `task_struct` fields the sched programs read, from kernel BTF.
-pub fn task_offsets() -> Result<TaskOffsets, String> {
-    let btf = KernelBtf::load().map_err(|e| e.to_string())?;
-    task_offsets_from(&btf)
+pub fn task_offsets() -> Result<TaskOffsets, BtfError> {
+    task_offsets_from(&KernelBtf::load()?)
 }
 
 /// As [`task_offsets`], from an already parsed kernel BTF.
-pub fn task_offsets_from(btf: &KernelBtf) -> Result<TaskOffsets, String> {
-    let off = |f: &str| {
-        btf.field_offset("task_struct", f)
-            .map_err(|e| e.to_string())
-    };
+pub fn task_offsets_from(btf: &KernelBtf) -> Result<TaskOffsets, BtfError> {
+    let off = |f: &str| btf.field_offset("task_struct", f);
     let pid = off("pid")?;
     let tgid = off("tgid")?;
     // `state` was renamed `__state` (and became unsigned int) in 5.14.

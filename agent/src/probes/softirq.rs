@@ -11,10 +11,20 @@ use aya::{
     maps::{MapData, PerCpuArray},
 };
 
-use super::object::{Object, Via, attach_either};
+use super::{
+    error::ProbeError,
+    family::Family,
+    kernel::{
+        maps::take_typed,
+        object::{Object, Via, attach_either},
+    },
+};
 use crate::{
+    clock,
     collectors::host::HostRoot,
-    recording::records::{SoftirqCell, SoftirqInterval, SparseHist, TimedMax},
+    recording::records::{
+        CollectorState, CollectorStatus, Record, SoftirqCell, SoftirqInterval, SparseHist, TimedMax,
+    },
 };
 
 pub struct SoftirqProbe {
@@ -24,7 +34,7 @@ pub struct SoftirqProbe {
     prev: Vec<Vec<SoftirqStats>>,
     prev_mono_ns: u64,
     /// Why softirq_raise is not attached (counts and run time still measured, wait is not).
-    pub missing_raise: Option<String>,
+    pub missing_raise: Option<ProbeError>,
     /// How each attached program got in (tp_btf, or its classic twin).
     pub via: Vec<(&'static str, Via)>,
 }
@@ -50,7 +60,11 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
 impl SoftirqProbe {
     /// Each program on its own: tp_btf where `btf` is given, falling back to its classic twin
     /// when the kernel refuses it; the probe runs when entry and exit are attached either way.
-    pub fn attach(ebpf: &mut Object, btf: Option<&Btf>, host: &HostRoot) -> Result<Self, String> {
+    pub fn attach(
+        ebpf: &mut Object,
+        btf: Option<&Btf>,
+        host: &HostRoot,
+    ) -> Result<Self, ProbeError> {
         let mut missing_raise = None;
         let mut via = Vec::new();
         for (btf_name, tp_name, tracepoint) in PROGRAMS {
@@ -58,20 +72,21 @@ impl SoftirqProbe {
                 Ok(v) => via.push((tracepoint, v)),
                 // Without raise the wait cannot be timed, but entry/exit still count and time runs.
                 Err(why) if tracepoint == names::TP_SOFTIRQ_RAISE => missing_raise = Some(why),
-                Err(why) => return Err(format!("{tracepoint}: {why}")),
+                Err(why) => {
+                    return Err(ProbeError::Tracepoint {
+                        tracepoint,
+                        source: Box::new(why),
+                    });
+                }
             }
         }
-        let map = ebpf
-            .take_map(names::MAP_SOFTIRQ_STATS)
-            .ok_or_else(|| format!("map {} missing from the object", names::MAP_SOFTIRQ_STATS))?;
-        let stats =
-            PerCpuArray::try_from(map).map_err(|e| format!("{}: {e}", names::MAP_SOFTIRQ_STATS))?;
+        let stats = take_typed(ebpf, names::MAP_SOFTIRQ_STATS)?;
         let vectors = (host.softirq_vectors().len().clamp(1, MAX_VECTORS)) as u32;
         let mut probe = SoftirqProbe {
             stats,
             vectors,
             prev: Vec::new(),
-            prev_mono_ns: crate::clock::mono_ns(),
+            prev_mono_ns: clock::mono_ns(),
             missing_raise,
             via,
         };
@@ -79,19 +94,62 @@ impl SoftirqProbe {
         Ok(probe)
     }
 
-    fn read_all(&self) -> Result<Vec<Vec<SoftirqStats>>, String> {
+    /// The softirq status: how each program got in, and what a missing raise leaves unmeasured
+    /// (`notes`: why tp_btf was not used).
+    pub fn status(&self, notes: &[String]) -> CollectorStatus {
+        let btf: Vec<&str> = self
+            .via
+            .iter()
+            .filter(|(_, v)| *v == Via::Btf)
+            .map(|(t, _)| *t)
+            .collect();
+        let classic: Vec<&str> = self
+            .via
+            .iter()
+            .filter(|(_, v)| *v == Via::Classic)
+            .map(|(t, _)| *t)
+            .collect();
+        let mut parts = Vec::new();
+        if !btf.is_empty() {
+            parts.push(format!("tp_btf irq:{}", btf.join(",")));
+        }
+        if !classic.is_empty() {
+            parts.push(format!("classic tracepoints irq:{}", classic.join(",")));
+        }
+        let mut detail = parts.join("; ");
+        let mut state = CollectorState::Running;
+        if let Some(why) = &self.missing_raise {
+            state = CollectorState::Degraded;
+            detail = format!(
+                "{detail}: softirq_raise: {why}; wait (raise to entry) not measured, counts and run time are"
+            );
+        }
+        if !btf.is_empty() && !classic.is_empty() {
+            detail.push_str(" (the kernel refused the tp_btf version of the others)");
+        } else if btf.is_empty() && !notes.is_empty() {
+            detail = format!("{detail} (fell back from tp_btf: {})", notes.join("; "));
+        }
+        CollectorStatus {
+            at_mono_ns: clock::mono_ns(),
+            collector: "softirq".into(),
+            state,
+            detail,
+        }
+    }
+
+    fn read_all(&self) -> Result<Vec<Vec<SoftirqStats>>, ProbeError> {
         (0..self.vectors)
             .map(|v| {
                 self.stats
                     .get(&v, 0)
                     .map(|per_cpu| per_cpu.to_vec())
-                    .map_err(|e| format!("reading {}[{v}]: {e}", names::MAP_SOFTIRQ_STATS))
+                    .map_err(|e| ProbeError::read(names::MAP_SOFTIRQ_STATS, Some(v), true, e))
             })
             .collect()
     }
 
     /// Activity since the previous call (or since attach).
-    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<SoftirqInterval, String> {
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<SoftirqInterval, ProbeError> {
         let cur = self.read_all()?;
         let mut cells = Vec::new();
         for (v, (cur_v, prev_v)) in cur.iter().zip(&self.prev).enumerate() {
@@ -109,6 +167,17 @@ impl SoftirqProbe {
         self.prev = cur;
         self.prev_mono_ns = now_mono_ns;
         Ok(interval)
+    }
+}
+
+impl Family for SoftirqProbe {
+    fn name(&self) -> &'static str {
+        "softirq"
+    }
+
+    /// The session reads softirq itself, as a failed read there also counts a lost interval.
+    fn read(&mut self, now_mono_ns: u64) -> Vec<Result<Record, ProbeError>> {
+        vec![self.read_interval(now_mono_ns).map(Record::Softirq)]
     }
 }
 

@@ -7,8 +7,12 @@ use agent_common::{
 };
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 
-use super::object::Object;
-use crate::recording::records::{LostEvents, SoftirqEvent, SoftirqEvents};
+use super::{
+    error::ProbeError,
+    family::Family,
+    kernel::{maps::take_typed, object::Object},
+};
+use crate::recording::records::{LostEvents, Record, SoftirqEvent, SoftirqEvents};
 
 /// Most events taken per tick, so a flood cannot stall the recorder; the rest wait in the ring.
 const MAX_PER_TICK: usize = 100_000;
@@ -21,15 +25,9 @@ pub struct SoftirqEventsProbe {
 }
 
 impl SoftirqEventsProbe {
-    pub fn open(ebpf: &mut Object, threshold_ns: u64) -> Result<Self, String> {
-        let take = |ebpf: &mut Object, m: &str| {
-            ebpf.take_map(m)
-                .ok_or_else(|| format!("map {m} missing from the object"))
-        };
-        let ring = RingBuf::try_from(take(ebpf, names::MAP_SOFTIRQ_EVENTS)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_SOFTIRQ_EVENTS))?;
-        let lost = PerCpuArray::try_from(take(ebpf, names::MAP_LOST_EVENTS)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_LOST_EVENTS))?;
+    pub fn open(ebpf: &mut Object, threshold_ns: u64) -> Result<Self, ProbeError> {
+        let ring = take_typed(ebpf, names::MAP_SOFTIRQ_EVENTS)?;
+        let lost = take_typed(ebpf, names::MAP_LOST_EVENTS)?;
         Ok(SoftirqEventsProbe {
             ring,
             lost,
@@ -54,14 +52,14 @@ impl SoftirqEventsProbe {
     }
 
     /// Failed ring-buffer reserves since the previous call, one record per stream with losses.
-    pub fn lost(&mut self, now_mono_ns: u64) -> Result<Vec<LostEvents>, String> {
+    pub fn lost(&mut self, now_mono_ns: u64) -> Result<Vec<LostEvents>, ProbeError> {
         let mut out = Vec::new();
         for stream in Stream::ALL {
             let i = stream as usize;
             let total: u64 = self
                 .lost
                 .get(&(i as u32), 0)
-                .map_err(|e| format!("reading {}[{i}]: {e}", names::MAP_LOST_EVENTS))?
+                .map_err(|e| ProbeError::read(names::MAP_LOST_EVENTS, Some(i as u32), true, e))?
                 .iter()
                 .sum();
             let d = total.saturating_sub(self.prev_lost[i]);
@@ -75,6 +73,25 @@ impl SoftirqEventsProbe {
             }
         }
         Ok(out)
+    }
+}
+
+impl Family for SoftirqEventsProbe {
+    fn name(&self) -> &'static str {
+        "softirq-events"
+    }
+
+    fn read(&mut self, now_mono_ns: u64) -> Vec<Result<Record, ProbeError>> {
+        let mut out = Vec::new();
+        let batch = self.drain();
+        if !batch.events.is_empty() {
+            out.push(Ok(Record::SoftirqEvents(batch)));
+        }
+        match self.lost(now_mono_ns) {
+            Ok(lost) => out.extend(lost.into_iter().map(|l| Ok(Record::Lost(l)))),
+            Err(e) => out.push(Err(e)),
+        }
+        out
     }
 }
 

@@ -16,31 +16,19 @@ use aya::{
     },
 };
 
-use super::object::Object;
+pub use super::options::StackOptions;
 use super::{
     cpu_tasks::{self, TaskCell, TaskFold},
-    kallsyms::Kallsyms,
+    error::{LoadSite, ProbeError},
+    family::Family,
+    kernel::{kallsyms::Kallsyms, maps::take_typed, object::Object},
 };
 use crate::{
     collectors::host::HostRoot,
-    recording::records::{CpuTaskSamples, FoldedStack, StackContext, StackSamples},
+    recording::records::{
+        CpuTaskSamples, FoldedStack, LostEvents, Record, StackContext, StackSamples,
+    },
 };
-
-/// Settings of the sampler (`--stack-rate`, `--all-stacks`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StackOptions {
-    pub rate_hz: u32,
-    pub all_stacks: bool,
-}
-
-impl Default for StackOptions {
-    fn default() -> Self {
-        StackOptions {
-            rate_hz: 99,
-            all_stacks: false,
-        }
-    }
-}
 
 pub struct StackProbe {
     counts: PerCpuHashMap<MapData, StackKey, u64>,
@@ -67,14 +55,24 @@ impl StackProbe {
         cpus: &[u32],
         syms: Kallsyms,
         host: HostRoot,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProbeError> {
         let name = names::PROG_STACK_SAMPLE;
         let p: &mut PerfEvent = ebpf
             .program_mut(name)
-            .ok_or_else(|| format!("program {name} missing from the object"))?
+            .ok_or_else(|| ProbeError::ProgramMissing {
+                program: name.to_owned(),
+            })?
             .try_into()
-            .map_err(|e| format!("{name}: {e}"))?;
-        p.load().map_err(|e| format!("load {name}: {e:#}"))?;
+            .map_err(|source| ProbeError::ProgramType {
+                program: name.to_owned(),
+                source,
+            })?;
+        // The whole error, verifier log included: unlike the tracepoint families, this one
+        // always said it in full.
+        p.load().map_err(|source| ProbeError::LoadFailed {
+            site: LoadSite::Program(name.to_owned()),
+            source,
+        })?;
         for &cpu in cpus {
             p.attach(
                 PerfEventConfig::Software(SoftwareEvent::CpuClock),
@@ -82,20 +80,12 @@ impl StackProbe {
                 SamplePolicy::Frequency(u64::from(opts.rate_hz)),
                 false,
             )
-            .map_err(|e| format!("perf_event cpu-clock on CPU {cpu}: {e:#}"))?;
+            .map_err(|source| ProbeError::PerfAttach { cpu, source })?;
         }
-        let take = |ebpf: &mut Object, m: &str| {
-            ebpf.take_map(m)
-                .ok_or_else(|| format!("map {m} missing from the object"))
-        };
-        let counts = PerCpuHashMap::try_from(take(ebpf, names::MAP_STACK_COUNTS)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_STACK_COUNTS))?;
-        let stacks = StackTraceMap::try_from(take(ebpf, names::MAP_STACKS)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_STACKS))?;
-        let samples = PerCpuArray::try_from(take(ebpf, names::MAP_STACK_SAMPLES)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_STACK_SAMPLES))?;
-        let tasks = PerCpuHashMap::try_from(take(ebpf, names::MAP_CPU_TASKS)?)
-            .map_err(|e| format!("{}: {e}", names::MAP_CPU_TASKS))?;
+        let counts = take_typed(ebpf, names::MAP_STACK_COUNTS)?;
+        let stacks = take_typed(ebpf, names::MAP_STACKS)?;
+        let samples = take_typed(ebpf, names::MAP_STACK_SAMPLES)?;
+        let tasks = take_typed(ebpf, names::MAP_CPU_TASKS)?;
         Ok(StackProbe {
             counts,
             stacks,
@@ -118,11 +108,11 @@ impl StackProbe {
         !self.syms.is_empty()
     }
 
-    fn totals(&self) -> Result<StackSampleStats, String> {
+    fn totals(&self) -> Result<StackSampleStats, ProbeError> {
         let per_cpu = self
             .samples
             .get(&0, 0)
-            .map_err(|e| format!("reading {}: {e}", names::MAP_STACK_SAMPLES))?;
+            .map_err(|e| ProbeError::read(names::MAP_STACK_SAMPLES, None, true, e))?;
         let mut t = StackSampleStats::default();
         for s in per_cpu.iter() {
             t.samples += s.samples;
@@ -135,11 +125,11 @@ impl StackProbe {
     }
 
     /// Stacks sampled since the previous call (or since attach).
-    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<StackSamples, String> {
+    pub fn read_interval(&mut self, now_mono_ns: u64) -> Result<StackSamples, ProbeError> {
         let mut cur = HashMap::new();
         for item in self.counts.iter() {
             let (key, per_cpu) =
-                item.map_err(|e| format!("reading {}: {e}", names::MAP_STACK_COUNTS))?;
+                item.map_err(|e| ProbeError::read(names::MAP_STACK_COUNTS, None, true, e))?;
             cur.insert(key, per_cpu.iter().sum::<u64>());
         }
         let mut merged: BTreeMap<(StackContext, String), u64> = BTreeMap::new();
@@ -184,11 +174,11 @@ impl StackProbe {
     /// Samples per (CPU, process) since the previous call. Processes that did not run are removed
     /// from the kernel map so exited ones never fill it; a sample landing between the read and the
     /// removal of such an entry is the only one that can go uncounted.
-    pub fn read_tasks(&mut self, now_mono_ns: u64) -> Result<CpuTaskSamples, String> {
+    pub fn read_tasks(&mut self, now_mono_ns: u64) -> Result<CpuTaskSamples, ProbeError> {
         let mut cur: BTreeMap<u32, Vec<TaskCell>> = BTreeMap::new();
         for item in self.tasks.iter() {
             let (tgid, per_cpu) =
-                item.map_err(|e| format!("reading {}: {e}", names::MAP_CPU_TASKS))?;
+                item.map_err(|e| ProbeError::read(names::MAP_CPU_TASKS, None, true, e))?;
             let cells = per_cpu
                 .iter()
                 .enumerate()
@@ -237,5 +227,32 @@ impl StackProbe {
         };
         self.folded.insert(id, f.clone());
         f
+    }
+}
+
+impl Family for StackProbe {
+    fn name(&self) -> &'static str {
+        "stacks"
+    }
+
+    /// The folded stacks, then the samples per (CPU, process).
+    fn read(&mut self, now_mono_ns: u64) -> Vec<Result<Record, ProbeError>> {
+        let mut out = vec![self.read_interval(now_mono_ns).map(Record::Stacks)];
+        match self.read_tasks(now_mono_ns) {
+            Ok(iv) => {
+                // Samples a full table could not attribute are lost events too, so the
+                // report's accounting shows them.
+                if iv.uncounted > 0 {
+                    out.push(Ok(Record::Lost(LostEvents {
+                        at_mono_ns: now_mono_ns,
+                        stream: "cpu-tasks".into(),
+                        count: iv.uncounted,
+                    })));
+                }
+                out.push(Ok(Record::CpuTasks(iv)));
+            }
+            Err(e) => out.push(Err(e)),
+        }
+        out
     }
 }

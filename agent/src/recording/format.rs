@@ -7,7 +7,7 @@ pub const FRAME_SYNC: &[u8; 4] = b"HBWF";
 /// Bumped when old readers cannot read new files.
 pub const MAJOR: u16 = 1;
 /// Bumped when records are added (old readers skip them and count them).
-pub const MINOR: u16 = 3;
+pub const MINOR: u16 = 5;
 pub const PREAMBLE_LEN: usize = 8 + 2 + 2 + 4 + 4;
 pub const FRAME_HEAD_LEN: usize = 4 + 4 + 4;
 /// A header or frame longer than this is corruption, not data.

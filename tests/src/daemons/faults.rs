@@ -20,7 +20,7 @@ pub enum Action {
     /// SIGSTOP of the local daemon's heartbeat process.
     StopLocal,
     /// Junk datagrams from the peer's namespace to this UDP port on the local node, as fast as
-    /// `hbwatch demo-peer send --every 0s` goes: the daemon's receive buffer overflows and its
+    /// two `hbwatch demo-peer send --every 0s` go: the daemon's receive buffer overflows and its
     /// heartbeats are dropped with the others.
     Flood(u16),
 }
@@ -136,15 +136,22 @@ impl Cluster {
                 let before = udp_rcvbuf_errors(&ns)?;
                 let to = format!("{}:{port}", self.pair.b_ip);
                 let ms = format!("{}ms", f.hold.as_millis());
-                let flood = Peer::spawn(
-                    &hbwatch_bin(),
-                    &self.pair.a,
-                    &["send", &to, "--every", "0s", "--for", &ms],
-                    "flood",
-                )
-                .map_err(|e| format!("starting the flood: {e}"))?;
+                // Two senders: one alone does not always keep a fast reader's buffer full
+                // (memberlist then loses no probe, and the daemon sees no fault).
+                let mut floods = Vec::new();
+                for _ in 0..2 {
+                    floods.push(
+                        Peer::spawn(
+                            &hbwatch_bin(),
+                            &self.pair.a,
+                            &["send", &to, "--every", "0s", "--for", &ms],
+                            "flood",
+                        )
+                        .map_err(|e| format!("starting the flood: {e}"))?,
+                    );
+                }
                 std::thread::sleep(f.hold);
-                drop(flood);
+                drop(floods);
                 match udp_rcvbuf_errors(&ns)? - before {
                     0 => Err(format!("the flood to {to} overflowed no receive buffer")),
                     n => Ok(format!("the flood to {to} made {n} receive-buffer drops")),

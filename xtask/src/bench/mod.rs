@@ -1,8 +1,10 @@
 //! `cargo xtask bench`: measures what hbwatch costs (probe time, packet rate, agent CPU and
 //! memory), how big its recordings grow, and how fast a report reads one. Prints tables.
 
+mod empty;
 mod overhead;
 mod procstat;
+mod rate;
 mod recording;
 mod report;
 mod veth;
@@ -16,7 +18,12 @@ use anyhow::{Context as _, Result, bail};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
+    /// Packet rate, program cost, agent CPU and memory.
     Overhead,
+    /// Only the packet-rate part of `overhead`.
+    Rate,
+    /// Only the program-cost part of `overhead` (bpf_stats).
+    Cost,
     Recording,
     Report,
     All,
@@ -37,8 +44,11 @@ pub fn run(root: &Path, which: Which) -> Result<()> {
     let env = build(root)?;
     print_machine();
     let all = which == Which::All;
-    if all || which == Which::Overhead {
-        overhead::run(&env)?;
+    match which {
+        Which::All | Which::Overhead => overhead::run(&env)?,
+        Which::Rate => overhead::rate_only(&env)?,
+        Which::Cost => overhead::cost_only(&env)?,
+        Which::Recording | Which::Report => {}
     }
     if all || which == Which::Recording {
         recording::run(&env)?;

@@ -1,6 +1,6 @@
-//! What tracing costs: kernel time per program run and per softirq (hbwatch vs libbpf-tools
-//! `softirqs`), UDP packet rate across a veth pair with no tracer / hbwatch / softirqs (runs
-//! alternated, medians quoted), and hbwatch's own CPU and peak memory while recording under load.
+//! What tracing costs: packet rate and cost per packet and softirq (`rate`), kernel time per
+//! program run and per softirq from bpf_stats (hbwatch vs libbpf-tools `softirqs`), and hbwatch's
+//! own CPU and peak memory while recording under load.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -10,21 +10,23 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 
 use super::{
-    Env, median,
+    Env,
+    empty::Empty,
+    median,
     procstat::{self, BpfStats},
     table,
     veth::Veth,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Tracer {
+pub enum Tracer {
     None,
     Hbwatch,
     Softirqs,
 }
 
 impl Tracer {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Tracer::None => "no tracing",
             Tracer::Hbwatch => "hbwatch record",
@@ -34,18 +36,24 @@ impl Tracer {
 }
 
 /// A running tracer, stopped with SIGINT on drop.
-struct Running {
+pub struct Running {
     child: Option<Child>,
 }
 
 const SOFTIRQS: &str = "/usr/sbin/softirqs";
 
-fn start(env: &Env, t: Tracer) -> Result<Running> {
+pub fn start(env: &Env, t: Tracer) -> Result<Running> {
     let child = match t {
         Tracer::None => return Ok(Running { child: None }),
         Tracer::Hbwatch => Command::new(&env.hbwatch)
             .args(["record", "--force", "-o"])
             .arg(env.scratch.join("overhead.hbw"))
+            // HBWATCH_BENCH_RECORD_ARGS: more `record` flags, to price one configuration.
+            .args(
+                std::env::var("HBWATCH_BENCH_RECORD_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -98,6 +106,9 @@ struct Loaded {
     softirqs: u64,
     cpu_pct: f64,
     peak_rss: u64,
+    /// ns per run of an empty program beside the tracer (bpf_stats runs only): bpf_stats' own
+    /// charge to every run, measured in the same run.
+    empty_ns: Option<f64>,
 }
 
 impl Loaded {
@@ -119,11 +130,31 @@ impl Loaded {
             .sum();
         ns as f64 / self.softirqs.max(1) as f64
     }
+
+    /// The same with the empty program's ns per run taken out of every run: what the programs'
+    /// bodies cost, without bpf_stats' own clock reads (and without the dispatch, which bpf_stats
+    /// never sees).
+    fn body_ns_per_softirq(&self, keep: impl Fn(&str) -> bool) -> Option<f64> {
+        let floor = self.empty_ns?;
+        let ns: f64 = self
+            .progs
+            .iter()
+            .filter(|(n, _, _)| keep(n))
+            .map(|(_, ns, runs)| (*ns as f64 - floor * *runs as f64).max(0.0))
+            .sum();
+        Some(ns / self.softirqs.max(1) as f64)
+    }
 }
 
-fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64) -> Result<Loaded> {
+/// `empty`: also attach the empty program (with bpf_stats on, for its floor).
+fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64, empty: bool) -> Result<Loaded> {
     let tracer = start(env, t)?;
     let pid = tracer.pid().context("a tracer")?;
+    let empty = if empty {
+        Some(Empty::attach().context("loading the empty program")?)
+    } else {
+        None
+    };
     let mut flood = Command::new("ip")
         .args([
             "netns", "exec", &veth.a, "iperf3", "-c", &veth.b_ip, "-p", "5299", "-u",
@@ -134,6 +165,7 @@ fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64) -> Result<Loaded> {
         .spawn()
         .context("starting the iperf3 flood")?;
     std::thread::sleep(Duration::from_secs(1));
+    let e0 = empty.as_ref().map(Empty::stats);
     let (s0, q0, c0, t0) = (
         procstat::prog_stats(pid)?,
         procstat::softirqs_total(),
@@ -147,7 +179,12 @@ fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64) -> Result<Loaded> {
         procstat::cpu_seconds(pid).unwrap_or(0.0),
         t0.elapsed().as_secs_f64(),
     );
+    let e1 = empty.as_ref().map(Empty::stats);
+    let empty_ns = e0.zip(e1).and_then(|((ns0, n0), (ns1, n1))| {
+        (n1 > n0).then(|| (ns1 - ns0) as f64 / (n1 - n0) as f64)
+    });
     let peak_rss = procstat::peak_rss(pid).unwrap_or(0);
+    drop(empty);
     drop(tracer);
     let _ = flood.wait();
     let progs = s1
@@ -162,10 +199,11 @@ fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64) -> Result<Loaded> {
         softirqs: q1 - q0,
         cpu_pct: 100.0 * (c1 - c0) / wall,
         peak_rss,
+        empty_ns,
     })
 }
 
-fn secs_from_env(var: &str, default: u64) -> u64 {
+pub fn secs_from_env(var: &str, default: u64) -> u64 {
     std::env::var(var)
         .ok()
         .and_then(|s| s.parse().ok())
@@ -177,68 +215,17 @@ const HBWATCH_SOFTIRQ: [&str; 3] = ["softirq_raise", "softirq_entry", "softirq_e
 
 pub fn run(env: &Env) -> Result<()> {
     let veth = Veth::new()?;
-    packet_rate(env, &veth)?;
+    super::rate::run(env, &veth)?;
     program_cost(env, &veth)?;
     agent_cost(env, &veth)
 }
 
-/// Packet rate, A B C A B C …, so drift in the machine's load hits every setting alike. Run-time
-/// statistics stay off here: they add a clock read to every program run, and production hosts
-/// do not run with them.
-fn packet_rate(env: &Env, veth: &Veth) -> Result<()> {
-    let (rounds, secs) = (secs_from_env("HBWATCH_BENCH_ROUNDS", 5), 5);
-    let order = [Tracer::None, Tracer::Hbwatch, Tracer::Softirqs];
-    let mut pps: Vec<Vec<f64>> = vec![Vec::new(); order.len()];
-    let mut per_cpu: Vec<Vec<f64>> = vec![Vec::new(); order.len()];
-    for round in 0..rounds {
-        for (i, t) in order.iter().enumerate() {
-            let _tracer = start(env, *t)?;
-            let r = veth.udp_run(secs as u32)?;
-            eprintln!(
-                "bench: round {} {:<22} {:>10.0} packets/s {:>10.0} per CPU-second",
-                round + 1,
-                t.label(),
-                r.pps,
-                r.per_cpu_second
-            );
-            pps[i].push(r.pps);
-            per_cpu[i].push(r.per_cpu_second);
-        }
-    }
-    for (what, series) in [
-        ("packets/s (wall clock)", &pps),
-        ("packets per sender CPU-second", &per_cpu),
-    ] {
-        let base = median(series[0].clone());
-        let rows: Vec<Vec<String>> = order
-            .iter()
-            .zip(series)
-            .map(|(t, v)| {
-                let m = median(v.clone());
-                // Each run against the untraced run of the same round: robust to slow drift.
-                let paired = median(v.iter().zip(&series[0]).map(|(x, b)| x / b).collect());
-                vec![
-                    t.label().to_owned(),
-                    format!("{m:.0}"),
-                    format!("{:.1} %", 100.0 * m / base),
-                    format!("{:.1} %", 100.0 * paired),
-                    v.iter()
-                        .map(|x| format!("{x:.0}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ]
-            })
-            .collect();
-        table(
-            &format!(
-                "UDP 64-byte {what} across veth, median of {rounds} alternated {secs} s runs \
-                 (bpf_stats off; target: hbwatch >= 98 % of untraced)"
-            ),
-            &["tracer", "median", "of untraced", "paired ratio", "runs"],
-            &rows,
-        );
-    }
-    Ok(())
+pub fn rate_only(env: &Env) -> Result<()> {
+    super::rate::run(env, &Veth::new()?)
+}
+
+pub fn cost_only(env: &Env) -> Result<()> {
+    program_cost(env, &Veth::new()?)
 }
 
 /// Program cost from bpf_stats: hbwatch and softirqs under the same flood, A B A B, medians.
@@ -248,8 +235,8 @@ fn program_cost(env: &Env, veth: &Veth) -> Result<()> {
     let secs = secs_from_env("HBWATCH_BENCH_COST_SECS", 10);
     let (mut hb, mut si) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        hb.push(loaded_run(env, veth, Tracer::Hbwatch, secs)?);
-        si.push(loaded_run(env, veth, Tracer::Softirqs, secs)?);
+        hb.push(loaded_run(env, veth, Tracer::Hbwatch, secs, true)?);
+        si.push(loaded_run(env, veth, Tracer::Softirqs, secs, true)?);
         eprintln!("bench: cost round {} of {rounds} done", round + 1);
     }
     let per_prog = |runs: &[Loaded]| -> Vec<(String, f64, u64)> {
@@ -277,20 +264,23 @@ fn program_cost(env: &Env, veth: &Veth) -> Result<()> {
     let mut rows = Vec::new();
     for (who, progs) in [("hbwatch", &hb_progs), ("softirqs", &si_progs)] {
         for (name, ns, n) in progs {
+            // Share of one CPU: what stack sampling at 99 Hz costs, for instance.
+            let share = 100.0 * ns * *n as f64 / (secs as f64 * 1e9);
             rows.push(vec![
                 who.to_owned(),
                 name.clone(),
                 format!("{ns:.0}"),
                 n.to_string(),
+                format!("{share:.3} %"),
             ]);
         }
     }
     table(
         &format!(
-            "eBPF program cost under a UDP flood (bpf_stats; median of {rounds} alternated \
-             {secs} s runs)"
+            "eBPF program cost under a UDP flood (bpf_stats, which adds its own clock reads to \
+             every run; median of {rounds} alternated {secs} s runs)"
         ),
-        &["tool", "program", "ns/run", "runs per round"],
+        &["tool", "program", "ns/run", "runs per round", "of one CPU"],
         &rows,
     );
     let si_avg = median(
@@ -325,6 +315,57 @@ fn program_cost(env: &Env, veth: &Veth) -> Result<()> {
             ],
         ],
     );
+    // bpf_stats' own charge per run, from the empty program of each run.
+    let floor = median(hb.iter().chain(&si).filter_map(|l| l.empty_ns).collect());
+    let body = |runs: &[Loaded], keep: &dyn Fn(&str) -> bool| {
+        median(
+            runs.iter()
+                .filter_map(|l| l.body_ns_per_softirq(keep))
+                .collect(),
+        )
+    };
+    let (hb_body, si_body) = (body(&hb, &|_| true), body(&si, &|_| true));
+    table(
+        &format!(
+            "The same without bpf_stats' own cost: an empty program beside each run took              {floor:.0} ns a run (median), taken out of every run"
+        ),
+        &["tool", "programs", "ns per softirq"],
+        &[
+            vec![
+                "hbwatch".into(),
+                "softirq raise+entry+exit".into(),
+                format!("{:.0}", body(&hb, &|n| HBWATCH_SOFTIRQ.contains(&n))),
+            ],
+            vec![
+                "hbwatch".into(),
+                "all programs".into(),
+                format!("{hb_body:.0}"),
+            ],
+            vec![
+                "softirqs".into(),
+                "entry+exit".into(),
+                format!("{si_body:.0}"),
+            ],
+        ],
+    );
+    table(
+        "Against issue 16's program target (all hbwatch programs per softirq <= softirqs' entry+exit)",
+        &["measured", "hbwatch", "softirqs", "verdict"],
+        &[
+            vec![
+                "bpf_stats as read".into(),
+                format!("{hb_all:.0} ns"),
+                format!("{si_total:.0} ns"),
+                verdict(hb_all <= si_total),
+            ],
+            vec![
+                "bpf_stats' own cost taken out".into(),
+                format!("{hb_body:.0} ns"),
+                format!("{si_body:.0} ns"),
+                verdict(hb_body <= si_body),
+            ],
+        ],
+    );
     let mut targets = Vec::new();
     for p in HBWATCH_SOFTIRQ {
         if let Some((_, ns, _)) = hb_progs.iter().find(|(n, _, _)| n == p) {
@@ -355,7 +396,7 @@ fn verdict(met: bool) -> String {
 /// hbwatch's own CPU and memory while recording under load, with bpf_stats off.
 fn agent_cost(env: &Env, veth: &Veth) -> Result<()> {
     let load_secs = secs_from_env("HBWATCH_BENCH_LOAD_SECS", 60);
-    let hb = loaded_run(env, veth, Tracer::Hbwatch, load_secs)?;
+    let hb = loaded_run(env, veth, Tracer::Hbwatch, load_secs, false)?;
     let lost = lost_events(env)?;
     table(
         &format!("hbwatch record under a UDP flood for {load_secs} s"),

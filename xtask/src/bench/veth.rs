@@ -72,13 +72,35 @@ impl Veth {
         Ok(v)
     }
 
+    /// Receive Packet Steering of `b`'s only queue to CPU 0 (the receiver's), or off. With it the
+    /// sender's CPU queues each datagram to CPU 0's backlog, whose NAPI poll takes many per
+    /// softirq (as a NIC's interrupt coalescing does); without it veth runs one NET_RX softirq
+    /// per datagram on the sending CPU.
+    pub fn steer_to_cpu0(&self, on: bool) -> Result<()> {
+        let mask = if on { "1" } else { "0" };
+        run_ok(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.b,
+            "sh",
+            "-c",
+            &format!("echo {mask} > /sys/class/net/veth-b/queues/rx-0/rps_cpus"),
+        ]))?;
+        Ok(())
+    }
+
     /// UDP packets received in `b` over `secs` seconds of 64-byte datagrams at the highest rate
-    /// the sender manages: per second, and per CPU-second the sending side used.
-    pub fn udp_run(&self, secs: u32) -> Result<UdpRun> {
+    /// the sender manages: per second, and per CPU-second the sending side used (its task time,
+    /// plus the hard and soft interrupt time of the CPUs in `irq_cpus`).
+    pub fn udp_run(&self, secs: u32, irq_cpus: &[usize]) -> Result<UdpRun> {
         // The sender (and the softirqs it runs: veth delivers on the sending CPU) on the last
         // CPU, the receiver on CPU 0.
         let cpu = sender_cpu();
-        let t0 = cpu_irq_ticks(cpu)?;
+        let t0: u64 = irq_cpus
+            .iter()
+            .map(|c| cpu_irq_ticks(*c))
+            .sum::<Result<_>>()?;
+        let q0 = super::procstat::softirqs_total();
         let mut child = Command::new("ip")
             .args([
                 "netns", "exec", &self.a, "iperf3", "-c", &self.b_ip, "-p", "5299",
@@ -98,7 +120,11 @@ impl Veth {
             .context("reading iperf3's output")?;
         // `ip netns exec` execs iperf3 in place, so wait4's rusage is iperf3's own CPU time.
         let (ok, task_cpu_s) = wait_with_rusage(child.id())?;
-        let t1 = cpu_irq_ticks(cpu)?;
+        let t1: u64 = irq_cpus
+            .iter()
+            .map(|c| cpu_irq_ticks(*c))
+            .sum::<Result<_>>()?;
+        let q1 = super::procstat::softirqs_total();
         if !ok {
             anyhow::bail!("iperf3 -c failed");
         }
@@ -114,6 +140,8 @@ impl Veth {
         Ok(UdpRun {
             pps: (packets - lost) / seconds,
             per_cpu_second: (packets - lost) / cpu_s.max(1e-3),
+            cpu_ns_per_sent: cpu_s * 1e9 / packets.max(1.0),
+            softirqs_per_sent: (q1 - q0) as f64 / packets.max(1.0),
         })
     }
 }
@@ -138,9 +166,14 @@ pub struct UdpRun {
     /// soft interrupt time of its CPU): unlike `pps`, this does not move when other processes
     /// take turns on that CPU, so it compares tracers on a busy machine.
     pub per_cpu_second: f64,
+    /// CPU time of the path (as in `per_cpu_second`) per datagram sent, received or dropped.
+    pub cpu_ns_per_sent: f64,
+    /// Softirqs executed on all CPUs (/proc/softirqs) per datagram sent, over the run (iperf3's
+    /// start-up and end included).
+    pub softirqs_per_sent: f64,
 }
 
-fn sender_cpu() -> usize {
+pub fn sender_cpu() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     n - 1

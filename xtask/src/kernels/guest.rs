@@ -170,7 +170,17 @@ impl Initramfs {
             .insert(PathBuf::from(guest), Source::Copy(host.to_owned()));
     }
 
-    fn bytes(&mut self, guest: &str, data: Vec<u8>, mode: u32) {
+    /// More busybox applets than the matrix's (the lab's awk, date, cut).
+    pub fn applets(&mut self, names: &[&str]) {
+        for a in names {
+            self.files.insert(
+                PathBuf::from(format!("/bin/{a}")),
+                Source::Symlink("busybox".into()),
+            );
+        }
+    }
+
+    pub fn bytes(&mut self, guest: &str, data: Vec<u8>, mode: u32) {
         self.files
             .insert(PathBuf::from(guest), Source::Bytes(data, mode));
     }
@@ -333,6 +343,8 @@ pub struct QemuOptions {
     pub timeout: Duration,
     /// Extra QEMU arguments (devices for the lab).
     pub extra: Vec<String>,
+    /// A command QEMU runs under (the lab's `ip netns exec NS`), which must exec it.
+    pub launcher: Vec<String>,
 }
 
 /// Boots `kernel` with `initrd` and waits until the guest powers off or `timeout` passes.
@@ -342,7 +354,15 @@ pub fn boot(kernel: &Kernel, initrd: &Path, work: &Path, o: &QemuOptions) -> Res
     let _ = fs::remove_file(&console);
     let _ = fs::remove_file(&results);
     let start = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
+    let mut cmd = match o.launcher.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg("qemu-system-x86_64");
+            c
+        }
+        None => Command::new("qemu-system-x86_64"),
+    };
+    let mut child = cmd
         .args(["-accel", "tcg", "-cpu", "max", "-nographic", "-no-reboot"])
         .args(["-smp", &o.cpus.to_string(), "-m", &o.memory_mb.to_string()])
         .arg("-kernel")

@@ -15,6 +15,8 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 
+#[cfg(test)]
+pub use guest::Section;
 pub use guest::{Boot, Initramfs, Kernel, QemuOptions, boot, fetch};
 use verdict::{Outcome, Row};
 
@@ -132,6 +134,7 @@ fn boot_matrix(kernel: &Kernel, bin: &Path, dir: &Path, timeout: Duration) -> Re
             memory_mb: 2048,
             timeout,
             extra: Vec::new(),
+            launcher: Vec::new(),
         },
     )
 }

@@ -3,8 +3,8 @@
 use super::{AuditInput, SYSCTL_FILE, cpulist};
 use crate::{
     analysis::recommendation::{Recommendation, Severity},
-    collectors::rps::format_cpumask,
     recording::records::{IrqKind, NicConfig},
+    units::format_cpumask,
 };
 
 /// Fewer RX queues than CPUs while the NIC could do more (RSS available but unused).

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::output::units::ns;
+use crate::units::ns;
 
 /// Timeouts keep this factor over the worst delay seen.
 pub const MARGIN: f64 = 2.0;

@@ -16,9 +16,10 @@ use crate::{
         gaps::GapKind,
         latency::HistAgg,
     },
-    heartbeat::spec::{self, Proto, Source},
+    protocol::spec::{self, Proto, Source},
     recording::records::{
-        CollectorState, EventKind, PortPacketEvent, PortStage, Record, UDP_RC_RCVBUF,
+        CollectorState, EventKind, PortFlowInterval, PortPacketEvent, PortStage, Record,
+        UDP_RC_RCVBUF,
     },
 };
 
@@ -59,7 +60,7 @@ pub fn source_port(s: &RecordingSummary, source: u32) -> Option<Port> {
             port,
         }),
         Source::Log { .. } | Source::Journal { .. } => {
-            let wire = crate::heartbeat::wire::of(parsed.preset()?.name)?;
+            let wire = crate::protocol::wire::of(parsed.preset()?.name)?;
             let (proto, port) = wire.packets.iter().find_map(|p| p.watchable())?;
             // A port source on the same port speaks for the packets, per peer and namespace
             // (its gap is in the same incident); the log gap borrows the flow only without one,
@@ -88,8 +89,8 @@ fn source_kind(s: &RecordingSummary, gap: &Gap) -> SourceKind {
         .and_then(|st| st.declared.as_ref())
         .map(|d| d.kind.as_str());
     match (kind, gap.kind) {
-        (Some("PassiveUdp" | "PassiveTcp"), _) => SourceKind::Port,
-        (Some("ProbeTcp" | "ProbeHttp" | "ProbeUdp"), _) => SourceKind::Probe,
+        (Some("passive_udp" | "passive_tcp"), _) => SourceKind::Port,
+        (Some("probe_tcp" | "probe_http" | "probe_udp"), _) => SourceKind::Probe,
         (_, GapKind::SelfStall) => SourceKind::LogSelfStall,
         _ => SourceKind::LogPeerSilence,
     }
@@ -120,6 +121,8 @@ struct Acc {
     offcpu_max: Option<u64>,
     /// Per thread of the heartbeat process seen in the window: its longest off-CPU stretch.
     offcpu_by_thread: BTreeMap<u32, u64>,
+    /// Off-CPU stretches (start, end) of the heartbeat process's threads that overlap the window.
+    app_episodes: Vec<(u64, u64)>,
     /// (runq max, pid, comm) of the receive thread that waited longest (threaded models).
     rx_thread_max: Option<(u64, u32, String)>,
     self_stalls: Vec<SelfStall>,
@@ -148,6 +151,8 @@ struct Totals {
     rcvbuf: u64,
     drops: BTreeMap<u32, u64>,
     covered_ns: u64,
+    /// Scheduling intervals in which a thread of the heartbeat process ran.
+    app_busy: Vec<(u64, u64)>,
 }
 
 impl Acc {
@@ -280,37 +285,80 @@ fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary)
         return;
     }
     a.flow.any = true;
+    // A failed read (-errno: interrupted by the stop, nothing to read) read no packet.
+    if e.stage == PortStage::Read && e.len < 0 {
+        return;
+    }
     // Strictly inside the gap: the read that ends it (and the one that started it) are arrivals.
     if e.mono_ns <= gap.start_mono_ns || e.mono_ns >= gap.end_mono_ns {
         return;
     }
-    let interval = gap.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
-    // Packets seen or queued just before the end were read by the arrival that closed the gap:
-    // they are late deliveries, not packets that arrived during the silence.
-    let unread_cutoff = gap
-        .end_mono_ns
-        .saturating_sub(interval.min(gap.length_ns / 2));
-    match e.stage {
-        PortStage::Seen if e.mono_ns < unread_cutoff => a.flow.seen += 1,
-        PortStage::Seen => {}
-        PortStage::Queued if e.mono_ns < unread_cutoff => a.flow.queued += 1,
-        PortStage::Queued => {}
-        // A read that found nothing (EAGAIN) read no heartbeat.
-        PortStage::Read if e.len >= 0 => a.flow.read += 1,
-        PortStage::Read => {}
+    if e.mono_ns < fate_end(gap, e.stage) {
+        add_fate(a, e.stage, e.code, 1, s);
+    }
+}
+
+/// Where packets of `stage` stop counting for the gap. Packets seen or queued just before the
+/// end were read by the arrival that closed the gap: they are late deliveries, not packets that
+/// arrived during the silence.
+fn fate_end(gap: &Gap, stage: PortStage) -> u64 {
+    match stage {
+        PortStage::Seen | PortStage::Queued => {
+            let interval = gap.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
+            gap.end_mono_ns
+                .saturating_sub(interval.min(gap.length_ns / 2))
+        }
+        _ => gap.end_mono_ns,
+    }
+}
+
+fn add_fate(a: &mut Acc, stage: PortStage, code: i32, n: u64, s: &RecordingSummary) {
+    match stage {
+        PortStage::Seen => a.flow.seen += n,
+        PortStage::Queued => a.flow.queued += n,
+        PortStage::Read => a.flow.read += n,
         PortStage::Dropped => {
             *a.flow
                 .dropped
-                .entry(s.packet.reason_name(e.code as u32))
-                .or_default() += 1
+                .entry(s.packet.reason_name(code as u32))
+                .or_default() += n
         }
         PortStage::QueueFailed => {
-            let name = if e.code == UDP_RC_RCVBUF {
+            let name = if code == UDP_RC_RCVBUF {
                 "SOCKET_RCVBUFF".to_owned()
             } else {
-                format!("UDP_QUEUE_FAILED({})", e.code)
+                format!("UDP_QUEUE_FAILED({code})")
             };
-            *a.flow.dropped.entry(name).or_default() += 1
+            *a.flow.dropped.entry(name).or_default() += n
+        }
+    }
+}
+
+/// Packets counted without an event (over their flow's budget, e.g. a flood on the port): taken
+/// as spread evenly between the first and the latest of them, and shared with the gap by overlap.
+fn flow_counts(a: &mut Acc, gap: &Gap, iv: &PortFlowInterval, s: &RecordingSummary) {
+    let Some(p) = a.port else { return };
+    for c in iv
+        .cells
+        .iter()
+        .filter(|c| c.suppressed > 0 && c.proto == p.proto && c.local_port == p.port)
+    {
+        a.flow.any = true;
+        let first = match c.first_suppressed_mono_ns {
+            0 => iv.start_mono_ns,
+            t => t,
+        };
+        let last = c.last_suppressed_mono_ns.max(first);
+        let (from, to) = (gap.start_mono_ns, fate_end(gap, c.stage));
+        let n = match last - first {
+            0 => u64::from(last > from && last < to) * c.suppressed,
+            span => {
+                let overlap = last.min(to).saturating_sub(first.max(from));
+                (c.suppressed as u128 * overlap as u128 / span as u128) as u64
+            }
+        };
+        if n > 0 {
+            add_fate(a, c.stage, c.code, n, s);
         }
     }
 }
@@ -380,8 +428,15 @@ fn fold(
             }
         }
         Record::Drops(iv) => {
+            // The drop probe sees every namespace of the kernel: drops count in hbwatch's own
+            // and in those whose sockets heard the heartbeats, not in unrelated ones (a flood
+            // between two other namespaces).
+            let host = s.packet.tables.host_netns;
+            let heard = s.heartbeats.heartbeat_netns();
             let mut by: BTreeMap<u32, u64> = BTreeMap::new();
-            for c in &iv.cells {
+            for c in iv.cells.iter().filter(|c| {
+                host == 0 || c.netns == 0 || c.netns == host || heard.contains(&c.netns)
+            }) {
                 *by.entry(c.reason).or_default() += c.count;
             }
             for (r, n) in &by {
@@ -399,6 +454,11 @@ fn fold(
         Record::PortPacket(e) => {
             for (a, g) in accs.iter_mut().zip(gaps) {
                 flow_event(a, g, e, s);
+            }
+        }
+        Record::PortFlows(iv) => {
+            for (a, g) in accs.iter_mut().zip(gaps) {
+                flow_counts(a, g, iv, s);
             }
         }
         Record::Sched(iv) => {
@@ -426,6 +486,33 @@ fn fold(
                     let off = task.offcpu_max.map_or(0, |m| m.value_ns);
                     let t = a.offcpu_by_thread.entry(task.tid).or_insert(0);
                     *t = (*t).max(off);
+                }
+            }
+            if let Some(g) = app
+                && iv.tasks.iter().any(|t| t.tgid == g)
+            {
+                t.app_busy.push((iv.start_mono_ns, iv.end_mono_ns));
+            }
+            for a in accs.iter_mut() {
+                for task in iv.tasks.iter().filter(|t| app.is_some_and(|g| t.tgid == g)) {
+                    let Some(m) = task.offcpu_max else { continue };
+                    let from = m.at_mono_ns.saturating_sub(m.value_ns);
+                    if from < a.to && m.at_mono_ns > a.from {
+                        a.app_episodes.push((from, m.at_mono_ns));
+                    }
+                }
+            }
+            // An off-CPU stretch is measured when the thread runs again: one that began inside
+            // a window and ended after it (a stopped process resumed) belongs to that window.
+            for a in accs.iter_mut().filter(|a| iv.start_mono_ns >= a.to) {
+                for task in iv.tasks.iter().filter(|t| app.is_some_and(|g| t.tgid == g)) {
+                    let Some(m) = task.offcpu_max else { continue };
+                    if m.at_mono_ns.saturating_sub(m.value_ns) >= a.to {
+                        continue;
+                    }
+                    a.offcpu_max = Some(a.offcpu_max.unwrap_or(0).max(m.value_ns));
+                    let t = a.offcpu_by_thread.entry(task.tid).or_insert(0);
+                    *t = (*t).max(m.value_ns);
                 }
             }
         }
@@ -587,6 +674,7 @@ fn finish(
         },
         read_by_app: a.flow.read,
         dropped: a.flow.dropped.into_iter().collect(),
+        tcp: a.port.is_some_and(|p| p.proto == libc::IPPROTO_TCP as u8),
     });
     e.rx_thread_delay = s
         .rx_model
@@ -604,7 +692,12 @@ fn finish(
         });
     e.app_sched_delay_max_ns = a.sched_max;
     e.app_off_cpu_max_ns = a.offcpu_max;
-    e.app_all_threads_off_ns = a.offcpu_by_thread.values().min().copied();
+    e.app_all_threads_off_ns = a
+        .offcpu_by_thread
+        .values()
+        .min()
+        .copied()
+        .max(quiet_stretch(&a.app_episodes, &t.app_busy));
     e.self_stalls = a.self_stalls;
     e.steal_max_ns = a.steal.values().copied().max().unwrap_or(0);
     e.clock_steps_ns = s
@@ -616,4 +709,16 @@ fn finish(
     e.lost_events = a.lost;
     e.unavailable = unavailable.to_vec();
     e
+}
+
+/// The longest off-CPU stretch of one of the process's threads during which no thread of the
+/// process ran in any whole scheduling interval: all of them were off CPU (a stopped process).
+/// Threads whose stretch began before the probe saw them have no measured stretch, so the
+/// per-thread minimum alone cannot say it for a process of many threads (a Go runtime's).
+fn quiet_stretch(episodes: &[(u64, u64)], busy: &[(u64, u64)]) -> Option<u64> {
+    episodes
+        .iter()
+        .filter(|(from, to)| !busy.iter().any(|(s, e)| s >= from && e <= to))
+        .map(|(from, to)| to - from)
+        .max()
 }

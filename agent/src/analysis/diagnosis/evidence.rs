@@ -40,6 +40,10 @@ pub struct FlowFate {
     pub read_by_app: u64,
     /// Drops of the flow's packets by kernel drop reason name (e.g. "NETFILTER_DROP").
     pub dropped: Vec<(String, u64)>,
+    /// A TCP port: the peer's kernel acknowledges what this host sends, so segments reach the
+    /// device while the peer sends no data.
+    #[serde(skip)]
+    pub tcp: bool,
 }
 
 impl FlowFate {

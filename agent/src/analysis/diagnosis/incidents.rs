@@ -88,17 +88,34 @@ fn union_ns(mut spans: Vec<(u64, u64)>) -> u64 {
     total + cur.map_or(0, |(s, e)| e - s)
 }
 
-/// The incident (0-based, in time order) of each (onset, end) span: spans that overlap or lie
-/// within [`JOIN_NS`] of each other share one.
-pub fn group_spans(spans: &[(u64, u64)]) -> Vec<u32> {
+/// Longest join of a reported loss: a daemon that logs one line per lost probe during one outage
+/// (memberlist: a line every few seconds of a 5 s flood) tells one incident.
+pub const LOSS_JOIN_MAX_NS: u64 = 3_000_000_000;
+
+/// How close a gap's onset must come to the incident before it to join it: [`JOIN_NS`], and for
+/// a loss a log line reported, three times the silence it implies (at most
+/// [`LOSS_JOIN_MAX_NS`]).
+pub fn join_of(g: &crate::analysis::Gap) -> u64 {
+    match g.kind {
+        crate::analysis::gaps::GapKind::Silence => JOIN_NS,
+        _ => g
+            .length_ns
+            .saturating_mul(3)
+            .clamp(JOIN_NS, LOSS_JOIN_MAX_NS),
+    }
+}
+
+/// The incident (0-based, in time order) of each (onset, end, join) span: spans that overlap,
+/// or whose onset lies within its `join` of the spans before it, share one.
+pub fn group_spans(spans: &[(u64, u64, u64)]) -> Vec<u32> {
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by_key(|&i| (spans[i].0, i));
     let mut out = vec![0u32; spans.len()];
     let (mut n, mut end): (Option<u32>, u64) = (None, 0);
     for i in order {
-        let (onset, e) = spans[i];
+        let (onset, e, join) = spans[i];
         n = match n {
-            Some(k) if onset <= end.saturating_add(JOIN_NS) => {
+            Some(k) if onset <= end.saturating_add(join) => {
                 end = end.max(e);
                 Some(k)
             }
@@ -114,7 +131,10 @@ pub fn group_spans(spans: &[(u64, u64)]) -> Vec<u32> {
 
 /// Groups `gaps` into incidents and sets each gap's `incident`.
 pub fn group(gaps: &mut [GapDiagnosis]) -> Vec<Incident> {
-    let spans: Vec<(u64, u64)> = gaps.iter().map(|g| (onset(g), g.gap.end_mono_ns)).collect();
+    let spans: Vec<(u64, u64, u64)> = gaps
+        .iter()
+        .map(|g| (onset(g), g.gap.end_mono_ns, join_of(&g.gap)))
+        .collect();
     let of = group_spans(&spans);
     let count = of.iter().max().map_or(0, |m| m + 1);
     for (g, n) in gaps.iter_mut().zip(&of) {

@@ -252,3 +252,42 @@ fn a_consequence_of_a_stall_is_not_a_cause_of_the_incident() {
     let causes: Vec<Cause> = d.incidents[0].findings.iter().map(|f| f.cause).collect();
     assert_eq!(causes, [Cause::AppStall]);
 }
+
+#[test]
+fn a_daemons_loss_lines_through_one_outage_are_one_incident() {
+    // memberlist during a 5 s flood: a 1 s loss reported, then another 2.005 s after it ended.
+    let loss = |n: u32, from: u64| {
+        let mut g = gap(
+            n,
+            "log:serf.log:memberlist",
+            from,
+            from + 1_000,
+            vec![finding(Cause::SocketRcvbufOverflow, 0.5)],
+        );
+        g.gap.kind = GapKind::PeerSilence;
+        g
+    };
+    let d = diagnosis(vec![loss(1, 10_000), loss(2, 13_005)]);
+    assert_eq!(d.incidents.len(), 1, "{:?}", d.incidents);
+    // Beyond three times the implied silence (and 3 s), another outage.
+    let d = diagnosis(vec![loss(1, 10_000), loss(2, 14_100)]);
+    assert_eq!(d.incidents.len(), 2, "{:?}", d.incidents);
+    // Silences of a port source keep the 2 s join.
+    let d = diagnosis(vec![
+        gap(
+            1,
+            "udp:7946",
+            10_000,
+            11_000,
+            vec![finding(Cause::NetfilterDrop, 0.9)],
+        ),
+        gap(
+            2,
+            "udp:7946",
+            13_005,
+            14_000,
+            vec![finding(Cause::NetfilterDrop, 0.9)],
+        ),
+    ]);
+    assert_eq!(d.incidents.len(), 2, "{:?}", d.incidents);
+}

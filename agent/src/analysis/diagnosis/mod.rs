@@ -7,12 +7,12 @@ pub mod build;
 pub mod cause;
 pub mod evidence;
 #[doc(hidden)]
-pub mod fixtures;
 pub mod incidents;
 pub mod recommend;
 pub mod rules;
 pub mod rx_cpus;
 pub mod rx_threads;
+pub mod rx_work;
 mod timeouts;
 
 use serde::Serialize;
@@ -195,7 +195,7 @@ impl<'a> DiagnosisFold<'a> {
             .zip(evidence)
             .enumerate()
             .map(|(i, (g, e))| {
-                let findings = judge(&e);
+                let mut findings = judge(&e);
                 let cx = recommend::Context {
                     config: summary.host_config.as_ref(),
                     audit: &audit,
@@ -205,6 +205,7 @@ impl<'a> DiagnosisFold<'a> {
                     online: &summary.header.online_cpus,
                     app_cpus: crate::analysis::audit::app_cpus(summary),
                 };
+                rx_work::annotate(&mut findings, &e, &cx);
                 let recommendations = recommend::recommend(&e, &findings, &cx);
                 GapDiagnosis {
                     number: i as u32 + 1,

@@ -8,8 +8,8 @@ use crate::{
         audit::{SYSCTL_FILE, cpulist},
         recommendation::{Recommendation, Severity},
     },
-    output::units::ns,
     recording::records::HostConfig,
+    units::ns,
 };
 
 /// Audit rule ids that address each cause.
@@ -71,6 +71,13 @@ pub fn recommend(e: &GapEvidence, findings: &[Finding], cx: &Context<'_>) -> Vec
         .iter()
         .filter(|f| f.confidence >= VERDICT_THRESHOLD)
     {
+        // A held RX CPU's fix (its queue IRQs off it) comes before the audit's generic spread.
+        if f.cause == Cause::SoftirqDelay {
+            let why = f.evidence.first().cloned().unwrap_or_default();
+            for r in super::rx_work::recommend(e, cx, &why) {
+                push(r, &mut out);
+            }
+        }
         let ids = audit_ids(f.cause);
         for r in cx.audit.iter().filter(|r| ids.contains(&r.id.as_str())) {
             push(r.clone(), &mut out);

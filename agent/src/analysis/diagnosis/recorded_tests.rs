@@ -1,16 +1,16 @@
 //! Synthetic recordings (records as the recorder writes them) through the evidence builder and
 //! the rules: one per cause and mixed ones, each with its expected verdict.
 
-use super::{
-    Cause, diagnose,
-    fixtures::{GapSpec, Scenario, records},
+use super::{Cause, diagnose};
+use crate::{
+    analysis::RecordingSummary,
+    recording::synth::causes::{self as fixtures, GapSpec, Scenario, records},
 };
-use crate::analysis::RecordingSummary;
 
 fn diagnosed(gaps: &[GapSpec]) -> super::Diagnosis {
     let recs = records(60, gaps);
     let s = RecordingSummary::from_records(
-        crate::output::export::synthetic::header(),
+        crate::recording::synth::one_gap::header(),
         (1, 1),
         recs.clone(),
     );
@@ -167,7 +167,7 @@ fn without_port_events_rx_cpus_come_from_queue_interrupts() {
         }),
     ];
     let s = RecordingSummary::from_records(
-        crate::output::export::synthetic::header(),
+        crate::recording::synth::one_gap::header(),
         (1, 1),
         recs.clone(),
     );
@@ -249,7 +249,7 @@ fn without_per_process_samples_cpu_users_are_not_measured() {
     .filter(|r| !matches!(r, crate::recording::records::Record::CpuTasks(_)))
     .collect();
     let s = RecordingSummary::from_records(
-        crate::output::export::synthetic::header(),
+        crate::recording::synth::one_gap::header(),
         (1, 1),
         recs.clone(),
     );
@@ -276,13 +276,13 @@ fn the_busy_task_is_not_moved_onto_a_pinned_heartbeat_process() {
         }],
     );
     recs.push(Record::TaskAffinity(TaskAffinity {
-        at_mono_ns: super::fixtures::START,
+        at_mono_ns: fixtures::START,
         tgid: 4242,
         comm: "corosync".into(),
         cpus_allowed: vec![1],
     }));
     let mut s = RecordingSummary::from_records(
-        crate::output::export::synthetic::header(),
+        crate::recording::synth::one_gap::header(),
         (1, 2),
         recs.clone(),
     );
@@ -317,7 +317,7 @@ fn sched_table_and_app_stall_advice_agree() {
     }];
     let recs = records(60, &gaps);
     let s = RecordingSummary::from_records(
-        crate::output::export::synthetic::header(),
+        crate::recording::synth::one_gap::header(),
         (1, 1),
         recs.clone(),
     );
@@ -352,7 +352,7 @@ fn app_stall_cites_the_heartbeat_process_only() {
         scenario: Scenario::AppStall,
     }];
     let mut recs = records(60, &gaps);
-    let start = crate::output::export::synthetic::header().anchor.mono_ns;
+    let start = crate::recording::synth::one_gap::header().anchor.mono_ns;
     recs.push(Record::Sched(SchedInterval {
         start_mono_ns: start + 21_000_000_000,
         end_mono_ns: start + 22_000_000_000,
@@ -370,7 +370,7 @@ fn app_stall_cites_the_heartbeat_process_only() {
         }],
     }));
     let s = RecordingSummary::from_records(
-        crate::output::export::synthetic::header(),
+        crate::recording::synth::one_gap::header(),
         (1, 1),
         recs.clone(),
     );
@@ -446,5 +446,70 @@ fn report_and_check_suggest_one_rmem_max() {
             r.id,
             r.evidence
         );
+    }
+}
+
+/// Packets counted in the kernel without an event (`PortFlows`, a flood over the flows' event
+/// budget) are judged as the same packets sent one by one: the verdict and the flow's fate agree.
+#[test]
+fn packets_counted_without_events_give_the_same_verdict() {
+    use crate::recording::records::{PortFlowCell, PortFlowInterval, Record};
+    for sc in [
+        Scenario::RcvbufOverflow,
+        Scenario::BacklogOverflow,
+        Scenario::Netfilter,
+        Scenario::AppStall,
+    ] {
+        let gap = GapSpec {
+            at_s: 20,
+            len_s: 4,
+            scenario: sc,
+        };
+        let recs = records(60, &[gap]);
+        // Every event but the reads (the arrivals) becomes a count of its second.
+        let mut counted: Vec<Record> = Vec::new();
+        let mut cells: std::collections::BTreeMap<u64, Vec<PortFlowCell>> = Default::default();
+        for r in &recs {
+            match r {
+                Record::PortPacket(e) if e.stage != crate::recording::records::PortStage::Read => {
+                    cells
+                        .entry(e.mono_ns / 1_000_000_000)
+                        .or_default()
+                        .push(PortFlowCell {
+                            proto: e.proto,
+                            local_port: e.local_port,
+                            peer: e.peer.clone(),
+                            stage: e.stage,
+                            code: e.code,
+                            count: 1,
+                            suppressed: 1,
+                            last_suppressed_mono_ns: e.mono_ns,
+                            first_suppressed_mono_ns: e.mono_ns,
+                        });
+                }
+                r => counted.push(r.clone()),
+            }
+        }
+        counted.extend(cells.into_iter().map(|(s, cells)| {
+            Record::PortFlows(PortFlowInterval {
+                start_mono_ns: s * 1_000_000_000,
+                end_mono_ns: (s + 1) * 1_000_000_000,
+                cells,
+            })
+        }));
+        let judge = |recs: Vec<Record>| {
+            let s = RecordingSummary::from_records(
+                crate::recording::synth::one_gap::header(),
+                (1, 1),
+                recs.clone(),
+            );
+            let d = diagnose(&s, &recs);
+            assert_eq!(d.gaps.len(), 1, "{sc:?}: gaps {:?}", d.gaps.len());
+            let g = &d.gaps[0];
+            let flow = g.evidence.flow.clone().expect("flow fate");
+            let dropped: u64 = flow.dropped.iter().map(|(_, n)| n).sum();
+            (g.findings[0].cause, flow.seen_at_device > 0, dropped > 0)
+        };
+        assert_eq!(judge(counted), judge(recs), "{sc:?}");
     }
 }

@@ -11,7 +11,7 @@ use super::{
     cause::Cause,
     evidence::{GapEvidence, SourceKind},
 };
-use crate::output::units::ns;
+use crate::units::ns;
 
 /// A cause with its confidence (0–1) and the evidence lines behind it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,6 +119,26 @@ fn stalled_reader(e: &GapEvidence) -> Option<u64> {
     (had_data && off.saturating_mul(2) >= e.gap_ns).then_some(off)
 }
 
+/// Every thread of the heartbeat process was off CPU for most of the gap and for at least two
+/// heartbeat intervals: it could neither send nor read, nor time the peer (a daemon that only
+/// waits for a silent peer still wakes every interval to count the misses). Holds without the
+/// flow's fate (a log gap whose packets a port source speaks for, a peer that had nothing to
+/// answer while this side was stopped).
+///
+/// Not when the flow shows its heartbeats dropped before they reached the socket: a reader
+/// blocked in recv is off CPU too, waiting for packets a firewall or a full queue took.
+fn all_threads_off(e: &GapEvidence) -> Option<u64> {
+    let off = e.app_all_threads_off_ns?;
+    if e.flow
+        .as_ref()
+        .is_some_and(|f| f.dropped_total() > 0 && f.queued_to_socket == 0)
+    {
+        return None;
+    }
+    (off.saturating_mul(2) >= e.gap_ns && off >= e.expected_interval_ns.saturating_mul(2))
+        .then_some(off)
+}
+
 fn app_stall(e: &GapEvidence) -> Option<Finding> {
     let mut conf: f64 = 0.0;
     let mut ev = Vec::new();
@@ -135,6 +155,12 @@ fn app_stall(e: &GapEvidence) -> Option<Finding> {
         conf = conf.max(0.9);
         ev.push(format!(
             "the heartbeat process was off CPU for {} while heartbeats waited for it",
+            ns(off)
+        ));
+    } else if let Some(off) = all_threads_off(e) {
+        conf = conf.max(0.85);
+        ev.push(format!(
+            "every thread of the heartbeat process was off CPU for {} (most of the gap, over two heartbeat intervals)",
             ns(off)
         ));
     }
@@ -265,6 +291,11 @@ fn nic_ring(e: &GapEvidence) -> Option<Finding> {
     )
 }
 
+/// The kernel freed the packet without saying why: TCP frees segments it is done with so too.
+fn is_unspecified(reason: &str) -> bool {
+    reason == "NOT_SPECIFIED"
+}
+
 fn other_drop(e: &GapEvidence) -> Option<Finding> {
     let f = e.flow.as_ref()?;
     let other: Vec<String> = f
@@ -273,11 +304,14 @@ fn other_drop(e: &GapEvidence) -> Option<Finding> {
         .filter(|(r, n)| *n > 0 && !is_classified(r))
         .map(|(r, n)| format!("{n} heartbeat packet(s) dropped by the kernel: {r}"))
         .collect();
-    finding(
-        Cause::OtherKernelDrop,
-        if other.is_empty() { 0.0 } else { 0.75 },
-        other,
-    )
+    // Drops with no reason given are not enough to blame the kernel for a gap.
+    let named = f.dropped_with(|r| !is_classified(r) && !is_unspecified(r)) > 0;
+    let conf = match (other.is_empty(), named) {
+        (true, _) => 0.0,
+        (false, true) => 0.75,
+        (false, false) => UNCOVERED_CAP,
+    };
+    finding(Cause::OtherKernelDrop, conf, other)
 }
 
 fn softirq_delay(e: &GapEvidence) -> Option<Finding> {
@@ -329,7 +363,15 @@ fn softirq_delay(e: &GapEvidence) -> Option<Finding> {
     ev.extend(busy_cpu_line(e));
     // A wait far shorter than the gap explains it only with a saturated receive path beside it
     // (softirqs deferred, NAPI budgets used up): the packets then waited where no clock saw them.
-    let cap = if covers(d, e.gap_ns) || support > 0 {
+    // Not when the flow shows nothing came to wait: no heartbeat reached the NIC (on TCP: none
+    // carried data) and none was dropped.
+    let nothing_came = e.flow.as_ref().is_some_and(|f| {
+        (f.seen_at_device == 0 || f.tcp)
+            && f.queued_to_socket == 0
+            && f.read_by_app == 0
+            && f.dropped_with(|r| !is_unspecified(r)) == 0
+    });
+    let cap = if covers(d, e.gap_ns) || (support > 0 && !nothing_came) {
         0.9
     } else {
         UNCOVERED_CAP
@@ -380,7 +422,7 @@ pub fn judge(e: &GapEvidence) -> Vec<Finding> {
     .collect();
 
     let flow_drops = e.flow.as_ref().map_or(0, |f| f.dropped_total());
-    let unread = unread(e) || stalled_reader(e).is_some();
+    let unread = unread(e) || stalled_reader(e).is_some() || all_threads_off(e).is_some();
     for f in &mut found {
         // Packets reached the socket unread: whatever the network did, the application is why.
         if unread && f.cause.is_network() {
@@ -441,6 +483,23 @@ fn peer_or_upstream(e: &GapEvidence) -> Option<Finding> {
             let conf = if blind { 0.5 } else { 0.8 };
             finding(Cause::PeerOrUpstream, conf, vec![
                 "no heartbeat packet reached this host's NIC during the gap".to_owned(),
+                "no drops, NIC misses, softirq delay, stall or VM pause on this host".to_owned(),
+            ])
+        }
+        // TCP: the peer's kernel still acknowledges what this host sends (a stopped peer
+        // process), so segments reach the NIC; none carried data to the socket.
+        (Some(f), _)
+            if f.tcp
+                && f.queued_to_socket == 0
+                && f.read_by_app == 0
+                && f.dropped_with(|r| !is_unspecified(r)) == 0 =>
+        {
+            let conf = if blind { 0.5 } else { 0.7 };
+            finding(Cause::PeerOrUpstream, conf, vec![
+                format!(
+                    "no heartbeat data reached this host's socket during the gap ({} segment(s) at the NIC, none queued)",
+                    f.seen_at_device
+                ),
                 "no drops, NIC misses, softirq delay, stall or VM pause on this host".to_owned(),
             ])
         }

@@ -1,6 +1,7 @@
 //! Which CPUs take the heartbeat flow's receive work, folded record by record: where the watched
 //! port's packets were seen; without such packets, the CPUs the NIC RX-queue interrupts fired on
-//! and the RPS targets.
+//! and the RPS targets. With RPS on, packets are seen on the RPS target while the driver's poll
+//! runs where the queue's interrupt fires: both count.
 
 use std::collections::BTreeSet;
 
@@ -19,12 +20,15 @@ pub struct RxCpus {
     configured: BTreeSet<u32>,
     /// CPUs the RX-queue interrupts actually fired on during the recording.
     fired: BTreeSet<u32>,
+    /// Some RX queue of a physical NIC has RPS on.
+    rps: bool,
 }
 
 impl RxCpus {
     pub fn new(s: &RecordingSummary, ports: Vec<Port>) -> Self {
         let mut rx_irqs = BTreeSet::new();
         let mut configured = BTreeSet::new();
+        let mut rps = false;
         if let Some(c) = &s.host_config {
             for nic in c.nics.iter().filter(|n| !n.is_virtual) {
                 for irq in nic.queue_irqs() {
@@ -33,6 +37,7 @@ impl RxCpus {
                 }
                 for q in &nic.rx_queues {
                     configured.extend(q.rps_cpus.iter().copied());
+                    rps |= !q.rps_cpus.is_empty();
                 }
             }
         }
@@ -42,6 +47,7 @@ impl RxCpus {
             rx_irqs,
             configured,
             fired: BTreeSet::new(),
+            rps,
         }
     }
 
@@ -66,8 +72,11 @@ impl RxCpus {
         }
     }
 
-    pub fn finish(self) -> BTreeSet<u32> {
+    pub fn finish(mut self) -> BTreeSet<u32> {
         if !self.seen.is_empty() {
+            if self.rps {
+                self.seen.extend(self.fired);
+            }
             return self.seen;
         }
         let mut cpus = self.configured;

@@ -6,7 +6,7 @@
 use super::{cause::Cause, evidence::GapEvidence, rules::Finding};
 use crate::{
     analysis::recommendation::{Recommendation, Severity},
-    output::units::ns,
+    units::ns,
 };
 
 /// The receive thread that waited longest to run in a gap's window.

@@ -296,3 +296,22 @@ fn a_stopped_reader_with_a_full_buffer_is_app_stall_even_when_it_read_at_the_edg
     e.app_all_threads_off_ns = Some(10 * MS);
     assert_eq!(top(&e), Cause::SocketRcvbufOverflow);
 }
+
+#[test]
+fn a_reader_blocked_while_a_firewall_takes_its_heartbeats_is_not_a_stall() {
+    // The demo's receiver sleeps in recv for the whole gap: every thread off CPU, as a stopped
+    // one would be; the flow says why nothing came.
+    let mut e = base();
+    let f = flow(&mut e);
+    f.seen_at_device = 15;
+    f.dropped = vec![("NETFILTER_DROP".into(), 15)];
+    e.app_all_threads_off_ns = Some(2900 * MS);
+    assert_eq!(top(&e), Cause::NetfilterDrop, "{:?}", judge(&e));
+    // Stopped with its heartbeats queued unread: the stall is the cause.
+    let mut e = base();
+    let f = flow(&mut e);
+    f.seen_at_device = 3;
+    f.queued_to_socket = 3;
+    e.app_all_threads_off_ns = Some(2900 * MS);
+    assert_eq!(top(&e), Cause::AppStall, "{:?}", judge(&e));
+}

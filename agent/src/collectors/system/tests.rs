@@ -7,7 +7,7 @@ use crate::{
 };
 
 fn fixture(name: &str) -> HostRoot {
-    HostRoot(
+    HostRoot::at(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/hosts")
             .join(name),
@@ -75,7 +75,7 @@ fn unreadable_sources_are_reported_and_the_rest_is_read() {
         "Udp: InErrors RcvbufErrors\nUdp: 1 2\n",
     )
     .expect("write");
-    let mut col = SystemCollector::new(HostRoot(dir.path().to_owned()), Targets::default());
+    let mut col = SystemCollector::new(HostRoot::at(dir.path().to_owned()), Targets::default());
     let (sample, statuses) = col.tick(1);
     assert!(sample.is_none());
     let state = |n: &str| statuses.iter().find(|s| s.collector == n).map(|s| s.state);
@@ -125,7 +125,7 @@ fn records_round_trip_through_a_recording_and_fold() {
     let (cfg, _) = targets(&root);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("sys.hbw");
-    let header = crate::session::build_header(&root, vec!["test".into()]);
+    let header = crate::capture::session::build_header(&root, vec!["test".into()]);
     let mut w = RecordingWriter::create(&path, false, &header).expect("create");
     w.push(&Record::HostConfig(cfg.clone()))
         .expect("push config");

@@ -8,14 +8,13 @@ use serde::Serialize;
 
 use crate::{
     analysis::recommendation::Recommendation,
-    collectors::host::HostRoot,
     recording::records::{HostConfig, IrqKind},
 };
 
 /// Bumped when a field changes meaning or disappears; adding fields does not bump it.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckFormat {
     Text,
     Json,
@@ -55,7 +54,7 @@ pub struct NicLine {
 
 impl CheckReport {
     pub fn new(
-        host: &HostRoot,
+        (host, kernel): (String, String),
         root: Option<PathBuf>,
         iface: Option<&str>,
         cfg: &HostConfig,
@@ -66,8 +65,8 @@ impl CheckReport {
         CheckReport {
             schema_version: SCHEMA_VERSION,
             hbwatch_version: env!("CARGO_PKG_VERSION").to_owned(),
-            host: host.hostname(),
-            kernel: host.kernel_release(),
+            host,
+            kernel,
             root,
             iface: iface.map(str::to_owned),
             window_ms: window_ns / 1_000_000,

@@ -8,9 +8,12 @@ use anyhow::Context as _;
 use super::{
     DropsSecond, ExportInput, GapInput, HeartbeatSeries, LostAt, ProbeLatency, StackInput, Window,
 };
-use crate::recording::{
-    RecordingReader,
-    records::{CollectorStatus, Header, Record, SoftirqInterval},
+use crate::{
+    analysis::aggregates::{stacks::fold_outside, steps::one_per_step},
+    recording::{
+        RecordingReader,
+        records::{CollectorStatus, Header, Record, SoftirqInterval},
+    },
 };
 
 /// The parts of a recording exports use, in time order.
@@ -137,10 +140,11 @@ pub fn build(data: &RecordingData, inputs: &AnalysisInputs<'_>, window: Window) 
         Some((fold, kind)) => {
             let inside = fold(w.start_mono_ns, w.end_mono_ns);
             let whole = data.whole();
-            let mut baseline = fold(whole.start_mono_ns, w.start_mono_ns);
-            for (k, v) in fold(w.end_mono_ns, whole.end_mono_ns) {
-                *baseline.entry(k).or_default() += v;
-            }
+            let baseline = fold_outside(
+                fold,
+                (whole.start_mono_ns, whole.end_mono_ns),
+                (w.start_mono_ns, w.end_mono_ns),
+            );
             StackInput {
                 window: inside,
                 baseline: (!baseline.is_empty()).then_some(baseline),
@@ -221,16 +225,4 @@ pub fn build(data: &RecordingData, inputs: &AnalysisInputs<'_>, window: Window) 
         stacks,
         window,
     }
-}
-
-/// One interval per time step: records that cover the same span (a recorder that writes each
-/// CPU's cells apart) become one, so series rows and `.hlog` intervals never repeat a step.
-fn one_per_step<'a>(ivs: impl Iterator<Item = &'a SoftirqInterval>) -> Vec<SoftirqInterval> {
-    let mut by: BTreeMap<(u64, u64), SoftirqInterval> = BTreeMap::new();
-    for iv in ivs {
-        by.entry((iv.start_mono_ns, iv.end_mono_ns))
-            .and_modify(|m| m.cells.extend(iv.cells.iter().cloned()))
-            .or_insert_with(|| iv.clone());
-    }
-    by.into_values().collect()
 }

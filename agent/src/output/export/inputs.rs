@@ -1,12 +1,18 @@
-//! Fills the exporters' analysis inputs (heartbeat arrivals, gaps, probe latencies, drops per
-//! second) from a folded [`RecordingSummary`] and the records it was folded from.
+//! Fills the exporters' analysis inputs from the aggregates of a folded [`RecordingSummary`]
+//! and the records it was folded from, and words what the exports show of them: gap verdicts,
+//! what the stacks are, why a window has none.
 
 use std::collections::BTreeMap;
 
-use super::{DropsSecond, GapInput, HeartbeatSeries, ProbeLatency, adapt::AnalysisInputs};
+use super::{GapInput, adapt::AnalysisInputs};
 use crate::{
     analysis::{
         RecordingSummary, StackFilter,
+        aggregates::{
+            drops::drops_per_second,
+            sources::{gap_finding, gap_inputs, heartbeat_series, probe_latencies},
+            stacks::stack_coverage,
+        },
         diagnosis::{Cause, Diagnosis, Finding},
         folded_stacks,
     },
@@ -19,58 +25,16 @@ pub fn analysis_inputs<'a>(summary: &RecordingSummary, records: &[Record]) -> An
         heartbeats: heartbeat_series(summary, records),
         gaps: gap_inputs(summary),
         probes: probe_latencies(summary, records),
-        drops: drops_per_second(summary, records),
+        drops: drops_per_second(&summary.packet, records),
         stacks: None,
     }
-}
-
-/// Arrivals per declared source, by the rules the gap detector uses.
-pub fn heartbeat_series(summary: &RecordingSummary, records: &[Record]) -> Vec<HeartbeatSeries> {
-    let hb = &summary.heartbeats;
-    let mut by: BTreeMap<u32, Vec<u64>> = hb.sources.keys().map(|&id| (id, Vec::new())).collect();
-    for a in records.iter().filter_map(|r| hb.arrival_of(r)) {
-        by.entry(a.source).or_default().push(a.at_mono_ns);
-    }
-    by.into_iter()
-        .map(|(id, mut arrivals_mono_ns)| {
-            arrivals_mono_ns.sort_unstable();
-            HeartbeatSeries {
-                source: hb.source_name(id),
-                arrivals_mono_ns,
-            }
-        })
-        .collect()
-}
-
-/// The gaps numbered as `report` numbers them (1-based, by start), open ones without an end.
-pub fn gap_inputs(summary: &RecordingSummary) -> Vec<GapInput> {
-    let hb = &summary.heartbeats;
-    hb.gaps(summary.last_mono_ns)
-        .gaps
-        .iter()
-        .enumerate()
-        .map(|(i, g)| GapInput {
-            number: i as u32 + 1,
-            source: hb.source_name(g.source),
-            last_arrival_mono_ns: g.start_mono_ns,
-            next_arrival_mono_ns: (!g.open).then_some(g.end_mono_ns),
-            onset_mono_ns: g.onset_estimate_mono_ns,
-            detected_mono_ns: Some(g.detected_mono_ns),
-            verdict: None,
-            cause: None,
-        })
-        .collect()
 }
 
 /// Sets each gap's verdict and cause from the diagnosis (matched by gap number): its
 /// incident's, which weighs every source that saw it, as the report does.
 pub fn add_verdicts(gaps: &mut [GapInput], diagnosis: &Diagnosis) {
     for g in gaps {
-        let Some(d) = diagnosis.gaps.iter().find(|d| d.number == g.number) else {
-            continue;
-        };
-        let incident = diagnosis.incident_of(d).map(|i| &i.findings);
-        let Some(f) = incident.unwrap_or(&d.findings).first() else {
+        let Some(f) = gap_finding(diagnosis, g.number) else {
             continue;
         };
         g.verdict = Some(verdict_line(f));
@@ -85,51 +49,6 @@ pub fn verdict_line(f: &Finding) -> String {
         return f.cause.phrase().to_owned();
     }
     format!("{} ({:.0} %)", f.cause.phrase(), f.confidence * 100.0)
-}
-
-/// Successful probe round trips per probing source, as (sent at, latency).
-pub fn probe_latencies(summary: &RecordingSummary, records: &[Record]) -> Vec<ProbeLatency> {
-    let mut by: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
-    for r in records {
-        if let Record::Probe(p) = r
-            && p.error.is_none()
-        {
-            by.entry(p.source)
-                .or_default()
-                .push((p.start_mono_ns, p.latency_ns));
-        }
-    }
-    by.into_iter()
-        .map(|(id, samples)| ProbeLatency {
-            probe: summary.heartbeats.source_name(id),
-            samples,
-        })
-        .collect()
-}
-
-/// One entry per recorded drop interval (about a second each), by reason name. Per-port counts
-/// are left out: they repeat the per-device drops.
-pub fn drops_per_second(summary: &RecordingSummary, records: &[Record]) -> Vec<DropsSecond> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Drops(iv) => Some(iv),
-            _ => None,
-        })
-        .map(|iv| {
-            let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
-            for c in &iv.cells {
-                *by_reason
-                    .entry(summary.packet.reason_name(c.reason))
-                    .or_default() += c.count;
-            }
-            DropsSecond {
-                start_mono_ns: iv.start_mono_ns,
-                total: by_reason.values().sum(),
-                by_reason,
-            }
-        })
-        .collect()
 }
 
 /// What an export of the recording's stacks draws, for titles; `None` when it sampled nothing.
@@ -164,17 +83,8 @@ pub fn why_no_stacks(
     end_mono_ns: u64,
     filter: StackFilter,
 ) -> String {
-    let (mut taken, mut kept_others) = (0u64, false);
-    for r in records {
-        if let Record::Stacks(s) = r
-            && s.end_mono_ns > start_mono_ns
-            && s.start_mono_ns < end_mono_ns
-        {
-            taken += s.samples;
-            kept_others |= s.all_stacks;
-        }
-    }
-    match (taken, filter, kept_others) {
+    let c = stack_coverage(records, start_mono_ns, end_mono_ns);
+    match (c.taken, filter, c.kept_others) {
         (0, _, _) => "no kernel stacks were sampled; flamegraphs need a recording made with stack sampling (record --stack-rate above 0)".to_owned(),
         (n, StackFilter::Softirq, true) => format!(
             "0 of {n} samples ran in softirq context; export --all-stacks draws the other kernel stacks this recording kept"
@@ -235,96 +145,18 @@ mod tests {
     }
 
     use super::*;
-    use crate::recording::records::{
-        DropCell, DropInterval, EventKind, HeartbeatEvent, PacketTables, ProbeAttempt,
-        SourceDeclared, SourceKind,
-    };
-
-    const MS: u64 = 1_000_000;
-
-    fn beat(source: u32, at: u64) -> Record {
-        Record::Heartbeat(HeartbeatEvent {
-            source,
-            kind: EventKind::Arrival,
-            read_mono_ns: at,
-            read_realtime_ns: 0,
-            stamped_realtime_ns: None,
-            peer: None,
-            count: None,
-            measured_ns: None,
-            line: String::new(),
-        })
-    }
 
     #[test]
-    fn arrivals_gaps_probes_and_drops_from_records() {
-        let header = crate::output::export::synthetic::header();
-        let t0 = header.anchor.mono_ns;
-        let mut recs = vec![
-            Record::PacketTables(PacketTables {
-                drop_reasons: vec![(3, "NO_SOCKET".into())],
-                ..PacketTables::default()
-            }),
-            Record::HeartbeatSource(SourceDeclared {
-                at_mono_ns: t0,
-                source: 1,
-                spec: "log:/var/log/app.log@100ms".into(),
-                kind: SourceKind::Log,
-                preset: None,
-                expected_interval_ns: Some(100 * MS),
-                gap_factor: 3.0,
-                preset_interval_ns: None,
-            }),
-        ];
-        // Beats every 100 ms with one 1 s silence after the tenth.
-        recs.extend((0..10).map(|i| beat(1, t0 + i * 100 * MS)));
-        recs.extend((0..10).map(|i| beat(1, t0 + 1_900 * MS + i * 100 * MS)));
-        recs.push(Record::Probe(ProbeAttempt {
-            source: 1,
-            start_mono_ns: t0 + 50 * MS,
-            latency_ns: 2 * MS,
-            status: None,
-            error: None,
-            consecutive_failures: 0,
-        }));
-        recs.push(Record::Drops(DropInterval {
-            start_mono_ns: t0,
-            end_mono_ns: t0 + 1_000 * MS,
-            cells: vec![DropCell {
-                reason: 3,
-                ifindex: 1,
-                netns: 0,
-                rx_queue: None,
-                protocol: 0x0800,
-                cpu: 0,
-                count: 7,
-            }],
-            ..DropInterval::default()
-        }));
-        let mut s = RecordingSummary::new(header, (1, 0));
-        for r in &recs {
-            s.add(r);
-        }
+    fn inputs_gather_the_aggregates_and_gaps_get_worded_verdicts() {
+        let (s, recs) = crate::analysis::aggregates::tests::beats_probe_and_drops();
         let inputs = analysis_inputs(&s, &recs);
         assert!(
             why_no_stacks(&recs, 0, u64::MAX, StackFilter::Softirq).starts_with("no kernel stacks")
         );
         assert_eq!(inputs.heartbeats.len(), 1);
-        let hb = &inputs.heartbeats[0];
-        assert_eq!(hb.source, "log:/var/log/app.log@100ms");
-        // 20 beats plus the successful probe reply.
-        assert_eq!(hb.arrivals_mono_ns.len(), 21);
-        assert!(hb.arrivals_mono_ns.is_sorted());
         assert_eq!(inputs.gaps.len(), 1);
-        let g = &inputs.gaps[0];
-        assert_eq!(g.number, 1);
-        assert_eq!(g.last_arrival_mono_ns, t0 + 900 * MS);
-        assert_eq!(g.next_arrival_mono_ns, Some(t0 + 1_900 * MS));
-        assert_eq!(g.detected_mono_ns, Some(t0 + 1_200 * MS));
-        assert_eq!(inputs.probes[0].samples, vec![(t0 + 50 * MS, 2 * MS)]);
+        assert_eq!(inputs.probes.len(), 1);
         assert_eq!(inputs.drops.len(), 1);
-        assert_eq!(inputs.drops[0].by_reason.get("NO_SOCKET"), Some(&7));
-        assert_eq!(inputs.drops[0].total, 7);
         assert_eq!(stack_kind(&s, StackFilter::Softirq), None);
         let mut gaps = inputs.gaps.clone();
         add_verdicts(&mut gaps, &crate::analysis::diagnosis::diagnose(&s, &recs));

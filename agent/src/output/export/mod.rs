@@ -3,12 +3,13 @@
 //!
 //! Every exporter takes analysis values and writes to any [`std::io::Write`]; none reads files or
 //! computes findings of its own. [`ExportInput`] is filled from a recording by [`adapt`]; the
-//! heartbeat, drop and stack parts are plain input structs that other analyses fill.
+//! heartbeat, drop and stack parts are the values of [`crate::analysis::aggregates`].
 
 pub mod adapt;
 pub mod flamegraph;
 pub mod hdr;
 pub mod inputs;
+pub mod merged_timeline;
 pub mod series;
 pub mod synthetic;
 pub mod timeline;
@@ -24,6 +25,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use crate::analysis::aggregates::{
+    drops::DropsSecond,
+    sources::{GapInput, HeartbeatSeries, ProbeLatency},
+    steps::LostAt,
+};
 use crate::recording::records::{ClockAnchor, CollectorStatus, SoftirqInterval};
 
 /// Everything an export may draw, already limited to one window.
@@ -76,63 +82,6 @@ impl Window {
     pub fn duration_ns(&self) -> u64 {
         self.end_mono_ns.saturating_sub(self.start_mono_ns)
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LostAt {
-    pub at_mono_ns: u64,
-    pub stream: String,
-    pub count: u64,
-}
-
-/// Arrivals of one heartbeat source, monotonic, in time order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeartbeatSeries {
-    /// Stable source name, e.g. "corosync:eth0" or "log:/var/log/app.log".
-    pub source: String,
-    pub arrivals_mono_ns: Vec<u64>,
-}
-
-/// One heartbeat gap: the silence between `last_arrival_mono_ns` and `next_arrival_mono_ns`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GapInput {
-    /// The number users pass to `--gap N` (as the report prints it).
-    pub number: u32,
-    pub source: String,
-    pub last_arrival_mono_ns: u64,
-    /// None while the gap was still open when the recording ended.
-    pub next_arrival_mono_ns: Option<u64>,
-    /// When the kernel evidence says the trouble began (before the silence was noticed).
-    pub onset_mono_ns: Option<u64>,
-    /// When the gap became detectable (last arrival + the source's expected period × tolerance).
-    pub detected_mono_ns: Option<u64>,
-    /// One-line verdict ("NET_RX starved on CPU 1 by ksoftirqd"), shown as an annotation.
-    pub verdict: Option<String>,
-    /// Short cause class ("softirq-wait", "drops", "app-stall"), used for grouping.
-    pub cause: Option<String>,
-}
-
-impl GapInput {
-    /// End of the silence: the next arrival, or `fallback` when the gap never closed.
-    pub fn end_mono_ns(&self, fallback: u64) -> u64 {
-        self.next_arrival_mono_ns.unwrap_or(fallback)
-    }
-}
-
-/// Latency samples of one heartbeat probe (e.g. a UDP echo), as (sent at, round-trip ns).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProbeLatency {
-    pub probe: String,
-    pub samples: Vec<(u64, u64)>,
-}
-
-/// Packet drops in the second starting at `start_mono_ns`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DropsSecond {
-    pub start_mono_ns: u64,
-    pub total: u64,
-    /// Drops by reason ("NETDEV_BACKLOG", "rx_missed", …); may be empty.
-    pub by_reason: BTreeMap<String, u64>,
 }
 
 /// Folded kernel stacks ("a;b;c" → samples) for the window and, for a differential flamegraph,

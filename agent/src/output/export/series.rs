@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, io::Write};
 use serde::Serialize;
 
 use super::ExportInput;
-use crate::analysis::latency::HistAgg;
+use crate::analysis::aggregates::steps::steps;
 
 pub const SCHEMA: &str = "hbwatch-series";
 pub const SCHEMA_VERSION: u32 = 1;
@@ -43,65 +43,40 @@ pub struct Second {
 
 /// One row per time step (softirq interval), with drops, arrivals and losses binned into it.
 pub fn seconds(input: &ExportInput) -> Vec<Second> {
-    let have_drops = !input.drops.is_empty();
-    input
-        .softirq
-        .iter()
-        .map(|iv| {
-            // An interval that straddles a window edge is shown from (or to) that edge.
-            let start = iv.start_mono_ns.max(input.window.start_mono_ns);
-            let end = iv.end_mono_ns.min(input.window.end_mono_ns).max(start);
-            let inside = |t: u64| (start..end).contains(&t);
-            let softirq = iv
-                .cells
-                .iter()
-                .map(|c| {
-                    let (mut w, mut r) = (HistAgg::default(), HistAgg::default());
-                    w.add(&c.wait_hist, c.wait_sum_ns, c.wait_max);
-                    r.add(&c.run_hist, c.run_sum_ns, c.run_max);
-                    let (w, r) = (w.distribution(), r.distribution());
-                    CellSecond {
-                        cpu: c.cpu,
-                        vector: input.vector_name(c.vector),
-                        entries: c.entries,
-                        raises: c.raises,
-                        ksoftirqd_entries: c.ksoftirqd_entries,
-                        wait_p99_ns: w.p99_ns,
-                        wait_max_ns: w.max_ns,
-                        run_p99_ns: r.p99_ns,
-                        run_max_ns: r.max_ns,
-                    }
-                })
-                .collect();
-            let drops = have_drops.then(|| {
-                input
-                    .drops
-                    .iter()
-                    .filter(|d| inside(d.start_mono_ns))
-                    .map(|d| d.total)
-                    .sum()
-            });
-            let mut heartbeat_arrivals = BTreeMap::new();
-            for h in &input.heartbeats {
-                let n = h.arrivals_mono_ns.iter().filter(|&&t| inside(t)).count() as u64;
-                heartbeat_arrivals.insert(h.source.clone(), n);
-            }
-            let mut lost_events: BTreeMap<String, u64> = BTreeMap::new();
-            for l in input.lost.iter().filter(|l| inside(l.at_mono_ns)) {
-                *lost_events.entry(l.stream.clone()).or_default() += l.count;
-            }
-            Second {
-                t_s: input.offset_s(start),
-                start_mono_ns: start,
-                end_mono_ns: end,
-                wall: input.wall(start),
-                softirq,
-                drops,
-                heartbeat_arrivals,
-                lost_events,
-            }
-        })
-        .collect()
+    let w = &input.window;
+    steps(
+        (w.start_mono_ns, w.end_mono_ns),
+        &input.softirq,
+        &input.drops,
+        &input.heartbeats,
+        &input.lost,
+    )
+    .into_iter()
+    .map(|s| Second {
+        t_s: input.offset_s(s.start_mono_ns),
+        start_mono_ns: s.start_mono_ns,
+        end_mono_ns: s.end_mono_ns,
+        wall: input.wall(s.start_mono_ns),
+        softirq: s
+            .cells
+            .into_iter()
+            .map(|c| CellSecond {
+                cpu: c.cpu,
+                vector: input.vector_name(c.vector),
+                entries: c.entries,
+                raises: c.raises,
+                ksoftirqd_entries: c.ksoftirqd_entries,
+                wait_p99_ns: c.wait_p99_ns,
+                wait_max_ns: c.wait_max_ns,
+                run_p99_ns: c.run_p99_ns,
+                run_max_ns: c.run_max_ns,
+            })
+            .collect(),
+        drops: s.drops,
+        heartbeat_arrivals: s.heartbeat_arrivals,
+        lost_events: s.lost_events,
+    })
+    .collect()
 }
 
 #[derive(Serialize)]

@@ -24,6 +24,12 @@ const DETECTED: RGBColor = RGBColor(200, 0, 0);
 #[error("drawing the timeline: {0}")]
 pub struct TimelineError(String);
 
+impl From<String> for TimelineError {
+    fn from(s: String) -> Self {
+        TimelineError(s)
+    }
+}
+
 fn err<E: std::fmt::Debug>(e: E) -> TimelineError {
     TimelineError(format!("{e:?}"))
 }

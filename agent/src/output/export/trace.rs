@@ -102,7 +102,7 @@ pub fn events(input: &ExportInput) -> Vec<Event> {
             // The maximum is stamped when the softirq ran; the wait led up to it.
             let (ts, dur) = slice(input, m.at_mono_ns.saturating_sub(m.value_ns), m.at_mono_ns);
             ev.push(Event {
-                name: format!("{} waited {}", input.vector_name(c.vector), crate::output::units::ns(m.value_ns)),
+                name: format!("{} waited {}", input.vector_name(c.vector), crate::units::ns(m.value_ns)),
                 ph: "X",
                 pid: PID_CPUS,
                 tid: c.cpu,

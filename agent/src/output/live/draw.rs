@@ -14,7 +14,7 @@ use super::{
     panels,
     state::{LiveState, Severity},
 };
-use crate::{output::units, recording::records::CollectorState};
+use crate::{recording::records::CollectorState, units};
 
 /// Below this the view shows only a note asking for a bigger terminal.
 pub const MIN_WIDTH: u16 = 40;

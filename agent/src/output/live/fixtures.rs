@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use agent_common::hist::bucket_index;
 
-use super::state::{
-    DropSample, HeartbeatSourceSnapshot, LiveState, NapiSample, RecordingView, Severity, Verdict,
-};
+use super::state::{HeartbeatSourceSnapshot, LiveState, RecordingView, Severity, Verdict};
 use crate::{
-    analysis::RecordingSummary,
+    analysis::{
+        RecordingSummary,
+        aggregates::{drops::DropSample, napi::NapiSample},
+    },
     recording::records::{
         ClockAnchor, CollectorState, CollectorStatus, Header, LostEvents, NicSummary, Record,
         SoftirqCell, SoftirqInterval, SparseHist, TimedMax,

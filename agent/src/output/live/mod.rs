@@ -5,7 +5,6 @@
 
 pub mod app;
 pub mod draw;
-pub mod drops;
 pub mod feed;
 pub mod keys;
 pub mod panels;

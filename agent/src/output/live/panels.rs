@@ -11,9 +11,12 @@ use ratatui::{
 use super::{
     app::Panel,
     draw::{BAD, DIM, GOOD, WARN},
-    state::{HeartbeatLane, LaneStatus, LiveState, RateRow, WaitRun},
+    state::{HeartbeatLane, LiveState, WaitRun},
 };
-use crate::output::units;
+use crate::{
+    analysis::aggregates::{drops::RateRow, sources::Standing},
+    units,
+};
 
 #[expect(
     clippy::too_many_arguments,
@@ -85,11 +88,11 @@ fn lanes(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool) {
 /// `name  STATUS  last 12:00:01.234  [████░░░░] 1.20s/3.00s  gaps 2  verdict…`
 fn lane_line(lane: &HeartbeatLane, width: u16) -> Line<'static> {
     let (status, colour) = match lane.status {
-        LaneStatus::Waiting => ("wait", DIM),
-        LaneStatus::Learning => ("lrn", DIM),
-        LaneStatus::Ok => ("ok", GOOD),
-        LaneStatus::Late => ("late", WARN),
-        LaneStatus::Gap => ("GAP", BAD),
+        Standing::Waiting => ("wait", DIM),
+        Standing::Learning => ("lrn", DIM),
+        Standing::Ok => ("ok", GOOD),
+        Standing::Late => ("late", WARN),
+        Standing::Gap => ("GAP", BAD),
     };
     let fixed = 12 + 5 + 18 + 16 + 8;
     let bar_w = (width as usize).saturating_sub(fixed).clamp(4, 30);
@@ -247,8 +250,8 @@ fn softirq(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool, wide: bool,
 }
 
 fn drops(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool) {
-    let d = &s.drops;
-    if !d.fed && !d.napi_fed {
+    let (d, napi_rates) = (&s.drops, &s.napi);
+    if !d.fed && !napi_rates.fed {
         note(
             f,
             area,
@@ -271,12 +274,12 @@ fn drops(f: &mut Frame, area: Rect, s: &LiveState, expanded: bool) {
         "NAPI budget exhausted: ",
         Style::new().fg(Color::Cyan),
     )];
-    if !d.napi_fed {
+    if !napi_rates.fed {
         spans.push(Span::styled("not collected", Style::new().fg(DIM)));
-    } else if d.napi.is_empty() {
+    } else if napi_rates.rows.is_empty() {
         spans.push(Span::raw("none"));
     }
-    for n in &d.napi {
+    for n in &napi_rates.rows {
         let style = if n.exhausted_per_s > 0.0 {
             Style::new().fg(WARN)
         } else {

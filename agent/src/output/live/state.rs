@@ -6,18 +6,23 @@
 //! [`LiveState::update_from_drops`] and [`LiveState::update_from_napi`] (drops panel),
 //! [`LiveState::update_verdict`] (verdict line).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
-pub use super::drops::{DropSample, DropsView, NapiRow, NapiSample, RateRow};
 use crate::{
-    analysis::{RecordingSummary, SoftirqAgg},
-    recording::records::{CollectorState, Record, SoftirqInterval},
+    analysis::{
+        RecordingSummary, SoftirqAgg,
+        aggregates::{
+            drops::{DropRates, DropSample},
+            napi::{NapiRates, NapiSample},
+            softirq::{SoftirqSpan, cpu_list, net_rx_vector},
+            sources::{Standing, standing},
+        },
+    },
+    recording::records::{CollectorState, Record},
 };
 
 /// Seconds of history in the softirq sparklines.
 pub const SPARK_SECONDS: usize = 60;
-/// Silence beyond this multiple of the expected interval marks a lane late (before it is a gap).
-const LATE_FACTOR: f64 = 1.5;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveState {
@@ -28,7 +33,8 @@ pub struct LiveState {
     pub lanes: Vec<HeartbeatLane>,
     /// Whether any heartbeat feed has reported (an empty list then means "no sources").
     pub lanes_fed: bool,
-    pub drops: DropsView,
+    pub drops: DropRates,
+    pub napi: NapiRates,
     pub verdict: Option<Verdict>,
     /// Show wall-clock times in UTC instead of the system time zone (for logs kept in UTC, and
     /// for tests that must not depend on the machine's zone).
@@ -144,24 +150,11 @@ pub struct HeartbeatSourceSnapshot {
     pub latest_verdict: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaneStatus {
-    /// Nothing has arrived yet.
-    Waiting,
-    /// Arrivals, but the expected interval is not known yet.
-    Learning,
-    Ok,
-    /// Silent for longer than the expected interval allows, not yet a gap.
-    Late,
-    /// Silent past the gap threshold: a gap is in progress.
-    Gap,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeartbeatLane {
     pub name: String,
     pub detail: String,
-    pub status: LaneStatus,
+    pub status: Standing,
     /// Wall-clock time of the last arrival, "HH:MM:SS.mmm" local time.
     pub last_arrival: Option<String>,
     pub silence_ns: u64,
@@ -267,30 +260,16 @@ impl LiveState {
     /// Last-second figures from the records one session tick appended; call once per tick, after
     /// [`LiveState::update_from_summary`] (it also advances the sparklines).
     pub fn update_from_records(&mut self, summary: &RecordingSummary, records: &[Record]) {
-        let intervals: Vec<&SoftirqInterval> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Softirq(iv) => Some(iv),
-                _ => None,
-            })
-            .collect();
-        let net_rx = net_rx_vector(summary);
-        let mut per_cpu: BTreeMap<u32, SoftirqAgg> = BTreeMap::new();
-        let mut per_vector: BTreeMap<u8, SoftirqAgg> = BTreeMap::new();
-        for iv in &intervals {
-            for c in &iv.cells {
-                per_vector.entry(c.vector).or_default().add(c);
-                if c.vector == net_rx {
-                    per_cpu.entry(c.cpu).or_default().add(c);
-                }
-            }
-        }
-        if intervals.is_empty() {
+        let Some(SoftirqSpan {
+            mut net_rx_by_cpu,
+            by_vector,
+        }) = SoftirqSpan::of(summary, records)
+        else {
             return;
-        }
+        };
         self.softirq.has_data = true;
         for cpu in cpu_list(summary) {
-            let agg = per_cpu.remove(&cpu).unwrap_or_default();
+            let agg = net_rx_by_cpu.remove(&cpu).unwrap_or_default();
             let row = self.cpu_row(cpu);
             row.last = WaitRun::of(&agg);
             row.ksoftirqd_last = agg.ksoftirqd_entries;
@@ -306,7 +285,7 @@ impl LiveState {
         for row in &mut self.softirq.vectors {
             row.last = WaitRun::default();
         }
-        for (v, agg) in per_vector {
+        for (v, agg) in by_vector {
             let name = summary.vector_name(v);
             let last = WaitRun::of(&agg);
             match self.softirq.vectors.iter_mut().find(|r| r.name == name) {
@@ -338,26 +317,16 @@ impl LiveState {
         self.lanes = sources
             .iter()
             .map(|s| {
-                let silence_ns = s
-                    .last_arrival_mono_ns
-                    .map_or(0, |t| now_mono_ns.saturating_sub(t));
-                let fill = match s.gap_threshold_ns {
-                    Some(t) if t > 0 => (silence_ns as f64 / t as f64).clamp(0.0, 1.0),
-                    _ => 0.0,
-                };
-                let status = match (
+                let (silence_ns, status) = standing(
+                    now_mono_ns,
                     s.last_arrival_mono_ns,
                     s.expected_interval_ns,
                     s.gap_threshold_ns,
-                ) {
-                    _ if s.gap_open => LaneStatus::Gap,
-                    (None, _, _) => LaneStatus::Waiting,
-                    (Some(_), _, Some(t)) if silence_ns >= t => LaneStatus::Gap,
-                    (Some(_), Some(e), _) if silence_ns as f64 > e as f64 * LATE_FACTOR => {
-                        LaneStatus::Late
-                    }
-                    (Some(_), None, _) => LaneStatus::Learning,
-                    (Some(_), Some(_), _) => LaneStatus::Ok,
+                    s.gap_open,
+                );
+                let fill = match s.gap_threshold_ns {
+                    Some(t) if t > 0 => (silence_ns as f64 / t as f64).clamp(0.0, 1.0),
+                    _ => 0.0,
                 };
                 HeartbeatLane {
                     name: s.name.clone(),
@@ -389,7 +358,7 @@ impl LiveState {
 
     /// NAPI budget exhaustion per device from one interval of `interval_ns`.
     pub fn update_from_napi(&mut self, interval_ns: u64, samples: &[NapiSample]) {
-        self.drops.update_napi(interval_ns, samples);
+        self.napi.update(interval_ns, samples);
     }
 
     /// The diagnosis's current top finding (`None`: nothing to report).
@@ -413,24 +382,6 @@ impl LiveState {
             }
         };
         &mut rows[i]
-    }
-}
-
-fn net_rx_vector(summary: &RecordingSummary) -> u8 {
-    summary
-        .header
-        .softirq_vectors
-        .iter()
-        .position(|v| v == "NET_RX")
-        .map_or(3, |i| i as u8)
-}
-
-fn cpu_list(summary: &RecordingSummary) -> Vec<u32> {
-    let h = &summary.header;
-    if h.online_cpus.is_empty() {
-        (0..h.cpus.max(1)).collect()
-    } else {
-        h.online_cpus.clone()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Unit tests of the view-model updates.
 
-use super::{fixtures, state::LaneStatus};
+use super::fixtures;
+use crate::analysis::aggregates::sources::Standing;
 
 #[test]
 fn last_second_and_total_differ_and_sparkline_is_capped() {
@@ -55,14 +56,14 @@ fn lanes_go_ok_late_gap() {
     let mut src = fixtures::sources(now, 100_000_000);
     src[1].last_arrival_mono_ns = None;
     s.update_from_heartbeats(now, &anchor, &src);
-    assert_eq!(s.lanes[0].status, LaneStatus::Ok);
-    assert_eq!(s.lanes[1].status, LaneStatus::Waiting);
+    assert_eq!(s.lanes[0].status, Standing::Ok);
+    assert_eq!(s.lanes[1].status, Standing::Waiting);
     assert_eq!(s.lanes[0].last_arrival.as_deref(), Some("00:00:09.900"));
     for (silence, want) in [
-        (500_000_000, LaneStatus::Late),
-        (2_999_000_000, LaneStatus::Late),
-        (3_000_000_000, LaneStatus::Gap),
-        (9_000_000_000, LaneStatus::Gap),
+        (500_000_000, Standing::Late),
+        (2_999_000_000, Standing::Late),
+        (3_000_000_000, Standing::Gap),
+        (9_000_000_000, Standing::Gap),
     ] {
         s.update_from_heartbeats(now, &anchor, &fixtures::sources(now, silence));
         assert_eq!(s.lanes[0].status, want, "silence {silence}");
@@ -75,8 +76,8 @@ fn lanes_go_ok_late_gap() {
     src[1].expected_interval_ns = None;
     src[1].gap_threshold_ns = None;
     s.update_from_heartbeats(now, &anchor, &src);
-    assert_eq!(s.lanes[0].status, LaneStatus::Gap);
-    assert_eq!(s.lanes[1].status, LaneStatus::Learning);
+    assert_eq!(s.lanes[0].status, Standing::Gap);
+    assert_eq!(s.lanes[1].status, Standing::Learning);
     assert_eq!(s.lanes[1].fill, 0.0);
 }
 
@@ -86,7 +87,7 @@ fn drop_rates_totals_and_heartbeat_ports() {
     fixtures::feed_drops(&mut s);
     fixtures::feed_drops(&mut s);
     let d = &s.drops;
-    assert!(d.fed && d.napi_fed);
+    assert!(d.fed && s.napi.fed);
     assert_eq!(d.total_per_s, 42.0);
     assert_eq!(d.by_reason[0].label, "SOCKET_RCVBUFF");
     assert_eq!((d.by_reason[0].per_s, d.by_reason[0].total), (30.0, 60));
@@ -95,7 +96,7 @@ fn drop_rates_totals_and_heartbeat_ports() {
     // The heartbeat port comes first although it drops less.
     assert_eq!(d.by_port[0].label, ":5405");
     assert!(d.by_port[0].heartbeat && !d.by_port[1].heartbeat);
-    let napi = &d.napi[0];
+    let napi = &s.napi.rows[0];
     assert_eq!((napi.exhausted_per_s, napi.exhausted_total), (20.0, 40));
     assert!((napi.exhausted_share - 0.05).abs() < 1e-9);
     // A quiet interval keeps totals and zeroes rates.

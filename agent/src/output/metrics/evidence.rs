@@ -1,109 +1,14 @@
 //! Metrics of the kernel and heartbeat evidence: drops by reason/device/port, NAPI budget
-//! exhaustion per CPU and device, heartbeat gaps by source and cause, incidents by cause. A gap's
-//! cause is its incident's, as in the report.
-
-use std::collections::BTreeMap;
+//! exhaustion per CPU and device, heartbeat gaps by source and cause, incidents by cause, as
+//! [`EvidenceCounts`](crate::analysis::aggregates::evidence::EvidenceCounts) has them.
 
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric as _},
-    metrics::{MetricType, counter::ConstCounter},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
 };
 
 use super::Shared;
-use crate::analysis::{
-    RecordingSummary,
-    diagnosis::{Diagnosis, incidents},
-};
-
-/// The cause label of a gap whose diagnosis has not been computed.
-pub const CAUSE_UNKNOWN: &str = "unknown";
-
-/// (source, gap start) → cause, from a diagnosis.
-pub type Causes = BTreeMap<(u32, u64), &'static str>;
-
-/// The cause of each judged gap: its incident's.
-pub fn causes(d: &Diagnosis) -> Causes {
-    d.gaps
-        .iter()
-        .map(|g| {
-            let cause = d.incident_of(g).map_or(g.verdict(), |i| i.cause()).cause;
-            ((g.gap.source, g.gap.start_mono_ns), cause.as_str())
-        })
-        .collect()
-}
-
-/// What these collectors show, named, copied from the summary after every tick.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct EvidenceSnapshot {
-    /// (reason, device, port) → drops. The kernel counts drops per device and, separately, per
-    /// watched destination port: a series has either `device` or `port` set, never both.
-    pub drops: BTreeMap<(String, String, String), u64>,
-    /// (cpu, device) → NAPI polls that used their whole budget.
-    pub napi_exhausted: BTreeMap<(u32, String), u64>,
-    /// (source, cause) → gaps found so far.
-    pub gaps: BTreeMap<(String, String), u64>,
-    /// cause → incidents found so far (gaps grouped as the report groups them).
-    pub incidents: BTreeMap<String, u64>,
-}
-
-impl EvidenceSnapshot {
-    pub fn of(s: &RecordingSummary, causes: &Causes) -> EvidenceSnapshot {
-        let p = &s.packet;
-        let mut out = EvidenceSnapshot::default();
-        for (&(reason, netns, ifindex, _queue, _cpu), &n) in &p.drops {
-            let key = (
-                p.reason_name(reason),
-                p.ifname(ifindex, netns),
-                String::new(),
-            );
-            *out.drops.entry(key).or_default() += n;
-        }
-        for (&(_proto, port, reason), &n) in &p.port_drops {
-            let key = (p.reason_name(reason), String::new(), port.to_string());
-            *out.drops.entry(key).or_default() += n;
-        }
-        for (&(netns, ifindex, _napi_id, cpu), a) in &p.napi {
-            let device = p.napi_device(ifindex, netns);
-            *out.napi_exhausted.entry((cpu, device)).or_default() += a.full_budget;
-        }
-        let hb = &s.heartbeats;
-        let gaps = hb.detector.gaps_so_far();
-        let cause_of =
-            |g: &crate::analysis::gaps::Gap| causes.get(&(g.source, g.start_mono_ns)).copied();
-        for g in gaps {
-            let key = (
-                hb.source_name(g.source),
-                cause_of(g).unwrap_or(CAUSE_UNKNOWN).to_owned(),
-            );
-            *out.gaps.entry(key).or_default() += 1;
-        }
-        let spans: Vec<(u64, u64)> = gaps
-            .iter()
-            .map(|g| {
-                (
-                    g.onset_estimate_mono_ns.unwrap_or(g.start_mono_ns),
-                    g.end_mono_ns,
-                )
-            })
-            .collect();
-        let of = incidents::group_spans(&spans);
-        let mut by: BTreeMap<u32, &'static str> = BTreeMap::new();
-        for (g, n) in gaps.iter().zip(&of) {
-            let known = cause_of(g);
-            let e = by.entry(*n).or_insert(CAUSE_UNKNOWN);
-            if *e == CAUSE_UNKNOWN
-                && let Some(c) = known
-            {
-                *e = c;
-            }
-        }
-        for cause in by.into_values() {
-            *out.incidents.entry(cause.to_owned()).or_default() += 1;
-        }
-        out
-    }
-}
 
 #[derive(Debug)]
 pub struct EvidenceCollector(pub(super) Shared);
@@ -147,6 +52,28 @@ impl Collector for EvidenceCollector {
             for ((source, cause), n) in &e.gaps {
                 let labels = [("source", source), ("cause", cause)];
                 ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        if !e.peer_gaps.is_empty() {
+            let mut m = encoder.encode_descriptor(
+                "heartbeat_peer_gaps",
+                "Heartbeat gaps found, per source and peer address (a passive source follows every peer).",
+                None,
+                MetricType::Counter,
+            )?;
+            for ((source, peer), n) in &e.peer_gaps {
+                let labels = [("source", source), ("peer", peer)];
+                ConstCounter::new(*n).encode(m.encode_family(&labels)?)?;
+            }
+            let mut m = encoder.encode_descriptor(
+                "heartbeat_peer_silence_seconds",
+                "Seconds since the last heartbeat from this peer, as of the latest tick.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((source, peer), v) in &e.peer_silence_s {
+                let labels = [("source", source), ("peer", peer)];
+                ConstGauge::new(*v).encode(m.encode_family(&labels)?)?;
             }
         }
         if !e.incidents.is_empty() {
@@ -241,7 +168,7 @@ mod tests {
                 read_mono_ns: at,
                 read_realtime_ns: 0,
                 stamped_realtime_ns: None,
-                peer: None,
+                peer: Some("10.0.0.2:41000".into()),
                 count: None,
                 measured_ns: None,
                 line: String::new(),
@@ -277,6 +204,13 @@ mod tests {
             d.incidents[0].cause().cause
         );
         assert!(judged_text.contains(&incident), "{judged_text}");
+        // Per peer: its gaps, and its silence as of the last record (the beat at 2.3 s).
+        for line in [
+            "hbwatch_heartbeat_peer_gaps_total{source=\"udp:5405@100ms\",peer=\"10.0.0.2\"} 2",
+            "hbwatch_heartbeat_peer_silence_seconds{source=\"udp:5405@100ms\",peer=\"10.0.0.2\"} 0.0",
+        ] {
+            assert!(text.contains(line), "missing {line} in:\n{text}");
+        }
         for (cause, n) in by_cause {
             let line = format!(
                 "hbwatch_heartbeat_gaps_total{{source=\"udp:5405@100ms\",cause=\"{cause}\"}} {n}"

@@ -27,6 +27,7 @@ use crate::{
     analysis::LatencyTable,
     analysis::{
         RecordingSummary,
+        aggregates::evidence::{Causes, EvidenceCounts, causes},
         latency::HistAgg,
         recent::{self, RecentDiagnosis},
     },
@@ -46,7 +47,7 @@ struct Snapshot {
     vectors: Vec<String>,
     lost: BTreeMap<String, u64>,
     collectors: BTreeMap<String, CollectorStatus>,
-    evidence: evidence::EvidenceSnapshot,
+    evidence: EvidenceCounts,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -101,7 +102,7 @@ impl Metrics {
             if !s.heartbeats.is_empty() {
                 recent.tick(s, tick_records, now_mono_ns);
             }
-            recent.diagnosis().map(evidence::causes).unwrap_or_default()
+            recent.diagnosis().map(causes).unwrap_or_default()
         };
         self.publish_with(s, &causes);
     }
@@ -112,9 +113,9 @@ impl Metrics {
         self.publish_with(s, &BTreeMap::new());
     }
 
-    fn publish_with(&self, s: &RecordingSummary, causes: &evidence::Causes) {
+    fn publish_with(&self, s: &RecordingSummary, causes: &Causes) {
         // Built before taking the lock: a scrape never waits for the naming work.
-        let evidence = evidence::EvidenceSnapshot::of(s, causes);
+        let evidence = EvidenceCounts::of(s, causes);
         let mut snap = self.shared.lock();
         snap.evidence = evidence;
         snap.latency = s.latency.clone();

@@ -12,7 +12,7 @@ use crate::{
         },
         recommendation::Recommendation,
     },
-    output::units::ns,
+    units::ns,
 };
 
 #[derive(Serialize)]

@@ -12,8 +12,9 @@ use crate::{
         heartbeats::SourceStats,
     },
     clock,
-    output::{report::verdict::wrap, units},
+    output::report::verdict::wrap,
     recording::records::LineCounts,
+    units,
 };
 
 #[derive(Serialize)]

@@ -12,7 +12,7 @@ use crate::{
         RecordingSummary,
         diagnosis::{Diagnosis, Incident},
     },
-    output::units::ns,
+    units::ns,
 };
 
 /// Gap rows shown per incident in the overview; `--incident N` shows them all.

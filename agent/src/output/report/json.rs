@@ -53,6 +53,8 @@ pub struct RecordingInfo {
     /// `softirq`, `threaded_napi` or `preempt_rt`; null in recordings made before it was kept.
     pub receive_model: Option<&'static str>,
     pub receive_model_detail: Option<String>,
+    /// `record --netns`: the network namespace kept (`spec`, `path`, `inode`).
+    pub netns_scope: Option<crate::recording::records::NetnsScope>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +81,9 @@ pub struct VectorRow {
     pub ksoftirqd: u64,
     pub raises: u64,
     pub wait_unknown: u64,
+    /// Counted but not timed (over the per-tick timing budget); wait and run are sampled.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub untimed: u64,
     pub wait_ns: Distribution,
     pub run_ns: Distribution,
 }
@@ -93,6 +98,7 @@ impl VectorRow {
             ksoftirqd: a.ksoftirqd_entries,
             raises: a.raises,
             wait_unknown: a.wait_unknown,
+            untimed: a.untimed(),
             wait_ns: a.wait.distribution(),
             run_ns: a.run.distribution(),
         }
@@ -121,6 +127,7 @@ impl Report {
                 read: s.read.clone(),
                 receive_model: s.rx_model.as_ref().map(|m| m.name()),
                 receive_model_detail: s.rx_model.as_ref().map(|m| m.describe()),
+                netns_scope: s.scope.clone(),
             },
             collectors: s
                 .collectors
@@ -167,4 +174,8 @@ impl Report {
         self.diagnosis = super::diagnosis::json(s, d);
         self
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -3,12 +3,9 @@
 
 use serde_json::Value;
 
-use crate::analysis::{
-    RecordingSummary,
-    diagnosis::{
-        diagnose,
-        fixtures::{GapSpec, Scenario, records},
-    },
+use crate::{
+    analysis::{RecordingSummary, diagnosis::diagnose},
+    recording::synth::causes::{GapSpec, Scenario, records},
 };
 
 const DOC: &str = include_str!("../../../../docs/report-json.md");

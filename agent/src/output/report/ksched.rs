@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::{
     analysis::{Distribution, RecordingSummary, ksched::event_worst_ns},
-    output::units,
+    units,
 };
 
 /// Leaf functions listed in the text report.

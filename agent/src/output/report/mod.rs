@@ -9,6 +9,7 @@ pub mod json;
 #[cfg(test)]
 mod json_tests;
 pub mod ksched;
+pub mod merged;
 pub mod packet;
 pub mod rejections;
 pub mod text;
@@ -29,7 +30,7 @@ pub fn at(s: &RecordingSummary, mono_ns: u64) -> String {
     )
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {
     Text,
     Json,

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::{
     analysis::{PacketSummary, packet::STAGE_NAMES},
-    output::units,
     recording::records::{PortPacketEvent, PortStage},
+    units,
 };
 
 #[derive(Serialize)]
@@ -21,6 +21,21 @@ pub struct PacketJson {
     pub napi: Vec<NapiRow>,
     pub hardirq: Vec<IrqRow>,
     pub port_events: Vec<PortEventRow>,
+    pub sent: Vec<SentRow>,
+}
+
+/// The send side of one watched flow.
+#[derive(Serialize)]
+pub struct SentRow {
+    pub proto: &'static str,
+    pub source_port: u16,
+    pub destination: String,
+    pub sent: u64,
+    pub dev_queued: u64,
+    pub xmit: u64,
+    pub xmit_failed: u64,
+    pub devices: Vec<String>,
+    pub tx_queues: Vec<i32>,
 }
 
 #[derive(Serialize)]
@@ -174,6 +189,21 @@ pub fn json(p: &PacketSummary) -> PacketJson {
                 count,
             })
             .collect(),
+        sent: p
+            .sent
+            .iter()
+            .map(|((pr, port, dst), a)| SentRow {
+                proto: proto(*pr),
+                source_port: *port,
+                destination: dst.clone(),
+                sent: a.sent,
+                dev_queued: a.dev_queued,
+                xmit: a.xmit,
+                xmit_failed: a.xmit_failed,
+                devices: a.devices.iter().map(|&(ns, i)| p.ifname(i, ns)).collect(),
+                tx_queues: a.tx_queues.iter().copied().collect(),
+            })
+            .collect(),
     }
 }
 
@@ -229,7 +259,10 @@ pub fn render(
         for (r, n) in &reasons {
             writeln!(out, "  {r:<28} {:>10}", units::count(*n))?;
         }
-        writeln!(out, "By device, RX queue and CPU")?;
+        writeln!(
+            out,
+            "By device, RX queue and CPU (device \"-\": none, or over the per-tick detail budget)"
+        )?;
         for (&(r, ns, ifx, q, cpu), &n) in &p.drops {
             let q = q.map_or_else(|| "-".to_owned(), |q| q.to_string());
             writeln!(
@@ -333,6 +366,36 @@ pub fn render(
         }
         for e in &p.recent_port_drops {
             writeln!(out, "  {}", port_drop_line(p, e, at))?;
+        }
+    }
+    if !p.sent.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Watched flows sent from this host (application → qdisc → driver; drops on the way out are above, by reason)"
+        )?;
+        for ((pr, port, dst), a) in &p.sent {
+            let devs: Vec<String> = a.devices.iter().map(|&(ns, i)| p.ifname(i, ns)).collect();
+            let queues: Vec<String> = a.tx_queues.iter().map(|q| q.to_string()).collect();
+            writeln!(
+                out,
+                "  {}:{port:<6} → {dst:<22} sent {:>8} queued {:>8} to driver {:>8} driver refused {:>6}  {} tx queue {}",
+                proto(*pr),
+                units::count(a.sent),
+                units::count(a.dev_queued),
+                units::count(a.xmit),
+                units::count(a.xmit_failed),
+                if devs.is_empty() {
+                    "-".to_owned()
+                } else {
+                    devs.join(",")
+                },
+                if queues.is_empty() {
+                    "-".to_owned()
+                } else {
+                    queues.join(",")
+                },
+            )?;
         }
     }
     Ok(())

@@ -6,8 +6,8 @@ use super::verdict::{self, Style};
 use crate::{
     analysis::{Distribution, RecordingSummary, SoftirqAgg, diagnosis::Diagnosis},
     clock,
-    output::units,
     recording::records::CollectorState,
+    units,
 };
 
 /// The whole text report: run facts, verdict and gap timeline, detail sections, recommendations.
@@ -60,6 +60,14 @@ pub fn render_header(s: &RecordingSummary, path: &str, out: &mut dyn Write) -> s
     }
     if let Some(m) = &s.rx_model {
         writeln!(out, "receive model: {}", m.describe())?;
+    }
+    if let Some(n) = &s.scope {
+        writeln!(
+            out,
+            "scope: network namespace {} (inode {}): its devices, sockets, drops, NAPI and watched \
+             flows; softirq, CPU and scheduling evidence is host-wide (shared)",
+            n.spec, n.inode
+        )?;
     }
     let r = &s.read;
     if r.corrupt_frames + r.truncated_tail_bytes + r.unknown_records > 0 {
@@ -135,8 +143,19 @@ pub fn render_details(
         "Softirq latency by vector (wait = raise→entry, run = entry→exit; ≤ bucket bound)"
     )?;
     header(out, "vector")?;
-    for (v, a) in s.latency.by_vector() {
-        row(out, &s.vector_name(v), a.entries, &a)?;
+    let by_vector = s.latency.by_vector();
+    for (v, a) in &by_vector {
+        row(out, &s.vector_name(*v), a.entries, a)?;
+    }
+    for (v, a) in by_vector.iter().filter(|(_, a)| a.untimed() > 0) {
+        writeln!(
+            out,
+            "{} latency sampled: {:.1} % of {} softirqs timed (the rest over the per-tick \
+             budget: counted only)",
+            s.vector_name(*v),
+            100.0 * (a.entries - a.untimed()) as f64 / a.entries as f64,
+            units::count(a.entries),
+        )?;
     }
     writeln!(out)?;
     writeln!(out, "Per CPU")?;

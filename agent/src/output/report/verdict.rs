@@ -11,7 +11,7 @@ use crate::{
         diagnosis::{Diagnosis, GapDiagnosis},
         recommendation::Recommendation,
     },
-    output::units::ns,
+    units::ns,
 };
 
 /// ANSI colour on a terminal, plain text otherwise.

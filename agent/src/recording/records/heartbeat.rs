@@ -48,6 +48,21 @@ pub struct SourceDeclared {
     pub preset_interval_ns: Option<u64>,
 }
 
+/// The timing a daemon's own config sets for a preset source, read by `record` when it starts
+/// (haproxy's `inter` and `fall`, sentinel's `down-after-milliseconds`); after its
+/// [`SourceDeclared`], and only when the config could be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceTiming {
+    pub at_mono_ns: u64,
+    pub source: u32,
+    /// The protocol's heartbeat period.
+    pub period_ns: u64,
+    /// The silence a loss line without a duration implies, when the config sets it.
+    pub loss_ns: Option<u64>,
+    /// The file and the settings read ("/etc/haproxy/haproxy.cfg: inter 500 ms, fall 2").
+    pub basis: String,
+}
+
 /// What a line (or arrival) says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventKind {

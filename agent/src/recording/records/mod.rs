@@ -49,25 +49,7 @@ pub struct NicSummary {
     pub tx_queues: u32,
 }
 
-/// CLOCK_MONOTONIC and CLOCK_REALTIME read back to back. A change in their difference between two
-/// anchors is a wall-clock step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClockAnchor {
-    pub mono_ns: u64,
-    pub realtime_ns: i64,
-}
-
-impl ClockAnchor {
-    /// Wall-clock time of a monotonic instant, assuming no step since this anchor.
-    pub fn realtime_of(&self, mono_ns: u64) -> i64 {
-        self.realtime_ns + (mono_ns as i64 - self.mono_ns as i64)
-    }
-
-    /// realtime − monotonic: constant while the wall clock does not step.
-    pub fn offset_ns(&self) -> i64 {
-        self.realtime_ns - self.mono_ns as i64
-    }
-}
+pub use crate::clock::ClockAnchor;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
@@ -119,6 +101,31 @@ pub enum Record {
     ProgramRejected(ProgramRejection),
     /// How this kernel runs receive work (softirq, threaded NAPI, PREEMPT_RT); once per run.
     RxModel(RxModel),
+    /// One interval of watched-port flow fate counts, with what was counted but not sent.
+    PortFlows(PortFlowInterval),
+    /// One packet of a watched flow with its identity across hosts: received at the device, or
+    /// on its way out.
+    Wire(WirePacketEvent),
+    /// One interval of send-side flow fate counts.
+    WireFlows(WireFlowInterval),
+    /// The recording is scoped to one network namespace (`record --netns`); once per run.
+    NetnsScope(NetnsScope),
+    /// The timing a heartbeat source's daemon config sets (period, loss silence).
+    SourceTiming(SourceTiming),
+    /// The IP addresses of hbwatch's own network namespace.
+    HostAddresses(HostAddresses),
+}
+
+/// The network namespace a recording is scoped to. Devices, sockets, drops, NAPI and watched
+/// flows are kept only for it; softirq, CPU and scheduling evidence is host-wide (shared).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsScope {
+    pub at_mono_ns: u64,
+    /// As given (`NAME`, a path or a PID).
+    pub spec: String,
+    pub path: String,
+    /// nsfs inode: the `netns` of records.
+    pub inode: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -166,3 +166,105 @@ pub struct PortPacketEvent {
     /// Drop reason (Dropped) or rc (QueueFailed); 0 otherwise.
     pub code: i32,
 }
+
+/// Counted fates of watched-port flows over one interval (only flows that moved). Events past a
+/// flow's budget are counted here only: totals are `PortPacket` events + `suppressed`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortFlowInterval {
+    pub start_mono_ns: u64,
+    pub end_mono_ns: u64,
+    pub cells: Vec<PortFlowCell>,
+}
+
+/// One fate of one flow, all CPUs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortFlowCell {
+    pub proto: u8,
+    pub local_port: u16,
+    /// As in [`PortPacketEvent::peer`].
+    pub peer: Option<String>,
+    pub stage: PortStage,
+    /// Drop reason (Dropped) or rc (QueueFailed); 0 otherwise.
+    pub code: i32,
+    /// Packets with this fate in the interval, exact (the kernel's per-CPU counters).
+    pub count: u64,
+    /// Of those, counted without a `PortPacket` event (over the flow's event budget, or lost).
+    pub suppressed: u64,
+    /// Monotonic time of the latest suppressed one; 0 when none.
+    pub last_suppressed_mono_ns: u64,
+    /// Monotonic time of the earliest suppressed one; 0 when none or unknown (then the
+    /// interval's start bounds it).
+    pub first_suppressed_mono_ns: u64,
+}
+
+/// A stage of a watched flow's packet that carries its identity across hosts, so recordings of
+/// both ends can be merged (see `agent_common::portwatch::PortEventKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireStage {
+    /// Received: entered the stack from a device (net:netif_receive_skb).
+    Seen,
+    /// Sent by the application (sock:sock_send_length; `len` = bytes or -errno).
+    Sent,
+    /// Handed to the device's queueing discipline (net:net_dev_queue).
+    DevQueued,
+    /// Given to the driver (net:net_dev_start_xmit); `code` is the TX queue.
+    XmitStart,
+    /// The driver returned (net:net_dev_xmit); `code` is its rc, 0 = NETDEV_TX_OK.
+    XmitDone,
+}
+
+impl WireStage {
+    pub fn is_tx(self) -> bool {
+        self != WireStage::Seen
+    }
+}
+
+/// One packet of a watched flow at a [`WireStage`], named from this host: `local` is this
+/// host's end (the destination of a received packet, the source of a sent one), `peer` the other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePacketEvent {
+    pub mono_ns: u64,
+    pub stage: WireStage,
+    pub cpu: u32,
+    /// 17 UDP, 6 TCP.
+    pub proto: u8,
+    /// "10.0.0.1:5405"; None when unknown (the application's send on an unconnected socket
+    /// names only its port: `local_port`).
+    pub local: Option<String>,
+    pub local_port: u16,
+    pub peer: Option<String>,
+    /// The device (0 at the socket), and its network namespace inode (the socket's at the
+    /// socket; 0 when unknown).
+    pub ifindex: u32,
+    pub netns: u32,
+    pub len: i32,
+    /// TX queue (XmitStart) or the driver's rc (XmitDone); 0 otherwise.
+    pub code: i32,
+    /// UDP: a hash of the datagram's length and first 16 payload bytes; TCP: the sequence number.
+    /// The same on both hosts; None when the headers could not be read.
+    pub ident: Option<u32>,
+}
+
+/// Counted send-side fates of watched flows over one interval, as [`PortFlowInterval`] counts
+/// the receive side (`local_port` is the source port, `peer` the destination).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireFlowInterval {
+    pub start_mono_ns: u64,
+    pub end_mono_ns: u64,
+    pub cells: Vec<WireFlowCell>,
+}
+
+/// One send-side fate of one flow, all CPUs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireFlowCell {
+    pub proto: u8,
+    pub local_port: u16,
+    pub peer: Option<String>,
+    pub stage: WireStage,
+    /// As in [`WirePacketEvent::code`].
+    pub code: i32,
+    /// Packets with this fate in the interval, exact.
+    pub count: u64,
+    /// Of those, counted without a `Wire` event (over the flow's event budget, or lost).
+    pub suppressed: u64,
+}

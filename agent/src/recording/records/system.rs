@@ -274,3 +274,13 @@ pub struct NetdevDelta {
     pub tx_errs: u64,
     pub tx_drop: u64,
 }
+
+/// The IP addresses of hbwatch's own network namespace, once per recording: on one kernel the
+/// port watch also sees a peer's sockets, and the packets it got from these addresses were this
+/// host's, heard by the peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostAddresses {
+    pub at_mono_ns: u64,
+    /// As text ("10.0.0.2", "fe80::1").
+    pub addresses: Vec<String>,
+}

@@ -1,15 +1,14 @@
-//! `hbwatch completions SHELL` and `hbwatch man`: generated from the clap definitions, so they
+//! What `hbwatch completions SHELL` and `hbwatch man` print: generated from the clap definitions, so they
 //! never drift from the real options. Hidden commands and options stay hidden in both.
 
-use anyhow::Context as _;
 use clap::CommandFactory as _;
 
-use crate::cli::{Cli, Failure, ResultExt as _};
+use super::Cli;
 
-pub fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+/// The completion script for `shell`, of the visible commands and options.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     let mut cmd = visible(Cli::command());
-    clap_complete::generate(shell, &mut cmd, "hbwatch", &mut std::io::stdout());
-    Ok(())
+    clap_complete::generate(shell, &mut cmd, "hbwatch", out);
 }
 
 /// `cmd` without its hidden subcommands and options (clap_complete offers hidden ones).
@@ -29,22 +28,6 @@ pub fn visible(cmd: clap::Command) -> clap::Command {
         out = out.version(v.to_owned());
     }
     out
-}
-
-/// One man page on stdout, or one page per subcommand in `dir`.
-pub fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
-    if let Some(dir) = dir {
-        if !dir.is_dir() {
-            return Err(anyhow::anyhow!("--dir {}: not a folder", dir.display())).usage();
-        }
-        return write_pages(dir)
-            .with_context(|| format!("writing man pages into {}", dir.display()))
-            .runtime();
-    }
-    let mut out = std::io::stdout().lock();
-    render_man(&mut out)
-        .context("writing the man page")
-        .runtime()
 }
 
 /// hbwatch.1 (whose SUBCOMMANDS section names the other pages) and hbwatch-SUB.1 for every

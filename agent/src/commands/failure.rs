@@ -1,5 +1,10 @@
 //! How a command failed decides the exit status: bad input (2) or a failure while running (1).
 
+/// Exit status for bad input: options, paths, recordings, missing privileges.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status for failures while running (I/O errors mid-recording and the like).
+pub const EXIT_RUNTIME: u8 = 1;
+
 pub enum Failure {
     /// The user can fix it: an option, a path, a file, privileges.
     Usage(anyhow::Error),
@@ -15,8 +20,8 @@ impl Failure {
     }
     pub fn code(&self) -> u8 {
         match self {
-            Failure::Usage(_) => super::EXIT_USAGE,
-            Failure::Runtime(_) => super::EXIT_RUNTIME,
+            Failure::Usage(_) => EXIT_USAGE,
+            Failure::Runtime(_) => EXIT_RUNTIME,
         }
     }
 }

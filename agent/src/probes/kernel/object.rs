@@ -9,6 +9,7 @@ use aya::{
     programs::{BtfTracePoint, Program, ProgramError, TracePoint},
 };
 
+use crate::probes::error::{LoadSite, ProbeError};
 use crate::{
     clock,
     recording::records::{ProgramRejection, verifier_verdict},
@@ -76,26 +77,41 @@ impl DerefMut for Object {
     }
 }
 
+/// Program `prog` as the program type `P`.
+fn program<'a, P>(obj: &'a mut Object, prog: &str) -> Result<&'a mut P, ProbeError>
+where
+    &'a mut P: TryFrom<&'a mut Program, Error = ProgramError>,
+{
+    obj.ebpf
+        .program_mut(prog)
+        .ok_or_else(|| ProbeError::ProgramMissing {
+            program: prog.to_owned(),
+        })?
+        .try_into()
+        .map_err(|source| ProbeError::ProgramType {
+            program: prog.to_owned(),
+            source,
+        })
+}
+
 /// Attaches one tp_btf program to the tracepoint of the same name.
-pub fn attach_btf(obj: &mut Object, btf: &Btf, prog: &str, tracepoint: &str) -> Result<(), String> {
+pub fn attach_btf(
+    obj: &mut Object,
+    btf: &Btf,
+    prog: &str,
+    tracepoint: &str,
+) -> Result<(), ProbeError> {
     super::disable::check(tracepoint)?;
-    let p: &mut BtfTracePoint = obj
-        .program_mut(prog)
-        .ok_or_else(|| format!("program {prog} missing from the object"))?
-        .try_into()
-        .map_err(|e| format!("{prog}: {e}"))?;
+    let p: &mut BtfTracePoint = program(obj, prog)?;
     if let Err(e) = p.load(tracepoint, btf) {
-        let msg = format!("tracepoint {tracepoint}: {}", short(&e));
         obj.rejected(prog, "tp_btf", tracepoint, &e);
-        return Err(msg);
+        return Err(load_error(LoadSite::Tracepoint(tracepoint.to_owned()), e));
     }
-    let p: &mut BtfTracePoint = obj
-        .program_mut(prog)
-        .ok_or_else(|| format!("program {prog} missing from the object"))?
-        .try_into()
-        .map_err(|e| format!("{prog}: {e}"))?;
-    p.attach()
-        .map_err(|e| format!("attach tp_btf/{tracepoint}: {e:#}"))?;
+    let p: &mut BtfTracePoint = program(obj, prog)?;
+    p.attach().map_err(|source| ProbeError::AttachFailed {
+        target: format!("tp_btf/{tracepoint}"),
+        source,
+    })?;
     Ok(())
 }
 
@@ -105,28 +121,22 @@ pub fn attach_classic(
     prog: &str,
     category: &str,
     tracepoint: &str,
-) -> Result<(), String> {
+) -> Result<(), ProbeError> {
     super::disable::check(tracepoint)?;
     if !obj.classic_ok {
-        return Err("classic tracepoints unavailable (no tracefs)".to_owned());
+        return Err(ProbeError::ClassicUnavailable);
     }
-    let p: &mut TracePoint = obj
-        .program_mut(prog)
-        .ok_or_else(|| format!("program {prog} missing from the object"))?
-        .try_into()
-        .map_err(|e| format!("{prog}: {e}"))?;
+    let p: &mut TracePoint = program(obj, prog)?;
     if let Err(e) = p.load() {
-        let msg = format!("load {prog}: {}", short(&e));
         obj.rejected(prog, "classic", &format!("{category}:{tracepoint}"), &e);
-        return Err(msg);
+        return Err(load_error(LoadSite::Program(prog.to_owned()), e));
     }
-    let p: &mut TracePoint = obj
-        .program_mut(prog)
-        .ok_or_else(|| format!("program {prog} missing from the object"))?
-        .try_into()
-        .map_err(|e| format!("{prog}: {e}"))?;
+    let p: &mut TracePoint = program(obj, prog)?;
     p.attach(category, tracepoint)
-        .map_err(|e| format!("attach {category}:{tracepoint}: {e:#}"))?;
+        .map_err(|source| ProbeError::AttachFailed {
+            target: format!("{category}:{tracepoint}"),
+            source,
+        })?;
     Ok(())
 }
 
@@ -145,7 +155,7 @@ pub fn attach_either(
     (btf_prog, classic_prog): (&str, &str),
     category: &str,
     tracepoint: &str,
-) -> Result<Via, String> {
+) -> Result<Via, ProbeError> {
     let first = match btf {
         Some(btf) => match attach_btf(obj, btf, btf_prog, tracepoint) {
             Ok(()) => return Ok(Via::Btf),
@@ -156,21 +166,23 @@ pub fn attach_either(
     match attach_classic(obj, classic_prog, category, tracepoint) {
         Ok(()) => Ok(Via::Classic),
         Err(e) => Err(match first {
-            Some(f) => format!("tp_btf: {f}; classic: {e}"),
+            Some(f) => ProbeError::BothWays {
+                btf: Box::new(f),
+                classic: Box::new(e),
+            },
             None => e,
         }),
     }
 }
 
 /// A load error in one line: the verifier's verdict, not its whole log (kept in the rejection).
-fn short(e: &ProgramError) -> String {
-    let full = format!("{e:#}");
+fn load_error(site: LoadSite, e: ProgramError) -> ProbeError {
     match e {
-        ProgramError::LoadError { .. } => format!(
-            "rejected by the kernel's verifier: {}",
-            verifier_verdict(&full)
-        ),
-        _ => full,
+        ProgramError::LoadError { .. } => ProbeError::Rejected {
+            site,
+            verdict: verifier_verdict(&format!("{e:#}")),
+        },
+        source => ProbeError::LoadFailed { site, source },
     }
 }
 

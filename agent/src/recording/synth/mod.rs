@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
+pub mod causes;
 mod families;
+pub mod one_gap;
 pub use families::{GAP_EVERY_S, GAP_LEN_S};
 
 use agent_common::hist::bucket_index;

@@ -1,12 +1,18 @@
 //! A capture session: owns the probes and the recording writer, and turns one tick into records.
-//! `record` drives it from a timer; the live view will drive the same session.
+//! [`super::drive`] ticks it for `record`, `live`, `serve` and the demo.
 
 use std::path::Path;
 
 use crate::{
     analysis::RecordingSummary,
     clock,
-    collectors::{affinity::AffinityWatch, capture::SystemCapture, host::HostRoot, rxmodel},
+    collectors::{
+        affinity::AffinityWatch,
+        capture::SystemCapture,
+        host::HostRoot,
+        netns::{self, NetnsThread},
+        rxmodel,
+    },
     probes::{ProbeOptions, Probes},
     recording::{
         RecordingWriter,
@@ -22,7 +28,9 @@ pub enum StartError {
     #[error(transparent)]
     Output(#[from] RecordingError),
     #[error(transparent)]
-    Probes(#[from] crate::probes::ProbeError),
+    Probes(#[from] crate::probes::LoadError),
+    #[error(transparent)]
+    Netns(#[from] crate::collectors::netns::NetnsError),
 }
 
 pub struct Session {
@@ -45,6 +53,8 @@ pub struct Session {
     preamble: Vec<Record>,
     /// CPU affinity of the processes the scheduling probe watches.
     affinity: AffinityWatch,
+    /// `--netns`: the thread through which the namespace's `proc/net` is read.
+    _netns: Option<NetnsThread>,
 }
 
 /// The key under which a describing record replaces an earlier one in the preamble; None for
@@ -55,9 +65,12 @@ fn preamble_key(r: &Record) -> Option<String> {
         Record::PacketTables(_) => Some("packet tables".to_owned()),
         Record::HostConfig(_) => Some("host config".to_owned()),
         Record::HeartbeatSource(d) => Some(format!("heartbeat source {}", d.source)),
+        Record::SourceTiming(t) => Some(format!("heartbeat timing {}", t.source)),
+        Record::HostAddresses(_) => Some("host addresses".to_owned()),
         Record::TaskAffinity(a) => Some(format!("affinity {}", a.tgid)),
         Record::ProgramRejected(r) => Some(format!("rejected {} {}", r.attach, r.program)),
         Record::RxModel(_) => Some("rx model".to_owned()),
+        Record::NetnsScope(_) => Some("netns scope".to_owned()),
         _ => None,
     }
 }
@@ -109,9 +122,17 @@ impl Session {
             }
         }
         let opts = &opts;
-        let probes = Probes::load(&host, opts)?;
+        // Entered before anything attaches, so a namespace that cannot be entered attaches nothing.
+        let scope = opts
+            .netns
+            .as_ref()
+            .map(|t| NetnsThread::enter(t).map(|th| (t, th)))
+            .transpose()?;
+        let mut probes = Probes::load(&host, opts)?;
+        if let Some((t, th)) = &scope {
+            probes.packet.scope_to(t.inode, th.interfaces.clone());
+        }
         let header = build_header(&host, command);
-        let mut writer = RecordingWriter::create(path, force, &header)?;
         let mut summary = RecordingSummary::new(
             header,
             (
@@ -128,6 +149,13 @@ impl Session {
         }
         session_records.push(Record::RxModel(rx_model));
         session_records.push(Record::PacketTables(probes.packet.tables.clone()));
+        let host = match &scope {
+            Some((t, th)) => {
+                session_records.push(Record::NetnsScope(netns::scope_record(t, clock::mono_ns())));
+                host.with_net_dir(th.net_dir())
+            }
+            None => host,
+        };
         let (system, records) = SystemCapture::start(
             host,
             summary.header.softirq_vectors.clone(),
@@ -136,6 +164,9 @@ impl Session {
         session_records.extend(records);
         let mut affinity = AffinityWatch::new(HostRoot::default());
         session_records.extend(affinity.observe_pids(&opts.watch.pids, clock::mono_ns()));
+        // Created once the counter baseline is read: a file that exists means capture is running
+        // (tests and scripts wait for it before they make traffic).
+        let mut writer = RecordingWriter::create(path, force, &summary.header)?;
         let mut preamble = Vec::new();
         for r in &session_records {
             writer.push(r)?;
@@ -153,6 +184,7 @@ impl Session {
             system,
             preamble,
             affinity,
+            _netns: scope.map(|(_, th)| th),
         })
     }
 

@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::probes::error::ProbeError;
+
 const CANDIDATES: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
 /// The tracefs mount, mounting it at /sys/kernel/tracing when nothing is mounted.
-pub fn ensure_mounted() -> Result<PathBuf, String> {
+pub fn ensure_mounted() -> Result<PathBuf, ProbeError> {
     if let Some(p) = CANDIDATES
         .iter()
         .map(Path::new)
@@ -26,10 +28,9 @@ pub fn ensure_mounted() -> Result<PathBuf, String> {
         )
     };
     if rc != 0 {
-        return Err(format!(
-            "tracefs is not mounted and mounting it failed ({}); run `mount -t tracefs tracefs /sys/kernel/tracing`",
-            std::io::Error::last_os_error()
-        ));
+        return Err(ProbeError::TracefsUnavailable {
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(PathBuf::from("/sys/kernel/tracing"))
 }
@@ -40,25 +41,33 @@ pub fn field_offset(
     category: &str,
     name: &str,
     field: &str,
-) -> Result<u32, String> {
-    let path = tracefs
-        .join("events")
-        .join(category)
-        .join(name)
-        .join("format");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_field_offset(&text, field)
-        .ok_or_else(|| format!("{}: no field `{field}`", path.display()))
+) -> Result<u32, ProbeError> {
+    let path = format_path(tracefs, category, name);
+    let text = read(&path)?;
+    parse_field_offset(&text, field).ok_or_else(|| ProbeError::FieldMissing {
+        path,
+        field: field.to_owned(),
+    })
 }
 
 /// The `format` file of tracepoint `category/name`.
-pub fn format(tracefs: &Path, category: &str, name: &str) -> Result<String, String> {
-    let path = tracefs
+pub fn format(tracefs: &Path, category: &str, name: &str) -> Result<String, ProbeError> {
+    read(&format_path(tracefs, category, name))
+}
+
+fn format_path(tracefs: &Path, category: &str, name: &str) -> PathBuf {
+    tracefs
         .join("events")
         .join(category)
         .join(name)
-        .join("format");
-    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        .join("format")
+}
+
+fn read(path: &Path) -> Result<String, ProbeError> {
+    std::fs::read_to_string(path).map_err(|source| ProbeError::TracefsRead {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The value names a format file's print fmt gives `field`:

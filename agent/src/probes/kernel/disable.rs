@@ -3,6 +3,8 @@
 
 use std::cell::RefCell;
 
+use crate::probes::error::ProbeError;
+
 thread_local! {
     // Scoped to one `Probes::load` call on this thread; keeps every attach signature unchanged.
     static DISABLED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
@@ -27,6 +29,10 @@ pub const TRACEPOINTS: &[&str] = &[
     "sock_recv_length",
     "skb_copy_datagram_iovec",
     "consume_skb",
+    "sock_send_length",
+    "net_dev_queue",
+    "net_dev_start_xmit",
+    "net_dev_xmit",
 ];
 
 /// clap value parser: a tracepoint name hbwatch knows.
@@ -58,12 +64,12 @@ impl Drop for Scope {
 }
 
 /// `Err` with the reason when `tracepoint` is disabled, as a missing tracepoint would fail.
-pub fn check(tracepoint: &str) -> Result<(), String> {
+pub fn check(tracepoint: &str) -> Result<(), ProbeError> {
     let off = DISABLED.with(|d| d.borrow().iter().any(|n| n == tracepoint));
     if off {
-        Err(format!(
-            "tracepoint {tracepoint} not available (disabled by --disable-probe)"
-        ))
+        Err(ProbeError::Disabled {
+            tracepoint: tracepoint.to_owned(),
+        })
     } else {
         Ok(())
     }
@@ -78,7 +84,7 @@ mod tests {
         assert!(check("napi_poll").is_ok());
         {
             let _s = Scope::new(&["napi_poll".to_owned()]);
-            let e = check("napi_poll").expect_err("disabled");
+            let e = check("napi_poll").expect_err("disabled").to_string();
             assert!(
                 e.contains("napi_poll") && e.contains("--disable-probe"),
                 "{e}"

@@ -10,16 +10,13 @@ use tokio::{
 };
 
 use crate::{
-    cli::{
-        Failure, ResultExt as _,
-        args::{HeartbeatArgs, ProbeArgs},
-    },
+    capture::session::{Finished, Session},
     clock,
     collectors::host::HostRoot,
-    heartbeat::{HeartbeatConfig, owner, runner, spec::Proto},
+    heartbeat::{HeartbeatConfig, owner, runner},
     probes::{ProbeOptions, portwatch::WatchPort},
+    protocol::spec::Proto,
     recording::records::{CollectorState, CollectorStatus, Record},
-    session::{Finished, Session},
 };
 
 /// What the loop tells its caller.
@@ -49,13 +46,20 @@ pub struct LoopOptions {
     pub heartbeats: HeartbeatConfig,
 }
 
-/// What the probes need: the probe options, plus every passively watched heartbeat port.
-pub fn probe_options(p: &ProbeArgs, hb: &HeartbeatConfig) -> ProbeOptions {
-    probe_options_with(p.probe_options(), hb)
-}
-
-/// `o`, plus every passively watched heartbeat port.
+/// `o`, plus every passively watched heartbeat port; with no process named to watch, the
+/// scheduling of the processes that own those ports in hbwatch's namespace (the local daemon),
+/// so a stall of the daemon is measured, not guessed.
 pub fn probe_options_with(mut o: ProbeOptions, hb: &HeartbeatConfig) -> ProbeOptions {
+    if o.watch.is_empty() {
+        let host = HostRoot::default();
+        for w in hb.watched_ports() {
+            for found in owner::find_owners(&host, w.proto, w.port) {
+                if !o.watch.pids.contains(&found.pid) {
+                    o.watch.pids.push(found.pid);
+                }
+            }
+        }
+    }
     let passive = hb.watched_ports().into_iter().map(|w| (w.proto, w.port));
     for (proto, port) in passive.chain(hb.wire_ports()) {
         let proto = match proto {
@@ -68,14 +72,6 @@ pub fn probe_options_with(mut o: ProbeOptions, hb: &HeartbeatConfig) -> ProbeOpt
         }
     }
     o
-}
-
-/// The validated heartbeat sources and settings of `record` (and the live view).
-pub fn heartbeat_config(a: &HeartbeatArgs) -> anyhow::Result<HeartbeatConfig> {
-    let mut c = HeartbeatConfig::build(&a.heartbeat, a.config.as_deref(), a.gap_factor)?;
-    c.from_start = a.from_start;
-    c.tz = a.tz.clone();
-    Ok(c)
 }
 
 /// Who owns each passively watched port, as collector statuses named `heartbeat-owner #N`.
@@ -126,19 +122,11 @@ pub async fn drive<I>(
     opts: LoopOptions,
     mut input: Option<mpsc::UnboundedReceiver<I>>,
     mut on_event: impl FnMut(LoopEvent<'_, I>) -> anyhow::Result<Flow>,
-) -> Result<Finished, Failure> {
-    let mut sigint = signal(SignalKind::interrupt())
-        .context("installing the SIGINT handler")
-        .runtime()?;
-    let mut sigterm = signal(SignalKind::terminate())
-        .context("installing the SIGTERM handler")
-        .runtime()?;
+) -> anyhow::Result<Finished> {
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sighup = if opts.stop_on_hangup {
-        Some(
-            signal(SignalKind::hangup())
-                .context("installing the SIGHUP handler")
-                .runtime()?,
-        )
+        Some(signal(SignalKind::hangup()).context("installing the SIGHUP handler")?)
     } else {
         None
     };
@@ -149,14 +137,31 @@ pub async fn drive<I>(
     for d in runner::declarations(&opts.heartbeats) {
         session
             .push_heartbeat(Record::HeartbeatSource(d))
-            .context("recording heartbeat sources")
-            .runtime()?;
+            .context("recording heartbeat sources")?;
+    }
+    if !opts.heartbeats.watched_ports().is_empty() {
+        let addresses = crate::collectors::addresses::own_addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        session
+            .push_heartbeat(Record::HostAddresses(
+                crate::recording::records::HostAddresses {
+                    at_mono_ns: clock::mono_ns(),
+                    addresses,
+                },
+            ))
+            .context("recording this host's addresses")?;
+    }
+    for t in runner::timings(&opts.heartbeats) {
+        session
+            .push_heartbeat(Record::SourceTiming(t))
+            .context("recording heartbeat sources")?;
     }
     for r in socket_owners(&opts.heartbeats) {
         session
             .push_heartbeat(r)
-            .context("recording heartbeat sources")
-            .runtime()?;
+            .context("recording heartbeat sources")?;
     }
     let mut hb = (!opts.heartbeats.sources.is_empty()).then(|| runner::start(&opts.heartbeats));
     let mut failed = None;
@@ -203,9 +208,9 @@ pub async fn drive<I>(
                 if let Err(e) = session.push_heartbeat(*r) {
                     let path = session.path().display().to_string();
                     drop(session);
-                    return Err(Failure::Runtime(anyhow::anyhow!(
+                    return Err(anyhow::anyhow!(
                         "recording stopped: {e}; {path} holds everything recorded up to the previous second"
-                    )));
+                    ));
                 }
                 continue;
             }
@@ -215,9 +220,9 @@ pub async fn drive<I>(
                     // Everything flushed before stays readable; say so instead of losing it.
                     let path = session.path().display().to_string();
                     drop(session);
-                    return Err(Failure::Runtime(anyhow::anyhow!(
+                    return Err(anyhow::anyhow!(
                         "recording stopped: {e}; {path} holds everything recorded up to the previous second"
-                    )));
+                    ));
                 }
                 on_event(LoopEvent::Ticked {
                     session: &mut session,
@@ -239,19 +244,15 @@ pub async fn drive<I>(
         for rec in r.stop(Duration::from_millis(500)).await {
             session
                 .push_heartbeat(rec)
-                .context("finishing the recording")
-                .runtime()?;
+                .context("finishing the recording")?;
         }
     }
-    let finished = session
-        .stop(reason)
-        .context("finishing the recording")
-        .runtime()?;
+    let finished = session.stop(reason).context("finishing the recording")?;
     match failed {
-        Some(e) => Err(Failure::Runtime(e.context(format!(
+        Some(e) => Err(e.context(format!(
             "stopped; the recording {} is complete up to now",
             finished.path.display()
-        )))),
+        ))),
         None => Ok(finished),
     }
 }

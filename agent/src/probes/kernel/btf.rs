@@ -7,7 +7,7 @@ use std::path::Path;
 use agent_common::drops::{KernelOffsets, NO_OFFSET};
 use btf_rs::{Btf, Type};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BtfError {
     #[error("reading BTF from {path}: {msg}")]
     Read { path: String, msg: String },
@@ -165,6 +165,9 @@ impl KernelBtf {
             udp_fail_args: self
                 .tracepoint_args("udp_fail_queue_rcv_skb")
                 .map_or(0, |n| n as u32),
+            sk_rq_next: get("sock", "sk_receive_queue.next"),
+            sk_rq_prev: get("sock", "sk_receive_queue.prev"),
+            udp_reader_next: get("udp_sock", "reader_queue.next"),
         };
         (o, missing)
     }

@@ -19,7 +19,7 @@ use crate::recording::{
 
 pub const SEC: u64 = 1_000_000_000;
 pub const MS: u64 = 1_000_000;
-pub const START: u64 = crate::output::export::synthetic::START_MONO_NS;
+pub const START: u64 = super::one_gap::START_MONO_NS;
 pub const PORT: u16 = 5405;
 const UDP: u8 = 17;
 const NET_RX: u8 = 3;
@@ -182,7 +182,13 @@ fn second(v: &mut Vec<Record>, t0: u64, sc: Option<Scenario>, last: bool, len_s:
             ksoft = 40;
         }
         let (wait_hist, wait_sum) = hist(&waits);
-        let (run_hist, run_sum) = hist(&[5_000, 6_000, 7_000, 8_000, 30_000]);
+        // One run per entry, as the recorder times them (fewer would read as sampled).
+        let runs: Vec<u64> = [5_000, 6_000, 7_000, 8_000, 30_000]
+            .into_iter()
+            .cycle()
+            .take(waits.len())
+            .collect();
+        let (run_hist, run_sum) = hist(&runs);
         let wmax = *waits.iter().max().unwrap_or(&0);
         v.push(Record::Softirq(SoftirqInterval {
             start_mono_ns: t0,
@@ -384,7 +390,7 @@ fn drop_cell(reason: u32, count: u64) -> DropCell {
 
 /// Writes a recording with `gaps` to `path` through the real writer.
 pub fn write(path: &Path, seconds: u64, gaps: &[GapSpec]) -> anyhow::Result<()> {
-    let mut w = RecordingWriter::create(path, false, &crate::output::export::synthetic::header())?;
+    let mut w = RecordingWriter::create(path, false, &super::one_gap::header())?;
     for r in records(seconds, gaps) {
         w.push(&r)?;
     }

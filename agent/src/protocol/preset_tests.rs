@@ -3,7 +3,7 @@
 use jiff::{Timestamp, tz::TimeZone};
 
 use super::*;
-use crate::heartbeat::presets::{self, PRESETS};
+use crate::protocol::presets::{self, PRESETS};
 use crate::recording::records::EventKind::{ClockJump, PeerSilence, SelfStall};
 
 fn ns(rfc: &str) -> i64 {

@@ -254,7 +254,7 @@ fn split_interval<'a>(
 }
 
 fn parse_dur(spec: &str, at: usize, s: &str) -> Result<Duration, SpecError> {
-    crate::cli::args::parse_duration(s).map_err(|_| {
+    crate::units::parse_duration(s).map_err(|_| {
         err(
             spec,
             at,
@@ -294,7 +294,7 @@ fn parse_log(spec: &str, off: usize, rest: &str) -> Result<Source, SpecError> {
             )
         }
         _ => match rest.rsplit_once('@') {
-            Some((path, iv)) if crate::cli::args::parse_duration(iv).is_ok() => {
+            Some((path, iv)) if crate::units::parse_duration(iv).is_ok() => {
                 let at = off + path.len() + 1;
                 (
                     path,

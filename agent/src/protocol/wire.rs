@@ -33,8 +33,45 @@ impl Packets {
     }
 }
 
-/// Reads the heartbeat period (ns) out of a daemon's config text.
-type ConfigReader = fn(&str) -> Option<u64>;
+/// Reads the heartbeat timing out of a daemon's config text.
+pub type ConfigReader = fn(&str) -> Option<ConfigTiming>;
+
+/// What a daemon's config sets: its heartbeat period and, when the config says it, the silence
+/// a loss line without a duration implies (haproxy's checks before DOWN, sentinel's
+/// `down-after-milliseconds`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigTiming {
+    pub period_ns: u64,
+    pub loss_ns: Option<u64>,
+    /// The settings read, in words ("inter 500 ms, fall 2").
+    pub what: String,
+}
+
+/// How to find the config file a running daemon was started with.
+#[derive(Debug)]
+pub struct Process {
+    /// Its process names (`comm`).
+    pub comm: &'static [&'static str],
+    /// Options that name the config file (`corosync -c F`, `haproxy -f F`).
+    pub flags: &'static [&'static str],
+    /// Or its first argument that is not an option (`redis-sentinel FILE`).
+    pub positional: bool,
+    /// Or this file in its working directory: redis rewrites its command line into a process
+    /// title, and changes to its `dir`, where sentinel keeps the config it rewrites.
+    pub in_cwd: Option<&'static str>,
+}
+
+/// A loss line that implies its own silence (before the source's general loss silence).
+#[derive(Debug)]
+pub struct LossLine {
+    /// Group `ms`: the silence as the line states it. Group `plus_ms`: a duration the line
+    /// states (a failed check's), added to `periods` × the period.
+    pub re: &'static str,
+    pub periods: f64,
+    /// A fixed silence instead of periods (sentinel's 2 s tilt trigger).
+    pub fixed_ms: Option<u64>,
+    pub what: &'static str,
+}
 
 #[derive(Debug)]
 pub struct Wire {
@@ -47,13 +84,12 @@ pub struct Wire {
     /// A loss line without a duration means this many periods of silence.
     pub loss_periods: f64,
     pub loss_what: &'static str,
-    /// Loss lines that imply another silence than `loss_periods`: (pattern, periods, what). A
-    /// pattern's first group, when it has one, is the silence in ms as the line states it.
-    pub lines: &'static [(&'static str, f64, &'static str)],
-    /// The daemon's config file and how to read the period from it.
+    /// Loss lines that imply another silence than `loss_periods`.
+    pub lines: &'static [LossLine],
+    /// The daemon's default config file and how to read the timing from it.
     pub config: Option<(&'static str, ConfigReader)>,
-    /// The daemon's process name and the options that name its config file (`corosync -c F`).
-    pub process: Option<(&'static str, &'static [&'static str])>,
+    /// How to find the running daemon's own config file.
+    pub process: Option<Process>,
 }
 
 const fn udp(port: u16) -> Packets {
@@ -71,18 +107,27 @@ const fn tcp(port: u16) -> Packets {
 
 /// corosync's loss lines: a link is declared down after the knet ping timeout (token / 2), and
 /// "A processor failed … token timed out (1000ms)" says the token timeout itself.
-const COROSYNC_LINES: &[(&str, f64, &str)] = &[
-    (
-        r"token timed out \((\d+)ms\)",
-        4.0,
-        "corosync: the token timeout the line states",
-    ),
-    (
-        r"is down|has no active links",
-        2.0,
-        "corosync: the knet ping timeout (token / knet_pong_count 2)",
-    ),
+const COROSYNC_LINES: &[LossLine] = &[
+    LossLine {
+        re: r"token timed out \((?<ms>\d+)ms\)",
+        periods: 4.0,
+        fixed_ms: None,
+        what: "corosync: the token timeout the line states",
+    },
+    LossLine {
+        re: r"is down|has no active links",
+        periods: 2.0,
+        fixed_ms: None,
+        what: "corosync: the knet ping timeout (token / knet_pong_count 2)",
+    },
 ];
+
+const COROSYNC: Process = Process {
+    comm: &["corosync"],
+    flags: &["-c"],
+    positional: false,
+    in_cwd: None,
+};
 
 pub static WIRES: &[Wire] = &[
     Wire {
@@ -92,9 +137,12 @@ pub static WIRES: &[Wire] = &[
         period_what: "knet ping every token / (2 × knet_pong_count) = 3000 ms / 4",
         loss_periods: 4.0,
         loss_what: "the token timeout (4 knet ping intervals)",
-        config: Some(("/etc/corosync/corosync.conf", corosync_period)),
+        config: Some((
+            "/etc/corosync/corosync.conf",
+            super::daemon_conf::corosync_timing,
+        )),
         lines: COROSYNC_LINES,
-        process: Some(("corosync", &["-c"])),
+        process: Some(COROSYNC),
     },
     Wire {
         preset: "pacemaker",
@@ -103,9 +151,12 @@ pub static WIRES: &[Wire] = &[
         period_what: "corosync's knet ping every 750 ms",
         loss_periods: 4.0,
         loss_what: "corosync's token timeout (4 knet ping intervals)",
-        config: Some(("/etc/corosync/corosync.conf", corosync_period)),
+        config: Some((
+            "/etc/corosync/corosync.conf",
+            super::daemon_conf::corosync_timing,
+        )),
         lines: COROSYNC_LINES,
-        process: Some(("corosync", &["-c"])),
+        process: Some(COROSYNC),
     },
     Wire {
         preset: "keepalived",
@@ -118,9 +169,17 @@ pub static WIRES: &[Wire] = &[
         // 3 × advert_int + skew, skew = (256 − priority) / 256 × advert_int at priority 100.
         loss_periods: 3.61,
         loss_what: "the advertisement timeout: 3 × advert_int + skew ((256 − 100) / 256 × advert_int)",
-        config: Some(("/etc/keepalived/keepalived.conf", keepalived_period)),
+        config: Some((
+            "/etc/keepalived/keepalived.conf",
+            super::daemon_conf::keepalived_timing,
+        )),
         lines: &[],
-        process: Some(("keepalived", &["-f", "--use-file"])),
+        process: Some(Process {
+            comm: &["keepalived"],
+            flags: &["-f", "--use-file"],
+            positional: false,
+            in_cwd: None,
+        }),
     },
     Wire {
         preset: "etcd",
@@ -130,7 +189,14 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 10.0,
         loss_what: "the election timeout (10 heartbeat intervals)",
         config: None,
-        lines: &[],
+        // rafthttp reads its streams with a 5 s deadline (ConnReadTimeout): a read that timed
+        // out heard nothing for 5 s.
+        lines: &[LossLine {
+            re: r"failed to read [0-9a-f]+ on stream .*i/o timeout",
+            periods: 0.0,
+            fixed_ms: Some(5000),
+            what: "etcd: rafthttp's stream read timeout (5 s without a message)",
+        }],
         process: None,
     },
     Wire {
@@ -141,7 +207,14 @@ pub static WIRES: &[Wire] = &[
         loss_periods: 1.0,
         loss_what: "one failed probe (ProbeInterval)",
         config: None,
-        lines: &[],
+        // A suspect is declared failed after the suspicion timeout: SuspicionMult 4 ×
+        // max(1, log10(members)) probe intervals, after the probe that failed.
+        lines: &[LossLine {
+            re: r"memberlist: Marking \S+ as failed|EventMemberFailed",
+            periods: 5.0,
+            fixed_ms: None,
+            what: "memberlist: the failed probe and the suspicion timeout (4 probe intervals)",
+        }],
         process: None,
     },
     Wire {
@@ -184,9 +257,22 @@ pub static WIRES: &[Wire] = &[
         period_what: "sentinel PING every 1 s",
         loss_periods: 30.0,
         loss_what: "down-after-milliseconds 30000",
-        config: None,
-        lines: &[],
-        process: None,
+        config: Some((
+            "/etc/redis/sentinel.conf",
+            super::daemon_conf::sentinel_timing,
+        )),
+        lines: &[LossLine {
+            re: r"\+tilt #tilt mode entered",
+            periods: 0.0,
+            fixed_ms: Some(2000),
+            what: "sentinel: its timer ran over the 2 s tilt trigger late",
+        }],
+        process: Some(Process {
+            comm: &["redis-sentinel", "redis-server"],
+            flags: &[],
+            positional: true,
+            in_cwd: Some("sentinel.conf"),
+        }),
     },
     Wire {
         preset: "haproxy",
@@ -195,9 +281,24 @@ pub static WIRES: &[Wire] = &[
         period_what: "health check every inter 2 s",
         loss_periods: 3.0,
         loss_what: "fall 3 failed checks",
-        config: None,
-        lines: &[],
-        process: None,
+        config: Some((
+            "/etc/haproxy/haproxy.cfg",
+            super::daemon_conf::haproxy_timing,
+        )),
+        // A failed check began an interval after the check before and took the duration it
+        // states.
+        lines: &[LossLine {
+            re: r"Health check for (?:backup )?server \S+ failed.*check duration: (?<plus_ms>\d+)ms",
+            periods: 1.0,
+            fixed_ms: None,
+            what: "haproxy: one failed check (inter, then the check duration the line states)",
+        }],
+        process: Some(Process {
+            comm: &["haproxy"],
+            flags: &["-f"],
+            positional: false,
+            in_cwd: None,
+        }),
     },
     Wire {
         preset: "kubelet",
@@ -273,28 +374,39 @@ pub fn of(preset: &str) -> Option<&'static Wire> {
 }
 
 impl Wire {
-    /// The heartbeat period: from the daemon's config under `root` when readable, else the
-    /// default; with where it came from.
-    pub fn period_ns(&self, root: &Path) -> (u64, String) {
-        if let (Some((_, read)), Some(file)) = (self.config, self.running_config(root))
-            && let Some(p) = std::fs::read_to_string(&file)
-                .ok()
-                .as_deref()
-                .and_then(read)
-        {
-            return (p, format!("from {}", file.display()));
-        }
-        if let Some((path, read)) = self.config {
-            let file = root.join(path.trim_start_matches('/'));
-            if let Some(p) = std::fs::read_to_string(&file)
-                .ok()
+    /// The heartbeat timing from the config of the running daemon (found under `root`'s
+    /// /proc), else from its default config file; with where it came from. `None`: the
+    /// protocol's defaults apply.
+    pub fn config_timing(&self, root: &Path) -> Option<(ConfigTiming, String)> {
+        let (default, read) = self.config?;
+        // A candidate whose config says nothing of this protocol (a redis master's, beside
+        // its sentinel's) is passed over.
+        let running = self
+            .process
+            .as_ref()
+            .map_or_else(Vec::new, |p| super::daemon_conf::running_configs(p, root));
+        for (file, shown) in running {
+            if let Some(t) = super::daemon_conf::read_config(&file)
                 .as_deref()
                 .and_then(read)
             {
-                return (p, format!("from {path}"));
+                return Some((t, shown));
             }
         }
-        (self.period_ms * 1_000_000, "default".to_owned())
+        let file = root.join(default.trim_start_matches('/'));
+        let t = super::daemon_conf::read_config(&file)
+            .as_deref()
+            .and_then(read)?;
+        Some((t, default.to_owned()))
+    }
+
+    /// The heartbeat period: from the daemon's config under `root` when readable, else the
+    /// default; with where it came from.
+    pub fn period_ns(&self, root: &Path) -> (u64, String) {
+        match self.config_timing(root) {
+            Some((t, from)) => (t.period_ns, format!("from {from}")),
+            None => (self.period_ms * 1_000_000, "default".to_owned()),
+        }
     }
 
     /// The silence a loss line without a duration implies at heartbeat period `period_ns`.
@@ -304,78 +416,22 @@ impl Wire {
 
     /// The silence `line` implies when one of [`Wire::lines`] matches it, and what it is.
     pub fn line_loss_ns(&self, line: &str, period_ns: u64) -> Option<(u64, &'static str)> {
-        self.lines.iter().find_map(|(re, periods, what)| {
+        self.lines.iter().find_map(|l| {
             // Fixed patterns checked by the unit tests.
-            let c = regex::Regex::new(re).ok()?.captures(line)?;
-            let stated = c
-                .get(1)
-                .and_then(|m| m.as_str().parse::<u64>().ok())
-                .map(|ms| ms * 1_000_000);
-            Some((stated.unwrap_or((period_ns as f64 * periods) as u64), *what))
+            let c = regex::Regex::new(l.re).ok()?.captures(line)?;
+            let ms = |name| {
+                c.name(name)
+                    .and_then(|m| m.as_str().parse::<u64>().ok())
+                    .map(|ms| ms * 1_000_000)
+            };
+            let periods = match l.fixed_ms {
+                Some(f) => f * 1_000_000,
+                None => (period_ns as f64 * l.periods) as u64,
+            };
+            let silence = ms("ms").unwrap_or(periods + ms("plus_ms").unwrap_or(0));
+            Some((silence, l.what))
         })
     }
-
-    /// The config file the running daemon was started with (`corosync -c F`), preferring a
-    /// process in hbwatch's own network namespace.
-    fn running_config(&self, root: &Path) -> Option<std::path::PathBuf> {
-        let (name, flags) = self.process?;
-        let proc = root.join("proc");
-        let own_ns = std::fs::read_link(proc.join("self/ns/net")).ok();
-        let mut found: Option<(bool, std::path::PathBuf)> = None;
-        for entry in std::fs::read_dir(&proc).ok()?.flatten() {
-            let dir = entry.path();
-            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-            if comm.trim_end() != name {
-                continue;
-            }
-            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-            let args: Vec<String> = cmdline
-                .split(|b| *b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            let file = args.iter().enumerate().find_map(|(i, a)| {
-                flags.iter().find_map(|f| {
-                    if a == f {
-                        args.get(i + 1).cloned()
-                    } else {
-                        a.strip_prefix(&format!("{f}=")).map(str::to_owned)
-                    }
-                })
-            });
-            let Some(file) = file else { continue };
-            let same_ns = own_ns.is_some() && std::fs::read_link(dir.join("ns/net")).ok() == own_ns;
-            if found.as_ref().is_none_or(|(s, _)| !s && same_ns) {
-                found = Some((same_ns, std::path::PathBuf::from(file)));
-            }
-        }
-        found.map(|(_, f)| f)
-    }
-}
-
-/// First number after `key` on a line of `text`, comments (`#`, `!`) ignored.
-fn config_number(text: &str, key: &str) -> Option<f64> {
-    text.lines()
-        .map(|l| l.split(['#', '!']).next().unwrap_or(""))
-        .filter_map(|l| l.trim().strip_prefix(key))
-        .filter_map(|rest| {
-            rest.trim_start_matches([':', ' ', '\t', '='])
-                .split_whitespace()
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .find(|v| v.is_finite() && *v > 0.0)
-}
-
-/// corosync.conf `token: 3000` (ms): the knet ping interval is token / 4.
-fn corosync_period(text: &str) -> Option<u64> {
-    let token_ms = config_number(text, "token:")?;
-    Some((token_ms * 1e6 / 4.0) as u64)
-}
-
-/// keepalived.conf `advert_int 1` (seconds, fractions allowed).
-fn keepalived_period(text: &str) -> Option<u64> {
-    Some((config_number(text, "advert_int")? * 1e9) as u64)
 }
 
 #[cfg(test)]
@@ -396,11 +452,7 @@ mod tests {
 
     #[test]
     fn periods_come_from_the_daemons_config() {
-        let conf = "totem {\n  version: 2\n  # token: 99\n  token: 2000\n}\n";
-        assert_eq!(corosync_period(conf), Some(500_000_000));
         let ka = "vrrp_instance VI_1 {\n    advert_int 2 # seconds\n}\n";
-        assert_eq!(keepalived_period(ka), Some(2_000_000_000));
-        assert_eq!(keepalived_period("vrrp_instance VI_1 {}"), None);
         let k = of("keepalived").expect("keepalived wire");
         assert_eq!(k.loss_ns(1_000_000_000), 3_610_000_000);
         let tmp = std::env::temp_dir().join(format!("hbcl-wire-{}", std::process::id()));
@@ -424,9 +476,22 @@ mod tests {
             Some(1_000_000_000)
         );
         assert_eq!(w.line_loss_ns("Token has not been received", period), None);
+        let ml = of("memberlist").expect("memberlist wire");
+        let failed = "[INFO] memberlist: Marking n2 as failed, suspect timeout reached (0 peer confirmations)";
+        assert_eq!(
+            ml.line_loss_ns(failed, 1_000_000_000).map(|x| x.0),
+            Some(5_000_000_000)
+        );
+        let etcd = of("etcd").expect("etcd wire");
+        let timeout = "E | rafthttp: failed to read 24603cf507989c65 on stream Message (read tcp \
+                       10.199.34.2:39548->10.199.34.1:2380: i/o timeout)";
+        assert_eq!(
+            etcd.line_loss_ns(timeout, 100_000_000).map(|x| x.0),
+            Some(5_000_000_000)
+        );
         for wire in WIRES {
-            for (re, _, _) in wire.lines {
-                assert!(regex::Regex::new(re).is_ok(), "{re}");
+            for l in wire.lines {
+                assert!(regex::Regex::new(l.re).is_ok(), "{}", l.re);
             }
         }
     }
