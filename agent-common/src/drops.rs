@@ -114,6 +114,21 @@ pub struct UdpFailKey {
     pub family: u16,
 }
 
+/// Slots of [`UdpFailSlots`]: a receiver rarely fails on more than a few (port, result) pairs.
+pub const UDP_FAIL_SLOTS: usize = 8;
+
+/// Value of `UDP_FAIL_SLOTS[0]` (per-CPU array of one): the first [`UDP_FAIL_SLOTS`] keys a CPU
+/// saw, counted in place so the common case is an array scan, not a hash update. A slot is taken
+/// for good (its count never returns to 0), so a key lives either here or in `UDP_FAIL` on one
+/// CPU; userspace adds the two.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpFailSlots {
+    pub keys: [UdpFailKey; UDP_FAIL_SLOTS],
+    /// 0: the slot is free.
+    pub counts: [u64; UDP_FAIL_SLOTS],
+}
+
 /// Drop reasons counted in [`DropReasons`] (the core `enum skb_drop_reason`, about 120 values on
 /// 6.18); larger values (subsystem reasons carry their subsystem in the high bits) always take
 /// the detailed path.
@@ -151,6 +166,7 @@ const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 24 * 4);
 const _: () = assert!(core::mem::size_of::<DropKey>() == 20);
 const _: () = assert!(core::mem::size_of::<PortDropKey>() == 8);
 const _: () = assert!(core::mem::size_of::<UdpFailKey>() == 8);
+const _: () = assert!(core::mem::size_of::<UdpFailSlots>() == 16 * UDP_FAIL_SLOTS);
 const _: () =
     assert!(core::mem::size_of::<DropReasons>() == 8 + 8 * DROP_PROTO_CLASSES * DROP_REASON_SLOTS);
 const _: () = assert!((DROP_PROTO_CLASSES * DROP_REASON_SLOTS).is_power_of_two());
@@ -165,6 +181,8 @@ mod pod {
     unsafe impl aya::Pod for super::PortDropKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::UdpFailKey {}
+    // SAFETY: repr(C), 8-byte keys then u64s: no padding (size asserted above).
+    unsafe impl aya::Pod for super::UdpFailSlots {}
     // SAFETY: repr(C), two u32 then u64s: no padding (size asserted above).
     unsafe impl aya::Pod for super::DropReasons {}
 }

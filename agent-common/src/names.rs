@@ -124,6 +124,8 @@ pub const GLOBAL_PORTS_WATCHED: &str = "PORTS_WATCHED";
 pub const MAP_PORT_DROPS: &str = "PORT_DROPS";
 /// Per-CPU hash [`crate::drops::UdpFailKey`] → u64.
 pub const MAP_UDP_FAIL: &str = "UDP_FAIL";
+/// Per-CPU array of one [`crate::drops::UdpFailSlots`]: the first keys of `UDP_FAIL`, in place.
+pub const MAP_UDP_FAIL_SLOTS: &str = "UDP_FAIL_SLOTS";
 /// Per-CPU array, one u64: sock:sock_rcvqueue_full events.
 pub const MAP_RCVQUEUE_FULL: &str = "RCVQUEUE_FULL";
 /// Hash `watch_key(proto, port)` → u32: ports whose packets are reported one by one.
@@ -210,6 +212,7 @@ pub const PACKET_MAPS: &[&str] = &[
     MAP_DROP_REASONS,
     MAP_PORT_DROPS,
     MAP_UDP_FAIL,
+    MAP_UDP_FAIL_SLOTS,
     MAP_RCVQUEUE_FULL,
     MAP_WATCH_PORTS,
     MAP_PORT_EVENTS,

@@ -11,7 +11,8 @@
 use agent_common::{
     drops::{
         DROP_DETAIL_PER_TICK as DEFAULT_DETAIL_PER_TICK, DROP_PROTO_CLASSES, DROP_REASON_SLOTS,
-        DropKey, DropReasons, IPPROTO_UDP, NO_QUEUE, PortDropKey, UdpFailKey,
+        DropKey, DropReasons, IPPROTO_UDP, NO_QUEUE, PortDropKey, UDP_FAIL_SLOTS as SLOTS,
+        UdpFailKey, UdpFailSlots,
     },
     events::Stream,
     portwatch::PortEventKind,
@@ -38,6 +39,8 @@ static DROP_REASONS: PerCpuArray<DropReasons> = PerCpuArray::with_max_entries(1,
 static PORT_DROPS: PerCpuHashMap<PortDropKey, u64> = PerCpuHashMap::with_max_entries(1024, 0);
 #[map]
 static UDP_FAIL: PerCpuHashMap<UdpFailKey, u64> = PerCpuHashMap::with_max_entries(1024, 0);
+#[map]
+static UDP_FAIL_SLOTS: PerCpuArray<UdpFailSlots> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static RCVQUEUE_FULL: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
@@ -165,11 +168,7 @@ pub fn udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
     let sk: *const u8 = ctx.arg(1);
     let port = load::<u16>(sk, kernel_offset!(sk_num));
     let family = load::<u16>(sk, kernel_offset!(sk_family));
-    bump(
-        &UDP_FAIL,
-        &UdpFailKey { rc, port, family },
-        Stream::UdpFailKeys,
-    );
+    count_udp_fail(UdpFailKey { rc, port, family });
     // SAFETY: as in `kfree_skb`.
     let watching = unsafe { core::ptr::read_volatile(&PORTS_WATCHED) } != 0;
     if watching && watched(IPPROTO_UDP as u16, port) {
@@ -187,6 +186,28 @@ pub fn udp_fail_queue_rcv_skb(ctx: BtfTracePointContext) -> i32 {
         record(&ev);
     }
     0
+}
+
+/// One UDP enqueue failure: in this CPU's slot for `key` (a scan of at most [`SLOTS`] keys),
+/// else in a free slot, else in the `UDP_FAIL` hash.
+#[inline(always)]
+fn count_udp_fail(key: UdpFailKey) {
+    if let Some(s) = UDP_FAIL_SLOTS.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; programs on one CPU do not run concurrently on it.
+        let s = unsafe { &mut *s };
+        for i in 0..SLOTS {
+            if s.counts[i] == 0 {
+                s.keys[i] = key;
+                s.counts[i] = 1;
+                return;
+            }
+            if s.keys[i] == key {
+                s.counts[i] += 1;
+                return;
+            }
+        }
+    }
+    bump(&UDP_FAIL, &key, Stream::UdpFailKeys);
 }
 
 #[btf_tracepoint(function = "sock_rcvqueue_full")]
@@ -231,11 +252,7 @@ pub fn udp_fail_queue_rcv_skb_tp(ctx: TracePointContext) -> u32 {
     let rc = tp_read::<i32>(&ctx, tp_offset!(udp_rc)).unwrap_or(0);
     let port = tp_read::<u16>(&ctx, tp_offset!(udp_lport)).unwrap_or(0);
     let family = tp_read::<u16>(&ctx, tp_offset!(udp_family)).unwrap_or(0);
-    bump(
-        &UDP_FAIL,
-        &UdpFailKey { rc, port, family },
-        Stream::UdpFailKeys,
-    );
+    count_udp_fail(UdpFailKey { rc, port, family });
     0
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use agent_common::{
     drops::{
         DROP_CLASS_PROTOCOL, DROP_REASON_SLOTS, DropKey, DropReasons, NO_QUEUE, PortDropKey,
-        UdpFailKey,
+        UdpFailKey, UdpFailSlots,
     },
     names,
 };
@@ -44,6 +44,8 @@ pub struct DropProbe {
     reasons: Option<PerCpuArray<MapData, DropReasons>>,
     ports: Option<PerCpuHashMap<MapData, PortDropKey, u64>>,
     udp_fail: Option<PerCpuHashMap<MapData, UdpFailKey, u64>>,
+    /// The first UDP failure keys of each CPU, counted in place (the rest are in `udp_fail`).
+    udp_slots: Option<PerCpuArray<MapData, UdpFailSlots>>,
     rcvq: Option<PerCpuArray<MapData, u64>>,
     prev_drops: HashMap<DropKey, Vec<u64>>,
     /// Previous `DropReasons::counts`, per CPU.
@@ -159,6 +161,9 @@ impl DropProbe {
             udp_fail: udp
                 .then(|| take_typed(ebpf, names::MAP_UDP_FAIL).ok())
                 .flatten(),
+            udp_slots: udp
+                .then(|| take_typed(ebpf, names::MAP_UDP_FAIL_SLOTS).ok())
+                .flatten(),
             rcvq: rcvq
                 .then(|| take_typed(ebpf, names::MAP_RCVQUEUE_FULL).ok())
                 .flatten(),
@@ -224,8 +229,17 @@ impl DropProbe {
             }
             self.prev_ports = cur;
         }
-        if let Some(m) = &self.udp_fail {
-            let cur = read_percpu_hash(m, names::MAP_UDP_FAIL)?;
+        if self.udp_fail.is_some() || self.udp_slots.is_some() {
+            let mut cur = match &self.udp_fail {
+                Some(m) => read_percpu_hash(m, names::MAP_UDP_FAIL)?,
+                None => HashMap::new(),
+            };
+            if let Some(m) = &self.udp_slots {
+                let slots = m
+                    .get(&0, 0)
+                    .map_err(|e| ProbeError::read(names::MAP_UDP_FAIL_SLOTS, None, false, e))?;
+                add_slots(&mut cur, slots.iter());
+            }
             for (k, v) in &cur {
                 let count: u64 = deltas(v, self.prev_udp.get(k)).iter().map(|d| d.1).sum();
                 if count > 0 {
@@ -263,6 +277,25 @@ impl DropProbe {
         iv.udp_fail.sort_by_key(|c| (c.port, c.rc));
         self.prev_mono_ns = now_mono_ns;
         Ok(iv)
+    }
+}
+
+/// Adds each CPU's in-place UDP failure counts to the hash map's, per key and CPU (a key is in
+/// one of the two on a CPU; adding covers either).
+fn add_slots<'a>(
+    cur: &mut HashMap<UdpFailKey, Vec<u64>>,
+    per_cpu: impl Iterator<Item = &'a UdpFailSlots>,
+) {
+    let per_cpu: Vec<&UdpFailSlots> = per_cpu.collect();
+    let cpus = per_cpu.len();
+    for (cpu, s) in per_cpu.into_iter().enumerate() {
+        for (key, &count) in s.keys.iter().zip(&s.counts).filter(|(_, c)| **c != 0) {
+            let v = cur.entry(*key).or_insert_with(|| vec![0; cpus]);
+            if v.len() < cpus {
+                v.resize(cpus, 0);
+            }
+            v[cpu] += count;
+        }
     }
 }
 
@@ -343,6 +376,31 @@ mod tests {
             .collect();
         assert_eq!(got, vec![(3, 0x0800, 1, 3), (5, 0x86DD, 1, 2)]);
         assert!(out.iter().all(|c| c.ifindex == 0 && c.rx_queue.is_none()));
+    }
+
+    #[test]
+    fn in_place_udp_failures_add_to_the_hash_per_cpu() {
+        let k = |port| UdpFailKey {
+            rc: -12,
+            port,
+            family: 2,
+        };
+        let mut cpu0 = UdpFailSlots {
+            keys: [k(0); agent_common::drops::UDP_FAIL_SLOTS],
+            counts: [0; agent_common::drops::UDP_FAIL_SLOTS],
+        };
+        cpu0.keys[0] = k(5405);
+        cpu0.counts[0] = 3;
+        let mut cpu1 = cpu0;
+        cpu1.keys[1] = k(9000);
+        cpu1.counts[1] = 2;
+        // Port 7000 overflowed CPU 1's slots into the hash; a free slot's key is not counted.
+        let mut cur = HashMap::from([(k(7000), vec![0, 4])]);
+        add_slots(&mut cur, [&cpu0, &cpu1].into_iter());
+        assert_eq!(cur[&k(5405)], vec![3, 3]);
+        assert_eq!(cur[&k(9000)], vec![0, 2]);
+        assert_eq!(cur[&k(7000)], vec![0, 4]);
+        assert!(!cur.contains_key(&k(0)));
     }
 
     #[test]
