@@ -86,7 +86,14 @@ fn vm_pause(e: &GapEvidence) -> Option<Finding> {
     if steal < 100_000_000 || steal * 4 < e.gap_ns {
         return None;
     }
-    let conf = 0.5 + 0.45 * (steal as f64 / e.gap_ns.max(1) as f64).min(1.0);
+    // Steal of half the gap or more explains it; less only shortens the heartbeats' margin, so
+    // it stays below a cause with evidence of its own (a firewall's drops during the gap).
+    let share = (steal as f64 / e.gap_ns.max(1) as f64).min(1.0);
+    let conf = if share >= 0.5 {
+        0.5 + 0.45 * share
+    } else {
+        0.2 + 0.4 * share
+    };
     finding(
         Cause::VmPause,
         conf,

@@ -162,6 +162,21 @@ fn steal_during_the_gap_is_vm_pause() {
 }
 
 #[test]
+fn steal_of_less_than_half_the_gap_does_not_outrank_a_firewall() {
+    // etcd with all traffic dropped: a 1 s loss line, 400 ms of steal, netfilter drops on the host.
+    let mut e = GapEvidence::empty(SourceKind::LogPeerSilence, 1000 * MS, 100 * MS);
+    e.steal_max_ns = 400 * MS;
+    let vm = judge(&e)
+        .into_iter()
+        .find(|f| f.cause == Cause::VmPause)
+        .expect("vm_pause");
+    // Below netfilter's 0.45 for drops seen on the host but not on the heartbeat flow.
+    assert!(vm.confidence < 0.45, "{vm:?}");
+    e.steal_max_ns = 600 * MS;
+    assert_eq!(top(&e), Cause::VmPause);
+}
+
+#[test]
 fn clock_step_explains_a_log_gap() {
     let mut e = GapEvidence::empty(SourceKind::LogPeerSilence, 3000 * MS, 1000 * MS);
     e.clock_steps_ns = vec![-3000 * MS as i64];
