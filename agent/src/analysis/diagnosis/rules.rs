@@ -83,7 +83,7 @@ fn clock_step(e: &GapEvidence) -> Option<Finding> {
 
 fn vm_pause(e: &GapEvidence) -> Option<Finding> {
     let steal = e.steal_max_ns;
-    if steal < 100_000_000 || steal * 4 < e.gap_ns {
+    if steal < 100_000_000 || !covers(steal, e.gap_ns) {
         return None;
     }
     // Steal of half the gap or more explains it; less only shortens the heartbeats' margin, so
