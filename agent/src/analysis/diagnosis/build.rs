@@ -151,8 +151,8 @@ struct Totals {
     rcvbuf: u64,
     drops: BTreeMap<u32, u64>,
     covered_ns: u64,
-    /// Scheduling intervals in which a thread of the heartbeat process ran.
-    app_busy: Vec<(u64, u64)>,
+    /// Scheduling intervals (start, end, whether a thread of the heartbeat process ran).
+    sched_spans: Vec<(u64, u64, bool)>,
 }
 
 impl Acc {
@@ -488,10 +488,9 @@ fn fold(
                     *t = (*t).max(off);
                 }
             }
-            if let Some(g) = app
-                && iv.tasks.iter().any(|t| t.tgid == g)
-            {
-                t.app_busy.push((iv.start_mono_ns, iv.end_mono_ns));
+            if let Some(g) = app {
+                let busy = iv.tasks.iter().any(|t| t.tgid == g);
+                t.sched_spans.push((iv.start_mono_ns, iv.end_mono_ns, busy));
             }
             for a in accs.iter_mut() {
                 for task in iv.tasks.iter().filter(|t| app.is_some_and(|g| t.tgid == g)) {
@@ -697,7 +696,7 @@ fn finish(
         .values()
         .min()
         .copied()
-        .max(quiet_stretch(&a.app_episodes, &t.app_busy));
+        .max(quiet_stretch(&a.app_episodes, &t.sched_spans));
     e.self_stalls = a.self_stalls;
     e.steal_max_ns = a.steal.values().copied().max().unwrap_or(0);
     e.clock_steps_ns = s
@@ -711,14 +710,23 @@ fn finish(
     e
 }
 
-/// The longest off-CPU stretch of one of the process's threads during which no thread of the
-/// process ran in any whole scheduling interval: all of them were off CPU (a stopped process).
-/// Threads whose stretch began before the probe saw them have no measured stretch, so the
-/// per-thread minimum alone cannot say it for a process of many threads (a Go runtime's).
-fn quiet_stretch(episodes: &[(u64, u64)], busy: &[(u64, u64)]) -> Option<u64> {
+/// The longest off-CPU stretch of one of the process's threads that holds a whole scheduling
+/// interval, in none of which any thread of the process ran: all of them were off CPU (a stopped
+/// process). Threads whose stretch began before the probe saw them have no measured stretch, so
+/// the per-thread minimum alone cannot say it for a process of many threads (a Go runtime's).
+/// A stretch shorter than an interval proves nothing of the other threads: an idle runtime
+/// thread sleeps for a second while the others tick every 100 ms.
+pub(super) fn quiet_stretch(episodes: &[(u64, u64)], spans: &[(u64, u64, bool)]) -> Option<u64> {
     episodes
         .iter()
-        .filter(|(from, to)| !busy.iter().any(|(s, e)| s >= from && e <= to))
+        .filter(|(from, to)| {
+            let busy: Vec<bool> = spans
+                .iter()
+                .filter(|(s, e, _)| s >= from && e <= to)
+                .map(|&(_, _, busy)| busy)
+                .collect();
+            !busy.is_empty() && !busy.contains(&true)
+        })
         .map(|(from, to)| to - from)
         .max()
 }

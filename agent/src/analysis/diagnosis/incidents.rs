@@ -19,6 +19,8 @@ use crate::analysis::recommendation::Recommendation;
 pub const JOIN_NS: u64 = 2_000_000_000;
 /// Causes combined below this are not listed with an incident (its gaps still list them).
 const NEGLIGIBLE: f64 = 0.1;
+/// `peer_or_upstream`'s most where a gap of the incident found a drop on this host.
+const EXCLUDED: f64 = 0.3;
 /// Evidence lines kept per cause of an incident.
 const EVIDENCE_KEEP: usize = 6;
 
@@ -238,6 +240,24 @@ fn combine(gaps: &[&GapDiagnosis], lost_ns: u64) -> Vec<Finding> {
         })
         .filter(|f| f.confidence >= NEGLIGIBLE)
         .collect();
+    // `peer_or_upstream` is a verdict by exclusion ("nothing on this host"): a drop on this host
+    // that another gap of the incident found at verdict strength refutes it (a firewall rule's
+    // drops end before the daemon's last loss line of that outage).
+    if let Some(local) = found
+        .iter()
+        .find(|f| f.cause.is_network() && f.confidence >= VERDICT_THRESHOLD)
+        .map(|f| f.cause)
+    {
+        for f in found
+            .iter_mut()
+            .filter(|f| f.cause == Cause::PeerOrUpstream)
+        {
+            f.confidence = f.confidence.min(EXCLUDED);
+            f.evidence.push(format!(
+                "another gap of this incident shows {local} on this host"
+            ));
+        }
+    }
     super::rules::rank(&mut found);
     let best = found.first().map_or(0.0, |f| f.confidence);
     if best < VERDICT_THRESHOLD {

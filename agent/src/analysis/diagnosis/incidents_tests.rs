@@ -291,3 +291,56 @@ fn a_daemons_loss_lines_through_one_outage_are_one_incident() {
     ]);
     assert_eq!(d.incidents.len(), 2, "{:?}", d.incidents);
 }
+
+#[test]
+fn a_drop_on_this_host_refutes_a_peer_verdict_in_the_same_incident() {
+    // serf and etcd under an all-traffic rule: the port's silence shows the rule's drops; the
+    // daemon's last loss line falls after the last drop and is judged peer_or_upstream alone.
+    let d = diagnosis(vec![
+        gap(
+            1,
+            "log:serf",
+            1_000,
+            3_000,
+            vec![finding(Cause::NetfilterDrop, 0.45)],
+        ),
+        gap(
+            2,
+            "log:serf",
+            3_500,
+            4_500,
+            vec![finding(Cause::PeerOrUpstream, 0.5)],
+        ),
+    ]);
+    assert_eq!(d.incidents.len(), 1);
+    let i = &d.incidents[0];
+    assert_eq!(i.cause().cause, Cause::NetfilterDrop, "{:?}", i.findings);
+    let peer = i
+        .findings
+        .iter()
+        .find(|f| f.cause == Cause::PeerOrUpstream)
+        .expect("peer_or_upstream listed");
+    assert!(peer.confidence < VERDICT_THRESHOLD, "{peer:?}");
+    assert!(
+        peer.evidence.iter().any(|e| e.contains("netfilter_drop")),
+        "{peer:?}"
+    );
+    // A weak local drop does not refute it.
+    let d = diagnosis(vec![
+        gap(
+            1,
+            "log:serf",
+            1_000,
+            3_000,
+            vec![finding(Cause::OtherKernelDrop, 0.35)],
+        ),
+        gap(
+            2,
+            "log:serf",
+            3_500,
+            4_500,
+            vec![finding(Cause::PeerOrUpstream, 0.7)],
+        ),
+    ]);
+    assert_eq!(d.incidents[0].cause().cause, Cause::PeerOrUpstream);
+}
