@@ -245,7 +245,12 @@ fn combine(gaps: &[&GapDiagnosis], lost_ns: u64) -> Vec<Finding> {
     // drops end before the daemon's last loss line of that outage).
     if let Some(local) = found
         .iter()
-        .find(|f| f.cause.is_network() && f.confidence >= VERDICT_THRESHOLD)
+        .find(|f| {
+            // A late softirq delays; only a drop says the packets were lost here.
+            f.cause.is_network()
+                && f.cause != Cause::SoftirqDelay
+                && f.confidence >= VERDICT_THRESHOLD
+        })
         .map(|f| f.cause)
     {
         for f in found

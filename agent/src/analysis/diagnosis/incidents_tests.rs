@@ -344,3 +344,24 @@ fn a_drop_on_this_host_refutes_a_peer_verdict_in_the_same_incident() {
     ]);
     assert_eq!(d.incidents[0].cause().cause, Cause::PeerOrUpstream);
 }
+
+#[test]
+fn a_late_softirq_does_not_refute_a_peer_verdict() {
+    let d = diagnosis(vec![
+        gap(
+            1,
+            "log:serf",
+            1_000,
+            3_000,
+            vec![finding(Cause::SoftirqDelay, 0.4)],
+        ),
+        gap(
+            2,
+            "log:serf",
+            3_500,
+            4_500,
+            vec![finding(Cause::PeerOrUpstream, 0.8)],
+        ),
+    ]);
+    assert_eq!(d.incidents[0].cause().cause, Cause::PeerOrUpstream);
+}
