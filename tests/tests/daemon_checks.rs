@@ -170,3 +170,37 @@ fn unmatched_warn_lines_are_found() {
     let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("Something new about host 1"), "{msg}");
 }
+
+#[test]
+fn a_port_silence_into_the_fault_may_start_one_learned_interval_early() {
+    let silence = |start_s: u64, end_s: u64, interval_s: u64| {
+        let mut g = gap(start_s, 1);
+        g["kind"] = json!("silence");
+        g["end_mono_ns"] = json!(end_s * S);
+        g["expected_interval_ns"] = json!(interval_s * S);
+        g
+    };
+    let incidents = || {
+        vec![
+            incident(
+                1,
+                8,
+                json!([{"cause": "netfilter_drop", "confidence": 0.9}]),
+            ),
+            incident(2, 21, json!([{"cause": "app_stall", "confidence": 0.8}])),
+        ]
+    };
+    // A 4 s prober pause: the silence began 3 s before the fault (slack 1 s) and ran into it.
+    let j = report(incidents(), vec![silence(7, 14, 4), gap(21, 2)]);
+    let misses = contract::check(&j, 10 * S, S, &windows());
+    assert!(misses.is_empty(), "{misses:#?}");
+    // Earlier than its interval, or over before the fault: in the healthy stretch.
+    for early in [silence(5, 14, 4), silence(7, 9, 4)] {
+        let j = report(incidents(), vec![early, gap(21, 2)]);
+        let misses = contract::check(&j, 10 * S, S, &windows());
+        assert!(
+            misses.iter().any(|m| m.contains("healthy stretch")),
+            "{misses:#?}"
+        );
+    }
+}

@@ -72,8 +72,9 @@ fn etcd_raft_faults() {
         preset: "etcd",
         warn,
         healthy: Duration::from_secs(8),
-        // The port source's heartbeats are the peer's prober requests, pausing up to 3 s (its
-        // learned interval); raft's own lines are stamped to the second.
+        // The port source's heartbeats are the peer's prober requests, pausing up to 4 s (its
+        // learned interval, which the contract allows a port's silence on its own); raft's own
+        // lines are stamped to the second.
         onset_slack: Duration::from_secs(3),
         // What reaches this node's port 2380 is the peer's prober (a few requests every 4 s)
         // and new streams, not the raft heartbeats (those come on the connections this node
@@ -90,8 +91,8 @@ fn etcd_raft_faults() {
             .shows("lost leader|starting a new election|quorum is not active"),
             Fault::new("all dropped", Action::Drop(&[r#"iifname != "lo""#]), (4, 9))
                 .shows("lost leader|starting a new election|quorum is not active"),
-            // Stops last 7 s: longer than the port's gap threshold (twice a 3 s prober pause)
-            // and than rafthttp's 5 s read timeout, so each side's streams time out and say so.
+            // Stops last 7 s: near the port's gap threshold (twice its 3–4 s prober pause) and
+            // longer than rafthttp's 5 s read timeout, so each side's streams time out and say so.
             Fault::new("peer stopped", Action::StopPeer, (7, 9))
                 .shows("lost leader|starting a new election|quorum is not active"),
             Fault::new("local stopped", Action::StopLocal, (7, 9)),

@@ -44,7 +44,8 @@ fn mono(v: &Value, name: &str, what: &str, out: &mut Vec<String>) -> Option<u64>
 /// exactly one incident, a wrong top cause, a network cause for a local stall, missing fields.
 /// A gap counts in the healthy stretch when it starts more than `slack_ns` before the first
 /// fault (its silence begins at the last beat heard before the fault, and a stamp to the second
-/// can put a logged onset up to a second early).
+/// can put a logged onset up to a second early); a port's silence that runs into the fault may
+/// start up to its own learned interval before it (etcd's prober pauses up to 4 s).
 pub fn check(j: &Value, healthy_end_ns: u64, slack_ns: u64, windows: &[Window]) -> Vec<String> {
     let mut out = Vec::new();
     check_into(
@@ -68,6 +69,14 @@ pub fn check(j: &Value, healthy_end_ns: u64, slack_ns: u64, windows: &[Window]) 
         .collect()
 }
 
+/// A silence that began at most its expected interval before the first fault and lasted past it.
+fn silence_into_fault(g: &Value, start_ns: u64, healthy_end_ns: u64) -> bool {
+    let n = |k: &str| g.get(k).and_then(Value::as_u64);
+    g.get("kind").and_then(Value::as_str) == Some("silence")
+        && n("end_mono_ns").is_some_and(|e| e > healthy_end_ns)
+        && n("expected_interval_ns").is_some_and(|i| start_ns >= healthy_end_ns.saturating_sub(i))
+}
+
 fn check_into(
     j: &Value,
     healthy_until_ns: u64,
@@ -89,6 +98,7 @@ fn check_into(
         field(g, "peer", what, out);
         if let Some(s) = mono(g, "start_mono_ns", what, out)
             && s < healthy_until_ns
+            && !silence_into_fault(g, s, healthy_end_ns)
         {
             healthy.push(g);
         }
