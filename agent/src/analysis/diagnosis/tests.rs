@@ -330,25 +330,3 @@ fn a_reader_blocked_while_a_firewall_takes_its_heartbeats_is_not_a_stall() {
     e.app_all_threads_off_ns = Some(2900 * MS);
     assert_eq!(top(&e), Cause::AppStall, "{:?}", judge(&e));
 }
-
-#[test]
-fn one_idle_thread_is_not_a_stopped_process() {
-    use super::build::quiet_stretch;
-    // A Go runtime's idle thread slept 900 ms of a 1 s interval while its others ticked.
-    let ticking = [(0, 1_000 * MS, true), (1_000 * MS, 2_000 * MS, true)];
-    assert_eq!(quiet_stretch(&[(100 * MS, 1_000 * MS)], &ticking), None);
-    // Stopped for 4 s: three whole intervals inside, no thread ran in any.
-    let stopped = [
-        (0, 1_000 * MS, true),
-        (1_000 * MS, 2_000 * MS, false),
-        (2_000 * MS, 3_000 * MS, false),
-        (3_000 * MS, 4_000 * MS, false),
-        (4_000 * MS, 5_000 * MS, true),
-    ];
-    let episode = (500 * MS, 4_500 * MS);
-    assert_eq!(quiet_stretch(&[episode], &stopped), Some(4_000 * MS));
-    // The same stretch of one thread while another ran in the middle.
-    let mut woke = stopped;
-    woke[2].2 = true;
-    assert_eq!(quiet_stretch(&[episode], &woke), None);
-}

@@ -1,10 +1,13 @@
 //! Builds each gap's [`GapEvidence`] from the recorded records in one pass: everything inside the
 //! gap's evidence window is summed per gap, everything outside it forms that gap's baseline.
 
+mod flow;
+mod sched;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    evidence::{Counter, CpuSoftirq, FlowFate, GapEvidence, ReasonDrops, SelfStall, SourceKind},
+    evidence::{Counter, CpuSoftirq, GapEvidence, ReasonDrops, SelfStall, SourceKind},
     rx_cpus::RxCpus,
 };
 use crate::{
@@ -17,10 +20,7 @@ use crate::{
         latency::HistAgg,
     },
     protocol::spec::{self, Proto, Source},
-    recording::records::{
-        CollectorState, EventKind, PortFlowInterval, PortPacketEvent, PortStage, Record,
-        UDP_RC_RCVBUF,
-    },
+    recording::records::{CollectorState, EventKind, Record},
 };
 
 /// The window opens at least this long before the estimated onset.
@@ -71,14 +71,6 @@ pub fn source_port(s: &RecordingSummary, source: u32) -> Option<Port> {
         }
         Source::Probe(_) => None,
     }
-}
-
-/// The address of a peer string ("10.0.0.2:5405" → 10.0.0.2).
-fn peer_ip(peer: &str) -> Option<std::net::IpAddr> {
-    peer.parse::<std::net::SocketAddr>()
-        .map(|a| a.ip())
-        .ok()
-        .or_else(|| peer.parse().ok())
 }
 
 fn source_kind(s: &RecordingSummary, gap: &Gap) -> SourceKind {
@@ -267,102 +259,6 @@ impl EvidenceFold {
     }
 }
 
-fn flow_event(a: &mut Acc, gap: &Gap, e: &PortPacketEvent, s: &RecordingSummary) {
-    let Some(p) = a.port else { return };
-    if p.proto != e.proto || p.port != e.local_port {
-        return;
-    }
-    // Another namespace's socket on the same port (the peer's own, on one machine) is not ours.
-    if a.netns != 0 && e.netns != 0 && e.netns != a.netns {
-        return;
-    }
-    // A gap is one peer's: other peers' packets say nothing of it.
-    if let (Some(want), Some(got)) = (
-        gap.peer.as_deref().and_then(peer_ip),
-        e.peer.as_deref().and_then(peer_ip),
-    ) && want != got
-    {
-        return;
-    }
-    a.flow.any = true;
-    // A failed read (-errno: interrupted by the stop, nothing to read) read no packet.
-    if e.stage == PortStage::Read && e.len < 0 {
-        return;
-    }
-    // Strictly inside the gap: the read that ends it (and the one that started it) are arrivals.
-    if e.mono_ns <= gap.start_mono_ns || e.mono_ns >= gap.end_mono_ns {
-        return;
-    }
-    if e.mono_ns < fate_end(gap, e.stage) {
-        add_fate(a, e.stage, e.code, 1, s);
-    }
-}
-
-/// Where packets of `stage` stop counting for the gap. Packets seen or queued just before the
-/// end were read by the arrival that closed the gap: they are late deliveries, not packets that
-/// arrived during the silence.
-fn fate_end(gap: &Gap, stage: PortStage) -> u64 {
-    match stage {
-        PortStage::Seen | PortStage::Queued => {
-            let interval = gap.expected_interval_ns.unwrap_or(DEFAULT_INTERVAL_NS);
-            gap.end_mono_ns
-                .saturating_sub(interval.min(gap.length_ns / 2))
-        }
-        _ => gap.end_mono_ns,
-    }
-}
-
-fn add_fate(a: &mut Acc, stage: PortStage, code: i32, n: u64, s: &RecordingSummary) {
-    match stage {
-        PortStage::Seen => a.flow.seen += n,
-        PortStage::Queued => a.flow.queued += n,
-        PortStage::Read => a.flow.read += n,
-        PortStage::Dropped => {
-            *a.flow
-                .dropped
-                .entry(s.packet.reason_name(code as u32))
-                .or_default() += n
-        }
-        PortStage::QueueFailed => {
-            let name = if code == UDP_RC_RCVBUF {
-                "SOCKET_RCVBUFF".to_owned()
-            } else {
-                format!("UDP_QUEUE_FAILED({code})")
-            };
-            *a.flow.dropped.entry(name).or_default() += n
-        }
-    }
-}
-
-/// Packets counted without an event (over their flow's budget, e.g. a flood on the port): taken
-/// as spread evenly between the first and the latest of them, and shared with the gap by overlap.
-fn flow_counts(a: &mut Acc, gap: &Gap, iv: &PortFlowInterval, s: &RecordingSummary) {
-    let Some(p) = a.port else { return };
-    for c in iv
-        .cells
-        .iter()
-        .filter(|c| c.suppressed > 0 && c.proto == p.proto && c.local_port == p.port)
-    {
-        a.flow.any = true;
-        let first = match c.first_suppressed_mono_ns {
-            0 => iv.start_mono_ns,
-            t => t,
-        };
-        let last = c.last_suppressed_mono_ns.max(first);
-        let (from, to) = (gap.start_mono_ns, fate_end(gap, c.stage));
-        let n = match last - first {
-            0 => u64::from(last > from && last < to) * c.suppressed,
-            span => {
-                let overlap = last.min(to).saturating_sub(first.max(from));
-                (c.suppressed as u128 * overlap as u128 / span as u128) as u64
-            }
-        };
-        if n > 0 {
-            add_fate(a, c.stage, c.code, n, s);
-        }
-    }
-}
-
 fn fold(
     r: &Record,
     s: &RecordingSummary,
@@ -453,68 +349,15 @@ fn fold(
         }
         Record::PortPacket(e) => {
             for (a, g) in accs.iter_mut().zip(gaps) {
-                flow_event(a, g, e, s);
+                flow::event(a, g, e, s);
             }
         }
         Record::PortFlows(iv) => {
             for (a, g) in accs.iter_mut().zip(gaps) {
-                flow_counts(a, g, iv, s);
+                flow::counts(a, g, iv, s);
             }
         }
-        Record::Sched(iv) => {
-            // Only the heartbeat process's threads: the advice names that process, so it cites
-            // its numbers (the sched table's row), not another watched process's.
-            let app = super::heartbeat_process(s).map(|(_, tgid)| tgid);
-            for a in accs
-                .iter_mut()
-                .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
-            {
-                for task in iv.tasks.iter().filter(|t| s.is_rx_thread(t.tgid)) {
-                    if let Some(m) = task.runq_max
-                        && a.rx_thread_max.as_ref().is_none_or(|x| m.value_ns > x.0)
-                    {
-                        a.rx_thread_max = Some((m.value_ns, task.tgid, task.comm.clone()));
-                    }
-                }
-                for task in iv.tasks.iter().filter(|t| app.is_none_or(|g| t.tgid == g)) {
-                    if let Some(m) = task.runq_max {
-                        a.sched_max = Some(a.sched_max.unwrap_or(0).max(m.value_ns));
-                    }
-                    if let Some(m) = task.offcpu_max {
-                        a.offcpu_max = Some(a.offcpu_max.unwrap_or(0).max(m.value_ns));
-                    }
-                    let off = task.offcpu_max.map_or(0, |m| m.value_ns);
-                    let t = a.offcpu_by_thread.entry(task.tid).or_insert(0);
-                    *t = (*t).max(off);
-                }
-            }
-            if let Some(g) = app {
-                let busy = iv.tasks.iter().any(|t| t.tgid == g);
-                t.sched_spans.push((iv.start_mono_ns, iv.end_mono_ns, busy));
-            }
-            for a in accs.iter_mut() {
-                for task in iv.tasks.iter().filter(|t| app.is_some_and(|g| t.tgid == g)) {
-                    let Some(m) = task.offcpu_max else { continue };
-                    let from = m.at_mono_ns.saturating_sub(m.value_ns);
-                    if from < a.to && m.at_mono_ns > a.from {
-                        a.app_episodes.push((from, m.at_mono_ns));
-                    }
-                }
-            }
-            // An off-CPU stretch is measured when the thread runs again: one that began inside
-            // a window and ended after it (a stopped process resumed) belongs to that window.
-            for a in accs.iter_mut().filter(|a| iv.start_mono_ns >= a.to) {
-                for task in iv.tasks.iter().filter(|t| app.is_some_and(|g| t.tgid == g)) {
-                    let Some(m) = task.offcpu_max else { continue };
-                    if m.at_mono_ns.saturating_sub(m.value_ns) >= a.to {
-                        continue;
-                    }
-                    a.offcpu_max = Some(a.offcpu_max.unwrap_or(0).max(m.value_ns));
-                    let t = a.offcpu_by_thread.entry(task.tid).or_insert(0);
-                    *t = (*t).max(m.value_ns);
-                }
-            }
-        }
+        Record::Sched(iv) => sched::fold(iv, s, t, accs),
         Record::Heartbeat(h) if h.kind == EventKind::SelfStall => {
             for (a, g) in accs.iter_mut().zip(gaps) {
                 // A self-stall line speaks for the process itself, whatever source logged it.
@@ -575,21 +418,6 @@ fn nic_cpu_users(
             })
             .collect(),
     )
-}
-
-/// The port watch ran, so silence on the port means no packet came.
-fn portwatch_running(s: &RecordingSummary) -> bool {
-    s.collectors
-        .get("portwatch")
-        .is_some_and(|c| c.state != CollectorState::Unavailable)
-}
-
-/// Whether queued packets were seen (sock:sk_data_ready, 6.5+) rather than to be inferred: only a
-/// recording that says the tracepoint was unavailable lacks them.
-fn queue_stage_measured(s: &RecordingSummary) -> bool {
-    !s.collectors
-        .get("portwatch:sk_data_ready")
-        .is_some_and(|c| c.state == CollectorState::Unavailable)
 }
 
 fn counter(window: u64, total: u64, baseline_ns: u64) -> Counter {
@@ -660,21 +488,7 @@ fn finish(
         })
         .filter(|d| d.count.window > 0)
         .collect();
-    e.flow = (a.port.is_some() && (a.flow.any || portwatch_running(s))).then(|| FlowFate {
-        seen_at_device: a.flow.seen,
-        // Kernels before 6.5 have no sk_data_ready: what reached the device and was not
-        // dropped reached the socket.
-        queued_to_socket: if queue_stage_measured(s) {
-            a.flow.queued
-        } else {
-            a.flow
-                .seen
-                .saturating_sub(a.flow.dropped.values().sum::<u64>())
-        },
-        read_by_app: a.flow.read,
-        dropped: a.flow.dropped.into_iter().collect(),
-        tcp: a.port.is_some_and(|p| p.proto == libc::IPPROTO_TCP as u8),
-    });
+    e.flow = flow::fate(a.port, a.flow, s);
     e.rx_thread_delay = s
         .rx_model
         .as_ref()
@@ -696,7 +510,7 @@ fn finish(
         .values()
         .min()
         .copied()
-        .max(quiet_stretch(&a.app_episodes, &t.sched_spans));
+        .max(sched::quiet_stretch(&a.app_episodes, &t.sched_spans));
     e.self_stalls = a.self_stalls;
     e.steal_max_ns = a.steal.values().copied().max().unwrap_or(0);
     e.clock_steps_ns = s
@@ -708,25 +522,4 @@ fn finish(
     e.lost_events = a.lost;
     e.unavailable = unavailable.to_vec();
     e
-}
-
-/// The longest off-CPU stretch of one of the process's threads that holds a whole scheduling
-/// interval, in none of which any thread of the process ran: all of them were off CPU (a stopped
-/// process). Threads whose stretch began before the probe saw them have no measured stretch, so
-/// the per-thread minimum alone cannot say it for a process of many threads (a Go runtime's).
-/// A stretch shorter than an interval proves nothing of the other threads: an idle runtime
-/// thread sleeps for a second while the others tick every 100 ms.
-pub(super) fn quiet_stretch(episodes: &[(u64, u64)], spans: &[(u64, u64, bool)]) -> Option<u64> {
-    episodes
-        .iter()
-        .filter(|(from, to)| {
-            let busy: Vec<bool> = spans
-                .iter()
-                .filter(|(s, e, _)| s >= from && e <= to)
-                .map(|&(_, _, busy)| busy)
-                .collect();
-            !busy.is_empty() && !busy.contains(&true)
-        })
-        .map(|(from, to)| to - from)
-        .max()
 }
