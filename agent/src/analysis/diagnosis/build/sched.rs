@@ -69,12 +69,11 @@ pub(super) fn quiet_stretch(episodes: &[(u64, u64)], spans: &[(u64, u64, bool)])
     episodes
         .iter()
         .filter(|(from, to)| {
-            let busy: Vec<bool> = spans
+            let mut inside = spans
                 .iter()
                 .filter(|(s, e, _)| s >= from && e <= to)
-                .map(|&(_, _, busy)| busy)
-                .collect();
-            !busy.is_empty() && !busy.contains(&true)
+                .peekable();
+            inside.peek().is_some() && inside.all(|&(_, _, busy)| !busy)
         })
         .map(|(from, to)| to - from)
         .max()
