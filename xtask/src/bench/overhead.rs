@@ -75,7 +75,31 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    settle(pid)?;
     Ok(r)
+}
+
+/// Waits until the tracer has finished starting: its program count and CPU time unchanged over
+/// three polls 100 ms apart (at most 5 s). The first program is listed while the others are
+/// still being verified, so a run started then would pay for the tracer's start-up (about
+/// 50 ms of CPU for hbwatch) as if it were tracing cost. Both tracers wait alike.
+fn settle(pid: u32) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let sample = || -> Result<(usize, f64)> {
+        Ok((
+            procstat::prog_stats(pid)?.len(),
+            procstat::cpu_seconds(pid).unwrap_or(0.0),
+        ))
+    };
+    let mut last = sample()?;
+    let mut still = 0;
+    while still < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = sample()?;
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
+    Ok(())
 }
 
 impl Running {

@@ -69,7 +69,9 @@ pub fn run(env: &Env, veth: &Veth) -> Result<()> {
     Ok(())
 }
 
-/// `runs[tracer][round]`, A B C A B C …, so drift in the machine's load hits every tracer alike.
+/// `runs[tracer][round]`, A B C, B C A, C A B, …: drift in the machine's load hits every tracer
+/// alike, and no tracer always runs right after the same other one (a tracer's exit frees its
+/// memory and maps, which the next run may meet).
 fn rounds_of(
     env: &Env,
     veth: &Veth,
@@ -79,7 +81,9 @@ fn rounds_of(
 ) -> Result<Vec<Vec<UdpRun>>> {
     let mut runs: Vec<Vec<UdpRun>> = ORDER.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
-        for (i, t) in ORDER.iter().enumerate() {
+        for k in 0..ORDER.len() {
+            let i = (k + round) % ORDER.len();
+            let t = &ORDER[i];
             let _tracer = start(env, *t)?;
             let r = veth.udp_run(secs, &case.irq_cpus())?;
             eprintln!(
