@@ -100,13 +100,8 @@ struct Acc {
     wait_max: BTreeMap<u32, u64>,
     run_max: BTreeMap<u32, u64>,
     ksoftirqd: BTreeMap<u32, u64>,
-    napi_full: u64,
-    squeeze: u64,
-    softnet_dropped: u64,
-    nic_missed: u64,
-    rcvbuf: u64,
-    drops: BTreeMap<u32, u64>,
-    covered_ns: u64,
+    /// Counters over the window.
+    c: Counters,
     /// Steal time per CPU, summed over the window.
     steal: BTreeMap<u32, u64>,
     sched_max: Option<u64>,
@@ -136,15 +131,48 @@ struct FlowCounts {
 /// Whole-recording totals for baselines.
 #[derive(Default)]
 struct Totals {
+    c: Counters,
+    /// Scheduling intervals (start, end, whether a thread of the heartbeat process ran).
+    sched_spans: Vec<(u64, u64, bool)>,
+}
+
+/// Counter sums kept alike for a gap's window and for the whole recording (its baseline).
+#[derive(Default)]
+struct Counters {
     napi_full: u64,
     squeeze: u64,
     softnet_dropped: u64,
     nic_missed: u64,
     rcvbuf: u64,
+    /// By drop reason.
     drops: BTreeMap<u32, u64>,
+    /// Time the system samples cover (counters only exist where samples were taken).
     covered_ns: u64,
-    /// Scheduling intervals (start, end, whether a thread of the heartbeat process ran).
-    sched_spans: Vec<(u64, u64, bool)>,
+}
+
+/// One system sample's share of the counters.
+struct SystemCounts {
+    squeeze: u64,
+    dropped: u64,
+    missed: u64,
+    rcvbuf: u64,
+    duration_ns: u64,
+}
+
+impl Counters {
+    fn add_system(&mut self, x: &SystemCounts) {
+        self.squeeze += x.squeeze;
+        self.softnet_dropped += x.dropped;
+        self.nic_missed += x.missed;
+        self.rcvbuf += x.rcvbuf;
+        self.covered_ns += x.duration_ns;
+    }
+
+    fn add_drops(&mut self, by: &BTreeMap<u32, u64>) {
+        for (r, n) in by {
+            *self.drops.entry(*r).or_default() += n;
+        }
+    }
 }
 
 impl Acc {
@@ -291,33 +319,28 @@ fn fold(
         }
         Record::Napi(iv) => {
             let full: u64 = iv.cells.iter().map(|c| c.full_budget).sum();
-            t.napi_full += full;
+            t.c.napi_full += full;
             for a in accs
                 .iter_mut()
                 .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
             {
-                a.napi_full += full;
+                a.c.napi_full += full;
             }
         }
         Record::System(x) => {
-            let squeeze: u64 = x.softnet.iter().map(|d| d.time_squeeze).sum();
-            let dropped: u64 = x.softnet.iter().map(|d| d.dropped).sum();
-            let missed = nic_missed(x);
-            let rcvbuf = x.snmp("Udp.RcvbufErrors") + x.snmp("Udp6.RcvbufErrors");
-            t.squeeze += squeeze;
-            t.softnet_dropped += dropped;
-            t.nic_missed += missed;
-            t.rcvbuf += rcvbuf;
-            t.covered_ns += x.duration_ns();
+            let counts = SystemCounts {
+                squeeze: x.softnet.iter().map(|d| d.time_squeeze).sum(),
+                dropped: x.softnet.iter().map(|d| d.dropped).sum(),
+                missed: nic_missed(x),
+                rcvbuf: x.snmp("Udp.RcvbufErrors") + x.snmp("Udp6.RcvbufErrors"),
+                duration_ns: x.duration_ns(),
+            };
+            t.c.add_system(&counts);
             for a in accs
                 .iter_mut()
                 .filter(|a| a.overlaps(x.start_mono_ns, x.end_mono_ns))
             {
-                a.squeeze += squeeze;
-                a.softnet_dropped += dropped;
-                a.nic_missed += missed;
-                a.rcvbuf += rcvbuf;
-                a.covered_ns += x.duration_ns();
+                a.c.add_system(&counts);
                 for c in &x.cpu_time {
                     *a.steal.entry(c.cpu).or_default() += c.steal_ns;
                 }
@@ -335,16 +358,12 @@ fn fold(
             }) {
                 *by.entry(c.reason).or_default() += c.count;
             }
-            for (r, n) in &by {
-                *t.drops.entry(*r).or_default() += n;
-            }
+            t.c.add_drops(&by);
             for a in accs
                 .iter_mut()
                 .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
             {
-                for (r, n) in &by {
-                    *a.drops.entry(*r).or_default() += n;
-                }
+                a.c.add_drops(&by);
             }
         }
         Record::PortPacket(e) => {
@@ -447,7 +466,9 @@ fn finish(
     e.nic_cpu_users = nic_cpu_users(s, &a, hb_cpus);
     // Baseline time: the rest of the recording (counters only exist where samples were taken).
     let base_ns = s.duration_ns().saturating_sub(e.window_ns);
-    let sys_base_ns = t.covered_ns.saturating_sub(a.covered_ns).min(base_ns);
+    // Window and whole-recording counters.
+    let (w, all) = (&a.c, &t.c);
+    let sys_base_ns = all.covered_ns.saturating_sub(w.covered_ns).min(base_ns);
     let whole = |cpu: u32| s.latency.cells.get(&(cpu, net_rx));
     e.net_rx = a
         .wait_win
@@ -474,17 +495,17 @@ fn finish(
             }
         })
         .collect();
-    e.napi_budget_exhausted = counter(a.napi_full, t.napi_full, base_ns);
-    e.time_squeeze = counter(a.squeeze, t.squeeze, sys_base_ns);
-    e.softnet_dropped = counter(a.softnet_dropped, t.softnet_dropped, sys_base_ns);
-    e.nic_missed = counter(a.nic_missed, t.nic_missed, sys_base_ns);
-    e.udp_rcvbuf_errors = counter(a.rcvbuf, t.rcvbuf, sys_base_ns);
-    e.drops = t
+    e.napi_budget_exhausted = counter(w.napi_full, all.napi_full, base_ns);
+    e.time_squeeze = counter(w.squeeze, all.squeeze, sys_base_ns);
+    e.softnet_dropped = counter(w.softnet_dropped, all.softnet_dropped, sys_base_ns);
+    e.nic_missed = counter(w.nic_missed, all.nic_missed, sys_base_ns);
+    e.udp_rcvbuf_errors = counter(w.rcvbuf, all.rcvbuf, sys_base_ns);
+    e.drops = all
         .drops
         .iter()
         .map(|(r, total)| ReasonDrops {
             reason: s.packet.reason_name(*r),
-            count: counter(a.drops.get(r).copied().unwrap_or(0), *total, base_ns),
+            count: counter(w.drops.get(r).copied().unwrap_or(0), *total, base_ns),
         })
         .filter(|d| d.count.window > 0)
         .collect();
