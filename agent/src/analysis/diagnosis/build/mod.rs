@@ -134,6 +134,9 @@ struct Totals {
     c: Counters,
     /// Scheduling intervals (start, end, whether a thread of the heartbeat process ran).
     sched_spans: Vec<(u64, u64, bool)>,
+    /// CPU-sample intervals (start, end) in which the heartbeat process was sampled on a CPU:
+    /// a thread that runs without ever switching shows in no scheduling interval, only here.
+    sampled_spans: Vec<(u64, u64)>,
 }
 
 /// Counter sums kept alike for a gap's window and for the whole recording (its baseline).
@@ -264,6 +267,7 @@ impl EvidenceFold {
         fold(r, s, self.net_rx, &mut self.t, &mut self.accs, &self.gaps);
         if let Record::CpuTasks(iv) = r {
             fold_cpu_tasks(iv, &mut self.accs);
+            sched::fold_samples(iv, s, &mut self.t);
         }
     }
 
@@ -531,7 +535,11 @@ fn finish(
         .values()
         .min()
         .copied()
-        .max(sched::quiet_stretch(&a.app_episodes, &t.sched_spans));
+        .max(sched::quiet_stretch(
+            &a.app_episodes,
+            &t.sched_spans,
+            &t.sampled_spans,
+        ));
     e.self_stalls = a.self_stalls;
     e.steal_max_ns = a.steal.values().copied().max().unwrap_or(0);
     e.clock_steps_ns = s
