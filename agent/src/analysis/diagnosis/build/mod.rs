@@ -530,16 +530,16 @@ fn finish(
         });
     e.app_sched_delay_max_ns = a.sched_max;
     e.app_off_cpu_max_ns = a.offcpu_max;
-    e.app_all_threads_off_ns = a
-        .offcpu_by_thread
-        .values()
-        .min()
-        .copied()
-        .max(sched::quiet_stretch(
-            &a.app_episodes,
-            &t.sched_spans,
-            &t.sampled_spans,
-        ));
+    e.app_all_threads_off_ns =
+        a.offcpu_by_thread
+            .values()
+            .min()
+            .copied()
+            .max(sched::quiet_stretch(
+                &a.app_episodes,
+                &t.sched_spans,
+                &t.sampled_spans,
+            ));
     e.self_stalls = a.self_stalls;
     e.steal_max_ns = a.steal.values().copied().max().unwrap_or(0);
     e.clock_steps_ns = s

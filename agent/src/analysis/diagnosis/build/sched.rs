@@ -80,8 +80,9 @@ pub(super) fn fold_samples(iv: &CpuTaskSamples, s: &RecordingSummary, t: &mut To
 /// The longest off-CPU stretch of one of the process's threads that holds a whole scheduling
 /// interval, in none of which any thread of the process ran: all of them were off CPU (a stopped
 /// process). A thread that runs without switching (a spinning one on a quiet CPU) has no
-/// scheduling events; CPU samples of the process in an interval (`sampled`) count as running. Threads whose stretch began before the probe saw them have no measured stretch, so
-/// the per-thread minimum alone cannot say it for a process of many threads (a Go runtime's).
+/// scheduling events; CPU samples of the process in an interval (`sampled`) count as running.
+/// Threads whose stretch began before the probe saw them have no measured stretch, so the
+/// per-thread minimum alone cannot say it for a process of many threads (a Go runtime's).
 /// A stretch shorter than an interval proves nothing of the other threads: an idle runtime
 /// thread sleeps for a second while the others tick every 100 ms.
 pub(super) fn quiet_stretch(
@@ -94,7 +95,7 @@ pub(super) fn quiet_stretch(
     let ran = |s: u64, e: u64| {
         sampled
             .iter()
-            .any(|&(a, b)| 2 * b.min(e).saturating_sub(a.max(s)) > e - s)
+            .any(|&(a, b)| 2 * b.min(e).saturating_sub(a.max(s)) > e.saturating_sub(s))
     };
     episodes
         .iter()
@@ -119,7 +120,10 @@ mod tests {
     fn one_idle_thread_is_not_a_stopped_process() {
         // A Go runtime's idle thread slept 900 ms of a 1 s interval while its others ticked.
         let ticking = [(0, 1_000 * MS, true), (1_000 * MS, 2_000 * MS, true)];
-        assert_eq!(quiet_stretch(&[(100 * MS, 1_000 * MS)], &ticking, &[]), None);
+        assert_eq!(
+            quiet_stretch(&[(100 * MS, 1_000 * MS)], &ticking, &[]),
+            None
+        );
         // Stopped for 4 s: three whole intervals inside, no thread ran in any.
         let stopped = [
             (0, 1_000 * MS, true),
@@ -141,6 +145,9 @@ mod tests {
         // Samples outside the stretch refute nothing, nor does the few milliseconds by which
         // the interval before it overlaps (the two kinds of interval read the clock apart).
         let before = [(3 * MS, 1_003 * MS)];
-        assert_eq!(quiet_stretch(&[episode], &stopped, &before), Some(4_000 * MS));
+        assert_eq!(
+            quiet_stretch(&[episode], &stopped, &before),
+            Some(4_000 * MS)
+        );
     }
 }
