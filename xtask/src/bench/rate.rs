@@ -83,8 +83,8 @@ fn rounds_of(
     for round in 0..rounds {
         for k in 0..ORDER.len() {
             let i = (k + round) % ORDER.len();
-            let t = &ORDER[i];
-            let _tracer = start(env, *t)?;
+            let t = ORDER[i];
+            let _tracer = start(env, t)?;
             let r = veth.udp_run(secs, &case.irq_cpus())?;
             eprintln!(
                 "bench: {} round {} {:<22} {:>9.0} packets/s {:>9.0} per CPU-second \

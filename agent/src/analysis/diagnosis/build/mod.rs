@@ -153,28 +153,18 @@ struct Counters {
     covered_ns: u64,
 }
 
-/// One system sample's share of the counters.
-struct SystemCounts {
-    squeeze: u64,
-    dropped: u64,
-    missed: u64,
-    rcvbuf: u64,
-    duration_ns: u64,
-}
-
 impl Counters {
-    fn add_system(&mut self, x: &SystemCounts) {
+    /// Adds one record's share (what it does not carry is zero).
+    fn add(&mut self, x: &Counters) {
+        self.napi_full += x.napi_full;
         self.squeeze += x.squeeze;
-        self.softnet_dropped += x.dropped;
-        self.nic_missed += x.missed;
+        self.softnet_dropped += x.softnet_dropped;
+        self.nic_missed += x.nic_missed;
         self.rcvbuf += x.rcvbuf;
-        self.covered_ns += x.duration_ns;
-    }
-
-    fn add_drops(&mut self, by: &BTreeMap<u32, u64>) {
-        for (r, n) in by {
+        for (r, n) in &x.drops {
             *self.drops.entry(*r).or_default() += n;
         }
+        self.covered_ns += x.covered_ns;
     }
 }
 
@@ -224,6 +214,8 @@ pub struct EvidenceFold {
     accs: Vec<Acc>,
     t: Totals,
     rx: RxCpus,
+    /// The heartbeat process (tgid), whose scheduling the evidence cites.
+    app: Option<u32>,
 }
 
 impl EvidenceFold {
@@ -259,15 +251,20 @@ impl EvidenceFold {
             accs,
             t: Totals::default(),
             rx: RxCpus::new(s, ports),
+            app: super::heartbeat_process(s).map(|(_, tgid)| tgid),
         }
     }
 
     pub fn add(&mut self, s: &RecordingSummary, r: &Record) {
         self.rx.add(r);
         fold(r, s, self.net_rx, &mut self.t, &mut self.accs, &self.gaps);
-        if let Record::CpuTasks(iv) = r {
-            fold_cpu_tasks(iv, &mut self.accs);
-            sched::fold_samples(iv, s, &mut self.t);
+        match r {
+            Record::Sched(iv) => sched::fold(iv, s, self.app, &mut self.t, &mut self.accs),
+            Record::CpuTasks(iv) => {
+                fold_cpu_tasks(iv, &mut self.accs);
+                sched::fold_samples(iv, self.app, &mut self.t);
+            }
+            _ => {}
         }
     }
 
@@ -280,7 +277,8 @@ impl EvidenceFold {
             .filter(|c| c.state == CollectorState::Unavailable)
             .map(|c| format!("{} ({})", c.collector, c.detail))
             .collect();
-        let t = self.t;
+        let mut t = self.t;
+        sched::mark_sampled(&mut t.sched_spans, &mut t.sampled_spans);
         let ev = self
             .gaps
             .iter()
@@ -322,29 +320,33 @@ fn fold(
             }
         }
         Record::Napi(iv) => {
-            let full: u64 = iv.cells.iter().map(|c| c.full_budget).sum();
-            t.c.napi_full += full;
+            let share = Counters {
+                napi_full: iv.cells.iter().map(|c| c.full_budget).sum(),
+                ..Counters::default()
+            };
+            t.c.add(&share);
             for a in accs
                 .iter_mut()
                 .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
             {
-                a.c.napi_full += full;
+                a.c.add(&share);
             }
         }
         Record::System(x) => {
-            let counts = SystemCounts {
+            let share = Counters {
                 squeeze: x.softnet.iter().map(|d| d.time_squeeze).sum(),
-                dropped: x.softnet.iter().map(|d| d.dropped).sum(),
-                missed: nic_missed(x),
+                softnet_dropped: x.softnet.iter().map(|d| d.dropped).sum(),
+                nic_missed: nic_missed(x),
                 rcvbuf: x.snmp("Udp.RcvbufErrors") + x.snmp("Udp6.RcvbufErrors"),
-                duration_ns: x.duration_ns(),
+                covered_ns: x.duration_ns(),
+                ..Counters::default()
             };
-            t.c.add_system(&counts);
+            t.c.add(&share);
             for a in accs
                 .iter_mut()
                 .filter(|a| a.overlaps(x.start_mono_ns, x.end_mono_ns))
             {
-                a.c.add_system(&counts);
+                a.c.add(&share);
                 for c in &x.cpu_time {
                     *a.steal.entry(c.cpu).or_default() += c.steal_ns;
                 }
@@ -356,18 +358,18 @@ fn fold(
             // between two other namespaces).
             let host = s.packet.tables.host_netns;
             let heard = s.heartbeats.heartbeat_netns();
-            let mut by: BTreeMap<u32, u64> = BTreeMap::new();
+            let mut share = Counters::default();
             for c in iv.cells.iter().filter(|c| {
                 host == 0 || c.netns == 0 || c.netns == host || heard.contains(&c.netns)
             }) {
-                *by.entry(c.reason).or_default() += c.count;
+                *share.drops.entry(c.reason).or_default() += c.count;
             }
-            t.c.add_drops(&by);
+            t.c.add(&share);
             for a in accs
                 .iter_mut()
                 .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
             {
-                a.c.add_drops(&by);
+                a.c.add(&share);
             }
         }
         Record::PortPacket(e) => {
@@ -380,7 +382,6 @@ fn fold(
                 flow::counts(a, g, iv, s);
             }
         }
-        Record::Sched(iv) => sched::fold(iv, s, t, accs),
         Record::Heartbeat(h) if h.kind == EventKind::SelfStall => {
             for (a, g) in accs.iter_mut().zip(gaps) {
                 // A self-stall line speaks for the process itself, whatever source logged it.
@@ -530,16 +531,12 @@ fn finish(
         });
     e.app_sched_delay_max_ns = a.sched_max;
     e.app_off_cpu_max_ns = a.offcpu_max;
-    e.app_all_threads_off_ns =
-        a.offcpu_by_thread
-            .values()
-            .min()
-            .copied()
-            .max(sched::quiet_stretch(
-                &a.app_episodes,
-                &t.sched_spans,
-                &t.sampled_spans,
-            ));
+    e.app_all_threads_off_ns = a
+        .offcpu_by_thread
+        .values()
+        .min()
+        .copied()
+        .max(sched::quiet_stretch(&a.app_episodes, &t.sched_spans));
     e.self_stalls = a.self_stalls;
     e.steal_max_ns = a.steal.values().copied().max().unwrap_or(0);
     e.clock_steps_ns = s

@@ -7,10 +7,15 @@ use crate::{
     recording::records::{CpuTaskSamples, SchedInterval},
 };
 
-pub(super) fn fold(iv: &SchedInterval, s: &RecordingSummary, t: &mut Totals, accs: &mut [Acc]) {
-    // Only the heartbeat process's threads: the advice names that process, so it cites
-    // its numbers (the sched table's row), not another watched process's.
-    let app = super::super::heartbeat_process(s).map(|(_, tgid)| tgid);
+/// `app`: the heartbeat process. Only its threads count: the advice names that process, so it
+/// cites its numbers (the sched table's row), not another watched process's.
+pub(super) fn fold(
+    iv: &SchedInterval,
+    s: &RecordingSummary,
+    app: Option<u32>,
+    t: &mut Totals,
+    accs: &mut [Acc],
+) {
     for a in accs
         .iter_mut()
         .filter(|a| a.overlaps(iv.start_mono_ns, iv.end_mono_ns))
@@ -62,9 +67,9 @@ pub(super) fn fold(iv: &SchedInterval, s: &RecordingSummary, t: &mut Totals, acc
     }
 }
 
-/// Notes a CPU-sample interval in which the heartbeat process was sampled on a CPU.
-pub(super) fn fold_samples(iv: &CpuTaskSamples, s: &RecordingSummary, t: &mut Totals) {
-    let Some((_, g)) = super::super::heartbeat_process(s) else {
+/// Notes a CPU-sample interval in which the heartbeat process (`app`) was sampled on a CPU.
+pub(super) fn fold_samples(iv: &CpuTaskSamples, app: Option<u32>, t: &mut Totals) {
+    let Some(g) = app else {
         return;
     };
     let ran = iv
@@ -77,26 +82,29 @@ pub(super) fn fold_samples(iv: &CpuTaskSamples, s: &RecordingSummary, t: &mut To
     }
 }
 
+/// Marks as scheduled each scheduling interval that CPU samples of the process cover for more
+/// than half of it: a thread that runs without switching (a spinning one on a quiet CPU) has no
+/// scheduling events, only samples. The two kinds of interval end on the same tick but read the
+/// clock apart, hence "more than half". Once, before the gaps are judged.
+pub(super) fn mark_sampled(spans: &mut [(u64, u64, bool)], sampled: &mut [(u64, u64)]) {
+    sampled.sort_unstable();
+    for (s, e, busy) in spans.iter_mut().filter(|(_, _, busy)| !*busy) {
+        // Sample intervals do not overlap each other, so their ends are in order too.
+        let first = sampled.partition_point(|&(_, b)| b <= *s);
+        *busy = sampled[first..]
+            .iter()
+            .take_while(|&&(a, _)| a < *e)
+            .any(|&(a, b)| 2 * b.min(*e).saturating_sub(a.max(*s)) > e.saturating_sub(*s));
+    }
+}
+
 /// The longest off-CPU stretch of one of the process's threads that holds a whole scheduling
 /// interval, in none of which any thread of the process ran: all of them were off CPU (a stopped
-/// process). A thread that runs without switching (a spinning one on a quiet CPU) has no
-/// scheduling events; CPU samples of the process in an interval (`sampled`) count as running.
-/// Threads whose stretch began before the probe saw them have no measured stretch, so the
-/// per-thread minimum alone cannot say it for a process of many threads (a Go runtime's).
+/// process). Threads whose stretch began before the probe saw them have no measured stretch, so
+/// the per-thread minimum alone cannot say it for a process of many threads (a Go runtime's).
 /// A stretch shorter than an interval proves nothing of the other threads: an idle runtime
 /// thread sleeps for a second while the others tick every 100 ms.
-pub(super) fn quiet_stretch(
-    episodes: &[(u64, u64)],
-    spans: &[(u64, u64, bool)],
-    sampled: &[(u64, u64)],
-) -> Option<u64> {
-    // The two kinds of interval end on the same tick but read the clock apart: a sample
-    // interval counts for the scheduling interval it covers more than half of.
-    let ran = |s: u64, e: u64| {
-        sampled
-            .iter()
-            .any(|&(a, b)| 2 * b.min(e).saturating_sub(a.max(s)) > e.saturating_sub(s))
-    };
+pub(super) fn quiet_stretch(episodes: &[(u64, u64)], spans: &[(u64, u64, bool)]) -> Option<u64> {
     episodes
         .iter()
         .filter(|(from, to)| {
@@ -104,7 +112,7 @@ pub(super) fn quiet_stretch(
                 .iter()
                 .filter(|(s, e, _)| s >= from && e <= to)
                 .peekable();
-            inside.peek().is_some() && inside.all(|&(s, e, busy)| !busy && !ran(s, e))
+            inside.peek().is_some() && inside.all(|&(_, _, busy)| !busy)
         })
         .map(|(from, to)| to - from)
         .max()
@@ -120,10 +128,7 @@ mod tests {
     fn one_idle_thread_is_not_a_stopped_process() {
         // A Go runtime's idle thread slept 900 ms of a 1 s interval while its others ticked.
         let ticking = [(0, 1_000 * MS, true), (1_000 * MS, 2_000 * MS, true)];
-        assert_eq!(
-            quiet_stretch(&[(100 * MS, 1_000 * MS)], &ticking, &[]),
-            None
-        );
+        assert_eq!(quiet_stretch(&[(100 * MS, 1_000 * MS)], &ticking), None);
         // Stopped for 4 s: three whole intervals inside, no thread ran in any.
         let stopped = [
             (0, 1_000 * MS, true),
@@ -133,21 +138,26 @@ mod tests {
             (4_000 * MS, 5_000 * MS, true),
         ];
         let episode = (500 * MS, 4_500 * MS);
-        assert_eq!(quiet_stretch(&[episode], &stopped, &[]), Some(4_000 * MS));
+        assert_eq!(quiet_stretch(&[episode], &stopped), Some(4_000 * MS));
         // The same stretch of one thread while another ran in the middle.
         let mut woke = stopped;
         woke[2].2 = true;
-        assert_eq!(quiet_stretch(&[episode], &woke, &[]), None);
+        assert_eq!(quiet_stretch(&[episode], &woke), None);
         // A thread that spun through the middle interval without switching: no scheduling
         // event, but CPU samples of the process there.
-        let spun = [(2_000 * MS, 3_000 * MS)];
-        assert_eq!(quiet_stretch(&[episode], &stopped, &spun), None);
+        let spun = marked(stopped, &[(2_000 * MS, 3_000 * MS)]);
+        assert_eq!(quiet_stretch(&[episode], &spun), None);
         // Samples outside the stretch refute nothing, nor does the few milliseconds by which
         // the interval before it overlaps (the two kinds of interval read the clock apart).
-        let before = [(3 * MS, 1_003 * MS)];
-        assert_eq!(
-            quiet_stretch(&[episode], &stopped, &before),
-            Some(4_000 * MS)
-        );
+        let before = marked(stopped, &[(3 * MS, 1_003 * MS)]);
+        assert_eq!(quiet_stretch(&[episode], &before), Some(4_000 * MS));
+    }
+
+    fn marked<const N: usize>(
+        mut spans: [(u64, u64, bool); N],
+        sampled: &[(u64, u64)],
+    ) -> [(u64, u64, bool); N] {
+        mark_sampled(&mut spans, &mut sampled.to_vec());
+        spans
     }
 }
