@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{
     cause::Cause,
-    evidence::{GapEvidence, SourceKind},
+    evidence::{CpuSoftirq, GapEvidence, SourceKind},
 };
 use crate::units::ns;
 
@@ -132,15 +132,21 @@ fn stalled_reader(e: &GapEvidence) -> Option<u64> {
 /// flow's fate (a log gap whose packets a port source speaks for, a peer that had nothing to
 /// answer while this side was stopped).
 ///
-/// Not when the flow shows its heartbeats dropped before they reached the socket: a reader
-/// blocked in recv is off CPU too, waiting for packets a firewall or a full queue took.
+/// Not when the flow shows its heartbeats dropped before they reached the socket, nor when none
+/// reached the device while the CPU that receives them ran NET_RX late for most of the gap: a
+/// reader blocked in recv is off CPU too, waiting for packets a firewall or a full queue took,
+/// or that the late receive work had not yet taken from the NIC.
 fn all_threads_off(e: &GapEvidence) -> Option<u64> {
     let off = e.app_all_threads_off_ns?;
-    if e.flow
-        .as_ref()
-        .is_some_and(|f| f.dropped_total() > 0 && f.queued_to_socket == 0)
+    if let Some(f) = &e.flow
+        && f.queued_to_socket == 0
     {
-        return None;
+        let dropped = f.dropped_total() > 0;
+        let held = f.seen_at_device == 0
+            && heartbeat_rx(e).any(|c| c.window_wait_max_ns.saturating_mul(2) >= e.gap_ns);
+        if dropped || held {
+            return None;
+        }
     }
     (off.saturating_mul(2) >= e.gap_ns && off >= e.expected_interval_ns.saturating_mul(2))
         .then_some(off)
@@ -321,13 +327,16 @@ fn other_drop(e: &GapEvidence) -> Option<Finding> {
     finding(Cause::OtherKernelDrop, conf, other)
 }
 
+/// The CPUs whose NET_RX receives the heartbeats, or every measured CPU when none is known to.
+fn heartbeat_rx(e: &GapEvidence) -> impl Iterator<Item = &CpuSoftirq> {
+    let known = e.net_rx.iter().any(|c| c.handles_heartbeat_rx);
+    e.net_rx
+        .iter()
+        .filter(move |c| c.handles_heartbeat_rx || !known)
+}
+
 fn softirq_delay(e: &GapEvidence) -> Option<Finding> {
-    let rx: Vec<_> = if e.net_rx.iter().any(|c| c.handles_heartbeat_rx) {
-        e.net_rx.iter().filter(|c| c.handles_heartbeat_rx).collect()
-    } else {
-        e.net_rx.iter().collect()
-    };
-    let worst = rx.iter().max_by_key(|c| c.window_wait_max_ns)?;
+    let worst = heartbeat_rx(e).max_by_key(|c| c.window_wait_max_ns)?;
     let d = worst.window_wait_max_ns;
     let baseline = worst.baseline_wait_p99_ns.max(1);
     if d < 1_000_000 || d < 10 * baseline {

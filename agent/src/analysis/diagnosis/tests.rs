@@ -313,6 +313,48 @@ fn a_stopped_reader_with_a_full_buffer_is_app_stall_even_when_it_read_at_the_edg
 }
 
 #[test]
+fn a_reader_blocked_while_net_rx_runs_late_is_not_a_stall() {
+    // The lab's fault on 6.1: an RT busy loop holds the CPU that takes the NIC's interrupts, so
+    // ksoftirqd polls the queues late and no heartbeat reaches the device for most of the gap.
+    // The receiver sleeps in recv all the while, every thread off CPU, as a stopped one would be.
+    let mut e = base();
+    e.net_rx[0].window_wait_max_ns = 2900 * MS;
+    e.net_rx[0].window_wait_p99_ns = 300_000;
+    e.net_rx[0].baseline_wait_p99_ns = 1_500_000;
+    e.net_rx[0].ksoftirqd = Counter {
+        window: 7,
+        baseline_per_s: 0.5,
+    };
+    e.app_off_cpu_max_ns = Some(2000 * MS);
+    e.app_all_threads_off_ns = Some(2000 * MS);
+    // Other sockets' buffers overflowed meanwhile (the bulk flows' sink): not the heartbeats'.
+    e.udp_rcvbuf_errors = Counter {
+        window: 210,
+        baseline_per_s: 0.0,
+    };
+    let j = judge(&e);
+    assert_eq!(j[0].cause, Cause::SoftirqDelay, "{j:?}");
+    assert!(j[0].confidence >= 0.8, "{j:?}");
+    assert!(
+        !j[0].evidence.iter().any(|l| l == rules::CONSEQUENCE),
+        "the delay is no consequence of a stall: {j:?}"
+    );
+    assert!(rank(&e, Cause::AppStall) > 0, "{j:?}");
+
+    // The same sleep with NET_RX on time: nothing held the heartbeats on this host, and a
+    // process off CPU for two intervals could not time its peer either.
+    e.net_rx[0].window_wait_max_ns = 40_000;
+    assert_eq!(top(&e), Cause::AppStall, "{:?}", judge(&e));
+    // Heartbeats queued unread while NET_RX was late: they reached the socket, so the
+    // application is why.
+    e.net_rx[0].window_wait_max_ns = 2900 * MS;
+    let f = flow(&mut e);
+    f.seen_at_device = 3;
+    f.queued_to_socket = 3;
+    assert_eq!(top(&e), Cause::AppStall, "{:?}", judge(&e));
+}
+
+#[test]
 fn a_reader_blocked_while_a_firewall_takes_its_heartbeats_is_not_a_stall() {
     // The demo's receiver sleeps in recv for the whole gap: every thread off CPU, as a stopped
     // one would be; the flow says why nothing came.
