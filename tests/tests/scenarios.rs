@@ -198,10 +198,56 @@ fn softirq_delay_under_a_flood_on_the_heartbeat_cpu() {
     // The backlog is left as it is; nothing else here touches it, but it shares CPU 0's.
     let _lock = global_lock("netdev_max_backlog");
     let mut sc = Scenario::start("hbw-sc-softirq", 183, PORT, &[]);
-    let j = sc.record(8, &["--softirq-threshold", "1ms"], |sc| {
-        steer_and_flood(sc, PORT + 1, 3, SLEEP_FAULT);
-        std::thread::sleep(Duration::from_millis(300));
-    });
+    // What the flood does to CPU 0's NET_RX depends on what else the machine runs: across runs
+    // on this VM the worst wait went from 60 µs to 12 ms and the worst run from 0.3 to 9 ms, one
+    // high when the other was low. The test wants softirq latency (the worst of the two, the
+    // DPC-latency figure) of hundreds of µs, and the worst wait far above the median one; a run
+    // in which the flood did not get there is tried once more, and that run's figures stand.
+    // Every run's gaps must be judged right.
+    let mut attempt = 1;
+    let cpu0 = loop {
+        let j = sc.record(8, &["--softirq-threshold", "1ms"], |sc| {
+            steer_and_flood(sc, PORT + 1, 3, SLEEP_FAULT);
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        let cpu0 = net_rx_on_cpu0(&j);
+        eprintln!(
+            "gaps under the flood: {:?}; causes {:?}",
+            gaps(&j),
+            causes(&j)
+        );
+        // NET_RX waits of a few ms do not silence a 100 ms heartbeat on this kernel; where a gap
+        // did open, the verdict must name the CPU's packet processing, not the application or
+        // the peer.
+        for c in top_causes(&j) {
+            assert!(
+                c == "softirq_delay" || c == "cpu_backlog_overflow",
+                "{:?}",
+                causes(&j)
+            );
+        }
+        if attempt == 2 || softirq_latency_reached(&cpu0) {
+            break cpu0;
+        }
+        eprintln!("the flood did not delay CPU 0's NET_RX enough: {cpu0}; once more");
+        attempt += 1;
+    };
+    // The flood really loaded NET_RX on the heartbeat's CPU and pushed it to ksoftirqd.
+    assert!(cpu0["count"].as_u64().unwrap_or(0) > 1000, "{cpu0}");
+    assert!(cpu0["ksoftirqd"].as_u64().unwrap_or(0) > 0, "{cpu0}");
+    let ns = |side: &str, what: &str| cpu0[side][what].as_u64().unwrap_or(0);
+    assert!(
+        ns("wait_ns", "max_ns").max(ns("run_ns", "max_ns")) >= 250_000,
+        "{cpu0}"
+    );
+    assert!(
+        ns("wait_ns", "max_ns") >= 10 * ns("wait_ns", "p50_ns").max(1),
+        "{cpu0}"
+    );
+}
+
+/// CPU 0's NET_RX row of a report (printing every CPU's).
+fn net_rx_on_cpu0(j: &Value) -> Value {
     let rows = j["softirq"]["by_cpu"].as_array().expect("by_cpu");
     for r in rows.iter().filter(|r| r["vector"] == "NET_RX") {
         eprintln!(
@@ -214,41 +260,20 @@ fn softirq_delay_under_a_flood_on_the_heartbeat_cpu() {
             r["run_ns"]["max_ns"]
         );
     }
-    let cpu0 = rows
-        .iter()
+    rows.iter()
         .find(|r| r["vector"] == "NET_RX" && r["cpu"] == 0)
-        .expect("NET_RX on CPU 0");
-    // The flood really loaded NET_RX on the heartbeat's CPU and pushed it to ksoftirqd.
-    assert!(cpu0["count"].as_u64().unwrap_or(0) > 1000, "{cpu0}");
-    assert!(cpu0["ksoftirqd"].as_u64().unwrap_or(0) > 0, "{cpu0}");
-    // What the flood does to CPU 0's NET_RX depends on what else the machine runs: across runs
-    // on this VM the worst wait went from 60 µs to 12 ms and the worst run from 0.3 to 9 ms, one
-    // high when the other was low. So the test asserts that softirq latency (the worst of the
-    // two, the DPC-latency figure) reached hundreds of µs, and that the worst wait stands far
-    // above the median one.
+        .expect("NET_RX on CPU 0")
+        .clone()
+}
+
+/// The flood loaded CPU 0's NET_RX, pushed it to ksoftirqd and delayed it as the test wants.
+fn softirq_latency_reached(cpu0: &Value) -> bool {
+    let n = |k: &str| cpu0[k].as_u64().unwrap_or(0);
     let ns = |side: &str, what: &str| cpu0[side][what].as_u64().unwrap_or(0);
-    assert!(
-        ns("wait_ns", "max_ns").max(ns("run_ns", "max_ns")) >= 250_000,
-        "{cpu0}"
-    );
-    assert!(
-        ns("wait_ns", "max_ns") >= 10 * ns("wait_ns", "p50_ns").max(1),
-        "{cpu0}"
-    );
-    eprintln!(
-        "gaps under the flood: {:?}; causes {:?}",
-        gaps(&j),
-        causes(&j)
-    );
-    // NET_RX waits of a few ms do not silence a 100 ms heartbeat on this kernel; where a gap did
-    // open, the verdict must name the CPU's packet processing, not the application or the peer.
-    for c in top_causes(&j) {
-        assert!(
-            c == "softirq_delay" || c == "cpu_backlog_overflow",
-            "{:?}",
-            causes(&j)
-        );
-    }
+    n("count") > 1000
+        && n("ksoftirqd") > 0
+        && ns("wait_ns", "max_ns").max(ns("run_ns", "max_ns")) >= 250_000
+        && ns("wait_ns", "max_ns") >= 10 * ns("wait_ns", "p50_ns").max(1)
 }
 
 #[test]
