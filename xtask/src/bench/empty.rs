@@ -1,7 +1,9 @@
-//! An empty eBPF program (`r0 = 0; exit`) on the raw tracepoint `softirq_entry`, loaded by the
-//! bench itself: under bpf_stats its ns per run is what bpf_stats charges a run that does
+//! An empty eBPF program (`r0 = 0; exit`) on a raw tracepoint, loaded by the bench itself. On
+//! `softirq_entry` under bpf_stats its ns per run is what bpf_stats charges a run that does
 //! nothing, measured in the same run as the tracer beside it. Raw tracepoint and tp_btf programs
-//! share the kernel's dispatch (`__bpf_trace_run`), so the figure holds for both.
+//! share the kernel's dispatch (`__bpf_trace_run`), so the figure holds for both; on
+//! `softirq_raise` and `napi_poll` beside `softirqs` it prices the dispatch of the two
+//! tracepoints hbwatch runs on and `softirqs` does not.
 
 use std::{
     ffi::CString,
@@ -35,7 +37,7 @@ fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> Result<OwnedFd> {
 }
 
 impl Empty {
-    pub fn attach() -> Result<Empty> {
+    pub fn attach(tracepoint: &str) -> Result<Empty> {
         let license = CString::new("GPL")?;
         let mut a = [0u8; 128];
         // union bpf_attr, BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, ..., prog_name.
@@ -45,7 +47,7 @@ impl Empty {
         a[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
         a[48..48 + NAME.len()].copy_from_slice(NAME);
         let prog = bpf(BPF_PROG_LOAD, &mut a)?;
-        let tp = CString::new("softirq_entry")?;
+        let tp = CString::new(tracepoint)?;
         let mut a = [0u8; 128];
         // BPF_RAW_TRACEPOINT_OPEN: name, prog_fd.
         a[0..8].copy_from_slice(&(tp.as_ptr() as u64).to_ne_bytes());

@@ -23,6 +23,10 @@ pub enum Tracer {
     None,
     Hbwatch,
     Softirqs,
+    /// `softirqs` with empty programs on `softirq_raise` and `napi_poll`: as many tracepoint
+    /// programs per NET_RX softirq as hbwatch, with bodies that do nothing. A control, for
+    /// telling dispatch from body cost (`HBWATCH_BENCH_DISPATCH=1`).
+    SoftirqsDispatch,
 }
 
 impl Tracer {
@@ -31,6 +35,7 @@ impl Tracer {
             Tracer::None => "no tracing",
             Tracer::Hbwatch => "hbwatch record",
             Tracer::Softirqs => "libbpf-tools softirqs",
+            Tracer::SoftirqsDispatch => "softirqs + 2 empty programs",
         }
     }
 }
@@ -38,13 +43,19 @@ impl Tracer {
 /// A running tracer, stopped with SIGINT on drop.
 pub struct Running {
     child: Option<Child>,
+    _empties: Vec<Empty>,
 }
 
 const SOFTIRQS: &str = "/usr/sbin/softirqs";
 
 pub fn start(env: &Env, t: Tracer) -> Result<Running> {
     let child = match t {
-        Tracer::None => return Ok(Running { child: None }),
+        Tracer::None => {
+            return Ok(Running {
+                child: None,
+                _empties: Vec::new(),
+            });
+        }
         Tracer::Hbwatch => Command::new(&env.hbwatch)
             .args(["record", "--force", "-o"])
             .arg(env.scratch.join("overhead.hbw"))
@@ -58,7 +69,7 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
             .stderr(Stdio::null())
             .spawn()
             .context("starting hbwatch record")?,
-        Tracer::Softirqs => Command::new(SOFTIRQS)
+        Tracer::Softirqs | Tracer::SoftirqsDispatch => Command::new(SOFTIRQS)
             .args(["-d", "1", "100000"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -66,7 +77,10 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
             .context("starting softirqs (apt-get install libbpf-tools)")?,
     };
     let pid = child.id();
-    let r = Running { child: Some(child) };
+    let mut r = Running {
+        child: Some(child),
+        _empties: Vec::new(),
+    };
     // Attached once the kernel lists programs held by the process.
     let deadline = Instant::now() + Duration::from_secs(15);
     while procstat::prog_stats(pid)?.is_empty() {
@@ -76,6 +90,12 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
         std::thread::sleep(Duration::from_millis(100));
     }
     settle(pid)?;
+    if t == Tracer::SoftirqsDispatch {
+        for tp in ["softirq_raise", "napi_poll"] {
+            r._empties
+                .push(Empty::attach(tp).with_context(|| format!("an empty program on {tp}"))?);
+        }
+    }
     Ok(r)
 }
 
@@ -175,7 +195,7 @@ fn loaded_run(env: &Env, veth: &Veth, t: Tracer, secs: u64, empty: bool) -> Resu
     let tracer = start(env, t)?;
     let pid = tracer.pid().context("a tracer")?;
     let empty = if empty {
-        Some(Empty::attach().context("loading the empty program")?)
+        Some(Empty::attach("softirq_entry").context("loading the empty program")?)
     } else {
         None
     };

@@ -49,7 +49,15 @@ impl Case {
     }
 }
 
-const ORDER: [Tracer; 3] = [Tracer::None, Tracer::Hbwatch, Tracer::Softirqs];
+/// The tracers of a round: untraced, hbwatch and `softirqs` first (the paired figures index
+/// them), then the dispatch control when `HBWATCH_BENCH_DISPATCH=1`.
+fn tracers() -> Vec<Tracer> {
+    let mut v = vec![Tracer::None, Tracer::Hbwatch, Tracer::Softirqs];
+    if std::env::var("HBWATCH_BENCH_DISPATCH").is_ok_and(|v| v == "1") {
+        v.push(Tracer::SoftirqsDispatch);
+    }
+    v
+}
 
 pub fn run(env: &Env, veth: &Veth) -> Result<()> {
     let rounds = secs_from_env("HBWATCH_BENCH_ROUNDS", 7) as usize;
@@ -62,9 +70,10 @@ pub fn run(env: &Env, veth: &Veth) -> Result<()> {
             continue;
         }
         veth.steer_to_cpu0(matches!(case, Case::Batched))?;
-        let runs = rounds_of(env, veth, case, rounds, secs);
+        let order = tracers();
+        let runs = rounds_of(env, veth, case, &order, rounds, secs);
         veth.steer_to_cpu0(false)?;
-        print_case(case, &runs?, secs);
+        print_case(case, &order, &runs?, secs);
     }
     Ok(())
 }
@@ -76,14 +85,15 @@ fn rounds_of(
     env: &Env,
     veth: &Veth,
     case: Case,
+    order: &[Tracer],
     rounds: usize,
     secs: u32,
 ) -> Result<Vec<Vec<UdpRun>>> {
-    let mut runs: Vec<Vec<UdpRun>> = ORDER.iter().map(|_| Vec::new()).collect();
+    let mut runs: Vec<Vec<UdpRun>> = order.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
-        for k in 0..ORDER.len() {
-            let i = (k + round) % ORDER.len();
-            let t = ORDER[i];
+        for k in 0..order.len() {
+            let i = (k + round) % order.len();
+            let t = order[i];
             let _tracer = start(env, t)?;
             let r = veth.udp_run(secs, &case.irq_cpus())?;
             eprintln!(
@@ -102,7 +112,7 @@ fn rounds_of(
     Ok(runs)
 }
 
-fn print_case(case: Case, runs: &[Vec<UdpRun>], secs: u32) {
+fn print_case(case: Case, order: &[Tracer], runs: &[Vec<UdpRun>], secs: u32) {
     let rounds = runs[0].len();
     let mut paired = Vec::new();
     for (what, get) in [
@@ -116,7 +126,7 @@ fn print_case(case: Case, runs: &[Vec<UdpRun>], secs: u32) {
         let base = median(series[0].clone());
         let mut rows = Vec::new();
         let mut ratios = Vec::new();
-        for (t, v) in ORDER.iter().zip(&series) {
+        for (t, v) in order.iter().zip(&series) {
             let m = median(v.clone());
             // Each run against the untraced run of the same round: robust to slow drift.
             let p = median(v.iter().zip(&series[0]).map(|(x, b)| x / b).collect());
@@ -133,26 +143,22 @@ fn print_case(case: Case, runs: &[Vec<UdpRun>], secs: u32) {
             ]);
         }
         // hbwatch against softirqs of the same round: the direct comparison, and less exposed to
-        // an untraced run that happened to meet a quiet (or busy) moment.
-        let head = median(
-            series[1]
-                .iter()
-                .zip(&series[2])
-                .map(|(h, s)| h / s)
-                .collect(),
-        );
-        rows.push(vec![
-            "hbwatch / softirqs, same round".to_owned(),
-            String::new(),
-            String::new(),
-            format!("{:.1} %", 100.0 * head),
-            series[1]
-                .iter()
-                .zip(&series[2])
-                .map(|(h, s)| format!("{:.2}", h / s))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ]);
+        // an untraced run that happened to meet a quiet (or busy) moment. Against the dispatch
+        // control, if it ran: what hbwatch costs beyond two more empty programs.
+        for (j, name) in [(2, "softirqs"), (3, "control")] {
+            let Some(other) = series.get(j) else { continue };
+            let each: Vec<f64> = series[1].iter().zip(other).map(|(h, s)| h / s).collect();
+            rows.push(vec![
+                format!("hbwatch / {name}, same round"),
+                String::new(),
+                String::new(),
+                format!("{:.1} %", 100.0 * median(each.clone())),
+                each.iter()
+                    .map(|x| format!("{x:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]);
+        }
         paired.push((what, ratios));
         table(
             &format!(
@@ -164,7 +170,7 @@ fn print_case(case: Case, runs: &[Vec<UdpRun>], secs: u32) {
             &rows,
         );
     }
-    cost_table(case, runs);
+    cost_table(case, order, runs);
     let rows: Vec<Vec<String>> = paired
         .iter()
         .map(|(what, r)| {
@@ -185,8 +191,8 @@ fn print_case(case: Case, runs: &[Vec<UdpRun>], secs: u32) {
 /// CPU time of the path per datagram sent (received or dropped), and what a tracer adds to the
 /// untraced run of the same round, per datagram and per softirq executed: the tracer's whole
 /// in-kernel cost, without bpf_stats' own clock reads.
-fn cost_table(case: Case, runs: &[Vec<UdpRun>]) {
-    let rows: Vec<Vec<String>> = ORDER
+fn cost_table(case: Case, order: &[Tracer], runs: &[Vec<UdpRun>]) {
+    let rows: Vec<Vec<String>> = order
         .iter()
         .zip(runs)
         .map(|(t, v)| {
