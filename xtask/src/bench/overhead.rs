@@ -83,13 +83,13 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
     };
     // Attached once the kernel lists programs held by the process.
     let deadline = Instant::now() + Duration::from_secs(15);
-    while procstat::prog_stats(pid)?.is_empty() {
+    while procstat::prog_fds(pid).is_empty() {
         if Instant::now() > deadline {
             bail!("{} attached no program within 15 s", t.label());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    settle(pid)?;
+    settle(pid);
     if t == Tracer::SoftirqsDispatch {
         for tp in ["softirq_raise", "napi_poll"] {
             r._empties
@@ -103,23 +103,22 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
 /// three polls 100 ms apart (at most 5 s). The first program is listed while the others are
 /// still being verified, so a run started then would pay for the tracer's start-up (about
 /// 50 ms of CPU for hbwatch) as if it were tracing cost. Both tracers wait alike.
-fn settle(pid: u32) -> Result<()> {
+fn settle(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    let sample = || -> Result<(usize, f64)> {
-        Ok((
-            procstat::prog_stats(pid)?.len(),
+    let sample = || {
+        (
+            procstat::prog_fds(pid).len(),
             procstat::cpu_seconds(pid).unwrap_or(0.0),
-        ))
+        )
     };
-    let mut last = sample()?;
+    let mut last = sample();
     let mut still = 0;
     while still < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        let now = sample()?;
+        let now = sample();
         still = if now == last { still + 1 } else { 0 };
         last = now;
     }
-    Ok(())
 }
 
 impl Running {

@@ -65,11 +65,10 @@ impl BpfStats {
     }
 }
 
-/// run_time_ns and run_cnt per program name, over the programs `pid` holds open. Read from
-/// /proc/PID/fdinfo (Debian's bpftool cannot tell which process holds a program); names come
-/// from `bpftool prog show`.
-pub fn prog_stats(pid: u32) -> Result<BTreeMap<String, (u64, u64)>> {
-    let mut by_id = BTreeMap::<u64, (u64, u64)>::new();
+/// run_time_ns and run_cnt per program id, over the programs `pid` holds open, from
+/// /proc/PID/fdinfo.
+pub fn prog_fds(pid: u32) -> BTreeMap<u64, (u64, u64)> {
+    let mut by_id = BTreeMap::new();
     if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) {
         for e in dir.flatten() {
             let info = std::fs::read_to_string(e.path()).unwrap_or_default();
@@ -86,6 +85,14 @@ pub fn prog_stats(pid: u32) -> Result<BTreeMap<String, (u64, u64)>> {
             }
         }
     }
+    by_id
+}
+
+/// run_time_ns and run_cnt per program name, over the programs `pid` holds open ([`prog_fds`];
+/// Debian's bpftool cannot tell which process holds a program); names come from
+/// `bpftool prog show`.
+pub fn prog_stats(pid: u32) -> Result<BTreeMap<String, (u64, u64)>> {
+    let by_id = prog_fds(pid);
     if by_id.is_empty() {
         return Ok(BTreeMap::new());
     }
