@@ -27,15 +27,30 @@ pub enum Tracer {
     /// programs per NET_RX softirq as hbwatch, with bodies that do nothing. A control, for
     /// telling dispatch from body cost (`HBWATCH_BENCH_DISPATCH=1`).
     SoftirqsDispatch,
+    /// hbwatch with `HBWATCH_BENCH_RECORD_ARGS_B` as well: one configuration priced against the
+    /// default in the same rounds.
+    HbwatchB,
 }
 
 impl Tracer {
+    /// A name for the same-round rows.
+    pub fn short(self) -> &'static str {
+        match self {
+            Tracer::None => "untraced",
+            Tracer::Hbwatch => "hbwatch",
+            Tracer::Softirqs => "softirqs",
+            Tracer::SoftirqsDispatch => "control",
+            Tracer::HbwatchB => "args B",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Tracer::None => "no tracing",
             Tracer::Hbwatch => "hbwatch record",
             Tracer::Softirqs => "libbpf-tools softirqs",
             Tracer::SoftirqsDispatch => "softirqs + 2 empty programs",
+            Tracer::HbwatchB => "hbwatch record, args B",
         }
     }
 }
@@ -56,15 +71,16 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
                 _empties: Vec::new(),
             });
         }
-        Tracer::Hbwatch => Command::new(&env.hbwatch)
+        Tracer::Hbwatch | Tracer::HbwatchB => Command::new(&env.hbwatch)
             .args(["record", "--force", "-o"])
             .arg(env.scratch.join("overhead.hbw"))
             // HBWATCH_BENCH_RECORD_ARGS: more `record` flags, to price one configuration.
-            .args(
-                std::env::var("HBWATCH_BENCH_RECORD_ARGS")
-                    .unwrap_or_default()
-                    .split_whitespace(),
-            )
+            .args(record_args("HBWATCH_BENCH_RECORD_ARGS"))
+            .args(if t == Tracer::HbwatchB {
+                record_args("HBWATCH_BENCH_RECORD_ARGS_B")
+            } else {
+                Vec::new()
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -97,6 +113,14 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
         }
     }
     Ok(r)
+}
+
+fn record_args(var: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Waits until the tracer has finished starting: its program count and CPU time unchanged over

@@ -50,11 +50,15 @@ impl Case {
 }
 
 /// The tracers of a round: untraced, hbwatch and `softirqs` first (the paired figures index
-/// them), then the dispatch control when `HBWATCH_BENCH_DISPATCH=1`.
+/// them), then the dispatch control when `HBWATCH_BENCH_DISPATCH=1`, and hbwatch with
+/// `HBWATCH_BENCH_RECORD_ARGS_B` when that is set.
 fn tracers() -> Vec<Tracer> {
     let mut v = vec![Tracer::None, Tracer::Hbwatch, Tracer::Softirqs];
     if std::env::var("HBWATCH_BENCH_DISPATCH").is_ok_and(|v| v == "1") {
         v.push(Tracer::SoftirqsDispatch);
+    }
+    if std::env::var("HBWATCH_BENCH_RECORD_ARGS_B").is_ok_and(|v| !v.trim().is_empty()) {
+        v.push(Tracer::HbwatchB);
     }
     v
 }
@@ -144,12 +148,12 @@ fn print_case(case: Case, order: &[Tracer], runs: &[Vec<UdpRun>], secs: u32) {
         }
         // hbwatch against softirqs of the same round: the direct comparison, and less exposed to
         // an untraced run that happened to meet a quiet (or busy) moment. Against the dispatch
-        // control, if it ran: what hbwatch costs beyond two more empty programs.
-        for (j, name) in [(2, "softirqs"), (3, "control")] {
-            let Some(other) = series.get(j) else { continue };
+        // control, if it ran: what hbwatch costs beyond two more empty programs; against args B:
+        // what the default costs beyond that configuration.
+        for (t, other) in order.iter().zip(&series).skip(2) {
             let each: Vec<f64> = series[1].iter().zip(other).map(|(h, s)| h / s).collect();
             rows.push(vec![
-                format!("hbwatch / {name}, same round"),
+                format!("hbwatch / {}, same round", t.short()),
                 String::new(),
                 String::new(),
                 format!("{:.1} %", 100.0 * median(each.clone())),
