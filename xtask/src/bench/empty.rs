@@ -69,3 +69,79 @@ impl Empty {
         (field("run_time_ns:"), field("run_cnt:"))
     }
 }
+
+const PERF_EVENT_OPEN: libc::c_long = libc::SYS_perf_event_open;
+const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
+/// _IOW('$', 8, __u32) and _IO('$', 0).
+const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
+const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+
+/// The empty program on a cpu-clock perf event at `hz` on every online CPU, as hbwatch's stack
+/// sampler opens them: what sampling costs the path apart from the sampler's own body.
+pub struct EmptyPerf {
+    _prog: OwnedFd,
+    _events: Vec<OwnedFd>,
+}
+
+impl EmptyPerf {
+    pub fn attach(hz: u64) -> Result<EmptyPerf> {
+        let license = CString::new("GPL")?;
+        let mut a = [0u8; 128];
+        a[0..4].copy_from_slice(&BPF_PROG_TYPE_PERF_EVENT.to_ne_bytes());
+        a[4..8].copy_from_slice(&(INSNS.len() as u32).to_ne_bytes());
+        a[8..16].copy_from_slice(&(INSNS.as_ptr() as u64).to_ne_bytes());
+        a[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+        a[48..48 + NAME.len()].copy_from_slice(NAME);
+        let prog = bpf(BPF_PROG_LOAD, &mut a)?;
+        // SAFETY: sysconf has no preconditions.
+        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as i32;
+        let mut events = Vec::new();
+        for cpu in 0..cpus {
+            // struct perf_event_attr: type, size, config, sample_freq, sample_type, read_format,
+            // then the flag bits (freq is bit 10).
+            let mut attr = [0u8; 128];
+            attr[0..4].copy_from_slice(&1u32.to_ne_bytes()); // PERF_TYPE_SOFTWARE
+            attr[4..8].copy_from_slice(&128u32.to_ne_bytes());
+            attr[8..16].copy_from_slice(&0u64.to_ne_bytes()); // PERF_COUNT_SW_CPU_CLOCK
+            attr[16..24].copy_from_slice(&hz.to_ne_bytes());
+            attr[24..32].copy_from_slice(&(1u64 << 10).to_ne_bytes()); // PERF_SAMPLE_RAW
+            attr[40..48].copy_from_slice(&(1u64 << 10).to_ne_bytes());
+            // SAFETY: attr is a zeroed perf_event_attr of the size it declares; the kernel
+            // returns a new fd or -1.
+            let fd = unsafe {
+                libc::syscall(
+                    PERF_EVENT_OPEN,
+                    attr.as_ptr(),
+                    -1i32,
+                    cpu,
+                    -1i32,
+                    8u64, // PERF_FLAG_FD_CLOEXEC
+                )
+            };
+            if fd < 0 {
+                bail!(
+                    "perf_event_open on CPU {cpu}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            // SAFETY: a fresh fd the kernel just returned to this process.
+            let ev = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+            // SAFETY: ioctls on that perf event fd, with an int argument.
+            let ok = unsafe {
+                libc::ioctl(ev.as_raw_fd(), PERF_EVENT_IOC_SET_BPF, prog.as_raw_fd()) == 0
+                    && libc::ioctl(ev.as_raw_fd(), PERF_EVENT_IOC_ENABLE, 0) == 0
+            };
+            if !ok {
+                bail!(
+                    "attaching to the perf event on CPU {cpu}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            events.push(ev);
+        }
+        Ok(EmptyPerf {
+            _prog: prog,
+            _events: events,
+        })
+    }
+}

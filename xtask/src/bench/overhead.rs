@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::{
     Env,
-    empty::Empty,
+    empty::{Empty, EmptyPerf},
     median,
     procstat::{self, BpfStats},
     table,
@@ -25,11 +25,15 @@ pub enum Tracer {
     Softirqs,
     /// `softirqs` with empty programs on `softirq_raise` and `napi_poll`: as many tracepoint
     /// programs per NET_RX softirq as hbwatch, with bodies that do nothing. A control, for
-    /// telling dispatch from body cost (`HBWATCH_BENCH_DISPATCH=1`).
+    /// telling dispatch from body cost (`HBWATCH_BENCH_DISPATCH=1`, or a comma-separated list
+    /// of raw tracepoints to put them on instead).
     SoftirqsDispatch,
     /// hbwatch with `HBWATCH_BENCH_RECORD_ARGS_B` as well: one configuration priced against the
     /// default in the same rounds.
     HbwatchB,
+    /// `softirqs` with an empty program on a 99 Hz cpu-clock perf event on every CPU, as
+    /// hbwatch's stack sampler opens them (`HBWATCH_BENCH_PERF=1`).
+    SoftirqsPerf,
 }
 
 impl Tracer {
@@ -41,6 +45,7 @@ impl Tracer {
             Tracer::Softirqs => "softirqs",
             Tracer::SoftirqsDispatch => "control",
             Tracer::HbwatchB => "args B",
+            Tracer::SoftirqsPerf => "softirqs + perf",
         }
     }
 
@@ -49,8 +54,9 @@ impl Tracer {
             Tracer::None => "no tracing",
             Tracer::Hbwatch => "hbwatch record",
             Tracer::Softirqs => "libbpf-tools softirqs",
-            Tracer::SoftirqsDispatch => "softirqs + 2 empty programs",
+            Tracer::SoftirqsDispatch => "softirqs + empty programs",
             Tracer::HbwatchB => "hbwatch record, args B",
+            Tracer::SoftirqsPerf => "softirqs + 99 Hz perf event",
         }
     }
 }
@@ -59,6 +65,7 @@ impl Tracer {
 pub struct Running {
     child: Option<Child>,
     _empties: Vec<Empty>,
+    _perf: Option<EmptyPerf>,
 }
 
 const SOFTIRQS: &str = "/usr/sbin/softirqs";
@@ -69,6 +76,7 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
             return Ok(Running {
                 child: None,
                 _empties: Vec::new(),
+                _perf: None,
             });
         }
         Tracer::Hbwatch | Tracer::HbwatchB => Command::new(&env.hbwatch)
@@ -85,17 +93,20 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
             .stderr(Stdio::null())
             .spawn()
             .context("starting hbwatch record")?,
-        Tracer::Softirqs | Tracer::SoftirqsDispatch => Command::new(SOFTIRQS)
-            .args(["-d", "1", "100000"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting softirqs (apt-get install libbpf-tools)")?,
+        Tracer::Softirqs | Tracer::SoftirqsDispatch | Tracer::SoftirqsPerf => {
+            Command::new(SOFTIRQS)
+                .args(["-d", "1", "100000"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting softirqs (apt-get install libbpf-tools)")?
+        }
     };
     let pid = child.id();
     let mut r = Running {
         child: Some(child),
         _empties: Vec::new(),
+        _perf: None,
     };
     // Attached once the kernel lists programs held by the process.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -107,12 +118,26 @@ pub fn start(env: &Env, t: Tracer) -> Result<Running> {
     }
     settle(pid);
     if t == Tracer::SoftirqsDispatch {
-        for tp in ["softirq_raise", "napi_poll"] {
+        for tp in dispatch_tracepoints() {
             r._empties
-                .push(Empty::attach(tp).with_context(|| format!("an empty program on {tp}"))?);
+                .push(Empty::attach(&tp).with_context(|| format!("an empty program on {tp}"))?);
         }
     }
+    if t == Tracer::SoftirqsPerf {
+        r._perf = Some(EmptyPerf::attach(99).context("an empty program on perf events")?);
+    }
     Ok(r)
+}
+
+/// Where the dispatch control puts its empty programs.
+fn dispatch_tracepoints() -> Vec<String> {
+    match std::env::var("HBWATCH_BENCH_DISPATCH")
+        .unwrap_or_default()
+        .trim()
+    {
+        "" | "1" => vec!["softirq_raise".into(), "napi_poll".into()],
+        list => list.split(',').map(|t| t.trim().to_owned()).collect(),
+    }
 }
 
 fn record_args(var: &str) -> Vec<String> {

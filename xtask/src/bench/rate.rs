@@ -54,8 +54,11 @@ impl Case {
 /// `HBWATCH_BENCH_RECORD_ARGS_B` when that is set.
 fn tracers() -> Vec<Tracer> {
     let mut v = vec![Tracer::None, Tracer::Hbwatch, Tracer::Softirqs];
-    if std::env::var("HBWATCH_BENCH_DISPATCH").is_ok_and(|v| v == "1") {
+    if std::env::var("HBWATCH_BENCH_DISPATCH").is_ok_and(|v| !v.trim().is_empty()) {
         v.push(Tracer::SoftirqsDispatch);
+    }
+    if std::env::var("HBWATCH_BENCH_PERF").is_ok_and(|v| v == "1") {
+        v.push(Tracer::SoftirqsPerf);
     }
     if std::env::var("HBWATCH_BENCH_RECORD_ARGS_B").is_ok_and(|v| !v.trim().is_empty()) {
         v.push(Tracer::HbwatchB);
