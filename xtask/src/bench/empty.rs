@@ -36,17 +36,22 @@ fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Loads the empty program as `prog_type`.
+fn load(prog_type: u32) -> Result<OwnedFd> {
+    let license = CString::new("GPL")?;
+    let mut a = [0u8; 128];
+    // union bpf_attr, BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, ..., prog_name.
+    a[0..4].copy_from_slice(&prog_type.to_ne_bytes());
+    a[4..8].copy_from_slice(&(INSNS.len() as u32).to_ne_bytes());
+    a[8..16].copy_from_slice(&(INSNS.as_ptr() as u64).to_ne_bytes());
+    a[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    a[48..48 + NAME.len()].copy_from_slice(NAME);
+    bpf(BPF_PROG_LOAD, &mut a)
+}
+
 impl Empty {
     pub fn attach(tracepoint: &str) -> Result<Empty> {
-        let license = CString::new("GPL")?;
-        let mut a = [0u8; 128];
-        // union bpf_attr, BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, ..., prog_name.
-        a[0..4].copy_from_slice(&BPF_PROG_TYPE_RAW_TRACEPOINT.to_ne_bytes());
-        a[4..8].copy_from_slice(&(INSNS.len() as u32).to_ne_bytes());
-        a[8..16].copy_from_slice(&(INSNS.as_ptr() as u64).to_ne_bytes());
-        a[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-        a[48..48 + NAME.len()].copy_from_slice(NAME);
-        let prog = bpf(BPF_PROG_LOAD, &mut a)?;
+        let prog = load(BPF_PROG_TYPE_RAW_TRACEPOINT)?;
         let tp = CString::new(tracepoint)?;
         let mut a = [0u8; 128];
         // BPF_RAW_TRACEPOINT_OPEN: name, prog_fd.
@@ -85,14 +90,7 @@ pub struct EmptyPerf {
 
 impl EmptyPerf {
     pub fn attach(hz: u64) -> Result<EmptyPerf> {
-        let license = CString::new("GPL")?;
-        let mut a = [0u8; 128];
-        a[0..4].copy_from_slice(&BPF_PROG_TYPE_PERF_EVENT.to_ne_bytes());
-        a[4..8].copy_from_slice(&(INSNS.len() as u32).to_ne_bytes());
-        a[8..16].copy_from_slice(&(INSNS.as_ptr() as u64).to_ne_bytes());
-        a[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-        a[48..48 + NAME.len()].copy_from_slice(NAME);
-        let prog = bpf(BPF_PROG_LOAD, &mut a)?;
+        let prog = load(BPF_PROG_TYPE_PERF_EVENT)?;
         // SAFETY: sysconf has no preconditions.
         let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as i32;
         let mut events = Vec::new();
